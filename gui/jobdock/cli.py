@@ -1,0 +1,264 @@
+"""The headless commands of ../shared/CLI.md: same engine as the window, for scripts and cron.
+
+Exit codes: 0 success · 1 a job failed, a result was not saved or the API refused/was unreachable ·
+2 bad usage or input · 3 `--timeout` reached · 4 no usable keyring. Errors are one line on stderr.
+Secrets are read from stdin only (`--secret-stdin`), never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from jobdock import __version__
+from jobdock.core.errors import (
+    ConfigError,
+    JobdockError,
+    KeyringUnavailableError,
+    UsageError,
+)
+from jobdock.core.job import Account, DownloadState, Job, JobState
+from jobdock.core.requests import build_request
+from jobdock.core.runtime import Runtime
+from jobdock.core.serialize import account_to_json, job_to_json
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_KEYRING = 0, 1, 2, 3, 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jobdock", description="Follow asynchronous API jobs and save results.")
+    parser.add_argument("--version", action="version", version=f"jobdock {__version__}")
+    parser.add_argument("--data-dir", help="store, settings and logs (env JOBDOCK_DATA_DIR)")
+    parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    accounts = sub.add_parser("accounts", help="manage API accounts")
+    acc = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
+    add = acc.add_parser("add", help="add (or update) an account")
+    add.add_argument("name")
+    add.add_argument("--provider", required=True)
+    add.add_argument("--base-url", help="API base URL (default: the vendor's)")
+    add.add_argument("--user")
+    add.add_argument("--option", action="append", default=[], metavar="K=V")
+    add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    listing = acc.add_parser("list", help="list accounts (never secrets)")
+    listing.add_argument("--json", action="store_true")
+    rm = acc.add_parser("remove", help="remove an account and its keyring entry")
+    rm.add_argument("name")
+
+    submit = sub.add_parser("submit", help="start a job")
+    submit.add_argument("account")
+    submit.add_argument("--method")
+    submit.add_argument("--path")
+    submit.add_argument("--param", action="append", default=[], metavar="K=V")
+    submit.add_argument("--body", metavar="DATA|@FILE")
+    submit.add_argument("--content-type")
+    submit.add_argument("--label", default="")
+    submit.add_argument("--json", action="store_true")
+
+    track = sub.add_parser("track", help="follow an existing job by id or status URL")
+    track.add_argument("account")
+    track.add_argument("ref")
+    track.add_argument("--json", action="store_true")
+
+    sync = sub.add_parser("sync", help="import the provider's job list")
+    sync.add_argument("account")
+
+    jobs = sub.add_parser("jobs", help="list jobs")
+    jobs.add_argument("--json", action="store_true")
+    jobs.add_argument("--state", choices=[s.value for s in JobState])
+
+    watch = sub.add_parser("watch", help="poll and download until interrupted or done")
+    watch.add_argument("--until-done", action="store_true")
+    watch.add_argument("--timeout", type=float, metavar="SECONDS")
+    watch.add_argument("--download-dir", type=Path)
+    watch.add_argument("--no-auto-download", action="store_true")
+
+    download = sub.add_parser("download", help="download a job's results now")
+    download.add_argument("job")
+    download.add_argument("--to", type=Path)
+
+    remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
+    remove.add_argument("job")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> int:
+    stdin = stdin or sys.stdin
+    out = stdout or sys.stdout
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("no command given (run `jobdock --help`)")
+        return asyncio.run(_dispatch(args, stdin=stdin, out=out))
+    except KeyringUnavailableError as exc:
+        return _fail(exc.user_message, EXIT_KEYRING)
+    except (UsageError, ConfigError) as exc:
+        return _fail(exc.user_message, EXIT_USAGE)
+    except JobdockError as exc:
+        return _fail(exc.user_message, EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"jobdock: {message.splitlines()[0] if message else 'error'}", file=sys.stderr)
+    return code
+
+
+async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> int:
+    async with Runtime.open(data_dir=args.data_dir, demo=args.demo) as runtime:
+        handler = _HANDLERS[args.command]
+        return await handler(runtime, args, stdin, out)
+
+
+def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} expects K=V, got {value!r}")
+        pairs.append((key, val))
+    return pairs
+
+
+async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    engine = rt.engine
+    if args.accounts_command == "list":
+        accounts = engine.accounts()
+        if args.json:
+            json.dump([account_to_json(a) for a in accounts], out, indent=2)
+            out.write("\n")
+        else:
+            for a in accounts:
+                user = f" user={a.user}" if a.user else ""
+                out.write(f"{a.name}\t{a.provider}\t{a.base_url}{user}\n")
+        return EXIT_OK
+    if args.accounts_command == "remove":
+        await engine.remove_account(args.name)
+        out.write(f"removed account {args.name} (its jobs stay, marked orphaned)\n")
+        return EXIT_OK
+    provider = engine.provider(args.provider)
+    secret = None
+    if args.secret_stdin:
+        secret = stdin.readline().rstrip("\r\n")
+        if not secret:
+            raise UsageError("--secret-stdin: no secret on standard input")
+    account = Account(
+        name=args.name,
+        provider=provider.id,
+        base_url=args.base_url or provider.default_base_url,
+        user=args.user,
+        options=dict(_pairs(args.option, "--option")),
+    )
+    if not account.name.strip() or "/" in account.name:
+        raise UsageError(f"invalid account name {args.name!r}")
+    await engine.add_account(account, secret)
+    where = f"; secret stored in {engine.credentials.backend_name()}" if secret else ""
+    out.write(f"account {account.name} ({provider.id}, {account.base_url}){where}\n")
+    return EXIT_OK
+
+
+async def _submit(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    account = rt.engine.account(args.account)
+    provider = rt.engine.provider(account.provider)
+    request = build_request(
+        provider.default_request(),
+        method=args.method,
+        path=args.path,
+        params=_pairs(args.param, "--param"),
+        body=args.body,
+        content_type=args.content_type,
+    )
+    job = await rt.engine.submit(account.name, request, label=args.label)
+    _print_job(job, out, as_json=args.json)
+    return EXIT_OK
+
+
+async def _track(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    job = await rt.engine.track(args.account, args.ref)
+    _print_job(job, out, as_json=args.json)
+    return EXIT_OK
+
+
+def _print_job(job: Job, out: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        json.dump(job_to_json(job), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(f"{job.id}\n")
+
+
+async def _sync(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    before = {j.id for j in rt.engine.jobs()}
+    jobs = await rt.engine.sync(args.account)
+    new = sum(1 for j in jobs if j.id not in before)
+    out.write(f"synced {len(jobs)} jobs from {args.account} ({new} new)\n")
+    return EXIT_OK
+
+
+async def _jobs(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    jobs = rt.engine.store.list_jobs(state=JobState(args.state) if args.state else None)
+    if args.json:
+        json.dump([job_to_json(j) for j in jobs], out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    from jobdock.core.serialize import job_table
+
+    out.write(job_table(jobs))
+    return EXIT_OK
+
+
+async def _watch(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    from jobdock.watch import watch
+
+    return await watch(
+        rt.engine,
+        out=out,
+        until_done=args.until_done,
+        time_limit=args.timeout,
+        download_dir=args.download_dir,
+        auto_download=not args.no_auto_download,
+    )
+
+
+async def _download(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    job = await rt.engine.transfers.download(args.job, to=args.to)
+    code = EXIT_OK
+    for result in job.results:
+        if result.download_state == DownloadState.DONE:
+            out.write(f"{result.path}\n")
+        else:
+            code = EXIT_FAILED
+            print(f"jobdock: {result.download_state.value}: {result.error}", file=sys.stderr)
+    return code
+
+
+async def _remove(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    await rt.engine.remove(args.job)
+    out.write(f"removed job {args.job} (downloaded files stay)\n")
+    return EXIT_OK
+
+
+_HANDLERS: dict[str, Any] = {
+    "accounts": _accounts,
+    "submit": _submit,
+    "track": _track,
+    "sync": _sync,
+    "jobs": _jobs,
+    "watch": _watch,
+    "download": _download,
+    "remove": _remove,
+}

@@ -1,0 +1,520 @@
+"""The engine: follows every job, polls on schedule, saves results, and publishes update batches.
+
+One `Engine` per process, driven by whatever asyncio loop runs it (plain asyncio in the CLI,
+qasync in the window). It owns the in-memory job table (mirrored to the `JobStore` on every
+change), one API session per account, and the scheduler task. Listeners receive `UpdateBatch`es:
+all changes made within one loop iteration are coalesced, so a burst of answers reaches the window
+as one batch. Downloads live in `transfers.py`; the pure rules in `tracking.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from jobdock.core.credentials import CredentialStore, Redactor
+from jobdock.core.errors import ConfigError, JobdockError, NetworkError, UsageError
+from jobdock.core.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
+from jobdock.core.paths import AppPaths
+from jobdock.core.poller import deadline_for, effective_policy
+from jobdock.core.providers import builtin_providers, get_provider
+from jobdock.core.providers.base import PollPolicy, Provider, RemoteStatus, SupportsJobList
+from jobdock.core.settings import EngineSettings, load_settings, save_settings
+from jobdock.core.store import JobStore
+from jobdock.core.tracking import apply_poll_error, apply_status, past_deadline
+from jobdock.core.transfers import DownloadProgress, Transfers
+
+log = logging.getLogger("jobdock.engine")
+IDLE_WAKE = 30.0
+
+
+@dataclass(frozen=True)
+class UpdateBatch:
+    """What changed since the last batch: new/changed jobs, removed job ids, download progress."""
+
+    changed: tuple[Job, ...] = ()
+    removed: tuple[str, ...] = ()
+    progress: tuple[DownloadProgress, ...] = ()
+
+
+@dataclass
+class PollHealth:
+    """For the status bar: is polling working, and when is the next poll."""
+
+    last_ok_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    network_failures: int = 0
+    next_poll_at: datetime | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.network_failures >= 3
+
+
+@dataclass
+class _Pending:
+    changed: dict[str, Job] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    progress: dict[tuple[str, int], DownloadProgress] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        credentials: CredentialStore,
+        paths: AppPaths,
+        providers: Mapping[str, Provider] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.paths = paths
+        self.providers = dict(providers) if providers is not None else builtin_providers()
+        self.settings = load_settings(store, default_download_dir=paths.default_download_dir)
+        self.redactor = Redactor()
+        self.health = PollHealth()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._transport = transport
+        self._jobs: dict[str, Job] = {j.id: j for j in store.list_jobs()}
+        self._sessions: dict[str, ApiSession] = {}
+        self._bare = make_bare_client(transport=transport)
+        self._listeners: list[Callable[[UpdateBatch], None]] = []
+        self._pending = _Pending()
+        self._flush_scheduled = False
+        self._wake = asyncio.Event()
+        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = False
+        self.transfers = Transfers(self)
+
+    # lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the scheduler (polls and automatic downloads)."""
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
+
+    async def aclose(self) -> None:
+        self._closing = True
+        tasks = [t for t in (self._runner, *self._poll_tasks.values()) if t is not None]
+        tasks += self.transfers.tasks()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._runner = None
+        self._flush()
+        for session in self._sessions.values():
+            await session.api.aclose()
+        self._sessions.clear()
+        await self._bare.aclose()
+
+    def configure(self, *, persist: bool = False, **changes: object) -> EngineSettings:
+        """Change settings (in memory; also in the store with `persist=True`)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, **changes)  # type: ignore[arg-type]
+        if persist:
+            save_settings(self.store, self.settings)
+        self.wake()
+        return self.settings
+
+    # listeners -----------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[UpdateBatch], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        try:
+            asyncio.get_running_loop().call_soon(self._flush)
+        except RuntimeError:  # no loop (synchronous use): deliver at once
+            self._flush()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, _Pending()
+        if not (pending.changed or pending.removed or pending.progress):
+            return
+        batch = UpdateBatch(
+            changed=tuple(pending.changed.values()),
+            removed=tuple(pending.removed),
+            progress=tuple(pending.progress.values()),
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(batch)
+            except Exception:
+                log.exception("update listener failed")
+
+    def publish_progress(self, progress: DownloadProgress) -> None:
+        self._pending.progress[(progress.job_id, progress.index)] = progress
+        self._schedule_flush()
+
+    def commit(
+        self, jobs: Iterable[Job], events: Iterable[JobEvent] = (), *, persist: bool = True
+    ) -> None:
+        """Record new job values: memory, store, listeners. The one way jobs change."""
+        jobs = list(jobs)
+        for job in jobs:
+            if job.id not in self._jobs and job.id in self._pending.removed:
+                continue
+            self._jobs[job.id] = job
+            self._pending.changed[job.id] = job
+        if persist and jobs:
+            self.store.put_jobs(jobs)
+        events = list(events)
+        if events:
+            self.store.add_events(events)
+        self._schedule_flush()
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # reading -------------------------------------------------------------------------------
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def job(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)") from None
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        return self.store.events(job_id)
+
+    def accounts(self) -> list[Account]:
+        return self.store.list_accounts()
+
+    def account(self, name: str) -> Account:
+        return self.store.get_account(name)
+
+    def provider(self, provider_id: str) -> Provider:
+        return get_provider(provider_id, self.providers)
+
+    def policy(self, provider: Provider) -> PollPolicy:
+        return effective_policy(
+            provider.poll_policy, poll_min=self.settings.poll_min, poll_max=self.settings.poll_max
+        )
+
+    # accounts ------------------------------------------------------------------------------
+    async def add_account(self, account: Account, secret: str | None) -> Account:
+        self.provider(account.provider)
+        if not account.base_url.startswith(("http://", "https://")):
+            raise UsageError(f"base URL must start with http:// or https://: {account.base_url}")
+        if secret is not None:
+            self.redactor.add(secret)
+            await asyncio.to_thread(self.credentials.set, account.name, secret)
+        self.store.put_account(account, now=self.clock())
+        await self._drop_session(account.name)
+        self._reload_account_jobs(account.name)
+        return account
+
+    async def remove_account(self, name: str) -> None:
+        self.store.get_account(name)
+        await asyncio.to_thread(self.credentials.delete, name)
+        self.store.remove_account(name)
+        await self._drop_session(name)
+        self._reload_account_jobs(name)
+
+    def _reload_account_jobs(self, name: str) -> None:
+        fresh = {j.id: j for j in self.store.list_jobs() if j.account == name}
+        self.commit(fresh.values(), persist=False)
+
+    async def _drop_session(self, name: str) -> None:
+        session = self._sessions.pop(name, None)
+        if session is not None:
+            await session.api.aclose()
+
+    async def session(self, account: Account) -> ApiSession:
+        """The account's API session, reading its secret from the keyring the first time."""
+        cached = self._sessions.get(account.name)
+        if cached is not None:
+            return cached
+        provider = self.provider(account.provider)
+        secret = await asyncio.to_thread(self.credentials.get, account.name)
+        if not secret:
+            raise ConfigError(
+                f"no secret for account {account.name!r} in the keyring; add it with "
+                f"`jobdock accounts add {account.name} --provider {account.provider} "
+                f"--base-url URL --secret-stdin`"
+            )
+        self.redactor.add(secret)
+        headers = provider.auth_headers(account, secret)
+        for value in headers.values():
+            self.redactor.add(value)
+            self.redactor.add(value.split(" ", 1)[-1])
+        api = make_api_client(
+            headers=headers, max_connections=self.settings.max_per_origin, transport=self._transport
+        )
+        session = ApiSession(account=account, api=api, bare=self._bare)
+        self._sessions[account.name] = session
+        return session
+
+    def bare_session(self, account: Account) -> ApiSession:
+        return ApiSession(account=account, api=self._bare, bare=self._bare)
+
+    def semaphore(self, key: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(key)
+        if sem is None:
+            sem = self._semaphores[key] = asyncio.Semaphore(max(1, self.settings.max_per_origin))
+        return sem
+
+    # jobs ----------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        while True:
+            job_id = secrets.token_hex(4)
+            if job_id not in self._jobs:
+                return job_id
+
+    def _first_poll(self, job: Job, status: RemoteStatus, policy: PollPolicy) -> Job:
+        if job.state.is_terminal:
+            return job.replace(next_poll_at=None)
+        delay = status.retry_after if status.retry_after is not None else policy.first_delay
+        return job.replace(next_poll_at=self.clock() + timedelta(seconds=delay))
+
+    async def submit(self, account_name: str, request: SubmitRequest, *, label: str = "") -> Job:
+        account = self.account(account_name)
+        provider = self.provider(account.provider)
+        session = await self.session(account)
+        status = await provider.submit(session, request)
+        if not (status.remote_id or status.status_url or status.state.is_terminal):
+            raise UsageError("the API accepted the request but named no job to follow")
+        now = self.clock()
+        policy = self.policy(provider)
+        job = Job(
+            id=self._new_id(),
+            account=account.name,
+            provider=provider.id,
+            label=label or f"{request.method} {request.path}".strip(),
+            request=request,
+            submitted_at=now,
+            deadline_at=deadline_for(now, policy),
+        )
+        created = JobEvent(job_id=job.id, at=now, kind="submitted", message=job.label)
+        job, events = apply_status(
+            job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
+        )
+        job = self._first_poll(job.replace(polls=0), status, policy)
+        self.commit([job], [created, *events])
+        return job
+
+    async def track(self, account_name: str, ref: str, *, label: str = "") -> Job:
+        account = self.account(account_name)
+        provider = self.provider(account.provider)
+        jobref = provider.parse_ref(account, ref.strip())
+        existing = self.store.find_job(
+            account.name, remote_id=jobref.remote_id, status_url=jobref.status_url
+        )
+        if existing is not None:
+            return self._jobs.get(existing.id, existing)
+        session = await self.session(account)
+        now = self.clock()
+        policy = self.policy(provider)
+        job = Job(
+            id=self._new_id(),
+            account=account.name,
+            provider=provider.id,
+            label=label or (jobref.remote_id or ref),
+            remote_id=jobref.remote_id,
+            status_url=jobref.status_url,
+            submitted_at=now,
+            deadline_at=deadline_for(now, policy),
+        )
+        status = await provider.poll(session, job)  # unknown job or bad credentials: raise
+        job, events = apply_status(
+            job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
+        )
+        tracked = JobEvent(job_id=job.id, at=now, kind="tracked", message=ref)
+        self.commit([job], [tracked, *events])
+        return job
+
+    async def sync(self, account_name: str) -> list[Job]:
+        """Import the provider's job list (Shoptet: 30 days), without duplicates."""
+        account = self.account(account_name)
+        provider = self.provider(account.provider)
+        if not isinstance(provider, SupportsJobList):
+            raise UsageError(f"provider {provider.id!r} has no job list to sync")
+        session = await self.session(account)
+        now = self.clock()
+        policy = self.policy(provider)
+        imported: list[Job] = []
+        events: list[JobEvent] = []
+        async for status in provider.list_jobs(session):
+            found = self.store.find_job(account.name, remote_id=status.remote_id)
+            job = self._jobs.get(found.id, found) if found else None
+            if job is None:
+                job = Job(
+                    id=self._new_id(),
+                    account=account.name,
+                    provider=provider.id,
+                    label=status.remote_id or "",
+                    remote_id=status.remote_id,
+                    status_url=status.status_url,
+                    submitted_at=status.created_at or now,
+                    deadline_at=deadline_for(now, policy),
+                )
+                events.append(JobEvent(job_id=job.id, at=now, kind="synced", message="imported"))
+            job, more = apply_status(
+                job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
+            )
+            imported.append(job.replace(polls=0) if not job.state.is_terminal else job)
+            events += more
+        self.commit(imported, events)
+        return imported
+
+    async def refresh(self, job_id: str) -> Job:
+        """Poll now, whatever the schedule (also for finished jobs: fresh result links)."""
+        await self.poll_once(job_id)
+        return self.job(job_id)
+
+    async def resubmit(self, job_id: str) -> Job:
+        job = self.job(job_id)
+        if job.request is None:
+            raise UsageError(f"job {job_id} was tracked, not submitted here: nothing to re-submit")
+        return await self.submit(job.account, job.request, label=job.label)
+
+    async def remove(self, job_id: str) -> None:
+        self.job(job_id)
+        task = self._poll_tasks.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+        await self.transfers.cancel(job_id)
+        self.store.remove_job(job_id)
+        self._jobs.pop(job_id, None)
+        self._pending.changed.pop(job_id, None)
+        self._pending.removed.add(job_id)
+        self._schedule_flush()
+
+    # polling -------------------------------------------------------------------------------
+    async def poll_once(self, job_id: str) -> None:
+        job = self.job(job_id)
+        account = self.account(job.account)
+        provider = self.provider(job.provider)
+        policy = self.policy(provider)
+        try:
+            session = await self.session(account)
+            async with self.semaphore(f"poll:{account.origin}"):
+                status = await provider.poll(session, job)
+        except JobdockError as exc:
+            self._note_health(exc)
+            current = self._jobs.get(job_id)
+            if current is not None:
+                failed, events = apply_poll_error(
+                    current, exc, now=self.clock(), policy=policy, rng=self.rng
+                )
+                self.commit([failed], events)
+            return
+        self._note_health(None)
+        current = self._jobs.get(job_id)  # the job as it is now: a download may have changed it
+        if current is not None:
+            updated, events = apply_status(
+                current, status, now=self.clock(), policy=policy, rng=self.rng,
+                redact=self.redactor,
+            )  # fmt: skip
+            self.commit([updated], events)
+
+    def _note_health(self, error: JobdockError | None) -> None:
+        now = self.clock()
+        if error is None:
+            self.health.last_ok_at = now
+            self.health.network_failures = 0
+            return
+        self.health.last_error = error.user_message
+        self.health.last_error_at = now
+        if isinstance(error, NetworkError):
+            self.health.network_failures += 1
+
+    def _wants_poll(self, job: Job) -> bool:
+        return (
+            not job.state.is_terminal
+            and not job.orphaned
+            and bool(job.remote_id or job.status_url)
+            and job.id not in self._poll_tasks
+        )
+
+    async def _guarded_poll(self, job_id: str) -> None:
+        try:
+            await self.poll_once(job_id)
+        except UsageError:
+            pass  # removed meanwhile
+        except Exception:
+            log.exception("unexpected error polling job %s", job_id)
+            current = self._jobs.get(job_id)
+            if current is not None:
+                retry = self.clock() + timedelta(seconds=60)
+                self.commit(
+                    [
+                        current.replace(
+                            error="internal error while polling; see the log", next_poll_at=retry
+                        )
+                    ]
+                )
+        finally:
+            self._poll_tasks.pop(job_id, None)
+            self.wake()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            self._wake.clear()
+            now = self.clock()
+            soonest: datetime | None = None
+            expired: list[tuple[Job, list[JobEvent]]] = []
+            for job in list(self._jobs.values()):
+                if not self._wants_poll(job):
+                    continue
+                gave_up = past_deadline(job, now)
+                if gave_up is not None:
+                    expired.append(gave_up)
+                    continue
+                due = job.next_poll_at or now
+                if due <= now:
+                    self._poll_tasks[job.id] = loop.create_task(self._guarded_poll(job.id))
+                elif soonest is None or due < soonest:
+                    soonest = due
+            for job, events in expired:
+                self.commit([job], events)
+            download_due = self.transfers.schedule(now)
+            if download_due is not None and (soonest is None or download_due < soonest):
+                soonest = download_due
+            self.health.next_poll_at = soonest
+            timeout = IDLE_WAKE if soonest is None else (soonest - now).total_seconds()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with the event being set, and the scheduler would then never stop.
+            try:
+                async with asyncio.timeout(min(max(timeout, 0.0), IDLE_WAKE)):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    # settled -------------------------------------------------------------------------------
+    def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:
+        ids = list(self._jobs) if job_ids is None else list(job_ids)
+        for job_id in ids:
+            job = self._jobs.get(job_id)
+            if job is None or job.orphaned:
+                continue
+            if not job.state.is_terminal:
+                return False
+            if job.state == JobState.SUCCEEDED and self.settings.auto_download:
+                if not job.is_settled:
+                    return False
+        return True

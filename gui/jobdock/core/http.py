@@ -1,0 +1,317 @@
+"""HTTP for Jobdock: client factories, the per-account session that keeps credentials on their
+origin, and the helpers that turn answers into values or `errors`.
+
+Two kinds of client exist (PROVIDERS.md, "same origin"):
+- an *API client* per account origin that carries the account's auth headers, and
+- one *bare client* for everything else (pre-signed storage URLs, result links on other hosts).
+
+Neither follows redirects by itself: httpx strips `Authorization` on a cross-origin redirect but not
+custom headers such as `API-Key`, so `ApiSession` follows redirects itself and picks the client for
+every hop by its origin. TLS verification is always on.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from jobdock import __version__
+from jobdock.core.errors import (
+    AuthError,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    ServerError,
+)
+from jobdock.core.job import Account, origin_of
+
+USER_AGENT = f"Jobdock/{__version__} (+https://github.com/jobdock/jobdock)"
+TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
+MAX_REDIRECTS = 5
+BODY_EXCERPT = 300
+
+# Query parameters that carry credentials in pre-signed URLs; redacted in human output.
+_SECRET_PARAMS = re.compile(
+    r"(signature|sig|token|key|credential|secret|password|auth)", re.IGNORECASE
+)
+
+
+def make_api_client(
+    *,
+    headers: Mapping[str, str],
+    max_connections: int = 4,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The client for one account's origin: carries its auth headers, keeps cookies."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT, **headers},
+        timeout=TIMEOUT,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def make_bare_client(
+    *, max_connections: int = 8, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The client for other origins: no credentials of any account, ever."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT},
+        timeout=TIMEOUT,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+@dataclass(frozen=True)
+class ApiSession:
+    """What a provider is handed: the account, its API client and the bare client."""
+
+    account: Account
+    api: httpx.AsyncClient
+    bare: httpx.AsyncClient
+
+    def without_credentials(self) -> ApiSession:
+        """The same routing with no credentials for any origin (result links that need none)."""
+        return ApiSession(account=self.account, api=self.bare, bare=self.bare)
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL: absolute ones unchanged, paths joined under the account's base URL."""
+        if urlsplit(path_or_url).scheme:
+            return path_or_url
+        base = self.account.base_url.rstrip("/") + "/"
+        return urljoin(base, path_or_url.lstrip("/"))
+
+    def client_for(self, url: str) -> httpx.AsyncClient:
+        return self.api if origin_of(url) == self.account.origin else self.bare
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> httpx.Response:
+        """Send a request, following redirects with the right client per hop; body read."""
+        async with self.stream(
+            method,
+            path_or_url,
+            params=params,
+            content=content,
+            headers=headers,
+            follow_redirects=follow_redirects,
+        ) as response:
+            await response.aread()
+        return response
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> AsyncIterator[httpx.Response]:
+        url = self.url(path_or_url)
+        if params:
+            url = _with_params(url, params)
+        for _hop in range(MAX_REDIRECTS + 1):
+            client = self.client_for(url)
+            request = client.build_request(method, url, content=content, headers=headers)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise NetworkError(describe_transport_error(exc, url)) from None
+            try:
+                location = response.headers.get("location")
+                if not (follow_redirects and response.is_redirect and location):
+                    yield response
+                    return
+                url = urljoin(url, location)
+                if response.status_code == 303 or (
+                    response.status_code in (301, 302) and method == "POST"
+                ):
+                    method, content = "GET", None
+            finally:
+                await response.aclose()
+        raise ProtocolError(f"too many redirects (more than {MAX_REDIRECTS}) from {safe_url(url)}")
+
+
+def _with_params(url: str, params: Mapping[str, str] | list[tuple[str, str]]) -> str:
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    pairs += list(params.items()) if isinstance(params, Mapping) else list(params)
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
+
+
+def describe_transport_error(exc: httpx.HTTPError, url: str) -> str:
+    host = urlsplit(url).netloc or url
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"timed out connecting to {host}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{host} did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {host}: {_short(str(exc)) or 'connection refused'}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"connection to {host} broke: {_short(str(exc)) or type(exc).__name__}"
+    return f"network error talking to {host}: {_short(str(exc)) or type(exc).__name__}"
+
+
+def safe_url(url: str) -> str:
+    """The URL with credential-looking query values replaced by `REDACTED`, for human output."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = [
+        (k, "REDACTED" if _SECRET_PARAMS.search(k) else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(query=urlencode(pairs), netloc=netloc))
+
+
+def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP-date."""
+    now = time.time() if now is None else now
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _short(text: str, limit: int = BODY_EXCERPT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def body_excerpt(response: httpx.Response) -> str:
+    """A one-line, human-sized summary of an error body: a JSON message, an HTML title, or text."""
+    text = response.text if response.content else ""
+    if not text.strip():
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if data is not None:
+        message = _json_message(data)
+        return _short(message if message else text)
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        return _short(f"HTML page: {title.group(1)}")
+    if re.search(r"<\s*html", text, re.IGNORECASE):
+        return "an HTML page"
+    xml_message = re.search(r"<Message>(.*?)</Message>", text, re.DOTALL)
+    if xml_message:
+        return _short(xml_message.group(1))
+    return _short(text)
+
+
+def _json_message(data: Any) -> str | None:
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            code = first.get("errorCode") or first.get("code")
+            msg = first.get("message") or first.get("detail")
+            if msg:
+                return f"{msg} ({code})" if code else str(msg)
+        for key in ("message", "error_description", "detail", "error", "title"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                inner = _json_message(value)
+                if inner:
+                    return inner
+    return None
+
+
+def raise_for_status(response: httpx.Response, *, what: str) -> None:
+    """Raise the matching `ProviderError` for a 4xx/5xx answer; do nothing otherwise."""
+    code = response.status_code
+    if code < 400:
+        return
+    excerpt = body_excerpt(response)
+    detail = f": {excerpt}" if excerpt else ""
+    body = _short(response.text, 4000) if response.content else None
+    if code in (401, 403):
+        raise AuthError(
+            f"{what}: access denied (HTTP {code}){detail}; check the account's credentials",
+            status_code=code,
+            body=body,
+        )
+    if code in (404, 410):
+        raise NotFoundError(f"{what}: not found (HTTP {code}){detail}", status_code=code, body=body)
+    if code == 429:
+        retry = parse_retry_after(response.headers)
+        raise RateLimitedError(
+            f"{what}: rate limited (HTTP 429){detail}", retry_after=retry, body=body
+        )
+    if code >= 500:
+        raise ServerError(
+            f"{what}: server error (HTTP {code}){detail}",
+            status_code=code,
+            retry_after=parse_retry_after(response.headers),
+            body=body,
+        )
+    raise ProviderError(f"{what}: rejected (HTTP {code}){detail}", status_code=code, body=body)
+
+
+def parse_json(response: httpx.Response, *, what: str) -> Any:
+    """The JSON body, or a `ProtocolError` that says what came instead."""
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        excerpt = body_excerpt(response) or "an empty body"
+        raise ProtocolError(
+            f"{what}: expected JSON but got {excerpt} (HTTP {response.status_code})",
+            status_code=response.status_code,
+            body=_short(response.text, 4000) if response.content else None,
+        ) from None
+
+
+def expect_object(data: Any, *, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    return data

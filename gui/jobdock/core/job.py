@@ -1,0 +1,178 @@
+"""The job model: canonical states, jobs, their results and their event history.
+
+Everything here is an immutable value; the store and the engine produce new values with
+`dataclasses.replace` instead of mutating shared objects, so a batch handed to the window can never
+change under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+
+class JobState(enum.StrEnum):
+    """The canonical job states of PROVIDERS.md; the provider's raw state is kept beside them."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class DownloadState(enum.StrEnum):
+    """Where a result's file stands on this machine."""
+
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def is_settled(self) -> bool:
+        return self in (DownloadState.DONE, DownloadState.FAILED, DownloadState.EXPIRED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port], lower-cased, default ports dropped: what "same origin" means."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Account:
+    """An API account: everything but its secret, which lives only in the keyring."""
+
+    name: str
+    provider: str
+    base_url: str
+    user: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.base_url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitRequest:
+    """What the user asked a provider to start; kept with the job so it can be re-submitted."""
+
+    method: str = "GET"
+    path: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    content_type: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "params": [list(p) for p in self.params],
+            "body": self.body.decode("utf-8", "surrogateescape") if self.body is not None else None,
+            "content_type": self.content_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> SubmitRequest:
+        body = data.get("body")
+        params = data.get("params") or []
+        assert isinstance(params, list)
+        return cls(
+            method=str(data.get("method") or "GET"),
+            path=str(data.get("path") or ""),
+            params=tuple((str(k), str(v)) for k, v in params),
+            body=body.encode("utf-8", "surrogateescape") if isinstance(body, str) else None,
+            content_type=str(data["content_type"]) if data.get("content_type") else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """One result file of a job: where it can be fetched, until when, and where it was saved."""
+
+    url: str
+    expires_at: datetime | None = None
+    filename_hint: str | None = None
+    needs_auth: bool = False
+    download_state: DownloadState = DownloadState.PENDING
+    path: str | None = None
+    bytes: int | None = None
+    bytes_done: int = 0
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A job followed by Jobdock. `id` is local; `remote_id` and `status_url` are the provider's."""
+
+    id: str
+    account: str
+    provider: str
+    label: str = ""
+    remote_id: str | None = None
+    status_url: str | None = None
+    state: JobState = JobState.QUEUED
+    remote_state: str = ""
+    progress: float | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    submitted_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    error: str | None = None
+    log: str | None = None
+    last_response: str | None = None
+    request: SubmitRequest | None = None
+    results: tuple[Result, ...] = ()
+    next_poll_at: datetime | None = None
+    deadline_at: datetime | None = None
+    poll_failures: int = 0
+    polls: int = 0
+    orphaned: bool = False
+
+    def replace(self, **changes: object) -> Job:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_settled(self) -> bool:
+        """Nothing left to do: terminal on the server and every result saved, failed or expired."""
+        if not self.state.is_terminal:
+            return False
+        return all(r.download_state.is_settled for r in self.results)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobEvent:
+    """One line of a job's history: a state change, an error, a download."""
+
+    job_id: str
+    at: datetime
+    kind: str
+    message: str

@@ -1,0 +1,109 @@
+"""The provider seam: what every API adapter implements, and the values it returns.
+
+A provider is stateless: it is handed an `ApiSession` (account + clients) and a job, sends the
+requests its API needs, and answers a `RemoteStatus`, or raises an error from `core.errors`.
+Scheduling, storage and downloads are not its business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from jobdock.core.http import ApiSession
+from jobdock.core.job import Account, Job, JobState, SubmitRequest
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollPolicy:
+    """How often to ask: first poll after `first_delay`, then exponential backoff with full
+    jitter between `min_interval` and `max_interval`, giving up after `deadline` seconds."""
+
+    first_delay: float = 2.0
+    min_interval: float = 2.0
+    max_interval: float = 60.0
+    factor: float = 2.0
+    deadline: float = 24 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultLink:
+    """A result as the provider reports it. `needs_auth`: fetch it with the account's session
+    (credentials are still sent only when the link is on the account's origin)."""
+
+    url: str
+    expires_at: datetime | None = None
+    filename_hint: str | None = None
+    needs_auth: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteStatus:
+    """One answer about a job, normalised. `retry_after` (seconds) comes from the answer's headers
+    and sets the next poll; `raw` is the answer's body for the detail pane (never credentials)."""
+
+    state: JobState
+    remote_state: str
+    remote_id: str | None = None
+    status_url: str | None = None
+    progress: float | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    log: str | None = None
+    results: tuple[ResultLink, ...] = ()
+    retry_after: float | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRef:
+    """How to find an existing job: by the provider's id, by its status URL, or both."""
+
+    remote_id: str | None = None
+    status_url: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    id: str
+    display_name: str
+    default_base_url: str
+    secret_label: str
+    poll_policy: PollPolicy
+
+    def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
+        """Headers that authenticate requests to the account's origin."""
+        ...
+
+    def default_request(self) -> SubmitRequest:
+        """A sensible request to start (the demo and the new-job form start from it)."""
+        ...
+
+    def parse_ref(self, account: Account, ref: str) -> JobRef:
+        """Turn what a user pasted (a job id or a status URL) into a `JobRef`;
+        raises `UsageError` when it cannot be one."""
+        ...
+
+    async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:
+        """Start a job. The answer must carry `remote_id` or `status_url`."""
+        ...
+
+    async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
+        """Ask for the job's state now (also used to get fresh result links)."""
+        ...
+
+
+@runtime_checkable
+class SupportsJobList(Protocol):
+    """Providers with a job list (Shoptet): one call refreshes many jobs; `sync` imports it."""
+
+    def list_jobs(
+        self,
+        session: ApiSession,
+        *,
+        status: str | None = None,
+        created_from: datetime | None = None,
+    ) -> AsyncIterator[RemoteStatus]: ...

@@ -1,0 +1,328 @@
+"""The `202 Accepted` long-running-operation engine shared by `cisco-cce` and `generic-202`
+(PROVIDERS.md; RFC 9110 and the Azure LRO conventions). A submit answered `202` (or, for
+generic-202, `201` with a monitor) is followed through its monitor URL: a plain `Location` that
+answers `202` until the synchronous answer arrives, or a status monitor (`Azure-AsyncOperation`,
+`Operation-Location`) whose JSON `status` says where the operation stands. A final `4xx` with an
+error body is the job's failure and its log; auth, not-found, rate limits and bare `5xx` answers
+are raised as errors instead, because they say nothing about the operation itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode, urljoin
+
+import httpx
+
+from jobdock.core.errors import ProtocolError, ProviderError
+from jobdock.core.http import (
+    ApiSession,
+    body_excerpt,
+    parse_retry_after,
+    raise_for_status,
+    safe_url,
+)
+from jobdock.core.job import Job, JobState, SubmitRequest
+from jobdock.core.providers.base import RemoteStatus, ResultLink
+from jobdock.core.providers.common import (
+    dig,
+    filename_from_url,
+    find_text,
+    first_json_text,
+    first_xml_text,
+    guard,
+    load_body,
+    one_line,
+    parse_timestamp,
+    raw_text,
+    text_or_none,
+)
+
+STATUS_MONITORS = ("azure-asyncoperation", "operation-location")
+QUEUE_TIMEOUT = "timed out in queue"
+_RAISED = frozenset({401, 403, 404, 410, 429})
+
+# Azure LRO `status` values (compared lower-case, without spaces, `_` or `-`).
+MONITOR_STATES = {
+    "notstarted": JobState.QUEUED,
+    "running": JobState.RUNNING,
+    "inprogress": JobState.RUNNING,
+    "accepted": JobState.RUNNING,
+    "creating": JobState.RUNNING,
+    "updating": JobState.RUNNING,
+    "deleting": JobState.RUNNING,
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "canceled": JobState.CANCELLED,
+    "cancelled": JobState.CANCELLED,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LroStyle:
+    """What differs between the engine's users."""
+
+    provider: str
+    async_param: bool = False  # cisco-cce: add `async=true` to the submit
+    status_monitors: bool = False  # generic-202: honour Azure-AsyncOperation/Operation-Location
+    final_body_is_result: bool = False  # generic-202: a final 200 body is the result
+
+
+async def submit(session: ApiSession, request: SubmitRequest, *, style: LroStyle) -> RemoteStatus:
+    method = (request.method or "POST").upper()
+    what = f"{style.provider}: submitting {method} {request.path or '/'}"
+    params = list(request.params)
+    if style.async_param and not any(k.lower() == "async" for k, _ in params):
+        params.append(("async", "true"))
+    headers = {"Content-Type": request.content_type} if request.content_type else None
+    with guard(session, what=what):
+        response = await session.request(
+            method, request.path, params=params, content=request.body, headers=headers
+        )
+        return _submitted(response, session=session, request=request, style=style, what=what)
+
+
+async def poll(session: ApiSession, job: Job, *, style: LroStyle) -> RemoteStatus:
+    if not job.status_url:
+        raise ProtocolError(f"{style.provider}: job {job.id} has no polling URL to ask")
+    what = f"{style.provider}: polling {safe_url(job.status_url)}"
+    with guard(session, what=what):
+        response = await session.request("GET", job.status_url)
+        return _polled(response, session=session, job=job, style=style, what=what)
+
+
+def _submitted(
+    response: httpx.Response,
+    *,
+    session: ApiSession,
+    request: SubmitRequest,
+    style: LroStyle,
+    what: str,
+) -> RemoteStatus:
+    code = response.status_code
+    if code >= 400:
+        _raise_rejected(response, what=what)
+    if code >= 300:
+        raise ProtocolError(f"{what}: unexpected answer HTTP {code}", status_code=code)
+    monitor = pick_monitor(response, method=request.method, style=style)
+    if monitor:
+        return _accepted(response, monitor_url=monitor)
+    if code == 202:
+        raise ProtocolError(f"{what}: 202 Accepted without a Location header to poll")
+    fallback = _resource_url(session, request)
+    return _finished(
+        response, style=style, fallback=fallback, sync=True, sent_type=request.content_type
+    )
+
+
+def _polled(
+    response: httpx.Response, *, session: ApiSession, job: Job, style: LroStyle, what: str
+) -> RemoteStatus:
+    code = response.status_code
+    if code >= 400:
+        return _failed_or_raise(response, what=what)
+    if style.status_monitors:
+        status = monitor_status(response)
+        if status is not None:
+            return _from_monitor(response, status, fallback=_resource_url(session, job.request))
+    if code == 202:
+        method = job.request.method if job.request else None
+        newest = pick_monitor(response, method=method, style=style) or job.status_url
+        return _accepted(response, monitor_url=newest)
+    if code >= 300:
+        raise ProtocolError(f"{what}: unexpected answer HTTP {code}", status_code=code)
+    sent_type = job.request.content_type if job.request else None
+    return _finished(response, style=style, fallback=None, sync=False, sent_type=sent_type)
+
+
+def pick_monitor(response: httpx.Response, *, method: str | None, style: LroStyle) -> str | None:
+    """The URL to poll next, resolved against the request URL; `None` when the answer is final."""
+    headers, code = response.headers, response.status_code
+    location = headers.get("location")
+    # A POST's result sits behind the Location seen at submit, and the job model has no field to
+    # keep it beside a status monitor (a `result_url` on Job is proposed): until then a POST polls
+    # its Location, which answers 202 while running and the result when done.
+    prefer_location = (method or "").upper() == "POST" and bool(location)
+    if style.status_monitors and not prefer_location:
+        for name in STATUS_MONITORS:
+            if headers.get(name):
+                return resolve(response, headers[name])
+    if location and (code == 202 or (code == 201 and style.status_monitors)):
+        return resolve(response, location)
+    return None
+
+
+def resolve(response: httpx.Response, ref: str) -> str:
+    """`ref` (a header or field value) made absolute against the URL that answered."""
+    return str(urljoin(str(response.url), ref.strip()))
+
+
+def _accepted(response: httpx.Response, *, monitor_url: str | None) -> RemoteStatus:
+    progress = find_text(response, "progress")
+    queued = progress is not None and progress.upper() == "IN_QUEUE"
+    return RemoteStatus(
+        state=JobState.QUEUED if queued else JobState.RUNNING,
+        remote_state=progress or f"HTTP {response.status_code}",
+        status_url=monitor_url,
+        retry_after=parse_retry_after(response.headers),
+        raw=raw_text(response),
+    )
+
+
+def _finished(
+    response: httpx.Response,
+    *,
+    style: LroStyle,
+    fallback: str | None,
+    sync: bool,
+    sent_type: str | None,
+) -> RemoteStatus:
+    """The synchronous answer: 201 + Location of the created item, 200 (maybe a body), 204."""
+    code, body = response.status_code, raw_text(response)
+    location = response.headers.get("location")
+    url = resolve(response, location) if location else None
+    if url is None and style.final_body_is_result and code in (200, 201):
+        url = fallback if sync else (str(response.url) if body else None)
+    suffix = _suffix(response, sent_type=sent_type)
+    return RemoteStatus(
+        state=JobState.SUCCEEDED,
+        remote_state=f"HTTP {code}",
+        results=() if url is None else (_link(url, suffix=suffix),),
+        log=body if code == 200 else None,
+        retry_after=parse_retry_after(response.headers),
+        raw=body,
+    )
+
+
+def _failed_or_raise(response: httpx.Response, *, what: str) -> RemoteStatus:
+    """A final error answer: the job failed (4xx, queue timeout, 500 with an error body),
+    or an error to raise (auth, not found, rate limit, other 5xx)."""
+    code = response.status_code
+    if code in _RAISED:
+        raise_for_status(response, what=what)
+    message = error_message(response)
+    timed_out = code == 408 or QUEUE_TIMEOUT in (response.text.lower() if response.content else "")
+    if not (timed_out or code < 500 or (code == 500 and message)):
+        raise_for_status(response, what=what)
+    reason = message or body_excerpt(response) or f"the operation failed (HTTP {code})"
+    return RemoteStatus(
+        state=JobState.FAILED,
+        remote_state=f"HTTP {code}",
+        error=one_line(reason),
+        log=raw_text(response),
+        retry_after=parse_retry_after(response.headers),
+        raw=raw_text(response),
+    )
+
+
+def _raise_rejected(response: httpx.Response, *, what: str) -> None:
+    code = response.status_code
+    message = error_message(response)
+    if code in _RAISED or (code >= 500 and not message):
+        raise_for_status(response, what=what)
+    detail = message or body_excerpt(response)
+    raise ProviderError(
+        one_line(f"{what}: rejected (HTTP {code})" + (f": {detail}" if detail else "")),
+        status_code=code,
+        body=raw_text(response),
+    )
+
+
+def error_message(response: httpx.Response) -> str | None:
+    """The first structured error message: Cisco `apiErrors…errorMessage` (JSON or XML), or an
+    RFC/Azure style `error.message`; `None` when the body has no such structure."""
+    data, root = load_body(response)
+    if root is not None:
+        return first_xml_text(root, "errorMessage")
+    found = first_json_text(dig(data, "apiErrors"), "errorMessage")
+    if found:
+        return found
+    nested: object = dig(data, "error.message")
+    return nested.strip() if isinstance(nested, str) and nested.strip() else None
+
+
+def monitor_status(response: httpx.Response) -> dict[str, object] | None:
+    """The body when it is a status monitor's answer: a JSON object with a known `status`."""
+    data, _ = load_body(response)
+    if not isinstance(data, dict):
+        return None
+    status = data.get("status")
+    if not isinstance(status, str) or normalise(status) not in MONITOR_STATES:
+        return None
+    return data
+
+
+def normalise(state: str) -> str:
+    return "".join(ch for ch in state.lower() if ch not in " _-")
+
+
+def _from_monitor(
+    response: httpx.Response, data: dict[str, object], *, fallback: str | None
+) -> RemoteStatus:
+    remote_state = str(data["status"])
+    state = MONITOR_STATES[normalise(remote_state)]
+    results: tuple[ResultLink, ...] = ()
+    if state is JobState.SUCCEEDED:
+        where = data.get("resourceLocation")
+        url = resolve(response, where) if isinstance(where, str) and where else fallback
+        results = () if url is None else (_link(url, suffix=".json"),)
+    return RemoteStatus(
+        state=state,
+        remote_state=remote_state,
+        remote_id=text_or_none(data.get("id")),
+        progress=_percent(data.get("percentComplete")),
+        created_at=parse_timestamp(data.get("createdDateTime") or data.get("startTime")),
+        finished_at=_finished_at(data) if state.is_terminal else None,
+        error=_monitor_error(data, state),
+        log=raw_text(response) if state is JobState.FAILED else None,
+        results=results,
+        retry_after=parse_retry_after(response.headers),
+        raw=raw_text(response),
+    )
+
+
+def _monitor_error(data: dict[str, object], state: JobState) -> str | None:
+    if state not in (JobState.FAILED, JobState.CANCELLED):
+        return None
+    message = dig(data, "error.message") or dig(data, "error.code")
+    if isinstance(message, str) and message.strip():
+        return one_line(message)
+    return "the operation was cancelled" if state is JobState.CANCELLED else "the operation failed"
+
+
+def _finished_at(data: dict[str, object]) -> datetime | None:
+    return parse_timestamp(data.get("lastUpdatedDateTime") or data.get("endTime"))
+
+
+def _percent(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0.0 <= number <= 100.0 else None
+
+
+def _resource_url(session: ApiSession, request: SubmitRequest | None) -> str | None:
+    """For PUT/PATCH the target is the resource: GET on the same URL reads the result."""
+    if request is None or request.method.upper() not in ("PUT", "PATCH"):
+        return None
+    params = [(k, v) for k, v in request.params if k.lower() != "async"]
+    url = session.url(request.path)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}" if params else url
+
+
+def _suffix(response: httpx.Response, *, sent_type: str | None) -> str:
+    """`.xml` or `.json` by the answer's content type, else by what the job sent."""
+    kind = response.headers.get("content-type", "").lower() or (sent_type or "").lower()
+    return ".xml" if "xml" in kind else ".json"
+
+
+def _link(url: str, *, suffix: str) -> ResultLink:
+    return ResultLink(
+        url=url,
+        needs_auth=True,
+        filename_hint=filename_from_url(url, default="result" + suffix, suffix=suffix),
+    )

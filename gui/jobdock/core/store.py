@@ -1,0 +1,332 @@
+"""The job store: accounts, jobs with their results, per-job event history and settings in SQLite.
+
+WAL mode so the window, a CLI `watch` and a `jobs --json` can use one file at once; the schema is
+versioned with `PRAGMA user_version` and upgraded by the ordered `MIGRATIONS`. Results are kept as a
+JSON column of the job row: they are always read and written with their job, and new result fields
+need no migration. Secrets are never stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jobdock.core.errors import StoreError, UsageError
+from jobdock.core.job import (
+    Account,
+    DownloadState,
+    Job,
+    JobEvent,
+    JobState,
+    Result,
+    SubmitRequest,
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE accounts (
+        name TEXT PRIMARY KEY, provider TEXT NOT NULL, base_url TEXT NOT NULL, user TEXT,
+        options TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, provider TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '', remote_id TEXT, status_url TEXT,
+        state TEXT NOT NULL, remote_state TEXT NOT NULL DEFAULT '', progress REAL,
+        created_at TEXT, finished_at TEXT, submitted_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        error TEXT, log TEXT, last_response TEXT, request TEXT,
+        next_poll_at TEXT, deadline_at TEXT,
+        poll_failures INTEGER NOT NULL DEFAULT 0, polls INTEGER NOT NULL DEFAULT 0,
+        orphaned INTEGER NOT NULL DEFAULT 0, results TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX jobs_account ON jobs (account);
+    CREATE INDEX jobs_state ON jobs (state);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, at TEXT NOT NULL,
+        kind TEXT NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id, id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+_JOB_COLUMNS = (
+    "id account provider label remote_id status_url state remote_state progress created_at "
+    "finished_at submitted_at updated_at error log last_response request next_poll_at deadline_at "
+    "poll_failures polls orphaned results"
+).split()
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def result_to_json(result: Result) -> dict[str, Any]:
+    return {
+        "url": result.url,
+        "expires_at": _dt(result.expires_at),
+        "filename_hint": result.filename_hint,
+        "needs_auth": result.needs_auth,
+        "download_state": result.download_state.value,
+        "path": result.path,
+        "bytes": result.bytes,
+        "bytes_done": result.bytes_done,
+        "sha256": result.sha256,
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "error": result.error,
+    }
+
+
+def result_from_json(data: dict[str, Any]) -> Result:
+    return Result(
+        url=data["url"],
+        expires_at=_parse_dt(data.get("expires_at")),
+        filename_hint=data.get("filename_hint"),
+        needs_auth=bool(data.get("needs_auth")),
+        download_state=DownloadState(data.get("download_state") or "pending"),
+        path=data.get("path"),
+        bytes=data.get("bytes"),
+        bytes_done=int(data.get("bytes_done") or 0),
+        sha256=data.get("sha256"),
+        etag=data.get("etag"),
+        last_modified=data.get("last_modified"),
+        error=data.get("error"),
+    )
+
+
+def _job_row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id, job.account, job.provider, job.label, job.remote_id, job.status_url,
+        job.state.value, job.remote_state, job.progress, _dt(job.created_at),
+        _dt(job.finished_at), _dt(job.submitted_at), _dt(job.updated_at), job.error, job.log,
+        job.last_response, json.dumps(job.request.to_json()) if job.request else None,
+        _dt(job.next_poll_at), _dt(job.deadline_at), job.poll_failures, job.polls,
+        int(job.orphaned), json.dumps([result_to_json(r) for r in job.results]),
+    )  # fmt: skip
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    submitted = _parse_dt(row["submitted_at"])
+    updated = _parse_dt(row["updated_at"])
+    assert submitted is not None and updated is not None
+    return Job(
+        id=row["id"],
+        account=row["account"],
+        provider=row["provider"],
+        label=row["label"],
+        remote_id=row["remote_id"],
+        status_url=row["status_url"],
+        state=JobState(row["state"]),
+        remote_state=row["remote_state"],
+        progress=row["progress"],
+        created_at=_parse_dt(row["created_at"]),
+        finished_at=_parse_dt(row["finished_at"]),
+        submitted_at=submitted,
+        updated_at=updated,
+        error=row["error"],
+        log=row["log"],
+        last_response=row["last_response"],
+        request=SubmitRequest.from_json(json.loads(row["request"])) if row["request"] else None,
+        next_poll_at=_parse_dt(row["next_poll_at"]),
+        deadline_at=_parse_dt(row["deadline_at"]),
+        poll_failures=row["poll_failures"],
+        polls=row["polls"],
+        orphaned=bool(row["orphaned"]),
+        results=tuple(result_from_json(r) for r in json.loads(row["results"])),
+    )
+
+
+class JobStore:
+    """One SQLite file. Every method is a short transaction; callers batch with `put_jobs`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> JobStore:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, path)
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the job store {path}: {exc}") from None
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"job store error: {exc}") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the job store {self.path} was written by a newer Jobdock "
+                f"(schema {version}, this one knows {len(MIGRATIONS)})"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self._tx() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # accounts ------------------------------------------------------------------------------
+    def put_account(self, account: Account, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO accounts (name, provider, base_url, user, options, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "provider=excluded.provider, base_url=excluded.base_url, user=excluded.user, "
+                "options=excluded.options",
+                (
+                    account.name, account.provider, account.base_url, account.user,
+                    json.dumps(dict(account.options)), _dt(now),
+                ),
+            )  # fmt: skip
+            db.execute("UPDATE jobs SET orphaned = 0 WHERE account = ?", (account.name,))
+
+    def get_account(self, name: str) -> Account:
+        row = self._db.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise UsageError(f"unknown account {name!r} (see `jobdock accounts list`)")
+        return _account_from_row(row)
+
+    def list_accounts(self) -> list[Account]:
+        rows = self._db.execute("SELECT * FROM accounts ORDER BY name").fetchall()
+        return [_account_from_row(r) for r in rows]
+
+    def remove_account(self, name: str) -> None:
+        self.get_account(name)
+        with self._tx() as db:
+            db.execute("DELETE FROM accounts WHERE name = ?", (name,))
+            db.execute("UPDATE jobs SET orphaned = 1 WHERE account = ?", (name,))
+
+    # jobs ----------------------------------------------------------------------------------
+    def put_jobs(self, jobs: Iterable[Job]) -> None:
+        placeholders = ", ".join("?" for _ in _JOB_COLUMNS)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in _JOB_COLUMNS if c != "id")
+        sql = (
+            f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({placeholders}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        with self._tx() as db:
+            db.executemany(sql, [_job_row(j) for j in jobs])
+
+    def put_job(self, job: Job) -> None:
+        self.put_jobs([job])
+
+    def get_job(self, job_id: str) -> Job:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
+        return _job_from_row(row)
+
+    def list_jobs(self, *, state: JobState | None = None) -> list[Job]:
+        if state is None:
+            rows = self._db.execute("SELECT * FROM jobs ORDER BY submitted_at, id").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE state = ? ORDER BY submitted_at, id", (state.value,)
+            ).fetchall()
+        return [_job_from_row(r) for r in rows]
+
+    def find_job(
+        self, account: str, *, remote_id: str | None = None, status_url: str | None = None
+    ) -> Job | None:
+        row = None
+        if remote_id is not None:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE account = ? AND remote_id = ?", (account, remote_id)
+            ).fetchone()
+        if row is None and status_url is not None:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE account = ? AND status_url = ?", (account, status_url)
+            ).fetchone()
+        return _job_from_row(row) if row is not None else None
+
+    def job_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
+
+    def remove_job(self, job_id: str) -> None:
+        self.get_job(job_id)
+        with self._tx() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+
+    # events --------------------------------------------------------------------------------
+    def add_events(self, events: Iterable[JobEvent]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO events (job_id, at, kind, message) VALUES (?, ?, ?, ?)",
+                [(e.job_id, _dt(e.at), e.kind, e.message) for e in events],
+            )
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        rows = self._db.execute(
+            "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)
+        ).fetchall()
+        return [
+            JobEvent(
+                job_id=r["job_id"],
+                at=datetime.fromisoformat(r["at"]),
+                kind=r["kind"],
+                message=r["message"],
+            )
+            for r in rows
+        ]
+
+    # settings ------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row is not None else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+
+def _account_from_row(row: sqlite3.Row) -> Account:
+    return Account(
+        name=row["name"],
+        provider=row["provider"],
+        base_url=row["base_url"],
+        user=row["user"],
+        options=json.loads(row["options"] or "{}"),
+    )

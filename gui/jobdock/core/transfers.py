@@ -1,0 +1,271 @@
+"""The engine's download side: which results to fetch when, link refresh, retries, progress.
+
+`Transfers` decides; `downloader.download` moves the bytes. A result link that answers 403/404/410
+or is past its expiry is refreshed by polling the job again; when the API gives no fresh link the
+result becomes `expired` (shown, never dropped). Transient failures retry with backoff, resuming the
+`.part` file. Progress reaches the engine's update batches at most four times a second per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobdock.core import downloader
+from jobdock.core.errors import JobdockError, LinkExpiredError, UsageError
+from jobdock.core.filenames import sanitize_filename
+from jobdock.core.job import DownloadState, Job, JobEvent, JobState, Result, origin_of
+
+if TYPE_CHECKING:
+    from jobdock.core.engine import Engine
+
+log = logging.getLogger("jobdock.transfers")
+PROGRESS_INTERVAL = 0.25
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    job_id: str
+    index: int
+    done: int
+    total: int | None
+    speed: float
+    eta: float | None
+
+
+class Transfers:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks.values())
+
+    def busy(self, job_id: str) -> bool:
+        return job_id in self._tasks
+
+    async def cancel(self, job_id: str) -> None:
+        task = self._tasks.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def folder_for(self, job: Job) -> Path:
+        root = self._engine.settings.download_dir
+        return root / sanitize_filename(job.account, fallback="account") / job.id
+
+    def _auto_wanted(self, job: Job) -> bool:
+        return (
+            job.state == JobState.SUCCEEDED
+            and not job.orphaned
+            and job.id not in self._tasks
+            and any(
+                r.download_state in (DownloadState.PENDING, DownloadState.DOWNLOADING)
+                for r in job.results
+            )
+        )
+
+    def schedule(self, now: datetime) -> datetime | None:
+        """Start automatic downloads (soonest-expiring first). Returns when to look again."""
+        if not self._engine.settings.auto_download:
+            return None
+        wanted = [j for j in self._engine.jobs() if self._auto_wanted(j)]
+        wanted.sort(
+            key=lambda j: min(
+                (r.expires_at for r in j.results if r.expires_at),
+                default=datetime.max.replace(tzinfo=now.tzinfo),
+            )
+        )
+        for job in wanted:
+            self._start(job.id, folder=None, retry_failed=False)
+        return None
+
+    def _start(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            self._guarded(job_id, folder=folder, retry_failed=retry_failed),
+            name=f"download:{job_id}",
+        )
+        self._tasks[job_id] = task
+        return task
+
+    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
+        """Save the job's results now (retrying failed and expired ones); returns the job."""
+        job = self._engine.job(job_id)
+        if not job.results:
+            if job.state != JobState.SUCCEEDED:
+                raise UsageError(f"job {job_id} has no results yet (state: {job.state.value})")
+            raise UsageError(f"job {job_id} finished without result files")
+        running = self._tasks.get(job_id)
+        if running is not None:
+            await asyncio.gather(running, return_exceptions=True)
+        await self._start(job_id, folder=to, retry_failed=True)
+        return self._engine.job(job_id)
+
+    async def _guarded(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
+        try:
+            await self._download_job(job_id, folder=folder, retry_failed=retry_failed)
+        except UsageError:
+            pass  # the job was removed meanwhile
+        except Exception:
+            log.exception("unexpected error downloading job %s", job_id)
+            self._set_all_failed(job_id, "internal error while downloading; see the log")
+        finally:
+            if self._tasks.get(job_id) is asyncio.current_task():
+                self._tasks.pop(job_id, None)
+            self._engine.wake()
+
+    async def _download_job(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
+        job = self._engine.job(job_id)
+        target = folder or self.folder_for(job)
+        for index in range(len(job.results)):
+            result = self._engine.job(job_id).results[index]
+            if result.download_state == DownloadState.DONE:
+                if not retry_failed or (result.path and Path(result.path).exists()):
+                    continue
+                self._set_result(
+                    job_id, index, replace(result, download_state=DownloadState.PENDING, path=None)
+                )
+            elif result.download_state in (DownloadState.FAILED, DownloadState.EXPIRED):
+                if not retry_failed:
+                    continue
+            await self._download_result(job_id, index, target)
+
+    async def _download_result(self, job_id: str, index: int, folder: Path) -> None:
+        engine = self._engine
+        attempts = 0
+        refreshed = False
+        while True:
+            result = engine.job(job_id).results[index]
+            if result.is_expired(engine.clock()) and not refreshed:
+                refreshed = True
+                if not await self._refresh(job_id, index):
+                    return
+                continue
+            try:
+                done = await self._fetch(job_id, index, folder)
+            except LinkExpiredError as exc:
+                if refreshed or not await self._refresh(job_id, index, reason=exc.user_message):
+                    if refreshed:
+                        self._mark(job_id, index, DownloadState.EXPIRED, exc.user_message)
+                    return
+                refreshed = True
+                continue
+            except JobdockError as exc:
+                attempts += 1
+                if exc.transient and attempts < engine.settings.download_retries:
+                    self._note(job_id, "download-retry", f"{exc.user_message}; retrying")
+                    await asyncio.sleep(min(0.25 * 2**attempts, 10.0))
+                    continue
+                self._mark(job_id, index, DownloadState.FAILED, exc.user_message)
+                return
+            self._set_result(job_id, index, done)
+            self._note(job_id, "saved", f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256})")
+            return
+
+    async def _fetch(self, job_id: str, index: int, folder: Path) -> Result:
+        engine = self._engine
+        job = engine.job(job_id)
+        result = job.results[index]
+        account = engine.account(job.account) if not job.orphaned else None
+        if result.needs_auth and account is not None:
+            session = await engine.session(account)
+        else:
+            from jobdock.core.job import Account
+
+            placeholder = Account(name=job.account, provider=job.provider, base_url=result.url)
+            session = engine.bare_session(account or placeholder)
+            if account is None:  # no origin is "the account's" any more: nothing gets credentials
+                session = session.without_credentials()
+        self._set_result(
+            job_id, index, replace(result, download_state=DownloadState.DOWNLOADING, error=None)
+        )
+        meter = downloader.RateMeter()
+        last = [0.0]
+
+        def on_started(started: downloader.Started) -> None:
+            current = engine.job(job_id).results[index]
+            self._set_result(
+                job_id,
+                index,
+                replace(
+                    current,
+                    path=str(started.path),
+                    bytes=started.total,
+                    etag=started.etag,
+                    last_modified=started.last_modified,
+                ),
+            )
+
+        def on_progress(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            speed = meter.update(done)
+            if now - last[0] >= PROGRESS_INTERVAL or done == total:
+                last[0] = now
+                engine.publish_progress(
+                    DownloadProgress(job_id, index, done, total, speed, meter.eta(done, total))
+                )
+
+        async with engine.semaphore(f"download:{origin_of(result.url)}"):
+            current = engine.job(job_id).results[index]
+            try:
+                return await downloader.download(
+                    session, current, folder=folder, on_started=on_started, on_progress=on_progress
+                )
+            finally:
+                part = engine.job(job_id).results[index]
+                if part.path and part.download_state == DownloadState.DOWNLOADING:
+                    size = downloader.part_path(Path(part.path))
+                    done_bytes = size.stat().st_size if size.exists() else 0
+                    self._set_result(job_id, index, replace(part, bytes_done=done_bytes))
+
+    async def _refresh(self, job_id: str, index: int, *, reason: str | None = None) -> bool:
+        """Poll the job for fresh links; False (and the result marked expired) if none came."""
+        engine = self._engine
+        before = engine.job(job_id).results[index]
+        self._note(job_id, "link-refresh", reason or "result link expired; asking for a fresh one")
+        await engine.poll_once(job_id)
+        after = (
+            engine.job(job_id).results[index] if index < len(engine.job(job_id).results) else None
+        )
+        if after is None or after.url == before.url or after.is_expired(engine.clock()):
+            message = (
+                "the result link expired and the API gave no fresh one; "
+                "re-submit the job to get the result again"
+            )
+            self._mark(job_id, index, DownloadState.EXPIRED, message)
+            return False
+        return True
+
+    # bookkeeping ---------------------------------------------------------------------------
+    def _set_result(self, job_id: str, index: int, result: Result) -> None:
+        job = self._engine.job(job_id)
+        results = list(job.results)
+        results[index] = result
+        self._engine.commit([job.replace(results=tuple(results), updated_at=self._engine.clock())])
+
+    def _mark(self, job_id: str, index: int, state: DownloadState, message: str) -> None:
+        result = self._engine.job(job_id).results[index]
+        self._set_result(job_id, index, replace(result, download_state=state, error=message))
+        self._note(job_id, f"download-{state.value}", message)
+
+    def _set_all_failed(self, job_id: str, message: str) -> None:
+        try:
+            job = self._engine.job(job_id)
+        except UsageError:
+            return
+        results = tuple(
+            r
+            if r.download_state.is_settled
+            else replace(r, download_state=DownloadState.FAILED, error=message)
+            for r in job.results
+        )
+        self._engine.commit([job.replace(results=results)])
+
+    def _note(self, job_id: str, kind: str, message: str) -> None:
+        event = JobEvent(job_id=job_id, at=self._engine.clock(), kind=kind, message=message)
+        self._engine.commit([], [event])

@@ -1,0 +1,105 @@
+"""`jobdock watch`: run the engine in the foreground, print what happens, and end with the
+exit code of ../shared/CLI.md when everything is settled (or the timeout passes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import TextIO
+
+from jobdock.core.engine import Engine, UpdateBatch
+from jobdock.core.job import DownloadState, Job, JobState
+
+EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
+
+
+def exit_code(jobs: list[Job], *, auto_download: bool) -> int:
+    for job in jobs:
+        if job.orphaned:
+            continue
+        if job.state in (JobState.FAILED, JobState.CANCELLED):
+            return EXIT_FAILED
+        if auto_download and any(r.download_state != DownloadState.DONE for r in job.results):
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Printer:
+    def __init__(self, out: TextIO, jobs: list[Job]) -> None:
+        self._out = out
+        self._seen = {j.id: self._key(j) for j in jobs}
+
+    @staticmethod
+    def _key(job: Job) -> tuple[object, ...]:
+        return (job.state, job.remote_state, tuple(r.download_state for r in job.results))
+
+    def __call__(self, batch: UpdateBatch) -> None:
+        for job in batch.changed:
+            old = self._seen.get(job.id)
+            new = self._key(job)
+            if old == new:
+                continue
+            self._seen[job.id] = new
+            if old is None or old[:2] != new[:2]:
+                raw = f" ({job.remote_state})" if job.remote_state else ""
+                error = f": {job.error}" if job.error and job.state == JobState.FAILED else ""
+                self._out.write(f"{job.id} {job.account} {job.state.value}{raw}{error}\n")
+            old_downloads = old[2] if old else ()
+            for index, result in enumerate(job.results):
+                before = old_downloads[index] if index < len(old_downloads) else None  # type: ignore[index]
+                if result.download_state == before:
+                    continue
+                if result.download_state == DownloadState.DONE:
+                    self._out.write(f"{job.id} saved {result.path} ({result.bytes or 0:,} bytes)\n")
+                elif result.download_state in (DownloadState.FAILED, DownloadState.EXPIRED):
+                    self._out.write(f"{job.id} {result.download_state.value}: {result.error}\n")
+        self._out.flush()
+
+
+async def watch(
+    engine: Engine,
+    *,
+    out: TextIO,
+    until_done: bool,
+    time_limit: float | None,
+    download_dir: Path | None,
+    auto_download: bool,
+) -> int:
+    changes: dict[str, object] = {"auto_download": auto_download}
+    if download_dir is not None:
+        changes["download_dir"] = Path(os.path.abspath(os.path.expanduser(download_dir)))
+    engine.configure(**changes)
+    # Open the sessions of accounts with work to do now, so a keyring problem stops us at once.
+    busy_accounts = {j.account for j in engine.jobs() if not j.orphaned and not j.is_settled}
+    for name in sorted(busy_accounts):
+        await engine.session(engine.account(name))
+    changed = asyncio.Event()
+    printer = _Printer(out, engine.jobs())
+
+    def on_batch(batch: UpdateBatch) -> None:
+        printer(batch)
+        changed.set()
+
+    unsubscribe = engine.subscribe(on_batch)
+    await engine.start()
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    try:
+        while True:
+            if until_done and engine.all_settled():
+                return exit_code(engine.jobs(), auto_download=auto_download)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                if engine.all_settled():
+                    return exit_code(engine.jobs(), auto_download=auto_download)
+                out.write("timeout reached before every job settled\n")
+                return EXIT_TIMEOUT
+            changed.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+    finally:
+        unsubscribe()

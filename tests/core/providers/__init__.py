@@ -1,0 +1,1 @@
+"""Unit tests of the built-in providers (httpx.MockTransport, no network)."""

@@ -1,0 +1,162 @@
+"""http.py: Retry-After forms, error mapping with readable messages, credential routing."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+
+import httpx
+import pytest
+
+from jobdock.core import errors
+from jobdock.core.http import (
+    ApiSession,
+    body_excerpt,
+    make_api_client,
+    make_bare_client,
+    parse_json,
+    parse_retry_after,
+    raise_for_status,
+    safe_url,
+)
+from jobdock.core.job import Account
+
+
+def test_retry_after_seconds_date_and_ms() -> None:
+    now = time.time()
+    assert parse_retry_after(httpx.Headers({"Retry-After": "7"}), now=now) == 7.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after(httpx.Headers({"Retry-After": date}), now=now) == pytest.approx(
+        30, abs=1.5
+    )
+    both = httpx.Headers({"Retry-After": "9", "retry-after-ms": "1500"})
+    assert parse_retry_after(both, now=now) == 1.5
+    assert parse_retry_after(httpx.Headers({"Retry-After": "soon"}), now=now) is None
+    past = email.utils.formatdate(now - 60, usegmt=True)
+    assert parse_retry_after(httpx.Headers({"Retry-After": past}), now=now) == 0.0
+    assert parse_retry_after(httpx.Headers({}), now=now) is None
+
+
+def _response(status: int, body: bytes, ctype: str = "application/json", **headers: str) -> httpx.Response:
+    return httpx.Response(status, content=body, headers={"content-type": ctype, **headers})
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, errors.AuthError),
+        (403, errors.AuthError),
+        (404, errors.NotFoundError),
+        (429, errors.RateLimitedError),
+        (500, errors.ServerError),
+        (503, errors.ServerError),
+        (400, errors.ProviderError),
+    ],
+)
+def test_raise_for_status_maps_codes(status: int, kind: type[Exception]) -> None:
+    with pytest.raises(kind) as info:
+        raise_for_status(_response(status, b'{"message": "nope"}'), what="polling x")
+    message = info.value.user_message  # type: ignore[attr-defined]
+    assert "\n" not in message and "polling x" in message and "nope" in message
+
+
+def test_rate_limit_carries_retry_after() -> None:
+    with pytest.raises(errors.RateLimitedError) as info:
+        raise_for_status(_response(429, b"", **{"Retry-After": "12"}), what="x")
+    assert info.value.retry_after == 12.0
+    assert info.value.transient
+
+
+def test_html_error_page_is_summarised() -> None:
+    page = b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body>"
+    response = _response(502, page, "text/html")
+    assert body_excerpt(response) == "HTML page: 502 Bad Gateway"
+    with pytest.raises(errors.ProtocolError) as info:
+        parse_json(_response(200, page, "text/html"), what="status")
+    assert "expected JSON" in info.value.user_message
+    assert "502 Bad Gateway" in info.value.user_message
+
+
+def test_malformed_json_is_protocol_error() -> None:
+    with pytest.raises(errors.ProtocolError, match="expected JSON"):
+        parse_json(_response(200, b'{"job_id": '), what="vainu status")
+
+
+def test_shoptet_style_error_envelope() -> None:
+    body = b'{"data": null, "errors": [{"errorCode": "invalid-token", "message": "Bad token"}]}'
+    assert body_excerpt(_response(401, body)) == "Bad token (invalid-token)"
+
+
+def test_safe_url_redacts_signatures() -> None:
+    url = "https://s3.example/b/k?X-Amz-Signature=abc&X-Amz-Date=1&token=t&a=b"
+    shown = safe_url(url)
+    assert "abc" not in shown and "token=REDACTED" in shown and "a=b" in shown
+
+
+def test_credentials_only_reach_the_account_origin() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.example" and request.url.path == "/api/v2/start":
+            return httpx.Response(302, headers={"Location": "https://storage.example/file"})
+        if request.url.host == "storage.example":
+            return httpx.Response(307, headers={"Location": "https://api.example/back"})
+        return httpx.Response(200, content=b"ok")
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="vainu", base_url="https://api.example/api/v2")
+        api = make_api_client(headers={"API-Key": "sekrit-key"}, transport=transport)
+        bare = make_bare_client(transport=transport)
+        session = ApiSession(account=account, api=api, bare=bare)
+        try:
+            response = await session.request("GET", "/start")
+            assert response.text == "ok"
+        finally:
+            await api.aclose()
+            await bare.aclose()
+
+    asyncio.run(run())
+    by_host = {(r.url.host, r.url.path): r.headers.get("API-Key") for r in seen}
+    assert by_host[("api.example", "/api/v2/start")] == "sekrit-key"
+    assert by_host[("storage.example", "/file")] is None
+    assert by_host[("api.example", "/back")] == "sekrit-key"
+    assert all("Jobdock/" in r.headers["user-agent"] for r in seen)
+
+
+def test_redirect_loop_is_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": str(request.url)})
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="x", base_url="https://api.example")
+        api = make_api_client(headers={}, transport=transport)
+        session = ApiSession(account=account, api=api, bare=api)
+        try:
+            with pytest.raises(errors.ProtocolError, match="too many redirects"):
+                await session.request("GET", "/loop")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())
+
+
+def test_connect_failure_is_network_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="x", base_url="https://api.example")
+        api = make_api_client(headers={}, transport=transport)
+        session = ApiSession(account=account, api=api, bare=api)
+        try:
+            with pytest.raises(errors.NetworkError, match="cannot connect to api.example"):
+                await session.request("GET", "/x")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())
