@@ -133,3 +133,24 @@ def test_failed_batch_leaves_store_unchanged(tmp_path: Path) -> None:
         store.put_jobs([_job(progress=99.0), bad])
     assert store.get_job("j1").progress == 40.0
     store.close()
+
+
+def test_schema_1_file_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute(
+        "INSERT INTO jobs (id, account, provider, state, submitted_at, updated_at) "
+        "VALUES ('old', 'acc', 'vainu', 'running', ?, ?)",
+        (NOW.isoformat(), NOW.isoformat()),
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = JobStore.open(path)
+    assert store.schema_version == len(MIGRATIONS) >= 2
+    job = store.get_job("old")
+    assert job.state == JobState.RUNNING and job.result_url is None
+    store.put_job(job.replace(result_url="https://api/x"))
+    assert store.get_job("old").result_url == "https://api/x"
+    store.close()

@@ -139,6 +139,7 @@ class Job:
     label: str = ""
     remote_id: str | None = None
     status_url: str | None = None
+    result_url: str | None = None  # generic-202: the Location kept beside a status monitor
     state: JobState = JobState.QUEUED
     remote_state: str = ""
     progress: float | None = None

@@ -53,12 +53,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_job ON events (job_id, id);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: generic-202 keeps the Location seen beside a status monitor
+    """
+    ALTER TABLE jobs ADD COLUMN result_url TEXT;
+    """,
 )
 
 _JOB_COLUMNS = (
     "id account provider label remote_id status_url state remote_state progress created_at "
     "finished_at submitted_at updated_at error log last_response request next_poll_at deadline_at "
-    "poll_failures polls orphaned results"
+    "poll_failures polls orphaned results result_url"
 ).split()
 
 
@@ -111,7 +115,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         _dt(job.finished_at), _dt(job.submitted_at), _dt(job.updated_at), job.error, job.log,
         job.last_response, json.dumps(job.request.to_json()) if job.request else None,
         _dt(job.next_poll_at), _dt(job.deadline_at), job.poll_failures, job.polls,
-        int(job.orphaned), json.dumps([result_to_json(r) for r in job.results]),
+        int(job.orphaned), json.dumps([result_to_json(r) for r in job.results]), job.result_url,
     )  # fmt: skip
 
 
@@ -126,6 +130,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         label=row["label"],
         remote_id=row["remote_id"],
         status_url=row["status_url"],
+        result_url=row["result_url"],
         state=JobState(row["state"]),
         remote_state=row["remote_state"],
         progress=row["progress"],

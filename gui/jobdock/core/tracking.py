@@ -79,6 +79,7 @@ def apply_status(
     updated = job.replace(
         remote_id=status.remote_id or job.remote_id,
         status_url=status.status_url or job.status_url,
+        result_url=status.result_url or job.result_url,
         state=status.state,
         remote_state=status.remote_state,
         progress=100.0 if status.state == JobState.SUCCEEDED else status.progress,

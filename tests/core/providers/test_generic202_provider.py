@@ -69,8 +69,8 @@ def test_unusable_auth_options(options):
         ({"Operation-Location": "/operations/9", "Location": RESULT}, PUT, OP),
         ({"Location": RESULT}, PUT, RESULT),
         ({"Azure-AsyncOperation": OP, "Location": RESULT}, DELETE, OP),
-        # A POST polls its Location: only there is its result (the job model has no field for it).
-        ({"Azure-AsyncOperation": OP, "Location": RESULT}, POST, RESULT),
+        # A POST polls its status monitor; its Location is kept as the job's result_url.
+        ({"Azure-AsyncOperation": OP, "Location": RESULT}, POST, OP),
         ({"Azure-AsyncOperation": OP}, POST, OP),
     ],
 )
@@ -158,6 +158,19 @@ def test_location_monitor_states(harness):
     body = {"error": {"code": "Bad", "message": "bad input"}}
     status = poll(harness, httpx.Response(400, json=body), url=RESULT)
     assert (status.state, status.error) == (JobState.FAILED, "bad input")
+
+
+def test_post_result_comes_from_the_location_kept_at_submit(harness):
+    headers = {"Azure-AsyncOperation": OP, "Location": RESULT}
+    status = submit(harness, accepted(**headers), POST)
+    assert (status.status_url, status.result_url) == (OP, RESULT)
+    job = Job(
+        id="1", account="g", provider="generic-202", status_url=OP, result_url=RESULT,
+        request=POST,
+    )  # fmt: skip
+    response = httpx.Response(200, json={"status": "Succeeded"})
+    done = harness.run(PROVIDER, ACCOUNT, lambda r: response, lambda s: PROVIDER.poll(s, job))
+    assert [r.url for r in done.results] == [RESULT]
 
 
 def test_see_other_leads_to_the_result(harness):

@@ -48,6 +48,7 @@ class RemoteStatus:
     remote_state: str
     remote_id: str | None = None
     status_url: str | None = None
+    result_url: str | None = None  # where the result will be once succeeded (202 + Location)
     progress: float | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None

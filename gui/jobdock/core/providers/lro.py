@@ -107,7 +107,13 @@ def _submitted(
         raise ProtocolError(f"{what}: unexpected answer HTTP {code}", status_code=code)
     monitor = pick_monitor(response, method=request.method, style=style)
     if monitor:
-        return _accepted(response, monitor_url=monitor)
+        # Beside a status monitor, Location names where the result will be (RFC 9110 / Azure
+        # final-state-via "location"): kept on the job for when the monitor says Succeeded.
+        location = response.headers.get("location")
+        result_url = resolve(response, location) if location else None
+        return _accepted(
+            response, monitor_url=monitor, result_url=None if result_url == monitor else result_url
+        )
     if code == 202:
         raise ProtocolError(f"{what}: 202 Accepted without a Location header to poll")
     fallback = _resource_url(session, request)
@@ -125,7 +131,8 @@ def _polled(
     if style.status_monitors:
         status = monitor_status(response)
         if status is not None:
-            return _from_monitor(response, status, fallback=_resource_url(session, job.request))
+            fallback = _resource_url(session, job.request) or job.result_url
+            return _from_monitor(response, status, fallback=fallback)
     if code == 202:
         method = job.request.method if job.request else None
         newest = pick_monitor(response, method=method, style=style) or job.status_url
@@ -140,11 +147,7 @@ def pick_monitor(response: httpx.Response, *, method: str | None, style: LroStyl
     """The URL to poll next, resolved against the request URL; `None` when the answer is final."""
     headers, code = response.headers, response.status_code
     location = headers.get("location")
-    # A POST's result sits behind the Location seen at submit, and the job model has no field to
-    # keep it beside a status monitor (a `result_url` on Job is proposed): until then a POST polls
-    # its Location, which answers 202 while running and the result when done.
-    prefer_location = (method or "").upper() == "POST" and bool(location)
-    if style.status_monitors and not prefer_location:
+    if style.status_monitors:
         for name in STATUS_MONITORS:
             if headers.get(name):
                 return resolve(response, headers[name])
@@ -158,13 +161,16 @@ def resolve(response: httpx.Response, ref: str) -> str:
     return str(urljoin(str(response.url), ref.strip()))
 
 
-def _accepted(response: httpx.Response, *, monitor_url: str | None) -> RemoteStatus:
+def _accepted(
+    response: httpx.Response, *, monitor_url: str | None, result_url: str | None = None
+) -> RemoteStatus:
     progress = find_text(response, "progress")
     queued = progress is not None and progress.upper() == "IN_QUEUE"
     return RemoteStatus(
         state=JobState.QUEUED if queued else JobState.RUNNING,
         remote_state=progress or f"HTTP {response.status_code}",
         status_url=monitor_url,
+        result_url=result_url,
         retry_after=parse_retry_after(response.headers),
         raw=raw_text(response),
     )
