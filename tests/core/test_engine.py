@@ -90,7 +90,9 @@ def test_job_followed_to_disk(tmp_path: Path) -> None:
     run(scenario())
     storage = api.storage_requests()
     assert storage and all("x-key" not in r.headers for r in storage)
-    assert all(r.headers.get("X-Key") == SECRET for _, r in api.requests if r.url.host == "api.fake")
+    assert all(
+        r.headers.get("X-Key") == SECRET for _, r in api.requests if r.url.host == "api.fake"
+    )
 
 
 def test_retry_after_is_honoured(tmp_path: Path) -> None:
@@ -109,9 +111,7 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
 
 def test_server_errors_and_html_pages_are_retried_not_failures(tmp_path: Path) -> None:
     html = httpx.Response(502, content=b"<html><title>Bad Gateway</title></html>")
-    api = FakeApi(
-        poll_faults=[httpx.Response(503), html, httpx.Response(200, content=b'{"id": ')]
-    )
+    api = FakeApi(poll_faults=[httpx.Response(503), html, httpx.Response(200, content=b'{"id": ')])
 
     async def scenario() -> None:
         async with engine_for(api, tmp_path) as engine:

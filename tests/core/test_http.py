@@ -38,7 +38,9 @@ def test_retry_after_seconds_date_and_ms() -> None:
     assert parse_retry_after(httpx.Headers({}), now=now) is None
 
 
-def _response(status: int, body: bytes, ctype: str = "application/json", **headers: str) -> httpx.Response:
+def _response(
+    status: int, body: bytes, ctype: str = "application/json", **headers: str
+) -> httpx.Response:
     return httpx.Response(status, content=body, headers={"content-type": ctype, **headers})
 
 
@@ -154,7 +156,7 @@ def test_connect_failure_is_network_error() -> None:
         api = make_api_client(headers={}, transport=transport)
         session = ApiSession(account=account, api=api, bare=api)
         try:
-            with pytest.raises(errors.NetworkError, match="cannot connect to api.example"):
+            with pytest.raises(errors.NetworkError, match=r"cannot connect to api\.example"):
                 await session.request("GET", "/x")
         finally:
             await api.aclose()

@@ -209,14 +209,19 @@ class Engine:
     def provider(self, provider_id: str) -> Provider:
         return get_provider(provider_id, self.providers)
 
-    def policy(self, provider: Provider) -> PollPolicy:
+    def policy(self, provider: Provider, account: Account | None = None) -> PollPolicy:
+        """The provider's policy, bounded by the account's `poll_min`/`poll_max` options when
+        set (an API with its own advice), else by the settings' bounds."""
+        options = account.options if account is not None else {}
         return effective_policy(
-            provider.poll_policy, poll_min=self.settings.poll_min, poll_max=self.settings.poll_max
+            provider.poll_policy,
+            poll_min=_float_option(options, "poll_min", self.settings.poll_min),
+            poll_max=_float_option(options, "poll_max", self.settings.poll_max),
         )
 
     # accounts ------------------------------------------------------------------------------
     async def add_account(self, account: Account, secret: str | None) -> Account:
-        self.provider(account.provider)
+        self.policy(self.provider(account.provider), account)  # bad options fail here, not later
         if not account.base_url.startswith(("http://", "https://")):
             raise UsageError(f"base URL must start with http:// or https://: {account.base_url}")
         if secret is not None:
@@ -298,7 +303,7 @@ class Engine:
         if not (status.remote_id or status.status_url or status.state.is_terminal):
             raise UsageError("the API accepted the request but named no job to follow")
         now = self.clock()
-        policy = self.policy(provider)
+        policy = self.policy(provider, account)
         job = Job(
             id=self._new_id(),
             account=account.name,
@@ -327,7 +332,7 @@ class Engine:
             return self._jobs.get(existing.id, existing)
         session = await self.session(account)
         now = self.clock()
-        policy = self.policy(provider)
+        policy = self.policy(provider, account)
         job = Job(
             id=self._new_id(),
             account=account.name,
@@ -354,7 +359,7 @@ class Engine:
             raise UsageError(f"provider {provider.id!r} has no job list to sync")
         session = await self.session(account)
         now = self.clock()
-        policy = self.policy(provider)
+        policy = self.policy(provider, account)
         imported: list[Job] = []
         events: list[JobEvent] = []
         async for status in provider.list_jobs(session):
@@ -408,7 +413,7 @@ class Engine:
         job = self.job(job_id)
         account = self.account(job.account)
         provider = self.provider(job.provider)
-        policy = self.policy(provider)
+        policy = self.policy(provider, account)
         try:
             session = await self.session(account)
             async with self.semaphore(f"poll:{account.origin}"):
@@ -518,3 +523,16 @@ class Engine:
                 if not job.is_settled:
                     return False
         return True
+
+
+def _float_option(options: Mapping[str, str], key: str, default: float | None) -> float | None:
+    raw = options.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"account option {key}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"account option {key} must be positive, got {raw!r}")
+    return value
