@@ -29,7 +29,8 @@ class FakeApi:
     outcome: str = "completed"
     body: bytes = b"col1,col2\n" + b"1,2\n" * 5000
     poll_faults: list[httpx.Response] = field(default_factory=list)
-    storage_faults: list[str] = field(default_factory=list)  # "reset", "403", "500", "short"
+    # per storage request, in order: "reset", "403", "500", "short", "corrupt" (a flipped byte)
+    storage_faults: list[str] = field(default_factory=list)
     no_range: bool = False
     link_version: int = 1
     reissue_links: bool = True
@@ -89,6 +90,8 @@ class FakeApi:
             headers["Content-Range"] = f"bytes {start}-{len(self.body) - 1}/{len(self.body)}"
         if fault == "reset":
             return httpx.Response(status, headers=headers, stream=_Broken(body, len(body) // 3))
+        if fault == "corrupt":
+            body = bytes([body[0] ^ 1]) + body[1:]
         if fault == "short":
             return httpx.Response(status, headers=headers, stream=_Short(body[: len(body) // 2]))
         return httpx.Response(status, headers=headers, stream=_Short(body))

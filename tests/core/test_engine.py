@@ -293,3 +293,77 @@ def test_remove_account_orphans_and_secret_is_gone(tmp_path: Path) -> None:
             assert engine.credentials.get("acc") is None
 
     run(scenario())
+
+
+def test_checksum_mismatch_downloads_again_once(tmp_path: Path) -> None:
+    api = FakeApi(storage_faults=["corrupt"])
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path) as engine:
+            job_id = await submit_and_settle(engine)
+            result = engine.job(job_id).results[0]
+            assert result.download_state == DownloadState.DONE
+            assert Path(result.path or "").read_bytes() == api.body
+            retries = [e.message for e in engine.events(job_id) if e.kind == "download-retry"]
+            assert len(retries) == 1 and "checksum mismatch" in retries[0]
+
+    run(scenario())
+    assert len(api.storage_requests()) == 2
+
+
+def test_second_checksum_mismatch_fails_with_the_reason(tmp_path: Path) -> None:
+    api = FakeApi(storage_faults=["corrupt", "corrupt"])
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path) as engine:
+            job_id = await submit_and_settle(engine)
+            result = engine.job(job_id).results[0]
+            assert result.download_state == DownloadState.FAILED
+            assert "checksum mismatch" in (result.error or "") and "ETag" in (result.error or "")
+            folder = tmp_path / "dl" / "acc" / job_id
+            assert not [p for p in folder.iterdir()] if folder.exists() else True
+
+    run(scenario())
+
+
+def test_identical_file_is_reused_not_duplicated(tmp_path: Path) -> None:
+    api = FakeApi()
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path, auto_download=False) as engine:
+            job_id = await submit_and_settle(engine)
+            target = tmp_path / "out"
+            first = await engine.transfers.download(job_id, to=target)
+            path = Path(first.results[0].path or "")
+            # the user asks again into the same folder: same bytes, so no "r1 (2).csv"
+            engine.commit([first.replace(results=(first.results[0].replace_state(),))])
+            again = await engine.transfers.download(job_id, to=target)
+            assert again.results[0].path == str(path)
+            assert sorted(p.name for p in target.iterdir()) == ["r1.csv"]
+            # different bytes under the same name are kept apart
+            path.write_bytes(b"something else")
+            engine.commit([again.replace(results=(again.results[0].replace_state(),))])
+            third = await engine.transfers.download(job_id, to=target)
+            assert Path(third.results[0].path or "").name == "r1 (2).csv"
+            assert path.read_bytes() == b"something else"
+
+    run(scenario())
+
+
+def test_auto_resubmit_when_link_cannot_be_refreshed(tmp_path: Path) -> None:
+    api = FakeApi(storage_faults=["403"], reissue_links=False)
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path, auto_resubmit=True) as engine:
+            job_id = await submit_and_settle(engine)
+            assert engine.job(job_id).results[0].download_state == DownloadState.EXPIRED
+            notes = [e.message for e in engine.events(job_id) if e.kind == "resubmitted"]
+            assert len(notes) == 1
+            new_id = notes[0].split("job ", 1)[1].split(" ", 1)[0]
+            await until(engine, lambda: engine.all_settled([new_id]))
+            assert engine.job(new_id).request == engine.job(job_id).request
+            # this fake never issues a live link again: the re-submission does not re-submit
+            assert [e.kind for e in engine.events(new_id)].count("resubmitted") == 0
+            assert len(engine.jobs()) == 2
+
+    run(scenario())

@@ -9,6 +9,7 @@ restarts cleanly from zero. The final name appears only once every byte is writt
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from jobdock.core.errors import DownloadError, LinkExpiredError, NetworkError
+from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError, NetworkError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
@@ -77,15 +78,23 @@ async def download(
         if response.status_code == 206:
             _check_content_range(response, offset)
         else:
-            offset = 0
+            offset = 0  # no Range support, or If-Range saw a different object: from zero
         total = _expected_total(response, offset)
-        if target is None or offset == 0:
-            name = choose_filename(
-                disposition=response.headers.get("content-disposition"),
-                hint=result.filename_hint,
-                url=result.url,
+        if offset and result.bytes is not None and total is not None and total != result.bytes:
+            part_path(target).unlink(missing_ok=True)  # type: ignore[arg-type]
+            raise DownloadError(
+                f"the file changed on the server ({result.bytes:,} → {total:,} bytes); "
+                "starting again",
+                transient=True,
             )
-            target = target or unique_path(inside(folder, name))
+        name = choose_filename(
+            disposition=response.headers.get("content-disposition"),
+            hint=result.filename_hint,
+            url=result.url,
+        )
+        preferred = inside(folder, name)
+        if target is None:
+            target = unique_path(preferred)
         _check_free_space(folder, (total - offset) if total is not None else None)
         on_started(
             Started(
@@ -96,8 +105,13 @@ async def download(
             )
         )
         written = await _stream_to_part(response, part_path(target), offset, total, on_progress)
-    etag = response.headers.get("etag")
-    return await asyncio.to_thread(_finish, result, target, written, total, etag)
+    checks = _Checks(
+        total=total,
+        etag=response.headers.get("etag"),
+        content_md5=response.headers.get("content-md5") if offset == 0 else None,
+        preferred=preferred,
+    )
+    return await asyncio.to_thread(_finish, result, target, written, checks)
 
 
 async def _raise_for_download(response: httpx.Response, url: str) -> None:
@@ -176,21 +190,37 @@ async def _stream_to_part(
     return written
 
 
-def _finish(
-    result: Result, target: Path, written: int, total: int | None, etag: str | None
-) -> Result:
+@dataclass(frozen=True)
+class _Checks:
+    total: int | None
+    etag: str | None
+    content_md5: str | None  # only for a whole-body answer: it describes that body
+    preferred: Path  # the name the server suggested; reused when it holds the same bytes
+
+
+def _finish(result: Result, target: Path, written: int, checks: _Checks) -> Result:
+    """Verify, then rename into place (in a worker thread: it hashes the whole file)."""
     part = part_path(target)
+    total = checks.total
     if total is not None and written != total:
         raise DownloadError(
             f"incomplete download: got {written:,} of {total:,} bytes", transient=True
         )
     sha256, md5 = _hash_file(part)
-    plain_md5 = _PLAIN_MD5_ETAG.match(etag or "")
-    if plain_md5 and plain_md5.group(1).lower() != md5:
+    expected = _expected_md5(checks)
+    if expected is not None and expected[0] != md5:
         part.unlink(missing_ok=True)
-        raise DownloadError("checksum mismatch: the file differs from the server's MD5 ETag")
-    final = target if not target.exists() else unique_path(target)
-    os.replace(part, final)
+        raise ChecksumError(
+            f"checksum mismatch: the file's MD5 {md5} differs from the server's {expected[1]} "
+            f"({expected[0]})"
+        )
+    final = target
+    if checks.preferred.exists() and _same_file(checks.preferred, written, sha256):
+        part.unlink()  # identical bytes are already saved under the suggested name
+        final = checks.preferred
+    else:
+        final = target if not target.exists() else unique_path(target)
+        os.replace(part, final)
     _fsync_dir(final.parent)
     return replace(
         result,
@@ -201,6 +231,26 @@ def _finish(
         sha256=sha256,
         error=None,
     )
+
+
+def _expected_md5(checks: _Checks) -> tuple[str, str] | None:
+    """The MD5 the server vouches for (hex) and where it said so."""
+    if checks.content_md5:
+        try:
+            return base64.b64decode(checks.content_md5, validate=True).hex(), "Content-MD5"
+        except ValueError:
+            pass
+    plain = _PLAIN_MD5_ETAG.match(checks.etag or "")
+    return (plain.group(1).lower(), "ETag") if plain else None
+
+
+def _same_file(path: Path, size: int, sha256: str) -> bool:
+    try:
+        if path.stat().st_size != size:
+            return False
+    except OSError:
+        return False
+    return _hash_file(path)[0] == sha256
 
 
 def _hash_file(path: Path) -> tuple[str, str]:

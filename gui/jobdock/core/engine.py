@@ -394,7 +394,10 @@ class Engine:
         job = self.job(job_id)
         if job.request is None:
             raise UsageError(f"job {job_id} was tracked, not submitted here: nothing to re-submit")
-        return await self.submit(job.account, job.request, label=job.label)
+        new = await self.submit(job.account, job.request, label=job.label)
+        note = JobEvent(job_id=new.id, at=self.clock(), kind="resubmission", message=f"of {job.id}")
+        self.commit([], [note])
+        return new
 
     async def remove(self, job_id: str) -> None:
         self.job(job_id)

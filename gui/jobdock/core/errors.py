@@ -7,7 +7,8 @@
      ├── StoreError                 the SQLite job store failed
      ├── NetworkError               connect/read failures, timeouts (transient)
      ├── DownloadError              a result could not be saved
-     │    └── LinkExpiredError      the result link answered 403/404/410 or is past its expiry
+     │    ├── LinkExpiredError      the result link answered 403/404/410 or is past its expiry
+     │    └── ChecksumError         the saved bytes differ from the server's MD5
      └── ProviderError              an API answered something we cannot use
           ├── AuthError             401/403: wrong or missing credentials
           ├── NotFoundError         404: the job or endpoint does not exist
@@ -60,6 +61,10 @@ class DownloadError(JobdockError):
 
 class LinkExpiredError(DownloadError):
     """The link no longer works; a fresh one may be had by polling the job again."""
+
+
+class ChecksumError(DownloadError):
+    """The bytes differ from the server's MD5 (ETag or Content-MD5): re-downloaded once."""
 
 
 class ProviderError(JobdockError):

@@ -125,6 +125,14 @@ class Result:
     last_modified: str | None = None
     error: str | None = None
 
+    def replace_state(
+        self, state: DownloadState = DownloadState.PENDING, *, error: str | None = None
+    ) -> Result:
+        """This result with a new download state (PENDING forgets where it was saved)."""
+        if state == DownloadState.PENDING:
+            return dataclasses.replace(self, download_state=state, path=None, error=error)
+        return dataclasses.replace(self, download_state=state, error=error)
+
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 

@@ -19,6 +19,9 @@ class EngineSettings:
     poll_max: float | None = None
     max_per_origin: int = 4  # concurrent polls, and concurrent downloads, per origin
     download_retries: int = 5
+    # When a result's link expired and the API cannot issue a new one (Shoptet after
+    # validUntil), submit the same request again instead of only offering it.
+    auto_resubmit: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobdock.core import downloader
-from jobdock.core.errors import JobdockError, LinkExpiredError, UsageError
+from jobdock.core.errors import ChecksumError, JobdockError, LinkExpiredError, UsageError
 from jobdock.core.filenames import sanitize_filename
 from jobdock.core.job import DownloadState, Job, JobEvent, JobState, Result, origin_of
+from jobdock.core.slots import PrioritySlots
 
 if TYPE_CHECKING:
     from jobdock.core.engine import Engine
@@ -42,6 +44,16 @@ class Transfers:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._slots: dict[str, PrioritySlots] = {}
+
+    def _slot(self, result: Result) -> AbstractAsyncContextManager[None]:
+        origin = origin_of(result.url)
+        slots = self._slots.get(origin)
+        if slots is None:
+            slots = self._slots[origin] = PrioritySlots(self._engine.settings.max_per_origin)
+        # Soonest-expiring first; links with no known expiry after every dated one.
+        priority = result.expires_at.timestamp() if result.expires_at else float("inf")
+        return slots.slot(priority)
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return list(self._tasks.values())
@@ -138,6 +150,7 @@ class Transfers:
     async def _download_result(self, job_id: str, index: int, folder: Path) -> None:
         engine = self._engine
         attempts = 0
+        checksum_failures = 0
         refreshed = False
         while True:
             result = engine.job(job_id).results[index]
@@ -155,6 +168,13 @@ class Transfers:
                     return
                 refreshed = True
                 continue
+            except ChecksumError as exc:
+                checksum_failures += 1  # the .part is gone: the next attempt starts from zero
+                if checksum_failures < 2:
+                    self._note(job_id, "download-retry", f"{exc.user_message}; downloading again")
+                    continue
+                self._mark(job_id, index, DownloadState.FAILED, exc.user_message)
+                return
             except JobdockError as exc:
                 attempts += 1
                 if exc.transient and attempts < engine.settings.download_retries:
@@ -210,7 +230,7 @@ class Transfers:
                     DownloadProgress(job_id, index, done, total, speed, meter.eta(done, total))
                 )
 
-        async with engine.semaphore(f"download:{origin_of(result.url)}"):
+        async with self._slot(result):
             current = engine.job(job_id).results[index]
             try:
                 return await downloader.download(
@@ -238,8 +258,26 @@ class Transfers:
                 "re-submit the job to get the result again"
             )
             self._mark(job_id, index, DownloadState.EXPIRED, message)
+            await self._maybe_resubmit(job_id)
             return False
         return True
+
+    async def _maybe_resubmit(self, job_id: str) -> None:
+        """With `auto_resubmit`, an expired result that cannot be refreshed is fetched again by
+        submitting the same request as a new job (once per job: the new job is a fresh start)."""
+        engine = self._engine
+        job = engine.job(job_id)
+        if not engine.settings.auto_resubmit or job.request is None:
+            return
+        # Once per job, and never for a job that is itself a re-submission: no endless chain.
+        if any(e.kind in ("resubmitted", "resubmission") for e in engine.events(job_id)):
+            return
+        try:
+            new = await engine.resubmit(job_id)
+        except JobdockError as exc:
+            self._note(job_id, "resubmit-failed", exc.user_message)
+            return
+        self._note(job_id, "resubmitted", f"re-submitted as job {new.id} to get the result again")
 
     # bookkeeping ---------------------------------------------------------------------------
     def _set_result(self, job_id: str, index: int, result: Result) -> None:
