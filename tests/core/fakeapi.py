@@ -166,3 +166,17 @@ class FakeProvider:
             raw=json.dumps(data),
             error="it broke" if state == JobState.FAILED else None,
         )
+
+
+class FakeBatchProvider(FakeProvider):
+    """Refreshes every job of the account with one list call (GET /jobs), like Shoptet."""
+
+    id = "fakebatch"
+    list_calls = 0
+
+    async def poll_many(self, session: ApiSession, jobs: list[Job]) -> dict[str, object]:
+        FakeBatchProvider.list_calls += 1
+        answers: dict[str, object] = {}
+        for job in jobs:
+            answers[job.id] = await self.poll(session, job)
+        return answers

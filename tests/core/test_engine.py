@@ -367,3 +367,32 @@ def test_auto_resubmit_when_link_cannot_be_refreshed(tmp_path: Path) -> None:
             assert len(engine.jobs()) == 2
 
     run(scenario())
+
+
+def test_batch_provider_polls_all_jobs_of_an_account_together(tmp_path: Path) -> None:
+    from tests.core.fakeapi import FakeBatchProvider
+
+    api = FakeApi(polls_until_done=3)
+
+    async def scenario() -> None:
+        paths = AppPaths(data_dir=tmp_path / "d", default_download_dir=tmp_path / "dl").ensure()
+        store = JobStore.open(paths.store_file)
+        engine = Engine(
+            store=store, credentials=MemoryCredentialStore(), paths=paths,
+            providers={"fakebatch": FakeBatchProvider()}, transport=api.transport(),
+        )  # fmt: skip
+        try:
+            await engine.add_account(Account(name="b", provider="fakebatch", base_url=API), SECRET)
+            request = FakeProvider().default_request()
+            ids = [(await engine.submit("b", request)).id for _ in range(5)]
+            FakeBatchProvider.list_calls = 0
+            await engine.start()
+            await until(engine, lambda: engine.all_settled(ids))
+            assert all(engine.job(i).state == JobState.SUCCEEDED for i in ids)
+            # 3 polls per job, 5 jobs: batched into about 3 rounds, not 15 separate polls
+            assert 3 <= FakeBatchProvider.list_calls <= 6
+        finally:
+            await engine.aclose()
+            store.close()
+
+    run(scenario())

@@ -20,16 +20,22 @@ from datetime import datetime, timedelta
 import httpx
 
 from jobdock.core.credentials import CredentialStore, Redactor
-from jobdock.core.errors import ConfigError, JobdockError, NetworkError, UsageError
+from jobdock.core.errors import ConfigError, UsageError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
 from jobdock.core.paths import AppPaths
 from jobdock.core.poller import deadline_for, effective_policy
+from jobdock.core.polling import PollHealth, Polling
 from jobdock.core.providers import builtin_providers, get_provider
-from jobdock.core.providers.base import PollPolicy, Provider, RemoteStatus, SupportsJobList
+from jobdock.core.providers.base import (
+    PollPolicy,
+    Provider,
+    RemoteStatus,
+    SupportsJobList,
+)
 from jobdock.core.settings import EngineSettings, load_settings, save_settings
 from jobdock.core.store import JobStore
-from jobdock.core.tracking import apply_poll_error, apply_status, past_deadline
+from jobdock.core.tracking import apply_status
 from jobdock.core.transfers import DownloadProgress, Transfers
 
 log = logging.getLogger("jobdock.engine")
@@ -43,21 +49,6 @@ class UpdateBatch:
     changed: tuple[Job, ...] = ()
     removed: tuple[str, ...] = ()
     progress: tuple[DownloadProgress, ...] = ()
-
-
-@dataclass
-class PollHealth:
-    """For the status bar: is polling working, and when is the next poll."""
-
-    last_ok_at: datetime | None = None
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    network_failures: int = 0
-    next_poll_at: datetime | None = None
-
-    @property
-    def offline(self) -> bool:
-        return self.network_failures >= 3
 
 
 @dataclass
@@ -85,7 +76,6 @@ class Engine:
         self.providers = dict(providers) if providers is not None else builtin_providers()
         self.settings = load_settings(store, default_download_dir=paths.default_download_dir)
         self.redactor = Redactor()
-        self.health = PollHealth()
         self.clock = clock
         self.rng = rng or random.Random()
         self._transport = transport
@@ -96,11 +86,11 @@ class Engine:
         self._pending = _Pending()
         self._flush_scheduled = False
         self._wake = asyncio.Event()
-        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self.transfers = Transfers(self)
+        self.polling = Polling(self)
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,7 +100,7 @@ class Engine:
 
     async def aclose(self) -> None:
         self._closing = True
-        tasks = [t for t in (self._runner, *self._poll_tasks.values()) if t is not None]
+        tasks = [t for t in {self._runner, *self.polling.tasks.values()} if t is not None]
         tasks += self.transfers.tasks()
         for task in tasks:
             task.cancel()
@@ -401,9 +391,7 @@ class Engine:
 
     async def remove(self, job_id: str) -> None:
         self.job(job_id)
-        task = self._poll_tasks.pop(job_id, None)
-        if task is not None:
-            task.cancel()
+        self.polling.cancel(job_id)
         await self.transfers.cancel(job_id)
         self.store.remove_job(job_id)
         self._jobs.pop(job_id, None)
@@ -413,93 +401,23 @@ class Engine:
 
     # polling -------------------------------------------------------------------------------
     async def poll_once(self, job_id: str) -> None:
-        job = self.job(job_id)
-        account = self.account(job.account)
-        provider = self.provider(job.provider)
-        policy = self.policy(provider, account)
-        try:
-            session = await self.session(account)
-            async with self.semaphore(f"poll:{account.origin}"):
-                status = await provider.poll(session, job)
-        except JobdockError as exc:
-            self._note_health(exc)
-            current = self._jobs.get(job_id)
-            if current is not None:
-                failed, events = apply_poll_error(
-                    current, exc, now=self.clock(), policy=policy, rng=self.rng
-                )
-                self.commit([failed], events)
-            return
-        self._note_health(None)
-        current = self._jobs.get(job_id)  # the job as it is now: a download may have changed it
-        if current is not None:
-            updated, events = apply_status(
-                current, status, now=self.clock(), policy=policy, rng=self.rng,
-                redact=self.redactor,
-            )  # fmt: skip
-            self.commit([updated], events)
+        """Poll one job now (also used to get fresh result links)."""
+        await self.polling.poll_once(job_id)
 
-    def _note_health(self, error: JobdockError | None) -> None:
-        now = self.clock()
-        if error is None:
-            self.health.last_ok_at = now
-            self.health.network_failures = 0
-            return
-        self.health.last_error = error.user_message
-        self.health.last_error_at = now
-        if isinstance(error, NetworkError):
-            self.health.network_failures += 1
+    def current(self, job_id: str) -> Job | None:
+        """The job as it is now, or None when it was removed meanwhile."""
+        return self._jobs.get(job_id)
 
-    def _wants_poll(self, job: Job) -> bool:
-        return (
-            not job.state.is_terminal
-            and not job.orphaned
-            and bool(job.remote_id or job.status_url)
-            and job.id not in self._poll_tasks
-        )
-
-    async def _guarded_poll(self, job_id: str) -> None:
-        try:
-            await self.poll_once(job_id)
-        except UsageError:
-            pass  # removed meanwhile
-        except Exception:
-            log.exception("unexpected error polling job %s", job_id)
-            current = self._jobs.get(job_id)
-            if current is not None:
-                retry = self.clock() + timedelta(seconds=60)
-                self.commit(
-                    [
-                        current.replace(
-                            error="internal error while polling; see the log", next_poll_at=retry
-                        )
-                    ]
-                )
-        finally:
-            self._poll_tasks.pop(job_id, None)
-            self.wake()
+    @property
+    def health(self) -> PollHealth:
+        return self.polling.health
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closing:
             self._wake.clear()
             now = self.clock()
-            soonest: datetime | None = None
-            expired: list[tuple[Job, list[JobEvent]]] = []
-            for job in list(self._jobs.values()):
-                if not self._wants_poll(job):
-                    continue
-                gave_up = past_deadline(job, now)
-                if gave_up is not None:
-                    expired.append(gave_up)
-                    continue
-                due = job.next_poll_at or now
-                if due <= now:
-                    self._poll_tasks[job.id] = loop.create_task(self._guarded_poll(job.id))
-                elif soonest is None or due < soonest:
-                    soonest = due
-            for job, events in expired:
-                self.commit([job], events)
+            soonest = self.polling.start_due(loop, now)
             download_due = self.transfers.schedule(now)
             if download_due is not None and (soonest is None or download_due < soonest):
                 soonest = download_due

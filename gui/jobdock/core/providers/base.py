@@ -7,11 +7,12 @@ Scheduling, storage and downloads are not its business.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from jobdock.core.errors import JobdockError
 from jobdock.core.http import ApiSession
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
 
@@ -95,6 +96,19 @@ class Provider(Protocol):
     async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
         """Ask for the job's state now (also used to get fresh result links)."""
         ...
+
+
+@runtime_checkable
+class SupportsBatchPoll(Protocol):
+    """Providers that refresh many jobs of one account in one go (Shoptet's job list).
+
+    The engine hands over every unfinished job of the account that is not already being polled
+    whenever one of them is due; the answer has an entry per job: its status, or the error that
+    kept it from being read (transient errors are retried like a single poll's)."""
+
+    async def poll_many(
+        self, session: ApiSession, jobs: Sequence[Job]
+    ) -> Mapping[str, RemoteStatus | JobdockError]: ...
 
 
 @runtime_checkable
