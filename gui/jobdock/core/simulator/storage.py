@@ -1,0 +1,288 @@
+"""The storage origins: S3-like servers of result files behind pre-signed, expiring URLs.
+
+Objects live in one `ObjectStore` shared by `storage` and `storage-alt` (the second origin exists
+for redirects across hosts). A GET is checked in S3's order (signature, expiry, key), then served
+with `ETag`, `Last-Modified`, `Accept-Ranges` and `Content-Disposition`, honouring `Range` and
+`If-Range`, streamed in chunks from the stored bytes. Planted `StorageFault`s break the download
+in the ways real storage does: resets mid-body, ignored ranges, truncation, lying lengths,
+redirects and URLs that expire while being read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from jobdock.core.simulator.config import SimConfig
+from jobdock.core.simulator.faults import FaultQueue, StorageFault, StoragePlan
+from jobdock.core.simulator.server import Api, Site
+from jobdock.core.simulator.signing import Signer
+from jobdock.core.simulator.wire import (
+    Reply,
+    Request,
+    Responder,
+    element,
+    http_date,
+    iso_utc,
+    xml_reply,
+)
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredObject:
+    key: str
+    data: bytes
+    etag: str
+    modified: float
+    content_type: str
+    filename: str | None = None
+    disposition: str | None = None
+
+    def content_disposition(self) -> str | None:
+        """The raw value planted by a test, else one built from the (raw, unsanitised) name."""
+        if self.disposition is not None:
+            return self.disposition
+        if self.filename is None:
+            return None
+        plain = all(32 <= ord(c) < 127 or 160 <= ord(c) < 256 for c in self.filename)
+        if not plain:  # control characters or non-Latin-1: RFC 5987 form, still unsanitised
+            encoded = quote(self.filename, safe="")
+            return f"attachment; filename*=UTF-8''{encoded}"
+        escaped = self.filename.replace("\\", "\\\\").replace('"', '\\"')
+        return f'attachment; filename="{escaped}"'
+
+
+class ObjectStore:
+    """Result files by key; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[str, StoredObject] = {}
+
+    def put(self, obj: StoredObject) -> None:
+        with self._lock:
+            self._objects[obj.key] = obj
+
+    def get(self, key: str) -> StoredObject | None:
+        with self._lock:
+            return self._objects.get(key)
+
+
+def _s3_error(status: int, code: str, message: str, **extra: str) -> Reply:
+    root = element("Error", None, element("Code", code), element("Message", message))
+    for name, value in extra.items():
+        root.append(element(name, value))
+    root.append(element("RequestId", secrets.token_hex(8).upper()))
+    return xml_reply(status, root)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(start, end-exclusive) for a single satisfiable range, None for none, "bad" for 416."""
+    match = _RANGE.match((header or "").strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        length = min(int(last), size)
+        return (size - length, size) if length > 0 else "bad"
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        return "bad"
+    return start, end
+
+
+class StorageApi(Api):
+    """Serves GETs of pre-signed object URLs (see module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        store: ObjectStore,
+        signer: Signer,
+        config: SimConfig,
+        faults: FaultQueue,
+        alt: Callable[[], StorageServer],
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.store = store
+        self.signer = signer
+        self.config = config
+        self._faults = faults
+        self._alt = alt
+
+    def handle(self, req: Request, out: Responder) -> None:
+        obj, failure = self._lookup(req)
+        if failure is not None or obj is None:
+            out.send(failure or _s3_error(404, "NoSuchKey", "The specified key does not exist."))
+            return
+        plan = self._faults.take_storage(obj.key)
+        if plan is not None and plan.redirect:
+            url = self._alt().presign(obj.key, ttl=self.config.link_ttl)
+            out.send(Reply(status=302, headers=(("Location", url),)))
+            return
+        self._serve(req, out, obj, plan)
+
+    def _lookup(self, req: Request) -> tuple[StoredObject | None, Reply | None]:
+        if req.method != "GET":
+            return None, _s3_error(
+                403, "SignatureDoesNotMatch", f"The URL was signed for GET, not {req.method}."
+            )
+        prefix = f"/{self.signer.bucket}/"
+        if not req.path.startswith(prefix):
+            return None, _s3_error(404, "NoSuchBucket", "The specified bucket does not exist.")
+        params = req.params
+        problem = self.signer.check(req.path, params, self.config.clock())
+        if problem == "missing":
+            return None, _s3_error(403, "AccessDenied", "Access Denied")
+        if problem == "tampered":
+            return None, _s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        if problem == "expired":
+            expires = self.signer.expires_at(params) or 0.0
+            return None, _s3_error(
+                403,
+                "AccessDenied",
+                "Request has expired",
+                Expires=iso_utc(expires),
+                ServerTime=iso_utc(self.config.clock()),
+            )
+        return self.store.get(req.path[len(prefix) :]), None
+
+    def _serve(
+        self, req: Request, out: Responder, obj: StoredObject, plan: StoragePlan | None
+    ) -> None:
+        size = len(obj.data)
+        headers = [
+            ("ETag", obj.etag),
+            ("Last-Modified", http_date(obj.modified)),
+            ("Accept-Ranges", "bytes"),
+            ("Content-Type", obj.content_type),
+        ]
+        disposition = obj.content_disposition()
+        if disposition is not None:
+            headers.append(("Content-Disposition", disposition))
+        wanted = None if plan is not None and plan.no_range else req.header("Range")
+        if_range = req.header("If-Range")
+        if wanted and if_range and if_range not in (obj.etag, http_date(obj.modified)):
+            wanted = None
+        span = _byte_range(wanted, size)
+        if span == "bad":
+            headers.append(("Content-Range", f"bytes */{size}"))
+            out.send(Reply(status=416, headers=tuple(headers)))
+            return
+        status, (start, end) = (200, (0, size)) if not isinstance(span, tuple) else (206, span)
+        if status == 206:
+            headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
+        self._stream(req, out, obj, (start, end), plan, status, headers)
+
+    def _stream(
+        self,
+        req: Request,
+        out: Responder,
+        obj: StoredObject,
+        span: tuple[int, int],
+        plan: StoragePlan | None,
+        status: int,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        start, end = span
+        declared = end - start
+        if plan is not None and plan.wrong_length is not None:
+            declared = plan.wrong_length
+        cut, action = end, ""
+        if plan is not None:
+            for fraction, kind in (
+                (plan.reset_at, "reset"),
+                (plan.expire_at, "expire"),
+                (plan.truncate_at, "truncate"),
+            ):
+                if fraction is not None:
+                    cut = min(max(int(fraction * len(obj.data)), start), end)
+                    action = kind
+                    break
+        out.begin(status, [*headers, ("Content-Length", str(declared))])
+        view = memoryview(obj.data)
+        for offset in range(start, cut, CHUNK):
+            out.write(view[offset : min(offset + CHUNK, cut)])
+        if action == "expire":
+            self.signer.revoke(req.params.get("X-Amz-Signature", ""))
+        if action in ("reset", "expire"):
+            out.reset()
+        elif action == "truncate" or declared != end - start:
+            out.hangup()
+
+
+class StorageServer:
+    """The handle tests and fakes use for one storage origin (`sim.storage`, `sim.storage_alt`)."""
+
+    def __init__(self, site: Site, api: StorageApi) -> None:
+        self.site = site
+        self.api = api
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    @property
+    def origin(self) -> str:
+        return self.site.origin
+
+    @property
+    def bucket(self) -> str:
+        return self.api.signer.bucket
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        filename: str | None = None,
+        content_type: str = "application/octet-stream",
+        disposition: str | None = None,
+    ) -> str:
+        """Store `data` (shared by both storage origins); `disposition` is sent verbatim."""
+        self.api.store.put(
+            StoredObject(
+                key=key,
+                data=bytes(data),
+                etag=f'"{hashlib.md5(data).hexdigest()}"',
+                modified=self.api.config.clock(),
+                content_type=content_type,
+                filename=filename,
+                disposition=disposition,
+            )
+        )
+        return key
+
+    def presign(self, key: str, ttl: float = 3600.0, *, signed_at: float | None = None) -> str:
+        """A GET URL for `key` on this origin, valid `ttl` seconds from `signed_at` (now)."""
+        when = self.api.config.clock() if signed_at is None else signed_at
+        return self.api.signer.presign(self.origin, key, ttl=ttl, signed_at=when)
+
+    def object_bytes(self, key: str) -> bytes:
+        obj = self.api.store.get(key)
+        if obj is None:
+            raise KeyError(key)
+        return obj.data
+
+    def add_fault(self, fault: StorageFault) -> None:
+        self.site.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self.site.faults.clear()
