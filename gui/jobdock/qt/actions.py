@@ -1,0 +1,153 @@
+"""What a user can do to the selected jobs: the actions of the toolbar, context menu and keys.
+
+Every action works on the whole selection. Network and disk work runs as kept tasks (`Tasks`),
+so the window never freezes; errors the engine names (`JobdockError`) go to the status bar.
+"Open file"/"open folder" go through `QDesktopServices` (injectable for tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from jobdock.core.job import DownloadState, Job
+from jobdock.qt.icons import icon
+from jobdock.qt.loop import Tasks
+
+StdKey = QKeySequence.StandardKey
+
+
+def saved_paths(job: Job) -> list[Path]:
+    return [Path(r.path) for r in job.results if r.download_state == DownloadState.DONE and r.path]
+
+
+class JobActions(QObject):
+    """The per-job actions, enabled according to the current selection."""
+
+    new_job_requested = Signal()
+    track_requested = Signal()
+    message = Signal(str)  # a short confirmation for the status bar
+
+    def __init__(
+        self,
+        *,
+        engine: Any,
+        tasks: Tasks,
+        selection: Callable[[], list[Job]],
+        parent: QWidget,
+        open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl,
+    ) -> None:
+        super().__init__(parent)
+        self._engine = engine
+        self._tasks = tasks
+        self._selection = selection
+        self._parent = parent
+        self._open_url = open_url
+        self.confirmation: QMessageBox | None = None
+        add = self._action
+        self.new_job = add("New job…", "new-job", self.new_job_requested.emit, StdKey.New)
+        self.track = add("Track job…", "track", self.track_requested.emit, "Ctrl+T")
+        self.download = add("Download now", "download", self.download_selected, "Ctrl+D")
+        self.open_file = add("Open file", "open-file", self.open_files, "Ctrl+O")
+        self.open_folder = add("Open folder", "open-folder", self.open_folders, "Ctrl+Shift+O")
+        self.copy_link = add("Copy result link", "copy-link", self.copy_links, "Ctrl+Shift+C")
+        self.copy_id = add("Copy job id", "copy-id", self.copy_ids, StdKey.Copy)
+        self.refresh = add("Refresh now", "refresh", self.refresh_selected, StdKey.Refresh)
+        self.retry = add("Re-submit", "retry", self.resubmit_selected, "Ctrl+R")
+        self.remove = add("Remove…", "remove", self.confirm_remove, StdKey.Delete)
+        self.update_enabled()
+
+    def _action(self, text: str, icon_name: str, slot: Callable[[], Any], key: Any) -> QAction:
+        action = QAction(icon(icon_name), text, self._parent)
+        action.setShortcut(QKeySequence(key))
+        action.setToolTip(f"{text.rstrip('…')} ({action.shortcut().toString()})")
+        action.triggered.connect(lambda _checked=False: slot())
+        self._parent.addAction(action)
+        return action
+
+    def job_actions(self) -> list[QAction]:
+        return [
+            self.download, self.open_file, self.open_folder, self.copy_link, self.copy_id,
+            self.refresh, self.retry, self.remove,
+        ]  # fmt: skip
+
+    def update_enabled(self) -> None:
+        jobs = self._selection()
+        with_results = any(j.results for j in jobs)
+        self.download.setEnabled(with_results)
+        self.copy_link.setEnabled(with_results)
+        self.open_file.setEnabled(any(saved_paths(j) for j in jobs))
+        self.retry.setEnabled(any(j.request is not None for j in jobs))
+        for action in (self.open_folder, self.copy_id, self.refresh, self.remove):
+            action.setEnabled(bool(jobs))
+
+    # handlers -------------------------------------------------------------------------------
+    def download_selected(self) -> None:
+        for job in self._selection():
+            if job.results:
+                self.download_job(job.id)
+
+    def download_job(self, job_id: str) -> None:
+        self._tasks.spawn(self._engine.transfers.download(job_id), what=f"download job {job_id}")
+
+    def open_files(self) -> None:
+        for job in self._selection():
+            for path in saved_paths(job)[:1]:
+                self._open_url(QUrl.fromLocalFile(str(path)))
+
+    def open_folders(self) -> None:
+        for job in self._selection():
+            paths = saved_paths(job)
+            folder = paths[0].parent if paths else self._engine.transfers.folder_for(job)
+            if not folder.is_dir():
+                folder = Path(self._engine.settings.download_dir)
+            self._open_url(QUrl.fromLocalFile(str(folder)))
+
+    def copy_links(self) -> None:
+        links = [r.url for job in self._selection() for r in job.results]
+        QGuiApplication.clipboard().setText("\n".join(links))
+        self.message.emit(f"Copied {len(links)} result link(s)")
+
+    def copy_ids(self) -> None:
+        ids = [job.remote_id or job.id for job in self._selection()]
+        QGuiApplication.clipboard().setText("\n".join(ids))
+        self.message.emit(f"Copied {len(ids)} job id(s)")
+
+    def refresh_selected(self) -> None:
+        for job in self._selection():
+            self._tasks.spawn(self._engine.refresh(job.id), what=f"refresh job {job.id}")
+
+    def resubmit_selected(self) -> None:
+        for job in self._selection():
+            if job.request is not None:
+                self._tasks.spawn(self._engine.resubmit(job.id), what=f"re-submit job {job.id}")
+
+    def confirm_remove(self) -> None:
+        jobs = self._selection()
+        if not jobs or self.confirmation is not None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Remove jobs",
+            f"Stop tracking {len(jobs)} job(s)? Files already saved stay on disk.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self._parent,
+        )
+        ids = [j.id for j in jobs]
+        box.finished.connect(lambda _result: self._on_remove_answered(ids))
+        self.confirmation = box
+        box.open()  # never exec(): the qasync loop keeps running
+
+    def _on_remove_answered(self, ids: list[str]) -> None:
+        box, self.confirmation = self.confirmation, None
+        if box is None:
+            return
+        box.deleteLater()
+        if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+            for job_id in ids:
+                self._tasks.spawn(self._engine.remove(job_id), what=f"remove job {job_id}")

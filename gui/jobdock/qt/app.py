@@ -1,0 +1,134 @@
+"""`jobdock` without a sub-command: the QApplication, the qasync runner, startup and shutdown.
+
+asyncio runs on the Qt main thread: `asyncio.Runner(loop_factory=qasync.QEventLoop)` (Python 3.11
+has no `asyncio.run(loop_factory=)`; qasync 0.28's own `qasync.run` does the same with a loop
+policy). The main coroutine opens the runtime (store, engine, and in demo mode the simulator),
+shows the window and awaits one quit event, set by the Quit action, by closing the window (when
+no tray keeps it), by Ctrl+C, and by `aboutToQuit`. Then it cancels the window's tasks, and
+leaving `Runtime.open` closes the engine (its tasks and HTTP clients), the store and the simulator.
+Unexpected exceptions (Qt slots, loop callbacks, tasks) are logged and shown in one dialog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from jobdock import __version__
+from jobdock.core.errors import JobdockError
+from jobdock.core.runtime import Runtime
+from jobdock.qt.dialogs.settings import START_IN_TRAY
+from jobdock.qt.loop import ErrorReporter
+from jobdock.qt.main_window import MainWindow
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="jobdock", description="Jobdock desktop window")
+    parser.add_argument("--data-dir", default=None, help="where the job store and logs live")
+    parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
+    options, _qt_args = parser.parse_known_args(list(argv))  # the rest is for Qt (-style ...)
+    return options
+
+
+def window_settings(data_dir: str | None) -> QSettings:
+    """Window layout: beside the data when a data dir is given (portable, tests), else native."""
+    if data_dir:
+        path = Path(data_dir).expanduser() / "window.ini"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings()
+
+
+@contextlib.asynccontextmanager
+async def window_session(
+    *,
+    data_dir: str | None,
+    demo: bool,
+    reporter: ErrorReporter | None = None,
+    settings: QSettings | None = None,
+    **runtime_options: Any,
+) -> AsyncIterator[tuple[Runtime, MainWindow]]:
+    """The runtime and its started window; closed in order on exit (tests use this too)."""
+    async with Runtime.open(data_dir=data_dir, demo=demo, **runtime_options) as runtime:
+        title = "Jobdock — demo" if demo else "Jobdock"
+        window = MainWindow(
+            runtime.engine,
+            settings=settings or window_settings(data_dir),
+            reporter=reporter,
+            title=title,
+        )
+        window.start()
+        await runtime.engine.start()
+        try:
+            yield runtime, window
+        finally:
+            await window.aclose()
+            window.hide()
+            window.deleteLater()
+
+
+async def run_window(
+    app: QApplication, options: argparse.Namespace, reporter: ErrorReporter
+) -> int:
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    _quit_on_sigint(quit_event)
+    try:
+        async with window_session(
+            data_dir=options.data_dir, demo=options.demo, reporter=reporter
+        ) as (_runtime, window):
+            reporter.set_parent_widget(lambda: window)
+            window.quit_requested.connect(quit_event.set)
+            hidden = window.tray.available and window.settings.value(
+                START_IN_TRAY, False, type=bool
+            )
+            if not hidden:
+                window.show()
+            await quit_event.wait()
+    except JobdockError as exc:  # the store or the simulator could not start: say why
+        await _show_startup_error(exc.user_message)
+        return 1
+    return 0
+
+
+def _quit_on_sigint(quit_event: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    signal.signal(signal.SIGINT, lambda *_args: loop.call_soon_threadsafe(quit_event.set))
+    # Python runs signal handlers only between bytecodes: let it run twice a second.
+    timer = QTimer(QApplication.instance(), interval=500)
+    timer.timeout.connect(lambda: None)
+    timer.start()
+
+
+async def _show_startup_error(message: str) -> None:
+    box = QMessageBox(QMessageBox.Icon.Critical, "Jobdock cannot start", message)
+    closed = asyncio.get_running_loop().create_future()
+    box.finished.connect(lambda result: closed.done() or closed.set_result(result))
+    box.open()  # never exec() inside the running loop
+    await closed
+
+
+def main(argv: Sequence[str]) -> int:
+    options = parse_args(argv)
+    QApplication.setApplicationName("Jobdock")
+    QApplication.setOrganizationName("Jobdock")
+    QApplication.setApplicationVersion(__version__)
+    QApplication.setDesktopFileName("jobdock")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    # Every way out goes through the quit event, so the runtime closes before the loop stops.
+    app.setQuitOnLastWindowClosed(False)
+    reporter = ErrorReporter()
+    sys.excepthook = reporter.excepthook
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        runner.get_loop().set_exception_handler(reporter.loop_exception_handler)
+        return runner.run(run_window(app, options, reporter))

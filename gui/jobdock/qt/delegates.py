@@ -1,0 +1,106 @@
+"""The download column's delegate: a button while results wait, a progress bar while they come.
+
+It paints what the model's `Role.DOWNLOAD` cell says (a `DownloadCell`) with the current style,
+so it follows the light/dark palette, and turns one click on a button cell into
+`download_requested(job_id)`. No widgets per row: painting only, cheap for big tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QEvent, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtCore import Signal as _Signal
+from PySide6.QtGui import QMouseEvent, QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+)
+
+from jobdock.qt.job_model import CellKind, DownloadCell, Role
+
+Index = QModelIndex | QPersistentModelIndex
+MARGIN = 3
+
+
+def button_rect(cell: QRect) -> QRect:
+    return cell.adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)
+
+
+class DownloadDelegate(QStyledItemDelegate):
+    download_requested = _Signal(str)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        cell: DownloadCell | None = index.data(Role.DOWNLOAD.value)
+        if cell is None or cell.kind in (CellKind.NONE, CellKind.DONE):
+            super().paint(painter, option, index)
+            return
+        # the row's selection background first, then the control on top
+        background = QStyleOptionViewItem(option)
+        self.initStyleOption(background, index)
+        background.text = ""
+        style = _style(option)
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, background, painter, option.widget)
+        if cell.kind == CellKind.PROGRESS:
+            self._paint_progress(painter, option, cell, style)
+        else:
+            self._paint_button(painter, option, cell, style)
+
+    def _paint_progress(
+        self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle
+    ) -> None:
+        bar = QStyleOptionProgressBar()
+        bar.rect = button_rect(option.rect)
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        bar.minimum = 0
+        bar.maximum = 1000 if cell.fraction is not None else 0  # 0..0: busy indicator
+        bar.progress = round((cell.fraction or 0.0) * 1000)
+        bar.text = cell.text
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.palette = option.palette
+        bar.fontMetrics = option.fontMetrics
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
+    def _paint_button(
+        self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle
+    ) -> None:
+        button = QStyleOptionButton()
+        button.rect = button_rect(option.rect)
+        button.text = cell.text
+        button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
+        if option.state & QStyle.StateFlag.State_MouseOver:
+            button.state |= QStyle.StateFlag.State_MouseOver
+        button.palette = option.palette
+        button.fontMetrics = option.fontMetrics
+        style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter, option.widget)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> Any:
+        hint = super().sizeHint(option, index)
+        hint.setWidth(max(hint.width(), 170))
+        hint.setHeight(max(hint.height(), option.fontMetrics.height() + 4 * MARGIN))
+        return hint
+
+    def editorEvent(
+        self, event: QEvent, model: QAbstractItemModel, option: QStyleOptionViewItem, index: Index
+    ) -> bool:
+        if event.type() != QEvent.Type.MouseButtonRelease:
+            return super().editorEvent(event, model, option, index)
+        cell: DownloadCell | None = index.data(Role.DOWNLOAD.value)
+        if not isinstance(event, QMouseEvent) or event.button() != Qt.MouseButton.LeftButton:
+            return False
+        if cell is None or cell.kind != CellKind.BUTTON:
+            return False
+        if not button_rect(option.rect).contains(event.position().toPoint()):
+            return False
+        self.download_requested.emit(index.data(Role.JOB_ID.value))
+        return True
+
+
+def _style(option: QStyleOptionViewItem) -> QStyle:
+    widget = option.widget
+    return widget.style() if widget is not None else QApplication.style()

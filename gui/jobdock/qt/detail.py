@@ -1,0 +1,136 @@
+"""The detail pane: the selected job's fields, its last raw answer, the server log, its history.
+
+Everything shown passes the engine's redactor (secrets) and `safe_url` (signed links), and the
+raw answer is pretty-printed when it is JSON or XML (parsed with defusedxml).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from html import escape
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QScrollArea,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+from jobdock.core.http import safe_url
+from jobdock.core.job import Job, JobEvent
+from jobdock.qt import formatting as fmt
+
+
+def pretty(text: str | None) -> str:
+    """JSON indented, XML indented, anything else as it came."""
+    if not text:
+        return ""
+    stripped = text.strip()
+    try:
+        return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass
+    if stripped.startswith("<"):
+        try:
+            import defusedxml.minidom
+
+            parsed = defusedxml.minidom.parseString(stripped)
+            lines = parsed.toprettyxml(indent="  ").splitlines()
+            return "\n".join(line for line in lines if line.strip())
+        except Exception:  # malformed or forbidden XML: show it raw, never fail the pane
+            return text
+    return text
+
+
+def job_fields(job: Job) -> list[tuple[str, str]]:
+    """(name, value) rows for the fields tab."""
+    rows = [
+        ("Label", job.label),
+        ("Job id", job.id),
+        ("Remote id", job.remote_id or fmt.NONE),
+        ("Account", job.account + (" (orphaned)" if job.orphaned else "")),
+        ("Provider", job.provider),
+        ("State", f"{job.state.value} (provider: {job.remote_state or 'unknown'})"),
+        ("Progress", f"{job.progress:.0f}%" if job.progress is not None else fmt.NONE),
+        ("Submitted", fmt.local_time(job.submitted_at)),
+        ("Created", fmt.local_time(job.created_at)),
+        ("Finished", fmt.local_time(job.finished_at)),
+        ("Next poll", fmt.local_time(job.next_poll_at)),
+        ("Polls", str(job.polls)),
+        ("Status URL", safe_url(job.status_url) if job.status_url else fmt.NONE),
+    ]
+    if job.request is not None:
+        rows.append(("Request", f"{job.request.method} {job.request.path}"))
+    if job.error:
+        rows.append(("Error", job.error))
+    for n, result in enumerate(job.results, 1):
+        text = f"{result.download_state.value} · {safe_url(result.url)}"
+        text += f"\nexpires {fmt.local_time(result.expires_at)}"
+        if result.path:
+            text += f"\nsaved as {result.path} ({fmt.human_size(result.bytes)})"
+        if result.sha256:
+            text += f"\nsha256 {result.sha256}"
+        if result.error:
+            text += f"\n{result.error}"
+        rows.append((f"Result {n}", text))
+    return rows
+
+
+class DetailPane(QTabWidget):
+    def __init__(self, *, redact: Callable[[str], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._redact = redact
+        self.fields = QLabel(textFormat=Qt.TextFormat.RichText, wordWrap=True)
+        self.fields.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.fields.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fields.setContentsMargins(8, 8, 8, 8)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(self.fields)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.answer = QPlainTextEdit(readOnly=True, font=mono)
+        self.log = QPlainTextEdit(readOnly=True, font=mono)
+        self.history = QTreeWidget(rootIsDecorated=False)
+        self.history.setHeaderLabels(["Time", "Event", "Message"])
+        self.addTab(scroll, "Details")
+        self.addTab(self.answer, "Last answer")
+        self.addTab(self.log, "Server log")
+        self.addTab(self.history, "History")
+        self.job_id: str | None = None
+        self.show_job(None, [])
+
+    def show_job(self, job: Job | None, events: Sequence[JobEvent]) -> None:
+        self.job_id = job.id if job is not None else None
+        if job is None:
+            self.fields.setText("<i>Select a job to see its details.</i>")
+            self.answer.setPlainText("")
+            self.log.setPlainText("")
+            self.history.clear()
+            return
+        rows = "".join(
+            f"<tr><td style='padding-right:12px'><b>{escape(name)}</b></td>"
+            f"<td>{escape(self._redact(value)).replace(chr(10), '<br>')}</td></tr>"
+            for name, value in job_fields(job)
+        )
+        self.fields.setText(f"<table>{rows}</table>")
+        self._set_text(self.answer, pretty(self._redact(job.last_response or "")) or "(none yet)")
+        self._set_text(self.log, self._redact(job.log or "") or "(the server sent no log)")
+        self._show_events(events)
+
+    def _set_text(self, edit: QPlainTextEdit, text: str) -> None:
+        if edit.toPlainText() != text:  # keep the scroll position when nothing changed
+            edit.setPlainText(text)
+
+    def _show_events(self, events: Sequence[JobEvent]) -> None:
+        self.history.clear()
+        items = [
+            QTreeWidgetItem([fmt.local_time(e.at), e.kind, self._redact(e.message)]) for e in events
+        ]
+        self.history.addTopLevelItems(items)
+        for column in range(2):
+            self.history.resizeColumnToContents(column)

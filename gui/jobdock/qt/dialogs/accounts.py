@@ -1,0 +1,217 @@
+"""Accounts: add, edit, test the connection, remove. The secret field (password mode) goes only to
+`engine.add_account` → the OS keyring; the dialog shows which keyring backend is used and a clear
+banner when none works (`KeyringUnavailableError`, with the fix)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QWidget,
+)
+
+from jobdock.core.errors import (
+    AuthError,
+    ConfigError,
+    JobdockError,
+    KeyringUnavailableError,
+    NetworkError,
+    NotFoundError,
+    UsageError,
+)
+from jobdock.core.job import Account, Job
+from jobdock.qt.dialogs.base import AsyncDialog
+from jobdock.qt.dialogs.new_job import parse_pairs
+
+PROBE_ID = "jobdock-connection-test"
+
+
+async def test_connection(engine: Any, account: Account) -> str:
+    """Ask the API about a job that does not exist: an answer other than 401/403 means the
+    origin is reachable and the credentials were not rejected. Raises `JobdockError` otherwise."""
+    provider = engine.provider(account.provider)
+    session = await engine.session(account)
+    try:
+        ref = provider.parse_ref(account, PROBE_ID)
+    except UsageError:  # providers that follow URLs only
+        ref = provider.parse_ref(account, account.base_url)
+    probe = Job(id=PROBE_ID, account=account.name, provider=provider.id,
+                remote_id=ref.remote_id, status_url=ref.status_url)  # fmt: skip
+    try:
+        await provider.poll(session, probe)
+    except NotFoundError:
+        pass  # the probe job is unknown, as expected
+    except (AuthError, NetworkError, ConfigError, KeyringUnavailableError):
+        raise
+    except JobdockError:
+        pass  # the API answered, in its own way, about a job it cannot know: reachable
+    return f"Connected to {account.origin}: credentials accepted."
+
+
+class AccountsDialog(AsyncDialog):
+    def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
+        super().__init__("Accounts", parent)
+        self._engine = engine
+        self.banner = QLabel(wordWrap=True)
+        self.list = QListWidget()
+        self.name = QLineEdit()
+        self.provider = QComboBox()
+        for provider in engine.providers.values():
+            self.provider.addItem(f"{provider.display_name} ({provider.id})", provider.id)
+        self.base_url = QLineEdit()
+        self.user = QLineEdit(placeholderText="only for HTTP Basic (Cisco)")
+        self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.options = QPlainTextEdit(placeholderText="key=value, one a line")
+        self.options.setMaximumHeight(70)
+        self.result = QLabel(wordWrap=True)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Provider", self.provider)
+        form.addRow("Base URL", self.base_url)
+        form.addRow("User", self.user)
+        form.addRow("Secret", self.secret)
+        form.addRow("Options", self.options)
+        buttons = QHBoxLayout()
+        self.new_button = QPushButton("New")
+        self.save_button = QPushButton("Save")
+        self.test_button = QPushButton("Test connection")
+        self.remove_button = QPushButton("Remove")
+        for button in (self.new_button, self.save_button, self.test_button, self.remove_button):
+            buttons.addWidget(button)
+        body = QHBoxLayout()
+        body.addWidget(self.list, 1)
+        right = QFormLayout()
+        right.addRow(form)
+        right.addRow(buttons)
+        right.addRow(self.result)
+        body.addLayout(right, 2)
+        self.layout_.addWidget(self.banner)
+        self.layout_.addLayout(body)
+        self.finish_layout()
+        self.buttons.button(self.buttons.StandardButton.Cancel).hide()
+        self.list.currentTextChanged.connect(self._on_list_current_changed)
+        self.provider.currentIndexChanged.connect(self._on_provider_changed)
+        self.new_button.clicked.connect(self.clear_form)
+        self.save_button.clicked.connect(self.save)
+        self.test_button.clicked.connect(self.test)
+        self.remove_button.clicked.connect(self.remove)
+        self.reload()
+        self.clear_form()
+        self.resize(760, 420)
+        self._backend_task = asyncio.get_running_loop().create_task(self.check_keyring())
+
+    async def check_keyring(self) -> None:
+        try:
+            name = await asyncio.to_thread(self._engine.credentials.backend_name)
+        except KeyringUnavailableError as exc:
+            self.banner.setText(f"⚠ Secrets cannot be saved: {exc.user_message}")
+            self.banner.setStyleSheet("background:#fbe3e3; color:#8a1f1f; padding:6px")
+            return
+        self.banner.setText(f"Secrets are kept in the OS keyring: {name}")
+        self.banner.setStyleSheet("color: palette(mid)")
+
+    def reload(self) -> None:
+        self.list.clear()
+        self.list.addItems(sorted(a.name for a in self._engine.accounts()))
+
+    def clear_form(self) -> None:
+        self.list.clearSelection()
+        for edit in (self.name, self.user, self.secret):
+            edit.clear()
+        self.options.clear()
+        self.name.setReadOnly(False)
+        self._on_provider_changed()
+
+    def _on_provider_changed(self, _index: int = 0) -> None:
+        provider = self._engine.provider(self.provider.currentData())
+        self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
+        if not self.name.isReadOnly():
+            self.base_url.setText(provider.default_base_url)
+
+    def _on_list_current_changed(self, name: str) -> None:
+        if not name:
+            return
+        account = self._engine.account(name)
+        self.name.setText(account.name)
+        self.name.setReadOnly(True)
+        self.provider.setCurrentIndex(self.provider.findData(account.provider))
+        self.base_url.setText(account.base_url)
+        self.user.setText(account.user or "")
+        self.secret.clear()
+        self.secret.setPlaceholderText("unchanged (type to replace)")
+        self.options.setPlainText("\n".join(f"{k}={v}" for k, v in account.options.items()))
+
+    def account_from_form(self) -> Account:
+        name = self.name.text().strip()
+        if not name:
+            raise UsageError("An account needs a name.")
+        return Account(
+            name=name,
+            provider=self.provider.currentData(),
+            base_url=self.base_url.text().strip(),
+            user=self.user.text().strip() or None,
+            options=dict(parse_pairs(self.options.toPlainText())),
+        )
+
+    def save(self) -> None:
+        try:
+            account = self.account_from_form()
+        except UsageError as exc:
+            self.show_error(exc.user_message)
+            return
+        secret = self.secret.text() or None
+        self.secret.clear()  # the secret leaves the dialog for the keyring, nowhere else
+        self.run(lambda: self._save(account, secret), close=False)
+
+    async def _save(self, account: Account, secret: str | None) -> None:
+        await self._engine.add_account(account, secret)
+        self.reload()
+        matches = self.list.findItems(account.name, Qt.MatchFlag.MatchExactly)
+        if matches:
+            self.list.setCurrentItem(matches[0])
+        self.result.setText(f"Saved {account.name}.")
+
+    def test(self) -> None:
+        name = self.list.currentItem().text() if self.list.currentItem() else None
+        if name is None:
+            self.show_error("Save the account first, then test it.")
+            return
+        self.result.setText("Testing…")
+        self.run(lambda: self._test(name), close=False)
+
+    async def _test(self, name: str) -> None:
+        try:
+            self.result.setText(await test_connection(self._engine, self._engine.account(name)))
+        except JobdockError:
+            self.result.setText("")
+            raise
+
+    def remove(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            return
+        name = item.text()
+        self.run(lambda: self._remove(name), close=False)
+
+    async def _remove(self, name: str) -> None:
+        await self._engine.remove_account(name)
+        self.reload()
+        self.clear_form()
+        self.result.setText(f"Removed {name}; its jobs stay, marked orphaned.")
+
+    def accept(self) -> None:
+        self.done(self.DialogCode.Accepted.value)
+
+    def done(self, result: int) -> None:
+        self._backend_task.cancel()
+        super().done(result)

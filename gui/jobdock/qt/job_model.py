@@ -1,0 +1,330 @@
+"""The job table: one row per job, as a `QAbstractTableModel` over immutable `Job` values.
+
+The model only stores values and answers `data()`; `feed.py` decides which rows change and
+emits the signals (one `dataChanged` per contiguous run of rows, one insert per block, never a
+reset). Columns and custom roles are `IntEnum`s; `data()` only dispatches by role to small
+helpers, one per concern (text, icon, tooltip, colour, sort key, download cell).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QIcon
+
+from jobdock.core.http import safe_url
+from jobdock.core.job import DownloadState, Job, JobState, utcnow
+from jobdock.core.transfers import DownloadProgress
+from jobdock.qt import formatting as fmt
+from jobdock.qt.categories import unsaved_expiry
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+DR = Qt.ItemDataRole
+
+
+class Column(enum.IntEnum):
+    LABEL = 0
+    ACCOUNT = 1
+    PROVIDER = 2
+    STATE = 3
+    PROGRESS = 4
+    CREATED = 5
+    DURATION = 6
+    EXPIRES = 7
+    RESULT = 8
+    DOWNLOAD = 9
+
+
+HEADERS = {
+    Column.LABEL: "Label",
+    Column.ACCOUNT: "Account",
+    Column.PROVIDER: "Provider",
+    Column.STATE: "State",
+    Column.PROGRESS: "Progress",
+    Column.CREATED: "Created",
+    Column.DURATION: "Duration",
+    Column.EXPIRES: "Expires in",
+    Column.RESULT: "Result",
+    Column.DOWNLOAD: "Download",
+}
+LIVE_COLUMNS = (Column.DURATION, Column.EXPIRES)  # contiguous: one dataChanged a second
+
+
+class Role(enum.IntEnum):
+    JOB = DR.UserRole.value + 1
+    JOB_ID = enum.auto()
+    SORT = enum.auto()
+    DOWNLOAD = enum.auto()
+
+
+class CellKind(enum.Enum):
+    NONE = "none"  # nothing to download (yet)
+    BUTTON = "button"  # results waiting: one click downloads
+    PROGRESS = "progress"  # a download is running
+    DONE = "done"  # every result saved
+
+
+@dataclass(frozen=True)
+class DownloadCell:
+    """What the download delegate paints: a button, a progress bar, or a short text."""
+
+    kind: CellKind
+    text: str = ""
+    fraction: float | None = None
+
+
+AMBER = QColor("#c98a00")
+RED = QColor("#d03b3b")
+URGENT = 10 * 60.0
+
+
+class JobTableModel(QAbstractTableModel):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        icon_for: Callable[[JobState], QIcon] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.clock = clock
+        self.expiry_margin = 15 * 60.0
+        self._icon_for = icon_for
+        self._jobs: list[Job] = []
+        self._rows: dict[str, int] = {}
+        self._progress: dict[str, dict[int, DownloadProgress]] = {}
+        self._roles: dict[int, Callable[[Job, Column], Any]] = {
+            DR.DisplayRole.value: self._display,
+            DR.DecorationRole.value: self._decoration,
+            DR.ToolTipRole.value: self._tooltip,
+            DR.ForegroundRole.value: self._foreground,
+            DR.TextAlignmentRole.value: self._alignment,
+            Role.JOB.value: lambda job, _column: job,
+            Role.JOB_ID.value: lambda job, _column: job.id,
+            Role.SORT.value: self._sort_key,
+            Role.DOWNLOAD.value: self._download_cell,
+        }
+
+    # Qt overrides ----------------------------------------------------------------------------
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def data(self, index: ModelIndex, role: int = DR.DisplayRole.value) -> Any:
+        handler = self._roles.get(int(role))
+        if handler is None or not self.checkIndex(index, self._VALID):
+            return None
+        return handler(self._jobs[index.row()], Column(index.column()))
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = DR.DisplayRole.value
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == DR.DisplayRole.value:
+            if 0 <= section < len(Column):
+                return HEADERS[Column(section)]
+        return None
+
+    _VALID = QAbstractTableModel.CheckIndexOption.IndexIsValid
+
+    # access for the feed, the proxy and the actions ------------------------------------------
+    def job_at(self, row: int) -> Job:
+        return self._jobs[row]
+
+    def row_of(self, job_id: str) -> int | None:
+        return self._rows.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def progress_of(self, job_id: str) -> dict[int, DownloadProgress]:
+        return self._progress.get(job_id, {})
+
+    def append_jobs(self, jobs: Sequence[Job]) -> None:
+        """Add a block of new rows at the end: one rowsInserted."""
+        if not jobs:
+            return
+        first = len(self._jobs)
+        self.beginInsertRows(QModelIndex(), first, first + len(jobs) - 1)
+        for offset, job in enumerate(jobs):
+            self._rows[job.id] = first + offset
+            self._jobs.append(job)
+        self.endInsertRows()
+
+    def remove_run(self, first: int, last: int) -> None:
+        """Remove rows first..last: one rowsRemoved."""
+        self.beginRemoveRows(QModelIndex(), first, last)
+        for job in self._jobs[first : last + 1]:
+            self._rows.pop(job.id, None)
+            self._progress.pop(job.id, None)
+        del self._jobs[first : last + 1]
+        for row in range(first, len(self._jobs)):
+            self._rows[self._jobs[row].id] = row
+        self.endRemoveRows()
+
+    def store_job(self, row: int, job: Job) -> None:
+        """Replace a row's value without signalling (the feed signals per run)."""
+        self._jobs[row] = job
+        if not any(r.download_state == DownloadState.DOWNLOADING for r in job.results):
+            self._progress.pop(job.id, None)
+
+    def store_progress(self, progress: DownloadProgress) -> None:
+        self._progress.setdefault(progress.job_id, {})[progress.index] = progress
+
+    def emit_rows_changed(
+        self, first: int, last: int, columns: Iterable[Column] = tuple(Column), roles: Any = ()
+    ) -> None:
+        cols = sorted(columns)
+        self.dataChanged.emit(self.index(first, cols[0]), self.index(last, cols[-1]), list(roles))
+
+    # role helpers -----------------------------------------------------------------------------
+    def _display(self, job: Job, column: Column) -> Any:
+        return _DISPLAY[column](self, job)
+
+    def _decoration(self, job: Job, column: Column) -> Any:
+        if column == Column.STATE and self._icon_for is not None:
+            return self._icon_for(job.state)
+        return None
+
+    def _tooltip(self, job: Job, column: Column) -> str | None:
+        if column == Column.STATE:
+            text = f"{job.state.value} — provider state: {job.remote_state or 'unknown'}"
+            return text + (f"\n{job.error}" if job.error else "")
+        if column in (Column.RESULT, Column.DOWNLOAD):
+            return _results_tooltip(job) or None
+        if column == Column.CREATED:
+            return fmt.local_time(job.created_at or job.submitted_at)
+        if column == Column.LABEL:
+            remote = f" · remote {job.remote_id}" if job.remote_id else ""
+            return f"{job.label}\nid {job.id}{remote}"
+        return None
+
+    def _foreground(self, job: Job, column: Column) -> QColor | None:
+        if column == Column.EXPIRES:
+            left = self._seconds_left(job)
+            if left is not None and left < URGENT:
+                return RED
+            if left is not None and left < self.expiry_margin:
+                return AMBER
+        if column == Column.STATE and job.state == JobState.FAILED:
+            return RED
+        return None
+
+    def _alignment(self, _job: Job, column: Column) -> int | None:
+        if column in (Column.PROGRESS, Column.DURATION, Column.EXPIRES):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _sort_key(self, job: Job, column: Column) -> Any:
+        return _SORT[column](self, job)
+
+    def _download_cell(self, job: Job, _column: Column) -> DownloadCell:
+        return download_cell(job, self._progress.get(job.id, {}))
+
+    # computed values -------------------------------------------------------------------------
+    def _seconds_left(self, job: Job) -> float | None:
+        expiry = unsaved_expiry(job)
+        return None if expiry is None else (expiry - self.clock()).total_seconds()
+
+    def _duration(self, job: Job) -> float | None:
+        start = job.created_at or job.submitted_at
+        end = job.finished_at or (None if job.state.is_terminal else self.clock())
+        return None if end is None else max(0.0, (end - start).total_seconds())
+
+
+def _progress_text(job: Job) -> str:
+    if job.progress is None:
+        return "100%" if job.state == JobState.SUCCEEDED else fmt.NONE
+    return f"{job.progress:.0f}%"
+
+
+def _state_text(job: Job) -> str:
+    return job.state.value + (" (orphaned)" if job.orphaned else "")
+
+
+def _expires_text(model: JobTableModel, job: Job) -> str:
+    left = model._seconds_left(job)
+    return fmt.NONE if left is None else fmt.countdown(left)
+
+
+def _result_text(job: Job) -> str:
+    if not job.results:
+        return ""
+    saved = [r for r in job.results if r.download_state == DownloadState.DONE and r.path]
+    size = sum(r.bytes or 0 for r in job.results if r.bytes)
+    if len(job.results) == 1:
+        name = Path(saved[0].path).name if saved and saved[0].path else "not saved"
+        return f"{fmt.human_size(size) if size else fmt.NONE} · {name}"
+    return f"{len(saved)}/{len(job.results)} saved · {fmt.human_size(size)}"
+
+
+def _results_tooltip(job: Job) -> str:
+    lines = []
+    for r in job.results:
+        where = r.path if r.download_state == DownloadState.DONE else safe_url(r.url)
+        line = f"{r.download_state.value}: {where}"
+        lines.append(line + (f"\n  {r.error}" if r.error else ""))
+    return "\n".join(lines)
+
+
+def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCell:
+    """Decide what the download column shows for `job` (pure: tested without widgets)."""
+    if not job.results:
+        return DownloadCell(CellKind.NONE, "no files" if job.state == JobState.SUCCEEDED else "")
+    states = {r.download_state for r in job.results}
+    if DownloadState.DOWNLOADING in states:
+        done = sum(p.done for p in progress.values())
+        totals = [p.total for p in progress.values()]
+        total = sum(t for t in totals if t) if totals and all(totals) else None
+        fraction = done / total if total else None
+        speed = sum(p.speed for p in progress.values())
+        etas = [p.eta for p in progress.values() if p.eta is not None]
+        percent = f"{fraction * 100:.0f}% · " if fraction is not None else ""
+        return DownloadCell(
+            CellKind.PROGRESS, percent + fmt.speed_eta(speed, max(etas, default=None)), fraction
+        )
+    if states == {DownloadState.DONE}:
+        return DownloadCell(CellKind.DONE, "Saved")
+    if states & {DownloadState.FAILED, DownloadState.EXPIRED}:
+        return DownloadCell(CellKind.BUTTON, "Retry download")
+    return DownloadCell(CellKind.BUTTON, "Download")
+
+
+_DISPLAY: dict[Column, Callable[[JobTableModel, Job], str]] = {
+    Column.LABEL: lambda m, j: j.label or j.remote_id or j.id,
+    Column.ACCOUNT: lambda m, j: j.account,
+    Column.PROVIDER: lambda m, j: j.provider,
+    Column.STATE: lambda m, j: _state_text(j),
+    Column.PROGRESS: lambda m, j: _progress_text(j),
+    Column.CREATED: lambda m, j: fmt.short_time(j.created_at or j.submitted_at, now=m.now()),
+    Column.DURATION: lambda m, j: fmt.human_duration(m._duration(j)),
+    Column.EXPIRES: _expires_text,
+    Column.RESULT: lambda m, j: _result_text(j),
+    Column.DOWNLOAD: lambda m, j: download_cell(j, m.progress_of(j.id)).text,
+}
+
+_STATE_ORDER = {s: i for i, s in enumerate(JobState)}
+_FAR = 10.0**12
+
+_SORT: dict[Column, Callable[[JobTableModel, Job], Any]] = {
+    Column.LABEL: lambda m, j: (j.label or j.id).casefold(),
+    Column.ACCOUNT: lambda m, j: j.account.casefold(),
+    Column.PROVIDER: lambda m, j: j.provider,
+    Column.STATE: lambda m, j: float(_STATE_ORDER[j.state]),
+    Column.PROGRESS: lambda m, j: float(j.progress if j.progress is not None else -1),
+    Column.CREATED: lambda m, j: (j.created_at or j.submitted_at).timestamp(),
+    Column.DURATION: lambda m, j: m._duration(j) or 0.0,
+    Column.EXPIRES: lambda m, j: m._seconds_left(j) if unsaved_expiry(j) else _FAR,
+    Column.RESULT: lambda m, j: float(sum(r.bytes or 0 for r in j.results)),
+    Column.DOWNLOAD: lambda m, j: download_cell(j, m.progress_of(j.id)).kind.value,
+}

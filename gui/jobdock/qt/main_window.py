@@ -1,0 +1,298 @@
+"""The main window: sidebar | job table over the detail pane, toolbar, menus, tray, status bar.
+
+It wires the pieces together and owns nothing the engine owns: jobs come in through the feed,
+actions go out as kept tasks. `start()` does the first load; `aclose()` (on quit) stops the feed,
+cancels the window's tasks and saves the layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSplitter, QToolBar, QWidget
+
+from jobdock.core.engine import UpdateBatch
+from jobdock.core.errors import JobdockError
+from jobdock.core.job import utcnow
+from jobdock.qt.actions import JobActions, saved_paths
+from jobdock.qt.categories import Category
+from jobdock.qt.detail import DetailPane
+from jobdock.qt.dialogs.accounts import AccountsDialog
+from jobdock.qt.dialogs.new_job import NewJobDialog
+from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
+from jobdock.qt.dialogs.track import TrackDialog
+from jobdock.qt.feed import JobFeed
+from jobdock.qt.icons import icon, state_icon
+from jobdock.qt.job_model import JobTableModel
+from jobdock.qt.job_view import JobTableView
+from jobdock.qt.loop import ErrorReporter, Tasks
+from jobdock.qt.notices import Notices
+from jobdock.qt.proxy import JobFilterProxy
+from jobdock.qt.sidebar import Sidebar, count_jobs
+from jobdock.qt.status import health_text
+from jobdock.qt.tray import Tray
+
+_LEVEL_STYLE = {"ok": "", "warn": "color: #c98a00", "error": "color: #d03b3b"}
+
+
+class MainWindow(QMainWindow):
+    quit_requested = Signal()
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        settings: QSettings,
+        clock: Callable[[], datetime] = utcnow,
+        open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl,
+        reporter: ErrorReporter | None = None,
+        title: str = "Jobdock",
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings
+        self.setWindowTitle(title)
+        self.setWindowIcon(icon("jobdock"))
+        self.reporter = reporter or ErrorReporter(lambda: self)
+        self.tasks = Tasks(self.reporter, on_known=self._on_known_error)
+        self.model = JobTableModel(clock=clock, icon_for=state_icon, parent=self)
+        self.model.expiry_margin = engine.settings.expiry_margin
+        self.feed = JobFeed(
+            self.model,
+            on_error=lambda exc: self.reporter.report(exc, context="applying job updates"),
+            parent=self,
+        )
+        self.proxy = JobFilterProxy(self.model, parent=self)
+        self.table = JobTableView(self.proxy)
+        self.sidebar = Sidebar()
+        self.detail = DetailPane(redact=engine.redactor)
+        self.actions = JobActions(
+            engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
+            open_url=open_url,
+        )  # fmt: skip
+        self.health = QLabel()
+        self.statusBar().addPermanentWidget(self.health)
+        self.tray = Tray(self, fallback=lambda text: self.statusBar().showMessage(text, 10000))
+        self.notices = Notices(self.tray.notify)
+        self.notices.enabled = load_notice_toggles(settings)
+        self.dialogs: dict[str, QWidget] = {}
+        self._counts_timer = QTimer(self, singleShot=True, interval=250)
+        self._counts_timer.timeout.connect(self.recount)
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+
+    # construction -----------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.table)
+        right.addWidget(self.detail)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([210, 1000])
+        self.right_splitter = right
+        self.setCentralWidget(self.splitter)
+        self.resize(1320, 820)
+
+    def _build_menus(self) -> None:
+        a = self.actions
+        self.accounts_action = self._window_action("Accounts…", "accounts", self.open_accounts)
+        self.settings_action = self._window_action("Settings…", "settings", self.open_settings)
+        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        self.quit_action = self._window_action("Quit", "quit", self.quit_requested.emit)
+        self.quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        toolbar = QToolBar("Main", objectName="main-toolbar", movable=False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (a.new_job, a.track, None, a.download, a.open_file, a.open_folder, None,
+                       a.refresh, a.retry, a.remove, None, self.accounts_action,
+                       self.settings_action):  # fmt: skip
+            toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        self.addToolBar(toolbar)
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([a.new_job, a.track])
+        file_menu.addSeparator()
+        file_menu.addActions([self.accounts_action, self.settings_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        job_menu = menu.addMenu("&Job")
+        job_menu.addActions(a.job_actions())
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction("Columns…", self._show_column_menu)
+        view_menu.addAction("Reset columns", self.table.reset_columns)
+        self.tray.add_actions([self._window_action("Show Jobdock", "jobdock", self.show_normal),
+                               a.new_job, None, self.quit_action])  # fmt: skip
+
+    def _window_action(self, text: str, icon_name: str, slot: Callable[[], Any]) -> QAction:
+        action = QAction(icon(icon_name), text, self)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.feed.batch_applied.connect(self._on_feed_batch_applied)
+        self.feed.ticked.connect(self._on_feed_ticked)
+        self.sidebar.filters_changed.connect(self._on_sidebar_filters_changed)
+        self.sidebar.search_changed.connect(self.proxy.set_search)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.table.customContextMenuRequested.connect(self._on_table_menu_requested)
+        self.table.doubleClicked.connect(self._on_table_double_clicked)
+        self.table.download_delegate.download_requested.connect(self.actions.download_job)
+        self.actions.new_job_requested.connect(self.open_new_job)
+        self.actions.track_requested.connect(self.open_track)
+        self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
+        self.tray.activated.connect(self.show_normal)
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """First load from the engine, restore the layout, start following batches."""
+        self.feed.attach(self.engine)
+        self.notices.seed(self.engine.jobs())
+        self.refresh_accounts()
+        self.table.restore_layout(self.settings)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.recount()
+        self._on_feed_ticked()
+
+    async def aclose(self) -> None:
+        self.feed.detach()
+        self.save_layout()
+        await self.tasks.aclose()
+        for dialog in list(self.dialogs.values()):
+            dialog.close()
+        self.tray.hide()
+
+    def save_layout(self) -> None:
+        self.table.save_layout(self.settings)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tray.available and self.settings.value("tray/close_to_tray", True, type=bool):
+            event.ignore()
+            self.hide()
+            return
+        event.ignore()  # the app quits through one path: the runner closes everything
+        self.quit_requested.emit()
+
+    def show_normal(self) -> None:
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    # slots ------------------------------------------------------------------------------------
+    def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
+        self.notices.on_changed(batch.changed, batch.removed)
+        if batch.changed or batch.removed:
+            self._counts_timer.start()
+            self.actions.update_enabled()
+            self._refresh_detail({job.id for job in batch.changed})
+            if any(job.account not in self._known_accounts for job in batch.changed):
+                self.refresh_accounts()
+
+    def _on_feed_ticked(self) -> None:
+        now = self.model.now()
+        text, level = health_text(self.engine.health, now=now)
+        self.health.setText(text)
+        self.health.setStyleSheet(_LEVEL_STYLE[level])
+        margin = self.engine.settings.expiry_margin
+        self.model.expiry_margin = margin
+        self.notices.on_tick(self.model.jobs(), now=now, margin=margin)
+        self._counts_timer.start()
+
+    def recount(self) -> None:
+        counts = count_jobs(
+            self.model.jobs(), now=self.model.now(), margin=self.model.expiry_margin
+        )
+        self.sidebar.update_counts(counts)
+        self.tray.set_counts(counts[Category.RUNNING], counts[Category.QUEUED],
+                             counts[Category.FAILED], counts[Category.EXPIRING])  # fmt: skip
+
+    def refresh_accounts(self) -> None:
+        names = {a.name for a in self.engine.accounts()} | {j.account for j in self.model.jobs()}
+        self._known_accounts = names
+        self.sidebar.set_accounts(names)
+
+    def _on_sidebar_filters_changed(self, categories: list[Category], accounts: list[str]) -> None:
+        self.proxy.set_categories(categories)
+        self.proxy.set_accounts(accounts)
+
+    def _on_selection_changed(self, *_args: Any) -> None:
+        self.actions.update_enabled()
+        self._refresh_detail()
+
+    def _refresh_detail(self, changed: set[str] | None = None) -> None:
+        """Show the single selected job; with `changed`, only if that job is among them."""
+        jobs = self.table.selected_jobs()
+        job = jobs[0] if len(jobs) == 1 else None
+        if job is None:
+            if self.detail.job_id is not None or changed is None:
+                self.detail.show_job(None, [])
+        elif changed is None or job.id in changed or job.id != self.detail.job_id:
+            self.detail.show_job(job, self.engine.events(job.id))
+
+    def _on_table_menu_requested(self, pos: Any) -> None:
+        menu = QMenu(self)
+        menu.addActions(self.actions.job_actions())
+        menu.addSeparator()
+        menu.addActions([self.actions.new_job, self.actions.track])
+        self.context_menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _on_table_double_clicked(self, _index: Any) -> None:
+        if any(saved_paths(j) for j in self.table.selected_jobs()):
+            self.actions.open_files()
+
+    def _show_column_menu(self) -> None:
+        menu = self.table.build_header_menu()
+        self.table.header_menu = menu
+        menu.popup(self.table.mapToGlobal(self.table.rect().topLeft()))
+
+    def _on_known_error(self, what: str, error: JobdockError) -> None:
+        self.statusBar().showMessage(f"Could not {what}: {error.user_message}", 15000)
+
+    # dialogs ----------------------------------------------------------------------------------
+    def _open_dialog(self, key: str, factory: Callable[[], QWidget]) -> QWidget:
+        existing = self.dialogs.get(key)
+        if existing is not None:
+            existing.raise_()
+            return existing
+        dialog = factory()
+        self.dialogs[key] = dialog
+        dialog.finished.connect(lambda _result: self._on_dialog_finished(key))  # type: ignore[attr-defined]
+        dialog.open()  # type: ignore[attr-defined]
+        return dialog
+
+    def _on_dialog_finished(self, key: str) -> None:
+        dialog = self.dialogs.pop(key, None)
+        if dialog is not None:
+            dialog.deleteLater()
+        if key == "accounts":
+            self.refresh_accounts()
+        if key == "settings":
+            self.notices.enabled = load_notice_toggles(self.settings)
+            self.model.expiry_margin = self.engine.settings.expiry_margin
+
+    def open_new_job(self) -> QWidget:
+        return self._open_dialog("new-job", lambda: NewJobDialog(self.engine, self))
+
+    def open_track(self) -> QWidget:
+        return self._open_dialog("track", lambda: TrackDialog(self.engine, self))
+
+    def open_accounts(self) -> QWidget:
+        return self._open_dialog("accounts", lambda: AccountsDialog(self.engine, self))
+
+    def open_settings(self) -> QWidget:
+        return self._open_dialog(
+            "settings", lambda: SettingsDialog(self.engine, self.settings, self)
+        )

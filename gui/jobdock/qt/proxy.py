@@ -1,0 +1,69 @@
+"""Sorting and filtering the job table: sidebar categories, accounts, and the search box.
+
+Filtering reads `Job` values straight from the source model (no `data()` round trips), so it
+stays cheap on big tables. Within a group the choices are alternatives (queued OR running);
+across groups they narrow (state AND account AND search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
+
+from jobdock.core.job import Job
+from jobdock.qt.categories import Category, matches, matches_search
+from jobdock.qt.job_model import JobTableModel, Role
+
+
+class JobFilterProxy(QSortFilterProxyModel):
+    def __init__(self, source: JobTableModel, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._categories: frozenset[Category] = frozenset()
+        self._accounts: frozenset[str] = frozenset()
+        self._search = ""
+        self.setSourceModel(source)
+        self.setSortRole(Role.SORT.value)
+        self.setDynamicSortFilter(True)
+
+    def set_categories(self, categories: Iterable[Category]) -> None:
+        chosen = frozenset(Category(c) for c in categories if c != Category.ALL)
+        if chosen != self._categories:
+            self.beginFilterChange()
+            self._categories = chosen
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_accounts(self, accounts: Iterable[str]) -> None:
+        chosen = frozenset(accounts)
+        if chosen != self._accounts:
+            self.beginFilterChange()
+            self._accounts = chosen
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_search(self, text: str) -> None:
+        text = text.strip()
+        if text != self._search:
+            self.beginFilterChange()
+            self._search = text
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def accepts(self, job: Job) -> bool:
+        if self._accounts and job.account not in self._accounts:
+            return False
+        if not matches_search(job, self._search):
+            return False
+        if not self._categories:
+            return True
+        now, margin = self._source.now(), self._source.expiry_margin
+        return any(matches(c, job, now=now, margin=margin) for c in self._categories)
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        return self.accepts(self._source.job_at(source_row))
+
+    def jobs_at(self, rows: Iterable[int]) -> list[Job]:
+        """The jobs shown at the given proxy rows."""
+        return [self.index(row, 0).data(Role.JOB.value) for row in rows]

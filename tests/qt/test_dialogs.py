@@ -1,0 +1,139 @@
+"""The dialogs on a fake engine: built requests, secrets only to add_account, settings saved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from jobdock.core.errors import KeyringUnavailableError
+from jobdock.qt.dialogs.accounts import AccountsDialog
+from jobdock.qt.dialogs.new_job import NewJobDialog
+from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
+from jobdock.qt.dialogs.track import TrackDialog
+from jobdock.qt.notices import Notice
+from tests.qt.conftest import FakeEngine
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def test_new_job_forms_build_requests(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> None:
+        dialog = NewJobDialog(engine)
+        qtbot.addWidget(dialog)
+        dialog.account.setCurrentIndex(dialog.account.findData("globex"))  # testo
+        dialog.forms["testo"].format.setCurrentText("PARQUET")
+        request = dialog.request()
+        body = json.loads(request.body)
+        assert request.method == "POST" and request.path == "/v3/devices/status"
+        assert body["options"]["result_file_format"] == "PARQUET"
+        assert body["time_range"]["from"].endswith("Z")
+        dialog.account.setCurrentIndex(dialog.account.findData("acme"))  # vainu
+        dialog.forms["vainu"].filters.setPlainText("country=FI\n\nsize=10")
+        dialog.forms["vainu"].format.setCurrentText("jsonl")
+        assert dialog.request().params == (
+            ("country", "FI"),
+            ("size", "10"),
+            ("async_format", "jsonl"),
+        )
+        dialog.tabs.setCurrentIndex(1)  # raw
+        dialog.raw.body.setPlainText("{not json")
+        dialog.accept()
+        assert "malformed JSON" in dialog.error.text()
+        dialog.raw.body.setPlainText("")
+        dialog.raw.path.setText("companies/async/")
+        dialog.label.setText("mine")
+        dialog.accept()
+        await settle()
+        assert engine.calls == [("submit", "acme", "GET", "companies/async/")]
+
+    qasync_loop.run_until_complete(scenario())
+
+
+def test_track_dialog(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> None:
+        dialog = TrackDialog(engine)
+        qtbot.addWidget(dialog)
+        dialog.open()
+        dialog.accept()
+        assert "paste" in dialog.error.text()
+        dialog.ref.setText(" https://api.vainu.app/api/v2/companies/async/abc/ ")
+        dialog.accept()
+        await settle()
+        assert not dialog.isVisible()
+
+    qasync_loop.run_until_complete(scenario())
+    assert engine.calls == [("track", "acme", "https://api.vainu.app/api/v2/companies/async/abc/")]
+
+
+def test_accounts_dialog_sends_the_secret_only_to_add_account(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> None:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        await asyncio.sleep(0.05)
+        assert "fake keyring" in dialog.banner.text()
+        dialog.name.setText("initech")
+        dialog.provider.setCurrentIndex(dialog.provider.findData("shoptet"))
+        assert dialog.base_url.text() == "https://api.myshoptet.com"
+        dialog.secret.setText("tok-123456")
+        dialog.save()
+        assert dialog.secret.text() == ""
+        await settle()
+        assert dialog.list.currentItem().text() == "initech"
+        dialog.remove()
+        await settle()
+        dialog.done(0)
+
+    qasync_loop.run_until_complete(scenario())
+    assert engine.calls == [("add_account", "initech", "secret"), ("remove_account", "initech")]
+
+
+def test_accounts_dialog_banner_when_no_keyring(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+    engine.credentials.error = KeyringUnavailableError("no usable OS keyring: install one")
+
+    async def scenario() -> None:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await asyncio.sleep(0.05)
+        await settle()
+        assert "no usable OS keyring" in dialog.banner.text()
+        dialog.done(0)
+
+    qasync_loop.run_until_complete(scenario())
+
+
+def test_settings_dialog_saves(qasync_loop: Any, qtbot: Any, tmp_path: Path) -> None:
+    engine = FakeEngine()
+    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
+
+    async def scenario() -> None:
+        dialog = SettingsDialog(engine, settings)
+        qtbot.addWidget(dialog)
+        dialog.download_dir.setText(str(tmp_path / "out"))
+        dialog.auto_download.setChecked(False)
+        dialog.margin.setValue(30)
+        dialog.poll_min.setValue(5)
+        dialog.notices[Notice.SAVED].setChecked(False)
+        dialog.accept()
+        await settle()
+
+    qasync_loop.run_until_complete(scenario())
+    assert engine.settings.download_dir == tmp_path / "out"
+    assert engine.settings.auto_download is False
+    assert engine.settings.expiry_margin == 1800.0
+    assert engine.settings.poll_min == 5.0 and engine.settings.poll_max is None
+    assert load_notice_toggles(settings) == set(Notice) - {Notice.SAVED}

@@ -1,0 +1,169 @@
+"""The main window on a fake engine: actions on the selection, sidebar, detail pane, dialogs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QSettings, QUrl
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+
+from jobdock.core.job import DownloadState, JobState, SubmitRequest
+from jobdock.qt.categories import Category
+from jobdock.qt.job_model import Column, Role
+from jobdock.qt.main_window import MainWindow
+from tests.qt.conftest import FakeEngine, make_job, succeeded
+
+
+@pytest.fixture
+def window(qtbot: Any, tmp_path: Path, clock: Any, qasync_loop: Any) -> Any:
+    saved = tmp_path / "acme" / "job0001" / "r1.csv"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("a,b\n")
+    jobs = [
+        succeeded(1, state=DownloadState.DONE, path=str(saved)),
+        succeeded(2, request=SubmitRequest(method="GET", path="companies/async/")),
+        make_job(3, state=JobState.QUEUED, last_response='{"state": "accepted", "n": [1, 2]}'),
+        make_job(4, state=JobState.FAILED, error="server said no", log="line 1\nline 2"),
+    ]
+    engine = FakeEngine(jobs, download_dir=tmp_path)
+    opened: list[QUrl] = []
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(engine, settings=settings, clock=clock, open_url=opened.append)
+    qtbot.addWidget(win)
+    win.start()
+    win.show()
+    win.opened = opened
+    yield win
+    qasync_loop.run_until_complete(win.aclose())
+
+
+def select(win: MainWindow, *job_ids: str) -> None:
+    """Select exactly these jobs' rows, as a user would with Ctrl+click."""
+    model = win.table.selectionModel()
+    model.clearSelection()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for row in range(win.proxy.rowCount()):
+        index = win.proxy.index(row, 0)
+        if index.data(Role.JOB_ID.value) in job_ids:
+            model.select(index, flags)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_actions_follow_the_selection(window: MainWindow) -> None:
+    a = window.actions
+    select(window)
+    assert not a.download.isEnabled() and not a.remove.isEnabled()
+    select(window, "job0001")
+    assert a.open_file.isEnabled() and a.download.isEnabled() and not a.retry.isEnabled()
+    select(window, "job0003")
+    assert not a.open_file.isEnabled() and not a.download.isEnabled() and a.refresh.isEnabled()
+    select(window, "job0002", "job0003")
+    assert a.retry.isEnabled() and a.download.isEnabled()
+
+
+def test_engine_actions_on_a_multi_selection(window: MainWindow, qasync_loop: Any) -> None:
+    engine = window.engine
+    select(window, "job0001", "job0002", "job0003")
+
+    async def scenario() -> None:
+        window.actions.download.trigger()
+        window.actions.refresh.trigger()
+        window.actions.retry.trigger()
+        await settle()
+
+    qasync_loop.run_until_complete(scenario())
+    assert sorted(engine.calls) == [
+        ("download", "job0001"), ("download", "job0002"),
+        ("refresh", "job0001"), ("refresh", "job0002"), ("refresh", "job0003"),
+        ("resubmit", "job0002"),
+    ]  # fmt: skip
+
+
+def test_open_copy_and_remove(window: MainWindow, qasync_loop: Any, tmp_path: Path) -> None:
+    select(window, "job0001")
+    window.actions.open_file.trigger()
+    window.actions.open_folder.trigger()
+    assert [u.toLocalFile() for u in window.opened] == [
+        str(tmp_path / "acme" / "job0001" / "r1.csv"),
+        str(tmp_path / "acme" / "job0001"),
+    ]
+    window.actions.copy_link.trigger()
+    assert QGuiApplication.clipboard().text() == "https://storage.example/r1.csv?signature=s3cr3t"
+    window.actions.copy_id.trigger()
+    assert QGuiApplication.clipboard().text() == "r1"
+
+    async def scenario() -> None:
+        window.actions.remove.trigger()
+        box = window.actions.confirmation
+        assert box is not None and box.isVisible()
+        box.button(QMessageBox.StandardButton.Yes).click()
+        await settle()
+
+    qasync_loop.run_until_complete(scenario())
+    assert ("remove", "job0001") in window.engine.calls
+    assert window.model.row_of("job0001") is None
+    assert window.detail.job_id is None
+
+
+def test_sidebar_filters_and_counts(window: MainWindow) -> None:
+    window.recount()
+    assert window.sidebar.count_text(Category.ALL).endswith("(4)")
+    assert window.sidebar.count_text(Category.DOWNLOADED).endswith("(1)")
+    assert window.sidebar.count_text(("account", "acme")).endswith("(2)")
+    window.sidebar.select(Category.FAILED, Category.QUEUED)
+    assert window.proxy.rowCount() == 2
+    window.sidebar.select(("account", "acme"))
+    assert window.proxy.rowCount() == 2
+    window.sidebar.select(Category.ALL)
+    window.sidebar.search.setText("export 4")
+    assert window.proxy.rowCount() == 1
+
+
+def test_detail_pane_shows_fields_answer_log_and_history(window: MainWindow) -> None:
+    select(window, "job0003")
+    assert window.detail.job_id == "job0003"
+    assert '"n": [\n    1,' in window.detail.answer.toPlainText()
+    assert "export 3" in window.detail.fields.text()
+    assert window.detail.history.topLevelItemCount() == 1
+    select(window, "job0004")
+    assert window.detail.log.toPlainText() == "line 1\nline 2"
+    assert "server said no" in window.detail.fields.text()
+    # a batch that changes the selected job refreshes the pane
+    window.engine.publish(changed=(make_job(4, state=JobState.FAILED, log="line 3"),))
+    assert window.detail.log.toPlainText() == "line 3"
+
+
+def test_click_on_download_cell_downloads(window: MainWindow, qasync_loop: Any, qtbot: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    async def scenario() -> None:
+        rect = window.table.cell_rect("job0002", Column.DOWNLOAD)
+        QTest.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        await settle()
+
+    qasync_loop.run_until_complete(scenario())
+    assert window.engine.calls == [("download", "job0002")]
+
+
+def test_columns_hide_and_layout_is_remembered(window: MainWindow, tmp_path: Path) -> None:
+    menu = window.table.build_header_menu()
+    hide_account = next(a for a in menu.actions() if a.text() == "Account")
+    hide_account.trigger()
+    assert window.table.isColumnHidden(Column.ACCOUNT)
+    window.table.horizontalHeader().moveSection(Column.STATE, 0)
+    window.save_layout()
+    again = MainWindow(window.engine, settings=window.settings)
+    again.start()
+    assert again.table.isColumnHidden(Column.ACCOUNT)
+    assert again.table.horizontalHeader().visualIndex(Column.STATE) == 0
+    again.feed.detach()
+    again.deleteLater()
