@@ -43,14 +43,16 @@ class Runtime:
         demo: bool = False,
         credentials: CredentialStore | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sim_config: Any = None,
     ) -> AsyncIterator[Runtime]:
+        """Open everything; `sim_config` (a `SimConfig`) tunes the demo simulator (tests)."""
         paths = demo_paths(data_dir) if demo else AppPaths.resolve(data_dir)
         paths.ensure()
         simulator = None
         if demo:
             from jobdock.core.simulator import Simulator, demo_config
 
-            simulator = Simulator(demo_config()).start()
+            simulator = Simulator(sim_config or demo_config()).start()
             credentials = credentials or MemoryCredentialStore()
         store = JobStore.open(paths.store_file)
         engine = Engine(
