@@ -89,6 +89,7 @@ class Engine:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
+        self._issued_ids: set[str] = set()
         self.transfers = Transfers(self)
         self.polling = Polling(self)
 
@@ -274,10 +275,26 @@ class Engine:
 
     # jobs ----------------------------------------------------------------------------------
     def _new_id(self) -> str:
+        """A short random local id, never one in use or already handed out (a sync makes
+        many jobs before committing them)."""
         while True:
             job_id = secrets.token_hex(4)
-            if job_id not in self._jobs:
+            if job_id not in self._jobs and job_id not in self._issued_ids:
+                self._issued_ids.add(job_id)
                 return job_id
+
+    def _new_job(
+        self, account: Account, provider: Provider, *, now: datetime, **fields: object
+    ) -> Job:
+        """A job of this account, due to give up at the provider's deadline from `now`."""
+        deadline = deadline_for(now, self.policy(provider, account))
+        return Job(
+            id=self._new_id(),
+            account=account.name,
+            provider=provider.id,
+            deadline_at=deadline,
+            **fields,  # type: ignore[arg-type]
+        )
 
     def _first_poll(self, job: Job, status: RemoteStatus, policy: PollPolicy) -> Job:
         if job.state.is_terminal:
@@ -294,15 +311,10 @@ class Engine:
             raise UsageError("the API accepted the request but named no job to follow")
         now = self.clock()
         policy = self.policy(provider, account)
-        job = Job(
-            id=self._new_id(),
-            account=account.name,
-            provider=provider.id,
+        job = self._new_job(
+            account, provider, now=now, submitted_at=now, request=request,
             label=label or f"{request.method} {request.path}".strip(),
-            request=request,
-            submitted_at=now,
-            deadline_at=deadline_for(now, policy),
-        )
+        )  # fmt: skip
         created = JobEvent(job_id=job.id, at=now, kind="submitted", message=job.label)
         job, events = apply_status(
             job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
@@ -323,16 +335,10 @@ class Engine:
         session = await self.session(account)
         now = self.clock()
         policy = self.policy(provider, account)
-        job = Job(
-            id=self._new_id(),
-            account=account.name,
-            provider=provider.id,
-            label=label or (jobref.remote_id or ref),
-            remote_id=jobref.remote_id,
-            status_url=jobref.status_url,
-            submitted_at=now,
-            deadline_at=deadline_for(now, policy),
-        )
+        job = self._new_job(
+            account, provider, now=now, submitted_at=now, label=label or jobref.remote_id or ref,
+            remote_id=jobref.remote_id, status_url=jobref.status_url,
+        )  # fmt: skip
         status = await provider.poll(session, job)  # unknown job or bad credentials: raise
         job, events = apply_status(
             job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
@@ -355,22 +361,19 @@ class Engine:
         async for status in provider.list_jobs(session):
             found = self.store.find_job(account.name, remote_id=status.remote_id)
             job = self._jobs.get(found.id, found) if found else None
+            new = job is None
             if job is None:
-                job = Job(
-                    id=self._new_id(),
-                    account=account.name,
-                    provider=provider.id,
-                    label=status.remote_id or "",
-                    remote_id=status.remote_id,
-                    status_url=status.status_url,
+                job = self._new_job(
+                    account, provider, now=now, label=status.remote_id or "",
+                    remote_id=status.remote_id, status_url=status.status_url,
                     submitted_at=status.created_at or now,
-                    deadline_at=deadline_for(now, policy),
-                )
+                )  # fmt: skip
                 events.append(JobEvent(job_id=job.id, at=now, kind="synced", message="imported"))
             job, more = apply_status(
                 job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
             )
-            imported.append(job.replace(polls=0) if not job.state.is_terminal else job)
+            # A list entry is not a poll of the job itself (Shoptet counts detail reads).
+            imported.append(job.replace(polls=0) if new else job)
             events += more
         self.commit(imported, events)
         return imported
