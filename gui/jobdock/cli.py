@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     rm = acc.add_parser("remove", help="remove an account and its keyring entry")
     rm.add_argument("name")
+    check = acc.add_parser("test", help="check that the API answers and accepts the secret")
+    check.add_argument("name")
 
     submit = sub.add_parser("submit", help="start a job")
     submit.add_argument("account")
@@ -145,6 +147,9 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
             for a in accounts:
                 user = f" user={a.user}" if a.user else ""
                 out.write(f"{a.name}\t{a.provider}\t{a.base_url}{user}\n")
+        return EXIT_OK
+    if args.accounts_command == "test":
+        out.write(await engine.check_account(args.name) + "\n")
         return EXIT_OK
     if args.accounts_command == "remove":
         await engine.remove_account(args.name)

@@ -79,6 +79,21 @@ def test_wrong_secret_is_an_auth_error(cli: Cli, simulator: Simulator) -> None:
     assert "wrong-key" not in line
 
 
+@pytest.mark.parametrize("provider", ["vainu", "testo", "cisco-cce", "generic-202", "shoptet"])
+def test_accounts_test_checks_reachability_and_secret(
+    cli: Cli, simulator: Simulator, provider: str
+) -> None:
+    account = add_account(cli, simulator, provider)
+    assert "credentials accepted" in cli("accounts", "test", account).stdout
+    user = ["--user", "administrator"] if provider == "cisco-cce" else []
+    cli(
+        *("accounts", "add", account, "--provider", provider, "--base-url"),
+        *(simulator.base_url(provider), *user, "--secret-stdin"),
+        stdin="wrong-secret\n",
+    )
+    _one_line_error(cli("accounts", "test", account, expect=1), "check the account")
+
+
 def test_secret_is_not_accepted_on_the_command_line(cli: Cli) -> None:
     done = cli("accounts", "add", "x", "--provider", "vainu", "--secret", "s3cr3t", expect=2)
     _one_line_error(done)

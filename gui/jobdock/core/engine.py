@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from jobdock.core.credentials import CredentialStore, Redactor
-from jobdock.core.errors import ConfigError, UsageError
+from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
 from jobdock.core.paths import AppPaths
@@ -39,6 +39,7 @@ from jobdock.core.tracking import apply_status
 from jobdock.core.transfers import DownloadProgress, Transfers
 
 log = logging.getLogger("jobdock.engine")
+PROBE_JOB_ID = "jobdockconnectiontest0"  # a valid id shape for every provider
 IDLE_WAKE = 30.0
 
 
@@ -263,6 +264,28 @@ class Engine:
         session = ApiSession(account=account, api=api, bare=self._bare)
         self._sessions[account.name] = session
         return session
+
+    async def check_account(self, name: str) -> str:
+        """Ask the API about a job that cannot exist: any answer but 401/403 means the origin is
+        reachable and the credentials were not refused. Raises the error otherwise."""
+        account = self.account(name)
+        provider = self.provider(account.provider)
+        session = await self.session(account)
+        try:
+            ref = provider.parse_ref(account, PROBE_JOB_ID)
+        except UsageError:  # providers that follow status URLs only
+            ref = provider.parse_ref(account, account.base_url)
+        probe = Job(
+            id=PROBE_JOB_ID, account=name, provider=provider.id,
+            remote_id=ref.remote_id, status_url=ref.status_url,
+        )  # fmt: skip
+        try:
+            await provider.poll(session, probe)
+        except (AuthError, NetworkError, ConfigError):
+            raise
+        except JobdockError:
+            pass  # the API answered, in its own way, about a job it cannot know
+        return f"connected to {account.origin}: credentials accepted"
 
     def bare_session(self, account: Account) -> ApiSession:
         return ApiSession(account=account, api=self._bare, bare=self._bare)
