@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
@@ -14,6 +15,9 @@ import pytest
 
 from jobdock.core.job import SubmitRequest
 from jobdock.core.simulator import FakeClock, SimConfig, Simulator, demo_config
+
+# One TLS context for every client: building one per client costs ~50 ms.
+TLS = ssl.create_default_context()
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def sim(clock: FakeClock) -> Iterator[Simulator]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5.0) as c:
+    with httpx.Client(verify=TLS, timeout=5.0) as c:
         yield c
 
 
@@ -411,3 +415,15 @@ def test_results_are_deterministic(sim: Simulator, client: httpx.Client) -> None
     assert len(first) == len(second) == 3 * 1024 * 1024
     assert hashlib.md5(first).digest() != hashlib.md5(second).digest()  # seeded by job id
     assert first.endswith(b"\n")
+
+
+def test_demo_randomness_spares_jobs_with_sim_controls(clock: FakeClock) -> None:
+    config = demo_config()
+    config.clock, config.failure_rate, config.seed = clock, 1.0, 7
+    with Simulator(config) as sim, httpx.Client(verify=TLS) as client:
+        base = sim.base_url("vainu") + "/companies/async/"
+        random_job = _vainu(sim, client, base).json()
+        fixed_job = _vainu(sim, client, base, sim_duration="0.5").json()
+        clock.advance(41)
+        assert _vainu(sim, client, random_job["link"]).json()["state"] == "failure"
+        assert _vainu(sim, client, fixed_job["link"]).json()["state"] == "completed"

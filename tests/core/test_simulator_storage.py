@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
@@ -13,6 +14,9 @@ import pytest
 
 from jobdock.core.simulator import FakeClock, SimConfig, Simulator
 from jobdock.core.simulator.faults import ResetFault, StatusFault, StorageFault
+
+# One TLS context for every client: building one per client costs ~50 ms.
+TLS = ssl.create_default_context()
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 
@@ -30,7 +34,7 @@ def sim(clock: FakeClock) -> Iterator[Simulator]:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5.0) as c:
+    with httpx.Client(verify=TLS, timeout=5.0) as c:
         yield c
 
 
@@ -269,10 +273,21 @@ def test_reset_fault_drops_the_connection(sim: Simulator, client: httpx.Client) 
 def test_stop_closes_open_connections_promptly(clock: FakeClock) -> None:
     sim = Simulator(SimConfig(clock=clock)).start()
     url = sim.base_url("testo") + "/v3/x"
-    with httpx.Client() as client:
+    with httpx.Client(verify=TLS) as client:
         assert client.get(url).status_code == 403  # leaves a keep-alive connection open
         started = time.monotonic()
         sim.stop()
         assert time.monotonic() - started < 1.0
         with pytest.raises(httpx.TransportError):
             client.get(url)
+
+
+def test_rate_throttles_the_body(sim: Simulator, client: httpx.Client) -> None:
+    url = _url(sim)
+    sim.storage.add_fault(StorageFault(rate=4 * 1024 * 1024))  # 1 MiB at 4 MiB/s: ~0.25 s
+    started = time.monotonic()
+    assert client.get(url).content == DATA
+    assert time.monotonic() - started >= 0.2
+    started = time.monotonic()
+    assert client.get(url).content == DATA  # used up: full speed again
+    assert time.monotonic() - started < 0.2

@@ -27,8 +27,8 @@ class SimConfig:
     retry_after: float | None = None
     retry_after_ms: int | None = None
     cisco_queue_timeout: float = 30.0
-    # Demo mode: a job without sim_duration takes a random time in this range, and fails with
-    # this probability when it has no sim_outcome.
+    # Demo mode: a job submitted without any sim_* parameter takes a random time in this range
+    # and fails with this probability (any sim_* parameter makes the job deterministic).
     duration_range: tuple[float, float] | None = None
     failure_rate: float = 0.0
     seed: int | None = None

@@ -40,6 +40,8 @@ class StorageFault:
 
     Fractions are of the whole object. `reset_at`: each fraction fires once, one per request, and
     the fault is used up when the list is; otherwise the fault fires on `times` requests.
+    `rate`: send the body at about this many bytes a second (a slow link, for tests that act
+    in the middle of a download).
     """
 
     key: str | None = None
@@ -49,6 +51,7 @@ class StorageFault:
     wrong_length: int | None = None
     redirect: bool = False
     expire_at: float | None = None
+    rate: float | None = None
     times: int = 1
 
 
@@ -65,6 +68,7 @@ class StoragePlan:
     wrong_length: int | None = None
     redirect: bool = False
     expire_at: float | None = None
+    rate: float | None = None
 
 
 @dataclass
@@ -128,6 +132,7 @@ class FaultQueue:
                     wrong_length=fault.wrong_length,
                     redirect=fault.redirect,
                     expire_at=fault.expire_at,
+                    rate=fault.rate,
                 )
         return None
 

@@ -92,13 +92,16 @@ class JobBook:
     def controls(self, params: Mapping[str, str]) -> Controls:
         """Duration, queue share, outcome, size and file count from the submit's query."""
         cfg = self.config
+        # Demo randomness only for jobs that ask for nothing: any sim_* parameter means a test
+        # (or a person) wants a predictable job.
+        random_ok = not any(name.startswith("sim_") for name in params)
         with self._lock:
             duration = _number(params, "sim_duration")
-            if duration is None and cfg.duration_range is not None:
+            if duration is None and cfg.duration_range is not None and random_ok:
                 duration = self._rng.uniform(*cfg.duration_range)
             outcome = params.get("sim_outcome", "").lower()
             if not outcome:
-                failing = cfg.failure_rate > 0 and self._rng.random() < cfg.failure_rate
+                failing = random_ok and self._rng.random() < cfg.failure_rate
                 outcome = "fail" if failing else "succeed"
         if duration is None:
             duration = cfg.queue_time + cfg.run_time

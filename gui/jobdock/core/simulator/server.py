@@ -93,7 +93,7 @@ class SimHandler(BaseHTTPRequestHandler):
         site = self.server.site
         self._status = 0
         self._began = False
-        self._req = None
+        self._req: Request | None = None
         try:
             body = self._read_body()
         except ValueError:
@@ -110,7 +110,7 @@ class SimHandler(BaseHTTPRequestHandler):
             body=body,
             at=site.clock(),
         )
-        self._req: Request | None = req
+        self._req = req
         try:
             self._answer(site, req)
         finally:
@@ -335,7 +335,7 @@ class Site:
         self._httpd = SimHTTPServer(self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             daemon=True,
             name=f"sim-{self.name}-accept",
         )

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import secrets
+import threading
 
 from jobdock.core.simulator.config import SimConfig
 from jobdock.core.simulator.content import shoptet_file
@@ -60,6 +61,7 @@ class ShoptetApi(Api):
             config, private_token=secret, oauth_token="oauth-" + secrets.token_urlsafe(18)
         )
         self.webhooks = Webhooks(config, self.jobs.all)
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self.webhooks.start()
@@ -190,7 +192,7 @@ class ShoptetApi(Api):
         wanted = params.get("status") or None
         jobs = [
             self._summary(job, now)
-            for job in sorted(self.jobs.all(), key=lambda j: (j.created, j.id))
+            for job in sorted(self.jobs.all(), key=lambda j: j.created)
             if job.created >= max(now - HISTORY, since or 0.0)
         ]
         jobs = [j for j in jobs if wanted is None or j["status"] == wanted]
@@ -212,8 +214,9 @@ class ShoptetApi(Api):
                 404, code="job-not-found", message=f"Job {job_id} not found", instance=job_id
             )
         if job.phase(now) is not Phase.DONE:
-            tries = int(job.extra.get("detail_calls", 0)) + 1
-            job.extra["detail_calls"] = tries
+            with self._lock:  # concurrent detail calls must each count
+                tries = int(job.extra.get("detail_calls", 0)) + 1
+                job.extra["detail_calls"] = tries
             if tries > self.config.shoptet_detail_limit:
                 self.guard.count("detail_403")
                 return envelope(

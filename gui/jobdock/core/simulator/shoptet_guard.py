@@ -119,7 +119,6 @@ class ShoptetGuard:
             "list_calls",
             "rate_limited",
             "too_many_connections",
-            "webhooks_sent",
         )
         with self._lock:
             return {name: int(self.stats[name]) for name in names}

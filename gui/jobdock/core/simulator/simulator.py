@@ -159,7 +159,12 @@ class Simulator:
         return api
 
     def shoptet_stats(self) -> dict[str, int]:
-        return self._shoptet.guard.snapshot()
+        """Counters: requests, detail_calls, detail_403, max_concurrent (requests in flight for
+        one token, rejected ones included), list_calls, rate_limited, too_many_connections,
+        webhooks_sent (deliveries answered 2xx)."""
+        stats = self._shoptet.guard.snapshot()
+        sent = [d for d in self.shoptet_deliveries() if 200 <= d.status < 300]
+        return {**stats, "webhooks_sent": len(sent)}
 
     @property
     def shoptet_oauth_token(self) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -218,8 +219,15 @@ class StorageApi(Api):
                     break
         out.begin(status, [*headers, ("Content-Length", str(declared))])
         view = memoryview(obj.data)
-        for offset in range(start, cut, CHUNK):
-            out.write(view[offset : min(offset + CHUNK, cut)])
+        rate = plan.rate if plan is not None and plan.rate else None
+        step = CHUNK if rate is None else max(1, min(CHUNK, int(rate / 20)))
+        began = time.monotonic()
+        for offset in range(start, cut, step):
+            if rate is not None:  # a slow link: no byte leaves before its time
+                due = began + (offset - start) / rate
+                if self.stopping.wait(max(0.0, due - time.monotonic())):
+                    return
+            out.write(view[offset : min(offset + step, cut)])
         if action == "expire":
             self.signer.revoke(req.params.get("X-Amz-Signature", ""))
         if action in ("reset", "expire"):
