@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from jobdock import __version__
+from jobdock import __version__, profiles_cli
 from jobdock.core.errors import (
     ConfigError,
     JobdockError,
@@ -23,6 +23,7 @@ from jobdock.core.errors import (
     UsageError,
 )
 from jobdock.core.job import Account, DownloadState, Job, JobState
+from jobdock.core.providers.profile_load import load_profiles
 from jobdock.core.requests import build_request
 from jobdock.core.runtime import Runtime
 from jobdock.core.serialize import account_to_json, job_to_json
@@ -40,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jobdock {__version__}")
     parser.add_argument("--data-dir", help="store, settings and logs (env JOBDOCK_DATA_DIR)")
     parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
+    parser.add_argument(
+        "--profile", action="append", default=[], metavar="FILE", help="load a provider profile"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    profiles_cli.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="manage API accounts")
     acc = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
@@ -104,6 +109,8 @@ def main(
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise UsageError("no command given (run `jobdock --help`)")
+        if args.command == "profiles":  # needs neither the store nor the keyring
+            return profiles_cli.run(args, out=out)
         return asyncio.run(_dispatch(args, stdin=stdin, out=out))
     except KeyringUnavailableError as exc:
         return _fail(exc.user_message, EXIT_KEYRING)
@@ -121,7 +128,8 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> int:
-    async with Runtime.open(data_dir=args.data_dir, demo=args.demo) as runtime:
+    profiles = load_profiles(args.profile)
+    async with Runtime.open(data_dir=args.data_dir, demo=args.demo, profiles=profiles) as runtime:
         handler = _HANDLERS[args.command]
         return await handler(runtime, args, stdin, out)
 

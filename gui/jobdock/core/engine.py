@@ -255,11 +255,18 @@ class Engine:
             )
         self.redactor.add(secret)
         headers = provider.auth_headers(account, secret)
-        for value in headers.values():
+        # Profiles with `query` auth put the credential in a parameter: only this account's
+        # client carries it, so like the headers it reaches only the account's origin.
+        auth_params = getattr(provider, "auth_params", None)
+        params: dict[str, str] = auth_params(account, secret) if auth_params else {}
+        for value in (*headers.values(), *params.values()):
             self.redactor.add(value)
             self.redactor.add(value.split(" ", 1)[-1])
         api = make_api_client(
-            headers=headers, max_connections=self.settings.max_per_origin, transport=self._transport
+            headers=headers,
+            params=params or None,
+            max_connections=self.settings.max_per_origin,
+            transport=self._transport,
         )
         session = ApiSession(account=account, api=api, bare=self._bare)
         self._sessions[account.name] = session

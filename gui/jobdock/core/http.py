@@ -50,12 +50,15 @@ _SECRET_PARAMS = re.compile(
 def make_api_client(
     *,
     headers: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
     max_connections: int = 4,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The client for one account's origin: carries its auth headers, keeps cookies."""
+    """The client for one account's origin: carries its auth headers (and query-parameter
+    credentials, for APIs that want them), keeps cookies."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, **headers},
+        params=params,
         timeout=TIMEOUT,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections

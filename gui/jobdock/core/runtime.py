@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ from jobdock.core.engine import Engine
 from jobdock.core.job import Account
 from jobdock.core.logs import setup_logging, teardown_logging
 from jobdock.core.paths import AppPaths
+from jobdock.core.providers import with_profiles
+from jobdock.core.providers.profile_schema import Profile
 from jobdock.core.requests import build_request
 from jobdock.core.store import JobStore
 
@@ -44,8 +46,10 @@ class Runtime:
         credentials: CredentialStore | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sim_config: Any = None,
+        profiles: Sequence[Profile] | None = None,
     ) -> AsyncIterator[Runtime]:
-        """Open everything; `sim_config` (a `SimConfig`) tunes the demo simulator (tests)."""
+        """Open everything; `sim_config` (a `SimConfig`) tunes the demo simulator (tests);
+        `profiles` (from `profile_load.load_profiles`) join the built-in providers."""
         paths = demo_paths(data_dir) if demo else AppPaths.resolve(data_dir)
         paths.ensure()
         simulator = None
@@ -59,6 +63,7 @@ class Runtime:
             store=store,
             credentials=credentials or KeyringCredentialStore(),
             paths=paths,
+            providers=with_profiles(profiles) if profiles is not None else None,
             transport=transport,
         )
         handler = setup_logging(paths.log_file, redact=engine.redactor)

@@ -203,3 +203,62 @@ def test_parse_ref_takes_only_a_monitor_url():
     assert PROVIDER.parse_ref(ACCOUNT, OP).status_url == OP
     with pytest.raises(UsageError, match="tracked by their monitor URL"):
         PROVIDER.parse_ref(ACCOUNT, "9")
+
+
+def test_put_with_an_unfinished_provisioning_state_polls_the_resource(harness):
+    body = {"properties": {"provisioningState": "Creating"}, "id": "1"}
+    status = submit(harness, httpx.Response(201, json=body))
+    assert (status.state, status.remote_state) == (JobState.RUNNING, "Creating")
+    assert status.status_url == f"{BASE}/items/a?v=1"
+    for raw, state in [("Updating", JobState.RUNNING), ("Failed", JobState.FAILED),
+                       ("Canceled", JobState.CANCELLED)]:  # fmt: skip
+        answer = httpx.Response(200, json={"properties": {"provisioningState": raw}})
+        polled = poll(harness, answer, url=f"{BASE}/items/a?v=1")
+        assert (polled.state, polled.remote_state) == (state, raw)
+        assert (polled.error is not None) == (state is not JobState.RUNNING)
+    done = {"properties": {"provisioningState": "Succeeded"}}
+    polled = poll(harness, httpx.Response(200, json=done), url=f"{BASE}/items/a?v=1")
+    assert polled.state is JobState.SUCCEEDED
+    assert [r.url for r in polled.results] == [f"{BASE}/items/a?v=1"]
+
+
+def test_a_location_monitor_returns_its_final_body_whatever_it_says(harness):
+    # Location polling (not the resource itself): the final answer is the result, as in Azure.
+    body = {"properties": {"provisioningState": "Failed"}}
+    status = poll(harness, httpx.Response(200, json=body), url=RESULT, request=DELETE)
+    assert status.state is JobState.SUCCEEDED
+    assert [r.url for r in status.results] == [RESULT]
+
+
+def test_delete_keeps_no_location_beside_its_monitor(harness):
+    status = submit(harness, accepted(**{"Azure-AsyncOperation": OP, "Location": RESULT}), DELETE)
+    assert (status.status_url, status.result_url) == (OP, None)
+
+
+@pytest.mark.parametrize(
+    ("via", "request_", "expected"),
+    [
+        ("azure-async-operation", POST, OP),
+        ("operation-location", PUT, OP),
+        ("location", PUT, RESULT),
+        ("original-uri", POST, f"{BASE}/items/a:run"),
+    ],
+)
+def test_final_state_via(harness, via, request_, expected):
+    account = Account(
+        name="g", provider="generic-202", base_url=BASE, options={"final_state_via": via}
+    )
+    job = Job(
+        id="1", account="g", provider="generic-202", status_url=OP, result_url=RESULT,
+        request=request_,
+    )  # fmt: skip
+    response = httpx.Response(200, json={"status": "Succeeded"})
+    done = harness.run(PROVIDER, account, lambda r: response, lambda s: PROVIDER.poll(s, job))
+    assert [r.url for r in done.results] == [expected]
+
+
+def test_a_bad_final_state_via_is_refused_early():
+    account = Account(name="g", provider="generic-202", base_url=BASE,
+                      options={"final_state_via": "somewhere"})  # fmt: skip
+    with pytest.raises(ConfigError, match="final_state_via='somewhere'; use one of location"):
+        PROVIDER.auth_headers(account, "tok")

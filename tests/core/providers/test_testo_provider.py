@@ -1,4 +1,4 @@
-"""TestoProvider: submit and poll shapes, state mapping, pre-signed result links and refs."""
+"""The bundled `testo` profile: submit and poll shapes, states, pre-signed result links, refs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 
 from jobdock.core.errors import ProtocolError, UsageError
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
-from jobdock.core.providers.testo import TestoProvider
+from jobdock.core.providers.profile_load import bundled_profile
+from jobdock.core.providers.profile_provider import ProfileProvider
 
 BASE = "https://testo.test"
 ACCOUNT = Account(name="t", provider="testo", base_url=BASE)
-PROVIDER = TestoProvider()
+PROVIDER = ProfileProvider(bundled_profile("testo"))
 STATUS_URL = f"{BASE}/v3/devices/status/u-1"
 
 

@@ -1,4 +1,4 @@
-"""VainuProvider: submit and poll shapes, state mapping, result links and refs."""
+"""The bundled `vainu` profile: submit and poll shapes, state mapping, result links and refs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from jobdock.core.errors import ProtocolError, UsageError
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
-from jobdock.core.providers.vainu import VainuProvider
+from jobdock.core.providers.profile_load import bundled_profile
+from jobdock.core.providers.profile_provider import ProfileProvider
 
 BASE = "https://api.vainu.test/api/v2"
 ACCOUNT = Account(name="v", provider="vainu", base_url=BASE)
@@ -18,7 +19,7 @@ SIGNED = (
     "https://storage.test/b/k.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20261123T100000Z"
     "&X-Amz-Expires=600&X-Amz-Signature=ab12"
 )
-PROVIDER = VainuProvider()
+PROVIDER = ProfileProvider(bundled_profile("vainu"))
 
 
 def job_object(state: str, **extra: object) -> dict[str, object]:

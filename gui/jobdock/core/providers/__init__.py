@@ -1,26 +1,52 @@
-"""Provider registry: the built-in API adapters by id."""
+"""Provider registry: the built-in API adapters by id, and profiles added to them.
+
+Built in are the providers written as code (`cisco-cce`, `generic-202`, `shoptet`: behaviour no
+profile can declare) and the profiles bundled with the package (`vainu`, `testo`). User profiles
+(docs/profiles.md) join them through `with_profiles`; none may take a built-in id.
+"""
 
 from __future__ import annotations
 
-from jobdock.core.errors import UsageError
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from jobdock.core.errors import ConfigError, UsageError
 from jobdock.core.providers.base import Provider
+
+if TYPE_CHECKING:
+    from jobdock.core.providers.profile_schema import Profile
+
+_ORDER = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
 
 
 def builtin_providers() -> dict[str, Provider]:
     from jobdock.core.providers.cisco import CiscoCceProvider
     from jobdock.core.providers.generic202 import Generic202Provider
+    from jobdock.core.providers.profile_load import bundled_profiles
+    from jobdock.core.providers.profile_provider import ProfileProvider
     from jobdock.core.providers.shoptet import ShoptetProvider
-    from jobdock.core.providers.testo import TestoProvider
-    from jobdock.core.providers.vainu import VainuProvider
 
-    providers: list[Provider] = [
-        VainuProvider(),
-        TestoProvider(),
-        CiscoCceProvider(),
-        Generic202Provider(),
-        ShoptetProvider(),
-    ]
-    return {p.id: p for p in providers}
+    providers: list[Provider] = [ProfileProvider(p) for p in bundled_profiles()]
+    providers += [CiscoCceProvider(), Generic202Provider(), ShoptetProvider()]
+    by_id = {p.id: p for p in providers}
+    ordered = [i for i in _ORDER if i in by_id] + sorted(set(by_id) - set(_ORDER))
+    return {i: by_id[i] for i in ordered}
+
+
+def with_profiles(profiles: Iterable[Profile]) -> dict[str, Provider]:
+    """The built-in providers plus one `ProfileProvider` for each profile (a `Profile`);
+    `ConfigError` when a profile takes a built-in provider's id."""
+    from jobdock.core.providers.profile_provider import ProfileProvider
+
+    registry = builtin_providers()
+    for profile in profiles:
+        if profile.id in registry:
+            raise ConfigError(
+                f"{profile.source}: profile id {profile.id!r} is a built-in provider's; "
+                "give the profile another id"
+            )
+        registry[profile.id] = ProfileProvider(profile)
+    return registry
 
 
 def get_provider(provider_id: str, registry: dict[str, Provider] | None = None) -> Provider:

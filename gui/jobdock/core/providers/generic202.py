@@ -2,6 +2,8 @@
 (PROVIDERS.md). It runs the shared `lro` engine with Azure's status monitors honoured
 (`Azure-AsyncOperation`, `Operation-Location`, then `Location`) and authenticates as the account's
 options say: `auth=bearer` (default), `auth=header` with `auth_header=<Name>`, or `auth=basic`.
+The option `final_state_via` (location, original-uri, azure-async-operation, operation-location)
+says where a finished operation's result is read when the API does not follow Azure's defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from jobdock.core.providers import lro
 from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
 
-_STYLE = lro.LroStyle(provider="generic-202", status_monitors=True, final_body_is_result=True)
+_STYLE = lro.LroStyle(
+    provider="generic-202", status_monitors=True, final_body_is_result=True, body_polling=True
+)
 _AUTH_KINDS = ("bearer", "header", "basic")
 
 
@@ -29,6 +33,7 @@ class Generic202Provider:
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
+        lro.final_state_via(account, style=_STYLE)  # a bad option fails here, not at the end
         kind = (account.options.get("auth") or "bearer").strip().lower()
         if kind == "bearer":
             return {"Authorization": f"Bearer {secret}"}

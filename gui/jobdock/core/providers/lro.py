@@ -4,7 +4,10 @@ generic-202, `201` with a monitor) is followed through its monitor URL: a plain 
 answers `202` until the synchronous answer arrives, or a status monitor (`Azure-AsyncOperation`,
 `Operation-Location`) whose JSON `status` says where the operation stands. A final `4xx` with an
 error body is the job's failure and its log; auth, not-found, rate limits and bare `5xx` answers
-are raised as errors instead, because they say nothing about the operation itself.
+are raised as errors instead, because they say nothing about the operation itself. For generic-202
+a PUT/PATCH answered 200/201 with an unfinished ARM `properties.provisioningState` and no monitor
+is followed by polling the resource itself, and the account option `final_state_via` (Azure's
+`final-state-via`) says where the result of a finished operation is read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from urllib.parse import urlencode, urljoin
 
 import httpx
 
-from jobdock.core.errors import ProtocolError, ProviderError
+from jobdock.core.errors import ConfigError, ProtocolError, ProviderError
 from jobdock.core.http import (
     ApiSession,
     body_excerpt,
@@ -23,7 +26,7 @@ from jobdock.core.http import (
     raise_for_status,
     safe_url,
 )
-from jobdock.core.job import Job, JobState, SubmitRequest
+from jobdock.core.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.base import RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
     dig,
@@ -40,6 +43,15 @@ from jobdock.core.providers.common import (
 )
 
 STATUS_MONITORS = ("azure-asyncoperation", "operation-location")
+# Where a finished operation's result is (Azure `final-state-via`); the default is Azure's: the
+# resource itself for PUT/PATCH, the Location kept at submit for POST, none for DELETE.
+FINAL_STATE_VIA = ("location", "original-uri", "azure-async-operation", "operation-location")
+_PROVISIONING_TERMINAL = {
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "canceled": JobState.CANCELLED,
+    "cancelled": JobState.CANCELLED,
+}
 QUEUE_TIMEOUT = "timed out in queue"
 _RAISED = frozenset({401, 403, 404, 410, 429})
 
@@ -67,6 +79,7 @@ class LroStyle:
     async_param: bool = False  # cisco-cce: add `async=true` to the submit
     status_monitors: bool = False  # generic-202: honour Azure-AsyncOperation/Operation-Location
     final_body_is_result: bool = False  # generic-202: a final 200 body is the result
+    body_polling: bool = False  # generic-202: follow an ARM provisioningState on the resource
 
 
 async def submit(session: ApiSession, request: SubmitRequest, *, style: LroStyle) -> RemoteStatus:
@@ -110,13 +123,18 @@ def _submitted(
         # Beside a status monitor, Location names where the result will be (RFC 9110 / Azure
         # final-state-via "location"): kept on the job for when the monitor says Succeeded.
         location = response.headers.get("location")
-        result_url = resolve(response, location) if location else None
+        result_url = resolve(response, location) if location and _keeps_location(
+            request.method, final_state_via(session.account, style=style)
+        ) else None  # fmt: skip
         return _accepted(
             response, monitor_url=monitor, result_url=None if result_url == monitor else result_url
         )
     if code == 202:
         raise ProtocolError(f"{what}: 202 Accepted without a Location header to poll")
     fallback = _resource_url(session, request)
+    provisioning = _provisioning(response) if style.body_polling and fallback else None
+    if provisioning is not None and provisioning[1] is not JobState.SUCCEEDED:
+        return _provisioned(response, provisioning, status_url=fallback)
     return _finished(
         response, style=style, fallback=fallback, sync=True, sent_type=request.content_type
     )
@@ -131,8 +149,13 @@ def _polled(
     if style.status_monitors:
         status = monitor_status(response)
         if status is not None:
-            fallback = _resource_url(session, job.request) or job.result_url
+            fallback = _final_url(session, job, response, style=style)
             return _from_monitor(response, status, fallback=fallback)
+    resource = _resource_url(session, job.request) if style.body_polling else None
+    if resource is not None and resource == job.status_url and code in (200, 201):
+        provisioning = _provisioning(response)
+        if provisioning is not None and provisioning[1] is not JobState.SUCCEEDED:
+            return _provisioned(response, provisioning, status_url=resource)
     if code == 202:
         method = job.request.method if job.request else None
         newest = pick_monitor(response, method=method, style=style) or job.status_url
@@ -311,9 +334,71 @@ def _percent(value: object) -> float | None:
     return number if 0.0 <= number <= 100.0 else None
 
 
-def _resource_url(session: ApiSession, request: SubmitRequest | None) -> str | None:
+def final_state_via(account: Account, *, style: LroStyle) -> str | None:
+    """The account's `final_state_via` option (generic-202), checked; `None` for the default."""
+    if not style.status_monitors:
+        return None
+    raw = account.options.get("final_state_via")
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value not in FINAL_STATE_VIA:
+        raise ConfigError(
+            f"{style.provider}: account {account.name!r} has final_state_via={raw!r}; "
+            f"use one of {', '.join(FINAL_STATE_VIA)}"
+        )
+    return value
+
+
+def _keeps_location(method: str | None, via: str | None) -> bool:
+    return via == "location" or (via is None and (method or "").upper() == "POST")
+
+
+def _final_url(
+    session: ApiSession, job: Job, response: httpx.Response, *, style: LroStyle
+) -> str | None:
+    """Where the result is read once the status monitor says Succeeded (without a
+    `resourceLocation` in its answer)."""
+    via = final_state_via(session.account, style=style)
+    if via in ("azure-async-operation", "operation-location"):
+        return str(response.url)
+    if via == "location":
+        return job.result_url
+    original = _resource_url(session, job.request, any_method=via == "original-uri")
+    return original or job.result_url
+
+
+def _provisioning(response: httpx.Response) -> tuple[str, JobState] | None:
+    """An ARM resource's `properties.provisioningState` and what it means (anything not
+    terminal is still running); `None` when the body has none."""
+    data, _ = load_body(response)
+    raw = dig(data, "properties.provisioningState")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    return raw.strip(), _PROVISIONING_TERMINAL.get(normalise(raw), JobState.RUNNING)
+
+
+def _provisioned(
+    response: httpx.Response, provisioning: tuple[str, JobState], *, status_url: str | None
+) -> RemoteStatus:
+    raw, state = provisioning
+    failed = state in (JobState.FAILED, JobState.CANCELLED)
+    return RemoteStatus(
+        state=state,
+        remote_state=raw,
+        status_url=status_url,
+        error=f"the operation ended {raw} (provisioningState)" if failed else None,
+        log=raw_text(response) if failed else None,
+        retry_after=parse_retry_after(response.headers),
+        raw=raw_text(response),
+    )
+
+
+def _resource_url(
+    session: ApiSession, request: SubmitRequest | None, *, any_method: bool = False
+) -> str | None:
     """For PUT/PATCH the target is the resource: GET on the same URL reads the result."""
-    if request is None or request.method.upper() not in ("PUT", "PATCH"):
+    if request is None or not (any_method or request.method.upper() in ("PUT", "PATCH")):
         return None
     params = [(k, v) for k, v in request.params if k.lower() != "async"]
     url = session.url(request.path)

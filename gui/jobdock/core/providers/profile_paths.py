@@ -1,0 +1,124 @@
+"""Paths into API answers, as profiles write them: dotted steps with list indexes into JSON
+(`data.items[0].url`), the same steps as element names into XML (relative to the root element,
+namespaces ignored, `@name` as the last step reads an attribute), or `header:Name` for a response
+header. `parse_path` refuses malformed paths with a message fit for `profiles check`; the lookups
+are tolerant and answer `None` when any step misses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import Element
+
+import httpx
+
+_STEP = re.compile(r"^(?P<name>[^.\[\]\s]*)(?P<indexes>(?:\[-?\d+\])*)$")
+_INDEX = re.compile(r"\[(-?\d+)\]")
+_HEADER = re.compile(r"^header:(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: a key or element name (`None` for a bare `[0]`), then list indexes."""
+
+    name: str | None
+    indexes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A parsed path: steps into the body, or the name of a response header."""
+
+    text: str
+    steps: tuple[Step, ...] = ()
+    header: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_path(text: str) -> FieldPath:
+    """A `FieldPath`, or `ValueError` saying what is wrong with `text`."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("expected a path like `data.items[0].url`, got an empty string")
+    if text != text.strip():
+        raise ValueError(f"path {text!r} has leading or trailing spaces")
+    header = _HEADER.match(text)
+    if header:
+        return FieldPath(text=text, header=header.group("name"))
+    if text.startswith("header:"):
+        raise ValueError(f"path {text!r}: `header:` must be followed by a header name")
+    steps = []
+    raws = text.split(".")
+    for position, raw in enumerate(raws, start=1):
+        match = _STEP.match(raw)
+        if not raw or match is None or (not match.group("name") and not match.group("indexes")):
+            raise ValueError(
+                f"path {text!r}: bad step {raw!r} (steps are names with optional [N] indexes, "
+                "joined by dots, e.g. `data.items[0].url`)"
+            )
+        name = match.group("name") or None
+        if name and name.startswith("@") and (position < len(raws) or len(name) == 1):
+            raise ValueError(f"path {text!r}: an `@attribute` step must be last and named")
+        indexes = tuple(int(i) for i in _INDEX.findall(match.group("indexes")))
+        steps.append(Step(name=name, indexes=indexes))
+    return FieldPath(text=text, steps=tuple(steps))
+
+
+def lookup_json(data: object, path: FieldPath) -> Any:
+    """The value at `path` in parsed JSON; `None` when a step misses."""
+    current: Any = data
+    for step in path.steps:
+        if step.name is not None:
+            if not isinstance(current, dict):
+                return None
+            current = current.get(step.name)
+        for index in step.indexes:
+            if not isinstance(current, list) or not -len(current) <= index < len(current):
+                return None
+            current = current[index]
+    return current
+
+
+def lookup_xml(root: Element | None, path: FieldPath) -> str | list[str] | None:
+    """The text (or texts, when several elements match) at `path` below the root element."""
+    if root is None:
+        return None
+    nodes = [root]
+    attribute: str | None = None
+    for step in path.steps:
+        if step.name is not None and step.name.startswith("@"):
+            attribute = step.name[1:]
+            break
+        if step.name is not None:
+            nodes = [child for node in nodes for child in node if _local(child) == step.name]
+        for index in step.indexes:
+            if not -len(nodes) <= index < len(nodes):
+                return None
+            nodes = [nodes[index]]
+    texts = [_text(node, attribute) for node in nodes]
+    found = [t for t in texts if t is not None]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else found
+
+
+def lookup_header(response: httpx.Response, path: FieldPath) -> str | None:
+    value = response.headers.get(path.header or "")
+    return value.strip() if value and value.strip() else None
+
+
+def _local(element: Element) -> str:
+    tag = element.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _text(node: Element, attribute: str | None) -> str | None:
+    if attribute is not None:
+        for name, value in node.attrib.items():
+            if name.rsplit("}", 1)[-1] == attribute:
+                return value.strip()
+        return None
+    return node.text.strip() if node.text and node.text.strip() else None
