@@ -155,6 +155,10 @@ class FakeEngine:
         self.publish(changed=(job,))
         return job
 
+    async def sync(self, account: str) -> list[Job]:
+        self.calls.append(("sync", account))
+        return []
+
     async def add_account(self, account: Account, secret: str | None) -> Account:
         self.calls.append(("add_account", account.name, "secret" if secret else "no secret"))
         self._accounts[account.name] = account

@@ -106,6 +106,7 @@ def test_open_copy_and_remove(window: MainWindow, qasync_loop: Any, tmp_path: Pa
         assert box is not None and box.isVisible()
         box.button(QMessageBox.StandardButton.Yes).click()
         await settle()
+        window.feed.flush()  # the window merges engine batches for up to 100 ms
 
     qasync_loop.run_until_complete(scenario())
     assert ("remove", "job0001") in window.engine.calls
@@ -138,6 +139,8 @@ def test_detail_pane_shows_fields_answer_log_and_history(window: MainWindow) -> 
     assert "server said no" in window.detail.fields.text()
     # a batch that changes the selected job refreshes the pane
     window.engine.publish(changed=(make_job(4, state=JobState.FAILED, log="line 3"),))
+    assert window.detail.log.toPlainText() == "line 1\nline 2"  # merged for up to 100 ms
+    window.feed.flush()
     assert window.detail.log.toPlainText() == "line 3"
 
 

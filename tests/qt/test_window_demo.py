@@ -42,12 +42,18 @@ def test_demo_job_downloads_on_click(qasync_loop: Any, tmp_path: Path, qtbot: An
             request = build_request(default, params=[*default.params, ("sim_duration", "0.5")])
             job = await engine.submit("demo-vainu", request, label="e2e quick")
             await wait_for(lambda: window.model.row_of(job.id) is not None, what="the new row")
-            row = window.model.row_of(job.id)
+
+            def cell() -> CellKind:
+                index = window.model.index(window.model.row_of(job.id), Column.DOWNLOAD)
+                return index.data(Role.DOWNLOAD.value).kind
+
             await wait_for(
-                lambda: window.model.job_at(row).state == JobState.SUCCEEDED, what="success"
+                lambda: (
+                    window.model.job_at(window.model.row_of(job.id)).state == JobState.SUCCEEDED
+                ),
+                what="success",
             )
-            cell = window.model.index(row, Column.DOWNLOAD).data(Role.DOWNLOAD.value)
-            assert cell.kind == CellKind.BUTTON
+            assert cell() == CellKind.BUTTON
             rect = window.table.cell_rect(job.id, Column.DOWNLOAD)
             viewport = window.table.viewport()
             QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
@@ -56,9 +62,7 @@ def test_demo_job_downloads_on_click(qasync_loop: Any, tmp_path: Path, qtbot: An
                 what="the download",
             )
             saved = Path(engine.job(job.id).results[0].path)
-            assert window.model.index(row, Column.DOWNLOAD).data(Role.DOWNLOAD.value).kind == (
-                CellKind.DONE
-            )
+            await wait_for(lambda: cell() == CellKind.DONE, what="the table to show it saved")
             return saved
 
     saved = qasync_loop.run_until_complete(scenario())

@@ -15,8 +15,10 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from jobdock.core.errors import JobdockError
 from jobdock.core.job import DownloadState, Job
-from jobdock.qt.icons import icon
+from jobdock.core.providers.base import SupportsJobList
+from jobdock.qt.icons import set_themed_icon
 from jobdock.qt.loop import Tasks
 
 StdKey = QKeySequence.StandardKey
@@ -60,10 +62,13 @@ class JobActions(QObject):
         self.refresh = add("Refresh now", "refresh", self.refresh_selected, StdKey.Refresh)
         self.retry = add("Re-submit", "retry", self.resubmit_selected, "Ctrl+R")
         self.remove = add("Remove…", "remove", self.confirm_remove, StdKey.Delete)
+        self.sync = add("Sync job lists", "sync", self.sync_all, "Ctrl+Shift+S")
+        self.sync.setStatusTip("Import the job lists of the accounts whose API has one (Shoptet)")
         self.update_enabled()
+        self.update_sync_enabled()
 
     def _action(self, text: str, icon_name: str, slot: Callable[[], Any], key: Any) -> QAction:
-        action = QAction(icon(icon_name), text, self._parent)
+        action = set_themed_icon(QAction(text, self._parent), icon_name)
         action.setShortcut(QKeySequence(key))
         action.setToolTip(f"{text.rstrip('…')} ({action.shortcut().toString()})")
         action.triggered.connect(lambda _checked=False: slot())
@@ -85,6 +90,21 @@ class JobActions(QObject):
         self.retry.setEnabled(any(j.request is not None for j in jobs))
         for action in (self.open_folder, self.copy_id, self.refresh, self.remove):
             action.setEnabled(bool(jobs))
+
+    def update_sync_enabled(self) -> None:
+        """After the accounts changed (this reads them from the store)."""
+        self.sync.setEnabled(bool(self.syncable_accounts()))
+
+    def syncable_accounts(self) -> list[str]:
+        """Accounts whose provider has a job list (`engine.sync` imports it)."""
+        return [a.name for a in self._engine.accounts() if self.can_sync(a.name)]
+
+    def can_sync(self, account: str) -> bool:
+        try:
+            provider = self._engine.provider(self._engine.account(account).provider)
+        except JobdockError:  # an orphaned job's account, an unknown provider
+            return False
+        return isinstance(provider, SupportsJobList)
 
     # handlers -------------------------------------------------------------------------------
     def download_selected(self) -> None:
@@ -126,6 +146,18 @@ class JobActions(QObject):
         for job in self._selection():
             if job.request is not None:
                 self._tasks.spawn(self._engine.resubmit(job.id), what=f"re-submit job {job.id}")
+
+    def sync_all(self) -> None:
+        for name in self.syncable_accounts():
+            self.sync_account(name)
+
+    def sync_account(self, name: str) -> None:
+        self._tasks.spawn(self._sync(name), what=f"sync account {name}")
+
+    async def _sync(self, name: str) -> None:
+        self.message.emit(f"Syncing {name}…")
+        jobs = await self._engine.sync(name)
+        self.message.emit(f"Synced {name}: {len(jobs)} job(s) in its list")
 
     def confirm_remove(self) -> None:
         jobs = self._selection()

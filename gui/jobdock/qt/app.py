@@ -36,7 +36,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="jobdock", description="Jobdock desktop window")
     parser.add_argument("--data-dir", default=None, help="where the job store and logs live")
     parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
-    options, _qt_args = parser.parse_known_args(list(argv))  # the rest is for Qt (-style ...)
+    options, qt_args = parser.parse_known_args(list(argv))  # the rest is for Qt (-style=...)
+    options.qt_args = qt_args
     return options
 
 
@@ -101,8 +102,10 @@ async def run_window(
 
 
 def _quit_on_sigint(quit_event: asyncio.Event) -> None:
+    """Ctrl+C, and SIGTERM (a session logging out, `kill`), quit cleanly like the Quit action."""
     loop = asyncio.get_running_loop()
-    signal.signal(signal.SIGINT, lambda *_args: loop.call_soon_threadsafe(quit_event.set))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_args: loop.call_soon_threadsafe(quit_event.set))
     # Python runs signal handlers only between bytecodes: let it run twice a second.
     timer = QTimer(QApplication.instance(), interval=500)
     timer.timeout.connect(lambda: None)
@@ -123,7 +126,8 @@ def main(argv: Sequence[str]) -> int:
     QApplication.setOrganizationName("Jobdock")
     QApplication.setApplicationVersion(__version__)
     QApplication.setDesktopFileName("jobdock")
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    # argv[0] "jobdock" names the X11 window class (WM_CLASS) whatever the launcher was.
+    app = QApplication.instance() or QApplication(["jobdock", *options.qt_args])
     assert isinstance(app, QApplication)
     # Every way out goes through the quit event, so the runtime closes before the loop stops.
     app.setQuitOnLastWindowClosed(False)

@@ -54,6 +54,23 @@ def matches(category: Category, job: Job, *, now: datetime, margin: float) -> bo
     return job.state.value == category.value
 
 
+_STATE_CATEGORY = {
+    JobState.QUEUED: Category.QUEUED,
+    JobState.RUNNING: Category.RUNNING,
+    JobState.SUCCEEDED: Category.SUCCEEDED,
+    JobState.FAILED: Category.FAILED,
+    JobState.CANCELLED: Category.FAILED,
+}
+
+
+def lasting_categories(job: Job) -> tuple[Category, ...]:
+    """The categories a job is in whatever the clock says (all but "expiring soon")."""
+    state = _STATE_CATEGORY[job.state]
+    if job.results and is_downloaded(job):
+        return (Category.ALL, state, Category.DOWNLOADED)
+    return (Category.ALL, state)
+
+
 def matches_search(job: Job, needle: str) -> bool:
     """Case-insensitive search over label, local and remote id, and account."""
     if not needle:

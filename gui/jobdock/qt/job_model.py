@@ -9,9 +9,10 @@ helpers, one per concern (text, icon, tooltip, colour, sort key, download cell).
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from jobdock.core.http import safe_url
 from jobdock.core.job import DownloadState, Job, JobState, utcnow
 from jobdock.core.transfers import DownloadProgress
 from jobdock.qt import formatting as fmt
-from jobdock.qt.categories import unsaved_expiry
+from jobdock.qt.categories import Category, lasting_categories, unsaved_expiry
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 DR = Qt.ItemDataRole
@@ -53,6 +54,7 @@ HEADERS = {
     Column.RESULT: "Result",
     Column.DOWNLOAD: "Download",
 }
+_COLUMNS = tuple(Column)  # by position: Column(n) is slow on hot paths
 LIVE_COLUMNS = (Column.DURATION, Column.EXPIRES)  # contiguous: one dataChanged a second
 
 
@@ -97,7 +99,10 @@ class JobTableModel(QAbstractTableModel):
         self.expiry_margin = 15 * 60.0
         self._icon_for = icon_for
         self._jobs: list[Job] = []
-        self._rows: dict[str, int] = {}
+        self._positions: dict[str, int] = {}  # job id → index in `_jobs` (arrival order)
+        self._expiries: dict[str, datetime] = {}  # job id → earliest unsaved link expiry
+        self._phases: dict[str, int] = {}  # job id → 0 later, 1 expiring soon, 2 expired
+        self._counts: Counter[Any] = Counter()  # lasting categories and accounts, kept current
         self._progress: dict[str, dict[int, DownloadProgress]] = {}
         self._roles: dict[int, Callable[[Job, Column], Any]] = {
             DR.DisplayRole.value: self._display,
@@ -116,13 +121,16 @@ class JobTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._jobs)
 
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else len(_COLUMNS)
 
     def data(self, index: ModelIndex, role: int = DR.DisplayRole.value) -> Any:
+        # The hot path of painting and sorting: plain bounds checks instead of checkIndex (which
+        # calls back into rowCount/columnCount), columns by position instead of Column(n).
         handler = self._roles.get(int(role))
-        if handler is None or not self.checkIndex(index, self._VALID):
+        row, column = index.row(), index.column()
+        if handler is None or not (0 <= row < len(self._jobs) and 0 <= column < len(_COLUMNS)):
             return None
-        return handler(self._jobs[index.row()], Column(index.column()))
+        return handler(self._jobs[len(self._jobs) - 1 - row], _COLUMNS[column])
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = DR.DisplayRole.value
@@ -132,14 +140,16 @@ class JobTableModel(QAbstractTableModel):
                 return HEADERS[Column(section)]
         return None
 
-    _VALID = QAbstractTableModel.CheckIndexOption.IndexIsValid
-
     # access for the feed, the proxy and the actions ------------------------------------------
+    # Rows are newest first: row 0 is the job that arrived last. `_jobs` keeps arrival order
+    # (oldest first), so a new block is a cheap append and row r is `_jobs[-1 - r]`. The proxy
+    # shows this order as it is when no column is sorted: no sorting work at start.
     def job_at(self, row: int) -> Job:
-        return self._jobs[row]
+        return self._jobs[len(self._jobs) - 1 - row]
 
     def row_of(self, job_id: str) -> int | None:
-        return self._rows.get(job_id)
+        position = self._positions.get(job_id)
+        return None if position is None else len(self._jobs) - 1 - position
 
     def jobs(self) -> list[Job]:
         return list(self._jobs)
@@ -147,36 +157,95 @@ class JobTableModel(QAbstractTableModel):
     def now(self) -> datetime:
         return self.clock()
 
+    def sort_key(self, row: int, column: int) -> Any:
+        """What `Role.SORT` gives for a cell, without the round trip through `data()`."""
+        return _SORT[_COLUMNS[column]](self, self.job_at(row))
+
     def progress_of(self, job_id: str) -> dict[int, DownloadProgress]:
         return self._progress.get(job_id, {})
 
-    def append_jobs(self, jobs: Sequence[Job]) -> None:
-        """Add a block of new rows at the end: one rowsInserted."""
+    def add_jobs(self, jobs: Sequence[Job]) -> None:
+        """Add a block of new jobs (oldest first) on top of the table: one rowsInserted."""
         if not jobs:
             return
-        first = len(self._jobs)
-        self.beginInsertRows(QModelIndex(), first, first + len(jobs) - 1)
-        for offset, job in enumerate(jobs):
-            self._rows[job.id] = first + offset
+        self.beginInsertRows(QModelIndex(), 0, len(jobs) - 1)
+        for job in jobs:
+            self._positions[job.id] = len(self._jobs)
             self._jobs.append(job)
+            self._track_expiry(job)
+            self._count(job, 1)
         self.endInsertRows()
 
     def remove_run(self, first: int, last: int) -> None:
         """Remove rows first..last: one rowsRemoved."""
         self.beginRemoveRows(QModelIndex(), first, last)
-        for job in self._jobs[first : last + 1]:
-            self._rows.pop(job.id, None)
+        low, high = len(self._jobs) - 1 - last, len(self._jobs) - 1 - first
+        for job in self._jobs[low : high + 1]:
+            self._positions.pop(job.id, None)
             self._progress.pop(job.id, None)
-        del self._jobs[first : last + 1]
-        for row in range(first, len(self._jobs)):
-            self._rows[self._jobs[row].id] = row
+            self._expiries.pop(job.id, None)
+            self._phases.pop(job.id, None)
+            self._count(job, -1)
+        del self._jobs[low : high + 1]
+        for position in range(low, len(self._jobs)):
+            self._positions[self._jobs[position].id] = position
         self.endRemoveRows()
 
     def store_job(self, row: int, job: Job) -> None:
         """Replace a row's value without signalling (the feed signals per run)."""
-        self._jobs[row] = job
+        position = len(self._jobs) - 1 - row
+        self._count(self._jobs[position], -1)
+        self._jobs[position] = job
+        self._count(job, 1)
+        self._track_expiry(job)
         if not any(r.download_state == DownloadState.DOWNLOADING for r in job.results):
             self._progress.pop(job.id, None)
+
+    def refresh_icons(self) -> None:
+        """Repaint the state icons (after a palette change)."""
+        if self._jobs:
+            self.emit_rows_changed(
+                0, len(self._jobs) - 1, (Column.STATE,), (DR.DecorationRole.value,)
+            )
+
+    def _track_expiry(self, job: Job) -> None:
+        # A new or changed row was just filtered at the current time: its phase starts afresh.
+        self._phases.pop(job.id, None)
+        expiry = unsaved_expiry(job)
+        if expiry is None:
+            self._expiries.pop(job.id, None)
+        else:
+            self._expiries[job.id] = expiry
+
+    def _count(self, job: Job, step: int) -> None:
+        self._counts[("account", job.account)] += step
+        for category in lasting_categories(job):
+            self._counts[category] += step
+
+    def category_counts(self) -> Counter[Any]:
+        """Jobs per sidebar category and per account, as `sidebar.count_jobs` counts them, kept
+        up to date row by row; only "expiring soon" is counted now (over few jobs)."""
+        counts = +self._counts  # a copy without the zero entries
+        now = self.clock()
+        soon = now + timedelta(seconds=self.expiry_margin)
+        counts[Category.EXPIRING] = sum(1 for e in self._expiries.values() if now < e <= soon)
+        return counts
+
+    def jobs_with_expiry(self) -> list[Job]:
+        """The jobs with a result link not saved yet (the only ones the clock changes)."""
+        return [self._jobs[self._positions[job_id]] for job_id in self._expiries]
+
+    def expiry_flips(self) -> list[int]:
+        """Rows whose link entered the expiry margin or expired since the last call."""
+        now = self.clock()
+        soon = now + timedelta(seconds=self.expiry_margin)
+        rows = []
+        for job_id, expiry in self._expiries.items():
+            phase = 2 if expiry <= now else 1 if expiry <= soon else 0
+            if self._phases.setdefault(job_id, phase) != phase:
+                self._phases[job_id] = phase
+                rows.append(len(self._jobs) - 1 - self._positions[job_id])
+        return rows
 
     def store_progress(self, progress: DownloadProgress) -> None:
         self._progress.setdefault(progress.job_id, {})[progress.index] = progress
@@ -184,8 +253,10 @@ class JobTableModel(QAbstractTableModel):
     def emit_rows_changed(
         self, first: int, last: int, columns: Iterable[Column] = tuple(Column), roles: Any = ()
     ) -> None:
+        # createIndex, not index(): index() asks the Python rowCount/columnCount each time.
         cols = sorted(columns)
-        self.dataChanged.emit(self.index(first, cols[0]), self.index(last, cols[-1]), list(roles))
+        top_left, bottom_right = self.createIndex(first, cols[0]), self.createIndex(last, cols[-1])
+        self.dataChanged.emit(top_left, bottom_right, list(roles))
 
     # role helpers -----------------------------------------------------------------------------
     def _display(self, job: Job, column: Column) -> Any:
@@ -200,6 +271,11 @@ class JobTableModel(QAbstractTableModel):
         if column == Column.STATE:
             text = f"{job.state.value} — provider state: {job.remote_state or 'unknown'}"
             return text + (f"\n{job.error}" if job.error else "")
+        if column == Column.DOWNLOAD and job.id in self._progress:
+            progress = self._progress[job.id].values()
+            eta = max((p.eta for p in progress if p.eta is not None), default=None)
+            speed = fmt.speed_eta(sum(p.speed for p in progress), eta)
+            return f"Downloading: {speed}\n{_results_tooltip(job)}"
         if column in (Column.RESULT, Column.DOWNLOAD):
             return _results_tooltip(job) or None
         if column == Column.CREATED:
@@ -259,13 +335,17 @@ def _expires_text(model: JobTableModel, job: Job) -> str:
 
 def _result_text(job: Job) -> str:
     if not job.results:
-        return ""
+        if not job.state.is_terminal:
+            return "none yet"
+        return "no files" if job.state == JobState.SUCCEEDED else "none"
     saved = [r for r in job.results if r.download_state == DownloadState.DONE and r.path]
     size = sum(r.bytes or 0 for r in job.results if r.bytes)
+    size_text = f" · {fmt.human_size(size)}" if size else ""
     if len(job.results) == 1:
-        name = Path(saved[0].path).name if saved and saved[0].path else "not saved"
-        return f"{fmt.human_size(size) if size else fmt.NONE} · {name}"
-    return f"{len(saved)}/{len(job.results)} saved · {fmt.human_size(size)}"
+        if saved and saved[0].path:
+            return f"{Path(saved[0].path).name}{size_text}"
+        return f"1 file, not saved{size_text}"
+    return f"{len(saved)}/{len(job.results)} saved{size_text}"
 
 
 def _results_tooltip(job: Job) -> str:
@@ -280,7 +360,11 @@ def _results_tooltip(job: Job) -> str:
 def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCell:
     """Decide what the download column shows for `job` (pure: tested without widgets)."""
     if not job.results:
-        return DownloadCell(CellKind.NONE, "no files" if job.state == JobState.SUCCEEDED else "")
+        if not job.state.is_terminal:
+            return DownloadCell(CellKind.NONE, "waiting for the job")
+        return DownloadCell(
+            CellKind.NONE, "no files" if job.state == JobState.SUCCEEDED else fmt.NONE
+        )
     states = {r.download_state for r in job.results}
     if DownloadState.DOWNLOADING in states:
         done = sum(p.done for p in progress.values())
@@ -288,11 +372,9 @@ def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCe
         total = sum(t for t in totals if t) if totals and all(totals) else None
         fraction = done / total if total else None
         speed = sum(p.speed for p in progress.values())
-        etas = [p.eta for p in progress.values() if p.eta is not None]
         percent = f"{fraction * 100:.0f}% · " if fraction is not None else ""
-        return DownloadCell(
-            CellKind.PROGRESS, percent + fmt.speed_eta(speed, max(etas, default=None)), fraction
-        )
+        # short enough for the cell; the time left is in the cell's tooltip
+        return DownloadCell(CellKind.PROGRESS, percent + fmt.speed_eta(speed, None), fraction)
     if states == {DownloadState.DONE}:
         return DownloadCell(CellKind.DONE, "Saved")
     if states & {DownloadState.FAILED, DownloadState.EXPIRED}:

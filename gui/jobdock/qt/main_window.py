@@ -11,13 +11,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QPoint, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSplitter, QToolBar, QWidget
 
 from jobdock.core.engine import UpdateBatch
 from jobdock.core.errors import JobdockError
 from jobdock.core.job import utcnow
+from jobdock.qt.about import AboutDialog
 from jobdock.qt.actions import JobActions, saved_paths
 from jobdock.qt.categories import Category
 from jobdock.qt.detail import DetailPane
@@ -26,16 +27,17 @@ from jobdock.qt.dialogs.new_job import NewJobDialog
 from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
 from jobdock.qt.dialogs.track import TrackDialog
 from jobdock.qt.feed import JobFeed
-from jobdock.qt.icons import icon, state_icon
+from jobdock.qt.icons import icon, icon_color, retint, set_themed_icon, state_icon
 from jobdock.qt.job_model import JobTableModel
 from jobdock.qt.job_view import JobTableView
 from jobdock.qt.loop import ErrorReporter, Tasks
 from jobdock.qt.notices import Notices
 from jobdock.qt.proxy import JobFilterProxy
-from jobdock.qt.sidebar import Sidebar, count_jobs
+from jobdock.qt.sidebar import Sidebar
 from jobdock.qt.status import health_text
 from jobdock.qt.tray import Tray
 
+COALESCE_MS = 100  # job updates reach the table at most ten times a second
 _LEVEL_STYLE = {"ok": "", "warn": "color: #c98a00", "error": "color: #d03b3b"}
 
 
@@ -63,11 +65,13 @@ class MainWindow(QMainWindow):
         self.model.expiry_margin = engine.settings.expiry_margin
         self.feed = JobFeed(
             self.model,
+            coalesce_ms=COALESCE_MS,
             on_error=lambda exc: self.reporter.report(exc, context="applying job updates"),
             parent=self,
         )
         self.proxy = JobFilterProxy(self.model, parent=self)
         self.table = JobTableView(self.proxy)
+        self.feed.visible_rows = self.table.visible_source_rows
         self.sidebar = Sidebar()
         self.detail = DetailPane(redact=engine.redactor)
         self.actions = JobActions(
@@ -80,6 +84,7 @@ class MainWindow(QMainWindow):
         self.notices = Notices(self.tray.notify)
         self.notices.enabled = load_notice_toggles(settings)
         self.dialogs: dict[str, QWidget] = {}
+        self._icon_color = icon_color()
         self._counts_timer = QTimer(self, singleShot=True, interval=250)
         self._counts_timer.timeout.connect(self.recount)
         self._build_layout()
@@ -100,7 +105,9 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([210, 1000])
         self.right_splitter = right
         self.setCentralWidget(self.splitter)
-        self.resize(1320, 820)
+        # The preferred size, but never larger than the screen (a 1280x800 laptop).
+        screen = self.screen().availableGeometry()
+        self.resize(min(1320, screen.width()), min(820, screen.height()))
 
     def _build_menus(self) -> None:
         a = self.actions
@@ -118,21 +125,25 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([a.new_job, a.track])
+        file_menu.addActions([a.new_job, a.track, a.sync])
         file_menu.addSeparator()
         file_menu.addActions([self.accounts_action, self.settings_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         job_menu = menu.addMenu("&Job")
         job_menu.addActions(a.job_actions())
+        job_menu.addSeparator()
+        job_menu.addAction(a.sync)
         view_menu = menu.addMenu("&View")
         view_menu.addAction("Columns…", self._show_column_menu)
         view_menu.addAction("Reset columns", self.table.reset_columns)
+        view_menu.addAction("Newest first (no sorting)", self.table.show_newest_first)
+        menu.addMenu("&Help").addAction(icon("jobdock"), "About Jobdock…", self.open_about)
         self.tray.add_actions([self._window_action("Show Jobdock", "jobdock", self.show_normal),
                                a.new_job, None, self.quit_action])  # fmt: skip
 
     def _window_action(self, text: str, icon_name: str, slot: Callable[[], Any]) -> QAction:
-        action = QAction(icon(icon_name), text, self)
+        action = set_themed_icon(QAction(text, self), icon_name)
         action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
@@ -142,6 +153,7 @@ class MainWindow(QMainWindow):
         self.feed.ticked.connect(self._on_feed_ticked)
         self.sidebar.filters_changed.connect(self._on_sidebar_filters_changed)
         self.sidebar.search_changed.connect(self.proxy.set_search)
+        self.sidebar.account_menu_requested.connect(self._on_sidebar_account_menu_requested)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.table.customContextMenuRequested.connect(self._on_table_menu_requested)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
@@ -194,7 +206,7 @@ class MainWindow(QMainWindow):
     def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
         self.notices.on_changed(batch.changed, batch.removed)
         if batch.changed or batch.removed:
-            self._counts_timer.start()
+            self._schedule_recount()
             self.actions.update_enabled()
             self._refresh_detail({job.id for job in batch.changed})
             if any(job.account not in self._known_accounts for job in batch.changed):
@@ -207,13 +219,17 @@ class MainWindow(QMainWindow):
         self.health.setStyleSheet(_LEVEL_STYLE[level])
         margin = self.engine.settings.expiry_margin
         self.model.expiry_margin = margin
-        self.notices.on_tick(self.model.jobs(), now=now, margin=margin)
-        self._counts_timer.start()
+        self.notices.on_tick(self.model.jobs_with_expiry(), now=now, margin=margin)
+        self._schedule_recount()
+
+    def _schedule_recount(self) -> None:
+        # At most every 250 ms, also under a steady stream of batches: restarting the timer on
+        # every batch would postpone the counts for as long as the stream lasts.
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
 
     def recount(self) -> None:
-        counts = count_jobs(
-            self.model.jobs(), now=self.model.now(), margin=self.model.expiry_margin
-        )
+        counts = self.model.category_counts()
         self.sidebar.update_counts(counts)
         self.tray.set_counts(counts[Category.RUNNING], counts[Category.QUEUED],
                              counts[Category.FAILED], counts[Category.EXPIRING])  # fmt: skip
@@ -222,10 +238,33 @@ class MainWindow(QMainWindow):
         names = {a.name for a in self.engine.accounts()} | {j.account for j in self.model.jobs()}
         self._known_accounts = names
         self.sidebar.set_accounts(names)
+        self.actions.update_sync_enabled()
 
     def _on_sidebar_filters_changed(self, categories: list[Category], accounts: list[str]) -> None:
         self.proxy.set_categories(categories)
         self.proxy.set_accounts(accounts)
+
+    def _on_sidebar_account_menu_requested(self, name: str, where: QPoint) -> None:
+        self.context_menu = self.build_account_menu(name)
+        self.context_menu.popup(where)
+
+    def build_account_menu(self, name: str) -> QMenu:
+        """The sidebar's menu for one account: sync its job list (where the API has one)."""
+        menu = QMenu(self)
+        sync = menu.addAction(icon("sync"), f"Sync {name}", lambda: self.actions.sync_account(name))
+        sync.setEnabled(self.actions.can_sync(name))
+        menu.addAction(self.accounts_action)
+        return menu
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A light ↔ dark switch: the tool icons are drawn in the palette's text colour.
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            if self._icon_color != icon_color():
+                self._icon_color = icon_color()
+                retint(self)
+                self.sidebar.retint()
+                self.model.refresh_icons()
+        super().changeEvent(event)
 
     def _on_selection_changed(self, *_args: Any) -> None:
         self.actions.update_enabled()
@@ -291,6 +330,9 @@ class MainWindow(QMainWindow):
 
     def open_accounts(self) -> QWidget:
         return self._open_dialog("accounts", lambda: AccountsDialog(self.engine, self))
+
+    def open_about(self) -> QWidget:
+        return self._open_dialog("about", lambda: AboutDialog(self))
 
     def open_settings(self) -> QWidget:
         return self._open_dialog(

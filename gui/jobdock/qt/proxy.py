@@ -64,6 +64,17 @@ class JobFilterProxy(QSortFilterProxyModel):
     ) -> bool:
         return self.accepts(self._source.job_at(source_row))
 
+    def lessThan(
+        self,
+        source_left: QModelIndex | QPersistentModelIndex,
+        source_right: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        # One Python call per comparison instead of two data() round trips through QVariant:
+        # sorting 10,000 rows takes ~130,000 comparisons.
+        key = self._source.sort_key
+        column = source_left.column()
+        return bool(key(source_left.row(), column) < key(source_right.row(), column))
+
     def jobs_at(self, rows: Iterable[int]) -> list[Job]:
         """The jobs shown at the given proxy rows."""
         return [self.index(row, 0).data(Role.JOB.value) for row in rows]

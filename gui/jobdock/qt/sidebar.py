@@ -1,7 +1,8 @@
 """The sidebar: job categories and accounts with live counts, multi-select, and the search box.
 
 Selecting several categories shows jobs in any of them; selecting accounts narrows to those
-accounts. The window recomputes the counts (`count_jobs`) at most every 250 ms.
+accounts. The window refreshes the counts at most every 250 ms from the model, which keeps them
+row by row (`JobTableModel.category_counts`); `count_jobs` counts the same from a list of jobs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
@@ -21,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.job import Job
-from jobdock.qt.categories import Category, matches
-from jobdock.qt.icons import icon
+from jobdock.core.job import Job, JobState
+from jobdock.qt.categories import Category, is_downloaded, is_expiring
+from jobdock.qt.icons import icon, set_themed_icon
 
 ROLE_KIND = Qt.ItemDataRole.UserRole.value
 ROLE_VALUE = ROLE_KIND + 1
@@ -39,29 +40,46 @@ _CATEGORY_ICONS = {
 
 
 def count_jobs(jobs: Iterable[Job], *, now: datetime, margin: float) -> Counter[Any]:
-    """Jobs per category and per account (pure; the sidebar shows these)."""
-    counts: Counter[Any] = Counter()
-    for job in jobs:
-        counts[("account", job.account)] += 1
-        for category in Category:
-            if matches(category, job, now=now, margin=margin):
-                counts[category] += 1
+    """Jobs per category and per account (pure; the sidebar shows these).
+
+    The same answers as `categories.matches` for every category, in one cheap pass: it runs
+    every quarter second on tables of 10,000 jobs.
+    """
+    jobs = list(jobs)
+    states = Counter(job.state for job in jobs)
+    counts: Counter[Any] = Counter({("account", a): n for a, n in
+                                    Counter(job.account for job in jobs).items()})  # fmt: skip
+    counts[Category.ALL] = len(jobs)
+    for category in (Category.QUEUED, Category.RUNNING, Category.SUCCEEDED):
+        counts[category] = states[JobState(category.value)]
+    counts[Category.FAILED] = states[JobState.FAILED] + states[JobState.CANCELLED]
+    with_results = [job for job in jobs if job.results]
+    counts[Category.DOWNLOADED] = sum(1 for job in with_results if is_downloaded(job))
+    counts[Category.EXPIRING] = sum(
+        1 for job in with_results if is_expiring(job, now=now, margin=margin)
+    )
     return counts
 
 
 class Sidebar(QWidget):
     filters_changed = Signal(object, object)  # list[Category], list[str] (account names)
     search_changed = Signal(str)
+    account_menu_requested = Signal(str, QPoint)  # account name, global position
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.search = QLineEdit(placeholderText="Search label, id, account…")
         self.search.setClearButtonEnabled(True)
-        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        search_icon = self.search.addAction(
+            icon("search"), QLineEdit.ActionPosition.LeadingPosition
+        )
+        set_themed_icon(search_icon, "search")
         self.search.textChanged.connect(self.search_changed)
         self.tree = QTreeWidget(headerHidden=True, rootIsDecorated=False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setIndentation(10)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_tree_menu_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
@@ -116,6 +134,20 @@ class Sidebar(QWidget):
         self.tree.clearSelection()
         for key in keys:
             self._items[key].setSelected(True)
+
+    def retint(self) -> None:
+        """Icons again after a palette change (the icon cache is already cleared)."""
+        for category in Category:
+            self._items[category].setIcon(0, icon(_CATEGORY_ICONS[category]))
+        for key, item in self._items.items():
+            if isinstance(key, tuple):
+                item.setIcon(0, icon("accounts"))
+
+    def _on_tree_menu_requested(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        if item is not None and item.data(0, ROLE_KIND) == "account":
+            where = self.tree.viewport().mapToGlobal(pos)
+            self.account_menu_requested.emit(item.data(0, ROLE_VALUE), where)
 
     def _on_tree_selection_changed(self) -> None:
         categories: list[Category] = []
