@@ -2,31 +2,57 @@
 
 The `.part` file and the validators (ETag / Last-Modified) are recorded in the job's `Result`
 through `on_started`, so a later attempt, even after a restart, resumes from the bytes already
-on disk with `Range` + `If-Range`; a server that ignores `Range` answers 200 and the download
-restarts cleanly from zero. The final name appears only once every byte is written and fsync'ed.
+on disk with `Range` + `If-Range`; a server that ignores `Range` (or an `If-Range` that no longer
+matches) answers 200 and the download restarts cleanly from zero. The final name appears only
+once every byte is written, verified and fsync'ed; a kill at any moment leaves the finished file
+or a `.part`, never a short file under the final name.
+
+No probe request. The download's own GET answers with everything a probe (`GET` with
+`Range: bytes=0-0`; never `HEAD`, which a URL pre-signed for GET refuses) would tell: status,
+size (`Content-Length` / `Content-Range`), ETag, Last-Modified and the suggested name arrive
+before any byte is written, and the name, the free-space check and `on_started` are decided on
+them. Whether the server honours `Range` is seen in the same answer (206, or 200: start from
+zero), so a probe would only add a round trip and one more use of a short-lived signed URL.
+
+Throughput: by default the bytes move in a worker thread with a blocking HTTP/1.1 client that
+reads the socket 1 MiB at a time (`http.SyncRoute` / `BulkTransport`; same credential routing as
+`ApiSession`), writes each piece straight to the file and feeds SHA-256 (and MD5, only when the
+server vouches for one) as it goes; writeback to disk starts every `WRITEBACK` bytes so the
+final fsync is short. The event loop (the GUI thread under qasync) only gets progress, at most
+four times a second. Cancelling the download flags the worker and shuts its socket down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import httpx
 
 from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError, NetworkError
 from jobdock.core.filenames import choose_filename, inside, unique_path
-from jobdock.core.http import ApiSession, body_excerpt, safe_url
+from jobdock.core.http import ApiSession, SyncRoute, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
+T = TypeVar("T")
 CHUNK = 1024 * 1024
+WRITEBACK = 32 * 1024 * 1024  # start writing the .part to disk every this many bytes
+PROGRESS_INTERVAL = 0.25  # at most four progress reports a second per download
 FREE_SPACE_RESERVE = 16 * 1024 * 1024
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
@@ -56,8 +82,16 @@ async def download(
     folder: Path,
     on_started: StartedFn,
     on_progress: ProgressFn,
+    threaded: bool = True,
+    sync_transport: httpx.BaseTransport | None = None,
 ) -> Result:
     """Fetch `result.url` into `folder`; returns the finished `Result` (state DONE).
+
+    `threaded` (the default) moves the bytes in a worker thread with a blocking client
+    (`SyncRoute`, through `sync_transport` when given); otherwise on the event loop through the
+    session's async clients (tests that script answers with an async transport). `on_started`
+    runs on the loop before the first byte is written; `on_progress` on the loop, at most four
+    times a second plus once at the end.
 
     Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so) or
     `NetworkError`; any `.part` is left in place for the next attempt."""
@@ -73,60 +107,150 @@ async def download(
         headers["If-Range"] = validator
     else:
         offset = 0
-    async with session.stream("GET", result.url, headers=headers) as response:
-        await _raise_for_download(response, result.url)
-        if response.status_code == 206:
-            _check_content_range(response, offset)
-        else:
-            offset = 0  # no Range support, or If-Range saw a different object: from zero
-        total = _expected_total(response, offset)
-        if offset and result.bytes is not None and total is not None and total != result.bytes:
-            part_path(target).unlink(missing_ok=True)  # type: ignore[arg-type]
-            raise DownloadError(
-                f"the file changed on the server ({result.bytes:,} → {total:,} bytes); "
-                "starting again",
-                transient=True,
-            )
-        name = choose_filename(
-            disposition=response.headers.get("content-disposition"),
-            hint=result.filename_hint,
-            url=result.url,
-        )
-        preferred = inside(folder, name)
-        if target is None:
-            target = unique_path(preferred)
-        _check_free_space(folder, (total - offset) if total is not None else None)
-        on_started(
-            Started(
-                path=target,
-                total=total,
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-            )
-        )
-        written = await _stream_to_part(response, part_path(target), offset, total, on_progress)
+    progress = _Throttled(asyncio.get_running_loop(), on_progress)
+    try:
+        return await _download(
+            session, result, folder, target, offset, headers, on_started, progress,
+            threaded=threaded, sync_transport=sync_transport,
+        )  # fmt: skip
+    except _RangeRefused:
+        # e.g. the .part already held every byte of a body whose length was a lie: the next
+        # attempt starts from zero, and the checks decide what it is worth.
+        if target is not None:
+            part_path(target).unlink(missing_ok=True)
+        raise
+
+
+async def _download(
+    session: ApiSession,
+    result: Result,
+    folder: Path,
+    target: Path | None,
+    offset: int,
+    headers: dict[str, str],
+    on_started: StartedFn,
+    progress: _Throttled,
+    *,
+    threaded: bool,
+    sync_transport: httpx.BaseTransport | None,
+) -> Result:
+    if threaded:
+        route = SyncRoute(session, sync_transport)
+        try:
+            response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
+            try:
+                plan = _plan(response, result, folder, target, offset, on_started)
+                stop = threading.Event()
+                pumped = await _in_thread(
+                    lambda: _pump_sync(response, plan, stop, progress),
+                    "download",
+                    interrupt=lambda: _interrupt(stop, response),
+                )
+            finally:
+                response.close()
+        finally:
+            route.close()
+    else:
+        async with session.stream("GET", result.url, headers=headers) as response:
+            await _raise_for_download(response, result.url)
+            plan = _plan(response, result, folder, target, offset, on_started)
+            pumped = await _stream_to_part(response, plan, progress)
     checks = _Checks(
-        total=total,
+        total=plan.total,
         etag=response.headers.get("etag"),
-        content_md5=response.headers.get("content-md5") if offset == 0 else None,
-        preferred=preferred,
+        content_md5=response.headers.get("content-md5") if plan.offset == 0 else None,
+        preferred=plan.preferred,
     )
-    return await asyncio.to_thread(_finish, result, target, written, checks)
+    return await asyncio.to_thread(_finish, result, plan.target, pumped, checks)
+
+
+class _RangeRefused(DownloadError):
+    """HTTP 416 to a resume: the .part is of no use any more."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where the answer's bytes go, decided from its headers before any is written."""
+
+    target: Path
+    preferred: Path
+    offset: int
+    total: int | None
+    want_md5: bool
+
+
+@dataclass(frozen=True)
+class _Pumped:
+    written: int
+    sha256: str | None = None  # None: hash the file afterwards
+    md5: str | None = None
+
+
+def _plan(
+    response: httpx.Response,
+    result: Result,
+    folder: Path,
+    target: Path | None,
+    offset: int,
+    on_started: StartedFn,
+) -> _Plan:
+    """Check the answer's headers, pick the file name, check free space, record the start."""
+    if response.status_code == 206:
+        _check_content_range(response, offset)
+    else:
+        offset = 0  # no Range support, or If-Range saw a different object: from zero
+    total = _expected_total(response, offset)
+    if offset and result.bytes is not None and total is not None and total != result.bytes:
+        part_path(target).unlink(missing_ok=True)  # type: ignore[arg-type]
+        raise DownloadError(
+            f"the file changed on the server ({result.bytes:,} → {total:,} bytes); starting again",
+            transient=True,
+        )
+    name = choose_filename(
+        disposition=response.headers.get("content-disposition"),
+        hint=result.filename_hint,
+        url=result.url,
+    )
+    preferred = inside(folder, name)
+    if target is None:
+        target = unique_path(preferred)
+    _check_free_space(folder, (total - offset) if total is not None else None)
+    etag = response.headers.get("etag")
+    on_started(
+        Started(
+            path=target,
+            total=total,
+            etag=etag,
+            last_modified=response.headers.get("last-modified"),
+        )
+    )
+    content_md5 = response.headers.get("content-md5") if offset == 0 else None
+    want_md5 = _expected_md5(_Checks(total, etag, content_md5, preferred)) is not None
+    return _Plan(target, preferred, offset, total, want_md5)
 
 
 async def _raise_for_download(response: httpx.Response, url: str) -> None:
+    if response.status_code in (403, 404, 410):
+        await response.aread()  # the storage's own words say why
+    _raise_for_status(response, url)
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    """Raise for an answer that is not the file (its error body read already, if any)."""
     code = response.status_code
     if code in (200, 206):
         return
     where = safe_url(url)
     if code in (403, 404, 410):
-        # The storage's own words say why (S3: AccessDenied "Request has expired").
-        await response.aread()
+        # S3: AccessDenied "Request has expired"; R2: ExpiredRequest.
         excerpt = body_excerpt(response)
         detail = f": {excerpt}" if excerpt else ""
         raise LinkExpiredError(f"result link refused (HTTP {code}{detail}) at {where}")
     if code == 416:
-        raise DownloadError(f"server refused the byte range (HTTP 416) at {where}", transient=True)
+        raise _RangeRefused(
+            f"server refused the byte range (HTTP 416) at {where}; starting again from zero",
+            transient=True,
+        )
     transient = code == 429 or code >= 500
     raise DownloadError(f"download failed (HTTP {code}) from {where}", transient=transient)
 
@@ -159,17 +283,164 @@ def _check_free_space(folder: Path, needed: int | None) -> None:
         )
 
 
-async def _stream_to_part(
-    response: httpx.Response,
-    part: Path,
-    offset: int,
-    total: int | None,
-    on_progress: ProgressFn,
-) -> int:
-    written = offset
-    mode = "r+b" if offset else "wb"
-    with open(part, mode) as fh:
-        fh.seek(offset)
+class _Throttled:
+    """Progress for the loop: at most one report per `PROGRESS_INTERVAL`, plus the last one;
+    callable from any thread (reports reach the loop through `call_soon_threadsafe`)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, report: ProgressFn) -> None:
+        self._loop = loop
+        self._report = report
+        self._last = float("-inf")
+        self._thread = threading.get_ident()
+
+    def __call__(self, done: int, total: int | None, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < PROGRESS_INTERVAL:
+            return
+        self._last = now
+        if threading.get_ident() == self._thread:
+            self._report(done, total)
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._report, done, total)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is listening any more
+
+
+async def _in_thread(
+    work: Callable[[], T], what: str, *, interrupt: Callable[[], None] | None = None
+) -> T:
+    """Run blocking `work` in its own thread. Cancelling the awaiting task calls `interrupt`
+    and still waits for the thread, so nothing it holds (the .part file) outlives the call."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            value, error = work(), None
+        except BaseException as exc:  # handed to the awaiting task
+            value, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, value, error)
+        except RuntimeError:
+            pass  # loop closed
+
+    threading.Thread(target=run, name=f"jobdock-{what}", daemon=True).start()
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if interrupt is not None:
+            interrupt()
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+
+
+def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Response:
+    """(Worker thread) send the GET, follow redirects; the answer with its body unread, or
+    the error it stands for."""
+    response = route.open(url, headers=headers)
+    try:
+        if response.status_code in (403, 404, 410):
+            response.read()
+        _raise_for_status(response, url)
+    except BaseException:
+        response.close()
+        raise
+    return response
+
+
+def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
+    """Make a worker blocked in a read return now: flag it, then shut its socket down."""
+    stop.set()
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _pump_sync(
+    response: httpx.Response, plan: _Plan, stop: threading.Event, progress: _Throttled
+) -> _Pumped:
+    """(Worker thread) body → .part, hashing as it goes; fsync'ed. Each piece is written as
+    it arrives (a broken connection loses nothing already received)."""
+    part = part_path(plan.target)
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False) if plan.want_md5 else None
+    written = plan.offset
+    try:
+        with open(part, "r+b" if plan.offset else "wb", buffering=0) as fh:
+            _hash_prefix(fh, plan.offset, sha, md5)
+            fh.seek(plan.offset)
+            fh.truncate()
+            fd = fh.fileno()
+            flushed = written
+            try:
+                for chunk in response.iter_raw():
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    sha.update(chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
+                    written += len(chunk)
+                    if written - flushed >= WRITEBACK:
+                        _start_writeback(fd, flushed, written - flushed)
+                        flushed = written
+                    progress(written, plan.total)
+                    if stop.is_set():
+                        break
+            except httpx.HTTPError as exc:
+                raise NetworkError(
+                    f"download interrupted after {written:,} bytes: {type(exc).__name__}"
+                ) from None
+            if stop.is_set():
+                raise DownloadError("download stopped", transient=True)
+            os.fsync(fd)
+    except OSError as exc:
+        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
+    progress(written, plan.total, final=True)
+    return _Pumped(written, sha.hexdigest(), md5.hexdigest() if md5 is not None else None)
+
+
+def _hash_prefix(fh: BinaryIO, size: int, sha: Hash, md5: Hash | None) -> None:
+    """Feed the bytes already in the .part (a resumed download) to the hashes."""
+    fh.seek(0)
+    left = size
+    while left > 0:
+        block = fh.read(min(CHUNK, left))
+        if not block:
+            raise DownloadError("the .part file shrank while resuming", transient=True)
+        sha.update(block)
+        if md5 is not None:
+            md5.update(block)
+        left -= len(block)
+
+
+def _start_writeback(fd: int, start: int, length: int) -> None:
+    """Ask the kernel to start writing this range to disk now (Linux: the dirty pages go out
+    while the download goes on), so the final fsync has little left to wait for."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):
+            advise(fd, start, length, os.POSIX_FADV_DONTNEED)
+
+
+async def _stream_to_part(response: httpx.Response, plan: _Plan, progress: _Throttled) -> _Pumped:
+    """The event-loop variant of `_pump_sync` (async transports); the file is hashed after."""
+    part = part_path(plan.target)
+    written = plan.offset
+    with open(part, "r+b" if plan.offset else "wb") as fh:
+        fh.seek(plan.offset)
         fh.truncate()
         try:
             # No chunk_size: a re-chunking buffer would hold back up to CHUNK bytes that a
@@ -177,7 +448,7 @@ async def _stream_to_part(
             async for chunk in response.aiter_raw():
                 fh.write(chunk)
                 written += len(chunk)
-                on_progress(written, total)
+                progress(written, plan.total)
         except httpx.HTTPError as exc:
             fh.flush()
             raise NetworkError(
@@ -187,7 +458,8 @@ async def _stream_to_part(
             raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
         fh.flush()
         os.fsync(fh.fileno())
-    return written
+    progress(written, plan.total, final=True)
+    return _Pumped(written)
 
 
 @dataclass(frozen=True)
@@ -198,16 +470,18 @@ class _Checks:
     preferred: Path  # the name the server suggested; reused when it holds the same bytes
 
 
-def _finish(result: Result, target: Path, written: int, checks: _Checks) -> Result:
-    """Verify, then rename into place (in a worker thread: it hashes the whole file)."""
+def _finish(result: Result, target: Path, pumped: _Pumped, checks: _Checks) -> Result:
+    """Verify, then rename into place (in a worker thread: it may hash the whole file)."""
     part = part_path(target)
-    total = checks.total
+    total, written = checks.total, pumped.written
     if total is not None and written != total:
         raise DownloadError(
             f"incomplete download: got {written:,} of {total:,} bytes", transient=True
         )
-    sha256, md5 = _hash_file(part)
     expected = _expected_md5(checks)
+    sha256, md5 = pumped.sha256, pumped.md5
+    if sha256 is None or (expected is not None and md5 is None):
+        sha256, md5 = _hash_file(part)
     if expected is not None and expected[0] != md5:
         part.unlink(missing_ok=True)
         raise ChecksumError(
@@ -286,7 +560,7 @@ class RateMeter:
     def update(self, done: int) -> float:
         now = self._clock()
         dt = now - self._last_t
-        if dt >= 0.25:
+        if dt >= 0.2:  # reports come every 0.25 s, give or take the loop's jitter
             instant = (done - self._last_bytes) / dt
             self.speed = instant if self.speed == 0 else 0.7 * self.speed + 0.3 * instant
             self._last_t, self._last_bytes = now, done

@@ -3,14 +3,14 @@
 `Transfers` decides; `downloader.download` moves the bytes. A result link that answers 403/404/410
 or is past its expiry is refreshed by polling the job again; when the API gives no fresh link the
 result becomes `expired` (shown, never dropped). Transient failures retry with backoff, resuming the
-`.part` file. Progress reaches the engine's update batches at most four times a second per file.
+`.part` file. Progress reaches the engine's update batches at most four times a second per file
+(the downloader throttles it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from jobdock.core.engine import Engine
 
 log = logging.getLogger("jobdock.transfers")
-PROGRESS_INTERVAL = 0.25
+PROGRESS_INTERVAL = downloader.PROGRESS_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,6 @@ class Transfers:
             job_id, index, replace(result, download_state=DownloadState.DOWNLOADING, error=None)
         )
         meter = downloader.RateMeter()
-        last = [0.0]
 
         def on_started(started: downloader.Started) -> None:
             current = engine.job(job_id).results[index]
@@ -221,20 +220,24 @@ class Transfers:
                 ),
             )
 
-        def on_progress(done: int, total: int | None) -> None:
-            now = time.monotonic()
+        def on_progress(done: int, total: int | None) -> None:  # at most 4 a second
             speed = meter.update(done)
-            if now - last[0] >= PROGRESS_INTERVAL or done == total:
-                last[0] = now
-                engine.publish_progress(
-                    DownloadProgress(job_id, index, done, total, speed, meter.eta(done, total))
-                )
+            engine.publish_progress(
+                DownloadProgress(job_id, index, done, total, speed, meter.eta(done, total))
+            )
 
         async with self._slot(result):
             current = engine.job(job_id).results[index]
             try:
                 return await downloader.download(
-                    session, current, folder=folder, on_started=on_started, on_progress=on_progress
+                    session,
+                    current,
+                    folder=folder,
+                    on_started=on_started,
+                    on_progress=on_progress,
+                    # The bytes move in a worker thread (off the GUI thread, at full speed);
+                    # an engine given a test transport keeps them on the loop, through it.
+                    threaded=engine._transport is None,
                 )
             finally:
                 part = engine.job(job_id).results[index]

@@ -1,0 +1,100 @@
+"""The downloader's worker-thread path with a scripted sync transport: credentials routing across
+redirects (as `ApiSession`), resume, progress throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from jobdock.core import downloader
+from jobdock.core.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.job import Account, DownloadState, Result
+
+API = "https://api.example"
+BODY = bytes(range(256)) * 8192  # 2 MiB
+
+
+def _session() -> ApiSession:
+    account = Account(name="a", provider="generic-202", base_url=API)
+    return ApiSession(
+        account=account,
+        api=make_api_client(headers={"API-Key": "secret-1"}),
+        bare=make_bare_client(),
+    )
+
+
+class _Pieces(httpx.SyncByteStream):
+    """A body as a real stream (a `content=` response counts as already read)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._body), 256 * 1024):
+            yield self._body[start : start + 256 * 1024]
+
+
+def _serve(seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.example":
+            return httpx.Response(302, headers={"Location": "https://cdn.example/f.bin"})
+        start = int(request.headers.get("range", "bytes=0-")[6:-1])
+        headers = {"ETag": f'"{hashlib.md5(BODY).hexdigest()}"'}
+        status = 200
+        if start:
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{len(BODY) - 1}/{len(BODY)}"
+        headers["Content-Length"] = str(len(BODY) - start)
+        return httpx.Response(status, headers=headers, stream=_Pieces(BODY[start:]))
+
+    return httpx.MockTransport(handle)
+
+
+def _download(result: Result, folder: Path, transport: httpx.BaseTransport) -> tuple[Result, int]:
+    reports: list[int] = []
+
+    async def main() -> Result:
+        session = _session()
+        try:
+            return await downloader.download(
+                session,
+                result,
+                folder=folder,
+                on_started=lambda _s: None,
+                on_progress=lambda done, _total: reports.append(done),
+                sync_transport=transport,
+            )
+        finally:
+            await session.api.aclose()
+            await session.bare.aclose()
+
+    return asyncio.run(main()), len(reports)
+
+
+def test_credentials_only_to_the_account_origin_across_redirects(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    done, reports = _download(Result(url=f"{API}/results/1"), tmp_path, _serve(seen))
+    assert done.download_state == DownloadState.DONE
+    assert Path(done.path or "").read_bytes() == BODY
+    assert done.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert [r.url.host for r in seen] == ["api.example", "cdn.example"]
+    assert seen[0].headers["api-key"] == "secret-1"
+    assert "api-key" not in seen[1].headers
+    assert 1 <= reports <= 2  # throttled: the first piece and the last
+
+
+def test_resume_hashes_the_bytes_already_on_disk(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    target = tmp_path / "f.bin"
+    target.with_name("f.bin.part").write_bytes(BODY[:1000])
+    etag = f'"{hashlib.md5(BODY).hexdigest()}"'
+    result = Result(url="https://cdn.example/f.bin", path=str(target), etag=etag)
+    done, _ = _download(result, tmp_path, _serve(seen))
+    assert seen[0].headers["range"] == "bytes=1000-"
+    assert target.read_bytes() == BODY
+    assert done.sha256 == hashlib.sha256(BODY).hexdigest()
