@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from jobdock import __version__
 from jobdock.core.errors import JobdockError
+from jobdock.core.providers.profile_load import load_profiles
 from jobdock.core.runtime import Runtime
 from jobdock.qt.dialogs.settings import START_IN_TRAY
 from jobdock.qt.loop import ErrorReporter
@@ -59,6 +60,8 @@ async def window_session(
     **runtime_options: Any,
 ) -> AsyncIterator[tuple[Runtime, MainWindow]]:
     """The runtime and its started window; closed in order on exit (tests use this too)."""
+    # The user's provider profiles work in the window as on the command line.
+    runtime_options.setdefault("profiles", load_profiles())
     async with Runtime.open(data_dir=data_dir, demo=demo, **runtime_options) as runtime:
         title = "Jobdock — demo" if demo else "Jobdock"
         window = MainWindow(
@@ -125,7 +128,8 @@ def main(argv: Sequence[str]) -> int:
     QApplication.setApplicationName("Jobdock")
     QApplication.setOrganizationName("Jobdock")
     QApplication.setApplicationVersion(__version__)
-    QApplication.setDesktopFileName("jobdock")
+    # On Wayland this is how the desktop finds our .desktop file and icon.
+    QApplication.setDesktopFileName("io.github.jobdock.Jobdock")
     # argv[0] "jobdock" names the X11 window class (WM_CLASS) whatever the launcher was.
     app = QApplication.instance() or QApplication(["jobdock", *options.qt_args])
     assert isinstance(app, QApplication)
