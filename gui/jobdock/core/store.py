@@ -97,7 +97,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         expires_at=_parse_dt(data.get("expires_at")),
         filename_hint=data.get("filename_hint"),
         needs_auth=bool(data.get("needs_auth")),
-        download_state=DownloadState(data.get("download_state") or "pending"),
+        download_state=_DOWNLOAD_STATES[data.get("download_state") or "pending"],
         path=data.get("path"),
         bytes=data.get("bytes"),
         bytes_done=int(data.get("bytes_done") or 0),
@@ -119,35 +119,43 @@ def _job_row(job: Job) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
-    submitted = _parse_dt(row["submitted_at"])
-    updated = _parse_dt(row["updated_at"])
-    assert submitted is not None and updated is not None
+_STATES = {s.value: s for s in JobState}
+_DOWNLOAD_STATES = {s.value: s for s in DownloadState}
+_SELECT_JOBS = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+
+
+def _job_from_row(row: tuple[Any, ...]) -> Job:
+    """A job from a row of `_SELECT_JOBS` (a plain tuple in `_JOB_COLUMNS` order: positional
+    reads and dict look-ups keep loading 10,000 jobs at startup fast)."""
+    (job_id, account, provider, label, remote_id, status_url, state, remote_state, progress,
+     created_at, finished_at, submitted_at, updated_at, error, log, last_response, request,
+     next_poll_at, deadline_at, poll_failures, polls, orphaned, results,
+     result_url) = row  # fmt: skip
     return Job(
-        id=row["id"],
-        account=row["account"],
-        provider=row["provider"],
-        label=row["label"],
-        remote_id=row["remote_id"],
-        status_url=row["status_url"],
-        result_url=row["result_url"],
-        state=JobState(row["state"]),
-        remote_state=row["remote_state"],
-        progress=row["progress"],
-        created_at=_parse_dt(row["created_at"]),
-        finished_at=_parse_dt(row["finished_at"]),
-        submitted_at=submitted,
-        updated_at=updated,
-        error=row["error"],
-        log=row["log"],
-        last_response=row["last_response"],
-        request=SubmitRequest.from_json(json.loads(row["request"])) if row["request"] else None,
-        next_poll_at=_parse_dt(row["next_poll_at"]),
-        deadline_at=_parse_dt(row["deadline_at"]),
-        poll_failures=row["poll_failures"],
-        polls=row["polls"],
-        orphaned=bool(row["orphaned"]),
-        results=tuple(result_from_json(r) for r in json.loads(row["results"])),
+        id=job_id,
+        account=account,
+        provider=provider,
+        label=label,
+        remote_id=remote_id,
+        status_url=status_url,
+        result_url=result_url,
+        state=_STATES[state],
+        remote_state=remote_state,
+        progress=progress,
+        created_at=_parse_dt(created_at),
+        finished_at=_parse_dt(finished_at),
+        submitted_at=datetime.fromisoformat(submitted_at),
+        updated_at=datetime.fromisoformat(updated_at),
+        error=error,
+        log=log,
+        last_response=last_response,
+        request=SubmitRequest.from_json(json.loads(request)) if request else None,
+        next_poll_at=_parse_dt(next_poll_at),
+        deadline_at=_parse_dt(deadline_at),
+        poll_failures=poll_failures,
+        polls=polls,
+        orphaned=bool(orphaned),
+        results=tuple(result_from_json(r) for r in json.loads(results)) if results != "[]" else (),
     )
 
 
@@ -253,34 +261,32 @@ class JobStore:
     def put_job(self, job: Job) -> None:
         self.put_jobs([job])
 
+    def _jobs_where(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Job]:
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples, read by position
+        rows = cursor.execute(f"{_SELECT_JOBS} {where}", params).fetchall()
+        return [_job_from_row(r) for r in rows]
+
     def get_job(self, job_id: str) -> Job:
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        found = self._jobs_where("WHERE id = ?", (job_id,))
+        if not found:
             raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
-        return _job_from_row(row)
+        return found[0]
 
     def list_jobs(self, *, state: JobState | None = None) -> list[Job]:
         if state is None:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY submitted_at, id").fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM jobs WHERE state = ? ORDER BY submitted_at, id", (state.value,)
-            ).fetchall()
-        return [_job_from_row(r) for r in rows]
+            return self._jobs_where("ORDER BY submitted_at, id")
+        return self._jobs_where("WHERE state = ? ORDER BY submitted_at, id", (state.value,))
 
     def find_job(
         self, account: str, *, remote_id: str | None = None, status_url: str | None = None
     ) -> Job | None:
-        row = None
+        found: list[Job] = []
         if remote_id is not None:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE account = ? AND remote_id = ?", (account, remote_id)
-            ).fetchone()
-        if row is None and status_url is not None:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE account = ? AND status_url = ?", (account, status_url)
-            ).fetchone()
-        return _job_from_row(row) if row is not None else None
+            found = self._jobs_where("WHERE account = ? AND remote_id = ?", (account, remote_id))
+        if not found and status_url is not None:
+            found = self._jobs_where("WHERE account = ? AND status_url = ?", (account, status_url))
+        return found[0] if found else None
 
     def job_ids(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
