@@ -156,7 +156,8 @@ def child(url: str, folder: Path, *, on_loop: bool) -> None:
     import httpx
 
     from jobdock.core import downloader
-    from jobdock.core.http import ApiSession, SyncRoute, make_bare_client
+    from jobdock.core.bulk_http import SyncRoute
+    from jobdock.core.http import ApiSession, make_bare_client
     from jobdock.core.job import Account, Result
 
     async def main() -> dict[str, float]:

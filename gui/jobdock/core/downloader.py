@@ -15,8 +15,8 @@ them. Whether the server honours `Range` is seen in the same answer (206, or 200
 zero), so a probe would only add a round trip and one more use of a short-lived signed URL.
 
 Throughput: by default the bytes move in a worker thread with a blocking HTTP/1.1 client that
-reads the socket 1 MiB at a time (`http.SyncRoute` / `BulkTransport`; same credential routing as
-`ApiSession`), writes each piece straight to the file and feeds SHA-256 (and MD5, only when the
+reads the socket 1 MiB at a time (`bulk_http.SyncRoute` / `BulkTransport`; the credential routing
+of `ApiSession`), writes each piece straight to the file and feeds SHA-256 (and MD5, only when the
 server vouches for one) as it goes; writeback to disk starts every `WRITEBACK` bytes so the
 final fsync is short. The event loop (the GUI thread under qasync) only gets progress, at most
 four times a second. Cancelling the download flags the worker and shuts its socket down.
@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import httpx
 
+from jobdock.core.bulk_http import SyncRoute
 from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError, NetworkError
 from jobdock.core.filenames import choose_filename, inside, unique_path
-from jobdock.core.http import ApiSession, SyncRoute, body_excerpt, safe_url
+from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
 
 if TYPE_CHECKING:
