@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jobdock import __version__, profiles_cli
 from jobdock.core.errors import (
@@ -24,9 +24,13 @@ from jobdock.core.errors import (
 )
 from jobdock.core.job import Account, DownloadState, Job, JobState
 from jobdock.core.providers.profile_load import load_profiles
+from jobdock.core.quota import QuotaStatus, SupportsQuota
 from jobdock.core.requests import build_request
 from jobdock.core.runtime import Runtime
 from jobdock.core.serialize import account_to_json, job_to_json
+
+if TYPE_CHECKING:
+    from jobdock.core.engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_KEYRING = 0, 1, 2, 3, 4
 
@@ -77,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("account")
     track.add_argument("ref")
     track.add_argument("--json", action="store_true")
+
+    hooks = sub.add_parser("webhooks", help="Shoptet job:finished webhooks")
+    hook = hooks.add_subparsers(dest="webhooks_command", required=True, parser_class=_Parser)
+    enable = hook.add_parser("enable", help="run the local receiver during `watch`")
+    enable.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
+    enable.add_argument("--port", type=int, help="port to listen on (default 8787)")
+    enable.add_argument("--public-url", help="base URL by which Shoptet reaches the receiver")
+    hook.add_parser("disable", help="stop running the receiver")
+    register = hook.add_parser("register", help="register job:finished for an account")
+    register.add_argument("account")
+    register.add_argument("url", nargs="?", help="default: the receiver's public URL")
 
     sync = sub.add_parser("sync", help="import the provider's job list")
     sync.add_argument("account")
@@ -149,12 +164,14 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
     if args.accounts_command == "list":
         accounts = engine.accounts()
         if args.json:
-            json.dump([account_to_json(a) for a in accounts], out, indent=2)
+            json.dump([_account_json(engine, a) for a in accounts], out, indent=2)
             out.write("\n")
         else:
             for a in accounts:
                 user = f" user={a.user}" if a.user else ""
-                out.write(f"{a.name}\t{a.provider}\t{a.base_url}{user}\n")
+                quota = engine.account_status(a.name)
+                bucket = f" bucket={quota.bucket_filling}/{quota.bucket_size}" if quota else ""
+                out.write(f"{a.name}\t{a.provider}\t{a.base_url}{user}{bucket}\n")
         return EXIT_OK
     if args.accounts_command == "test":
         out.write(await engine.check_account(args.name) + "\n")
@@ -265,7 +282,43 @@ async def _remove(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Tex
     return EXIT_OK
 
 
+def _account_json(engine: Engine, account: Account) -> dict[str, Any]:
+    """CLI.md's account object; accounts with a request quota (Shoptet) add `rate_limit`."""
+    data = account_to_json(account)
+    if isinstance(engine.provider(account.provider), SupportsQuota):
+        quota = engine.account_status(account.name) or QuotaStatus()
+        data["rate_limit"] = quota.to_json()
+    return data
+
+
+async def _webhooks(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    from jobdock.core import webhooks
+
+    engine = rt.engine
+    if args.webhooks_command == "register":
+        url = await webhooks.register(engine, args.account, args.url)
+        where = engine.credentials.backend_name()
+        out.write(f"registered {url} for job:finished; signature key stored in {where}\n")
+        return EXIT_OK
+    changes: dict[str, object] = {"webhook_enabled": args.webhooks_command == "enable"}
+    if args.webhooks_command == "enable":
+        for key, value in (("webhook_bind", args.bind), ("webhook_port", args.port),
+                           ("webhook_public_url", args.public_url)):  # fmt: skip
+            if value is not None:
+                changes[key] = value
+    settings = engine.configure(persist=True, **changes)
+    if not settings.webhook_enabled:
+        out.write("webhook receiver disabled\n")
+        return EXIT_OK
+    path = webhooks.receiver_path(engine)
+    out.write(f"webhook receiver enabled on {settings.webhook_bind}:{settings.webhook_port}{path}")
+    public = webhooks.public_url(engine)
+    out.write(f"; public URL {public}\n" if public else "; no public URL set (--public-url)\n")
+    return EXIT_OK
+
+
 _HANDLERS: dict[str, Any] = {
+    "webhooks": _webhooks,
     "accounts": _accounts,
     "submit": _submit,
     "track": _track,

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from jobdock.core.engine import Engine, UpdateBatch
 from jobdock.core.job import DownloadState, Job, JobState
+from jobdock.core.webhooks import WebhookReceiver
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
 
@@ -83,6 +84,7 @@ async def watch(
         changed.set()
 
     unsubscribe = engine.subscribe(on_batch)
+    receiver = await _start_receiver(engine, out)
     await engine.start()
     deadline = None if time_limit is None else time.monotonic() + time_limit
     try:
@@ -103,3 +105,15 @@ async def watch(
                 pass
     finally:
         unsubscribe()
+        if receiver is not None:
+            await receiver.aclose()
+
+
+async def _start_receiver(engine: Engine, out: TextIO) -> WebhookReceiver | None:
+    """The webhook receiver, when the settings enable it (Shoptet job:finished events)."""
+    if not engine.settings.webhook_enabled:
+        return None
+    receiver = WebhookReceiver(engine)
+    await receiver.start()
+    out.write(f"receiving webhooks at {receiver.url}\n")
+    return receiver

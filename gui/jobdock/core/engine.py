@@ -33,6 +33,7 @@ from jobdock.core.providers.base import (
     RemoteStatus,
     SupportsJobList,
 )
+from jobdock.core.quota import QuotaStatus, SupportsQuota
 from jobdock.core.settings import EngineSettings, load_settings, save_settings
 from jobdock.core.store import JobStore
 from jobdock.core.tracking import apply_status
@@ -109,6 +110,8 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._runner = None
         self._flush()
+        for name in self._sessions:
+            self._save_quota(name)
         for session in self._sessions.values():
             await session.api.aclose()
         self._sessions.clear()
@@ -265,12 +268,37 @@ class Engine:
         api = make_api_client(
             headers=headers,
             params=params or None,
-            max_connections=self.settings.max_per_origin,
+            # An API that limits connections per token (Shoptet: 3) caps its client lower.
+            max_connections=min(
+                self.settings.max_per_origin,
+                getattr(provider, "max_connections", self.settings.max_per_origin),
+            ),
             transport=self._transport,
         )
         session = ApiSession(account=account, api=api, bare=self._bare)
         self._sessions[account.name] = session
         return session
+
+    def account_status(self, name: str) -> QuotaStatus | None:
+        """The account's request quota (providers that report one, like Shoptet): live while
+        its session is open, else as the last run left it; None when nothing is known."""
+        account = self.account(name)
+        provider = self.provider(account.provider)
+        session = self._sessions.get(name)
+        if session is not None and isinstance(provider, SupportsQuota):
+            live = provider.quota_status(session)
+            if live is not None:
+                return live
+        stored = self.store.get_setting(f"quota:{name}")
+        return QuotaStatus.from_json(stored) if isinstance(stored, dict) else None
+
+    def _save_quota(self, name: str) -> None:
+        session = self._sessions.get(name)
+        provider = self.providers.get(session.account.provider) if session else None
+        if session is not None and isinstance(provider, SupportsQuota):
+            status = provider.quota_status(session)
+            if status is not None:
+                self.store.set_setting(f"quota:{name}", status.to_json())
 
     async def check_account(self, name: str) -> str:
         """Ask the API about a job that cannot exist: any answer but 401/403 means the origin is

@@ -22,6 +22,14 @@ class EngineSettings:
     # When a result's link expired and the API cannot issue a new one (Shoptet after
     # validUntil), submit the same request again instead of only offering it.
     auto_resubmit: bool = False
+    # The local receiver of Shoptet's job:finished webhooks (core/webhooks.py), off by default.
+    # The path token only keeps scanners off the receiver (every event is HMAC-verified);
+    # `webhook_public_url` is where Shoptet reaches it (a tunnel or reverse proxy).
+    webhook_enabled: bool = False
+    webhook_bind: str = "127.0.0.1"
+    webhook_port: int = 8787
+    webhook_token: str = ""
+    webhook_public_url: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

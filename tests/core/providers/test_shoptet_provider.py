@@ -293,7 +293,10 @@ def test_list_jobs_pages_through_everything(harness):
     async def collect(session):
         since = datetime(2026, 11, 1, tzinfo=UTC)
         return [
-            s async for s in PROVIDER.list_jobs(session, status="completed", created_from=since)
+            s
+            async for s in PROVIDER.list_jobs(
+                session, status="completed", created_from=since, with_details=False
+            )
         ]
 
     statuses = harness.run(PROVIDER, ACCOUNT, handler, collect)
@@ -315,8 +318,16 @@ def test_parse_ref():
             PROVIDER.parse_ref(ACCOUNT, bad)
 
 
-def test_add_on_accounts_are_not_supported_yet():
+def test_add_on_accounts_need_a_token_url():
     account = Account(name="s", provider="shoptet", base_url=BASE, options={"auth": "addon"})
-    with pytest.raises(ConfigError, match="add-on OAuth"):
+    with pytest.raises(ConfigError, match="token_url="):
         PROVIDER.auth_headers(account, "tok")
+    with_url = Account(
+        name="s", provider="shoptet", base_url=BASE,
+        options={"auth": "addon", "token_url": f"{BASE}/token"},
+    )  # fmt: skip
+    assert PROVIDER.auth_headers(with_url, "tok") == {}  # the access token goes per request
+    other = Account(name="s", provider="shoptet", base_url=BASE, options={"auth": "oauth2"})
+    with pytest.raises(ConfigError, match="auth=addon"):
+        PROVIDER.auth_headers(other, "tok")
     assert PROVIDER.auth_headers(ACCOUNT, "tok") == {"Shoptet-Private-API-Token": "tok"}

@@ -101,9 +101,8 @@ def _raise(response: httpx.Response, errors: list[dict[str, Any]], *, what: str)
 def _webhook_message(what: str) -> str:
     return (
         f"{what}: Shoptet queues asynchronous requests only after a job:finished webhook is "
-        "registered for the e-shop; register one (POST /api/webhooks with "
-        '{"data": [{"event": "job:finished", "url": "https://<your receiver>"}]}) '
-        "and submit again"
+        "registered for the e-shop; register one with `jobdock webhooks register ACCOUNT URL` "
+        "(or the window's Register webhook button; it sends POST /api/webhooks) and submit again"
     )
 
 
