@@ -283,6 +283,10 @@ def test_webhook_required_registered_and_delivered(
     event = json.loads(body)
     assert set(event) == {"eshopId", "event", "eventCreated", "eventInstance"}
     assert (event["event"], event["eventInstance"]) == ("job:finished", job_id)
+    # The sender records its attempt once the receiver's answer is back: a moment after the
+    # receiver saw the request.
+    while not sim.shoptet_deliveries() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert [d.status for d in sim.shoptet_deliveries()] == [200]
     assert sim.shoptet_stats()["webhooks_sent"] == 1
 
