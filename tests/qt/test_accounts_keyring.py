@@ -46,7 +46,8 @@ def test_secret_typed_in_the_dialog_goes_to_the_secret_service(
             dialog.secret.setText(secret)
             dialog.save()
             assert dialog.secret.text() == ""  # the field forgets it at once
-            await until(lambda: secret_service_keyring.get_password("jobdock", "dialog-vainu"))
+            await until(lambda: dialog.task is not None and dialog.task.done())  # saved
+            assert secret_service_keyring.get_password("jobdock", "dialog-vainu") == secret
             dialog.test()
             await until(lambda: "credentials accepted" in dialog.result.text())
             dialog.done(0)
