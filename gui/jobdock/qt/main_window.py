@@ -33,6 +33,7 @@ from jobdock.qt.job_view import JobTableView
 from jobdock.qt.loop import ErrorReporter, Tasks
 from jobdock.qt.notices import Notices
 from jobdock.qt.proxy import JobFilterProxy
+from jobdock.qt.shoptet import ShoptetSupport
 from jobdock.qt.sidebar import Sidebar
 from jobdock.qt.status import health_text
 from jobdock.qt.tray import Tray
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
         self.health = QLabel()
         self.statusBar().addPermanentWidget(self.health)
+        self.shoptet = ShoptetSupport(self)
         self.tray = Tray(self, fallback=lambda text: self.statusBar().showMessage(text, 10000))
         self.notices = Notices(self.tray.notify)
         self.notices.enabled = load_notice_toggles(settings)
@@ -175,11 +177,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         self.recount()
         self._on_feed_ticked()
+        self.shoptet.start()
 
     async def aclose(self) -> None:
         self.feed.detach()
         self.save_layout()
         await self.tasks.aclose()
+        await self.shoptet.aclose()
         for dialog in list(self.dialogs.values()):
             dialog.close()
         self.tray.hide()
@@ -211,6 +215,7 @@ class MainWindow(QMainWindow):
             self._refresh_detail({job.id for job in batch.changed})
             if any(job.account not in self._known_accounts for job in batch.changed):
                 self.refresh_accounts()
+        self.shoptet.refresh_quota()
 
     def _on_feed_ticked(self) -> None:
         now = self.model.now()
@@ -221,6 +226,7 @@ class MainWindow(QMainWindow):
         self.model.expiry_margin = margin
         self.notices.on_tick(self.model.jobs_with_expiry(), now=now, margin=margin)
         self._schedule_recount()
+        self.shoptet.refresh_quota()
 
     def _schedule_recount(self) -> None:
         # At most every 250 ms, also under a steady stream of batches: restarting the timer on
@@ -239,6 +245,7 @@ class MainWindow(QMainWindow):
         self._known_accounts = names
         self.sidebar.set_accounts(names)
         self.actions.update_sync_enabled()
+        self.shoptet.refresh_quota()
 
     def _on_sidebar_filters_changed(self, categories: list[Category], accounts: list[str]) -> None:
         self.proxy.set_categories(categories)
@@ -323,7 +330,12 @@ class MainWindow(QMainWindow):
             self.model.expiry_margin = self.engine.settings.expiry_margin
 
     def open_new_job(self) -> QWidget:
-        return self._open_dialog("new-job", lambda: NewJobDialog(self.engine, self))
+        return self._open_dialog("new-job", self._new_job_dialog)
+
+    def _new_job_dialog(self) -> NewJobDialog:
+        dialog = NewJobDialog(self.engine, self)
+        self.shoptet.watch_submit(dialog)  # a missing Shoptet webhook: explain, offer to register
+        return dialog
 
     def open_track(self) -> QWidget:
         return self._open_dialog("track", lambda: TrackDialog(self.engine, self))

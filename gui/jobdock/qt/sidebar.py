@@ -126,6 +126,11 @@ class Sidebar(QWidget):
             base = item.data(0, ROLE_VALUE + 1)
             item.setText(0, f"{base}  ({counts.get(key, 0)})")
 
+    def set_account_tooltip(self, name: str, text: str) -> None:
+        item = self._items.get(("account", name))
+        if item is not None:
+            item.setToolTip(0, text)
+
     def count_text(self, key: Any) -> str:
         return self._items[key].text(0)
 

@@ -15,6 +15,7 @@ from jobdock.core.errors import JobdockError
 
 class AsyncDialog(QDialog):
     succeeded = Signal(object)  # what the coroutine returned
+    failed = Signal(object)  # the JobdockError it raised (shown inline already)
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +52,7 @@ class AsyncDialog(QDialog):
             result = await work()
         except JobdockError as exc:
             self.show_error(exc.user_message)
+            self.failed.emit(exc)
             return
         finally:
             self.buttons.setEnabled(True)
