@@ -88,6 +88,39 @@ def test_credentials_only_to_the_account_origin_across_redirects(tmp_path: Path)
     assert 1 <= reports <= 2  # throttled: the first piece and the last
 
 
+def test_query_credentials_and_cookies_ride_the_worker_path_to_the_origin_only(
+    tmp_path: Path,
+) -> None:
+    """A profile with `query` auth keeps its credential in the API client's params; the blocking
+    client that downloads a `needs_auth` result must carry it (and the session's cookies), and
+    the hop to another origin must carry neither."""
+    seen: list[httpx.Request] = []
+
+    async def main() -> Result:
+        account = Account(name="a", provider="mini", base_url=API)
+        api = make_api_client(headers={}, params={"api_key": "secret-2"})
+        api.cookies.set("affinity", "n1", domain="api.example")
+        session = ApiSession(account=account, api=api, bare=make_bare_client())
+        try:
+            return await downloader.download(
+                session,
+                Result(url=f"{API}/results/1", needs_auth=True),
+                folder=tmp_path,
+                on_started=lambda _s: None,
+                on_progress=lambda _d, _t: None,
+                sync_transport=_serve(seen),
+            )
+        finally:
+            await session.api.aclose()
+            await session.bare.aclose()
+
+    done = asyncio.run(main())
+    assert Path(done.path or "").read_bytes() == BODY
+    assert seen[0].url.params["api_key"] == "secret-2"
+    assert seen[0].headers["cookie"] == "affinity=n1"
+    assert "api_key" not in seen[1].url.params and "cookie" not in seen[1].headers
+
+
 def test_resume_hashes_the_bytes_already_on_disk(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
     target = tmp_path / "f.bin"

@@ -122,18 +122,23 @@ class SyncRoute:
 
     def __init__(self, session: ApiSession, transport: httpx.BaseTransport | None = None) -> None:
         self._origin = session.account.origin
-        self._api_headers = session.api.headers if session.api is not session.bare else None
-        self._bare_headers = session.bare.headers
+        # The blocking clients mirror the async ones they stand in for: headers, query-parameter
+        # credentials (profiles with `query` auth) and cookies.
+        self._sources = {"bare": session.bare}
+        if session.api is not session.bare:
+            self._sources["api"] = session.api
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
 
     def client_for(self, url: str) -> httpx.Client:
-        key = "api" if self._api_headers is not None and origin_of(url) == self._origin else "bare"
+        key = "api" if "api" in self._sources and origin_of(url) == self._origin else "bare"
         client = self._clients.get(key)
         if client is None:
-            headers = self._api_headers if key == "api" else self._bare_headers
+            source = self._sources[key]
             client = self._clients[key] = httpx.Client(
-                headers=headers,
+                headers=source.headers,
+                params=source.params,
+                cookies=source.cookies,
                 timeout=TIMEOUT,
                 follow_redirects=False,
                 transport=self._transport or BulkTransport(),
