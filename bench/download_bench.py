@@ -166,7 +166,7 @@ def child(url: str, folder: Path, *, on_loop: bool) -> None:
             account=Account(name="bench", provider="generic-202", base_url="https://api.example"),
             api=bare,
             bare=bare,
-        ).without_credentials()
+        )
         try:
             # Warm up what a running app has warm already (TLS context, thread start).
             SyncRoute(session).client_for(url).close()

@@ -91,10 +91,6 @@ class ApiSession:
     api: httpx.AsyncClient
     bare: httpx.AsyncClient
 
-    def without_credentials(self) -> ApiSession:
-        """The same routing with no credentials for any origin (result links that need none)."""
-        return ApiSession(account=self.account, api=self.bare, bare=self.bare)
-
     def url(self, path_or_url: str) -> str:
         """An absolute URL: absolute ones unchanged, paths joined under the account's base URL."""
         if urlsplit(path_or_url).scheme:

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 from jobdock.core import downloader
 from jobdock.core.errors import ChecksumError, JobdockError, LinkExpiredError, UsageError
 from jobdock.core.filenames import sanitize_filename
-from jobdock.core.job import DownloadState, Job, JobEvent, JobState, Result, origin_of
+from jobdock.core.job import (
+    Account,
+    DownloadState,
+    Job,
+    JobEvent,
+    JobState,
+    Result,
+    origin_of,
+)
 from jobdock.core.slots import PrioritySlots
 
 if TYPE_CHECKING:
@@ -195,12 +203,10 @@ class Transfers:
         if result.needs_auth and account is not None:
             session = await engine.session(account)
         else:
-            from jobdock.core.job import Account
-
-            placeholder = Account(name=job.account, provider=job.provider, base_url=result.url)
-            session = engine.bare_session(account or placeholder)
-            if account is None:  # no origin is "the account's" any more: nothing gets credentials
-                session = session.without_credentials()
+            # A link that needs no credentials gets none, from any origin; an orphaned job has no
+            # account left, so its session is named after the link's own origin.
+            owner = account or Account(name=job.account, provider=job.provider, base_url=result.url)
+            session = engine.bare_session(owner)
         self._set_result(
             job_id, index, replace(result, download_state=DownloadState.DOWNLOADING, error=None)
         )
