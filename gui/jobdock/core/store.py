@@ -288,9 +288,6 @@ class JobStore:
             found = self._jobs_where("WHERE account = ? AND status_url = ?", (account, status_url))
         return found[0] if found else None
 
-    def job_ids(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT id FROM jobs")}
-
     def remove_job(self, job_id: str) -> None:
         self.get_job(job_id)
         with self._tx() as db:

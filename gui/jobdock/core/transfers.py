@@ -66,9 +66,6 @@ class Transfers:
     def tasks(self) -> list[asyncio.Task[None]]:
         return list(self._tasks.values())
 
-    def busy(self, job_id: str) -> bool:
-        return job_id in self._tasks
-
     async def cancel(self, job_id: str) -> None:
         task = self._tasks.pop(job_id, None)
         if task is not None:
