@@ -1,21 +1,31 @@
-"""Bulk result downloads in a worker thread: a blocking HTTP/1.1 client that reads 1 MiB at a
-time, routed exactly like `http.ApiSession` (credentials only to the account's origin, chosen again
-on every redirect hop).
+"""Bulk result downloads in a worker thread: a blocking HTTP/1.1 client whose response bodies are
+read straight into the downloader's buffers, routed exactly like `http.ApiSession` (credentials
+only to the account's origin, chosen again on every redirect hop).
 
-httpcore reads the socket 64 KiB at a time and runs h11 on every read: on a fast link that per-read
-Python work, not the network, caps a client at about 0.6x curl (see ../shared/BASELINES.md).
-Result bodies therefore go through `BulkTransport`, whose socket reads ask for 1 MiB; HTTP/2 is
-slower for one big body, so it is not used. TLS still hands over one record (16 KiB) per read.
+Why not httpx's own transport for the body: httpcore reads the socket 64 KiB at a time, and h11
+copies every byte three more times (into its receive buffer, out of it, into a new `bytes` per
+piece), each piece a fresh allocation; on a fast link that per-byte Python work, not the
+network, capped a download at about 0.6x curl (see ../shared/BASELINES.md). `BulkTransport` is
+an `httpx.BaseTransport` on the standard library's `http.client`: requests are still built by an
+`httpx.Client` (headers, query-parameter credentials, cookies, redirects decided by `SyncRoute`),
+and the body is read with `BodyReader.readinto` into a buffer the caller reuses: one call per MiB,
+no copy in Python (TLS included: the C loop of `BufferedReader` gathers the 16 KiB records).
+HTTP/2 is slower for one big body, so it is not used.
+
+When the environment names a proxy (`HTTPS_PROXY`, ...), the route uses httpx's standard
+transports instead, which honour it like the API clients do; only the speed differs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
 import ssl
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+import urllib.request
+from collections.abc import Iterator, Mapping
 
-import httpcore
 import httpx
 
 from jobdock.core.errors import NetworkError, ProtocolError
@@ -29,7 +39,8 @@ from jobdock.core.http import (
 )
 from jobdock.core.job import origin_of
 
-BULK_READ = 1024 * 1024
+BODY = "jobdock.body"  # response extension: the `BodyReader` of a `BulkTransport` answer
+PIECE = 256 * 1024  # what iterating a body yields at most (error pages, other readers)
 _ssl_lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None
 
@@ -43,72 +54,206 @@ def _shared_ssl_context() -> ssl.SSLContext:
         return _ssl_context
 
 
-class _BulkStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
+_Key = tuple[str, str, int]
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max(max_bytes, BULK_READ), timeout)
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
+class _Connection(http.client.HTTPConnection):
+    """Connect with the connect timeout, then read and write with the read timeout."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(TIMEOUT.read)
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(TIMEOUT.read)
+
+
+class BulkTransport(httpx.BaseTransport):
+    """HTTP/1.1 on `http.client`, TLS verified; keeps one idle connection per origin."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
+        self._idle: dict[_Key, http.client.HTTPConnection] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        scheme = request.url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        host = request.url.raw_host.decode("ascii")
+        port = request.url.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        with self._lock:
+            connection = self._idle.pop(key, None)
+        if connection is not None:
+            # A kept-alive connection the server has closed meanwhile fails before any answer:
+            # that request was not seen, so it goes again on a new connection (as browsers do).
+            try:
+                return self._exchange(connection, key, request)
+            except (ConnectionError, http.client.RemoteDisconnected):
+                connection.close()
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise _mapped(exc, request, connecting=False) from None
+        connection = self._connect(key)
+        try:
+            connection.connect()
+        except OSError as exc:
+            connection.close()
+            raise _mapped(exc, request, connecting=True) from None
+        try:
+            return self._exchange(connection, key, request)
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise _mapped(exc, request, connecting=False) from None
+
+    def _connect(self, key: _Key) -> http.client.HTTPConnection:
+        scheme, host, port = key
+        if scheme == "https":
+            context = self._ssl_context or _shared_ssl_context()
+            return _TLSConnection(host, port, timeout=TIMEOUT.connect, context=context)
+        return _Connection(host, port, timeout=TIMEOUT.connect)
+
+    def _exchange(
+        self, connection: http.client.HTTPConnection, key: _Key, request: httpx.Request
+    ) -> httpx.Response:
+        """Send the request, read the answer's head; the body is left to the `BodyReader`."""
+        target = request.url.raw_path.decode("ascii")
+        connection.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+        for name, value in request.headers.raw:
+            connection.putheader(name, value)
+        connection.endheaders(request.read() or None)
+        answer = connection.getresponse()
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.getheaders()
+        ]
+        body = BodyReader(self, key, connection, answer, request)
+        return httpx.Response(
+            answer.status,
+            headers=headers,
+            stream=body,
+            request=request,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": answer.reason.encode("latin-1", "replace"),
+                BODY: body,
+            },
+        )
+
+    def _release(self, key: _Key, connection: http.client.HTTPConnection, reusable: bool) -> None:
+        if reusable:
+            with self._lock:
+                old, self._idle[key] = self._idle.get(key), connection
+            if old is not None:
+                old.close()
+        else:
+            connection.close()
 
     def close(self) -> None:
-        self._inner.close()
+        with self._lock:
+            idle, self._idle = list(self._idle.values()), {}
+        for connection in idle:
+            connection.close()
 
-    def start_tls(
+
+class BodyReader(httpx.SyncByteStream):
+    """One answer's body on its connection. `readinto` fills the caller's buffer as far as the
+    body goes (the downloader's path); iterating yields `bytes` pieces (error pages, `read()`).
+    A body that ends short of its `Content-Length` raises `httpx.RemoteProtocolError`."""
+
+    def __init__(
         self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        return _BulkStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        transport: BulkTransport,
+        key: _Key,
+        connection: http.client.HTTPConnection,
+        answer: http.client.HTTPResponse,
+        request: httpx.Request,
+    ) -> None:
+        self._transport = transport
+        self._key = key
+        self._connection: http.client.HTTPConnection | None = connection
+        self._answer = answer
+        self._request = request
+        self._failed = False
 
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        try:
+            count = self._answer.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            self._failed = True
+            raise _mapped(exc, self._request, connecting=False) from None
+        if count == 0 and len(buffer):
+            self._check_complete()
+        return count
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffer = bytearray(PIECE)
+        while count := self.readinto(buffer):
+            yield bytes(buffer[:count])
+
+    def _check_complete(self) -> None:
+        missing = self._answer.length
+        if missing:
+            self._failed = True
+            raise httpx.RemoteProtocolError(
+                f"peer closed connection without sending complete message body"
+                f" ({missing:,} bytes missing)",
+                request=self._request,
+            )
+
+    def abort(self) -> None:
+        """(Any thread) make a read blocked on this body return now."""
+        connection = self._connection
+        sock = connection.sock if connection is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        answer = self._answer
+        reusable = answer.isclosed() and not answer.will_close and not self._failed
+        if not reusable:
+            answer.close()
+        self._transport._release(self._key, connection, reusable)
 
 
-class _BulkBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        return _BulkStream(
-            self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+def _mapped(
+    exc: OSError | http.client.HTTPException, request: httpx.Request, *, connecting: bool
+) -> httpx.HTTPError:
+    """The httpx exception for an `http.client` / socket failure (what `describe_transport_error`
+    and the downloader understand)."""
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        if connecting:
+            return httpx.ConnectTimeout(message, request=request)
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, http.client.IncompleteRead):
+        return httpx.RemoteProtocolError(
+            f"peer closed connection without sending complete message body"
+            f" ({exc.expected:,} bytes missing)"
+            if exc.expected
+            else "peer closed connection without sending complete message body",
+            request=request,
         )
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        return _BulkStream(self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
+    if isinstance(exc, http.client.HTTPException):
+        return httpx.RemoteProtocolError(f"malformed answer: {message}", request=request)
+    if connecting:
+        return httpx.ConnectError(message, request=request)
+    return httpx.ReadError(message, request=request)
 
 
-class BulkTransport(httpx.HTTPTransport):
-    """HTTP/1.1, TLS verified, socket reads of `BULK_READ` bytes; for one download at a time."""
-
-    def __init__(self) -> None:
-        context = _shared_ssl_context()
-        super().__init__(verify=context, http1=True, http2=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=2,
-            http1=True,
-            http2=False,
-            network_backend=_BulkBackend(),
-        )
+def proxies_configured() -> bool:
+    """Whether the environment names a proxy for HTTP(S) (httpx's clients would use it)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class SyncRoute:
@@ -135,13 +280,16 @@ class SyncRoute:
         client = self._clients.get(key)
         if client is None:
             source = self._sources[key]
+            transport = self._transport
+            if transport is None and not proxies_configured():
+                transport = BulkTransport()
             client = self._clients[key] = httpx.Client(
                 headers=source.headers,
                 params=source.params,
                 cookies=source.cookies,
                 timeout=TIMEOUT,
                 follow_redirects=False,
-                transport=self._transport or BulkTransport(),
+                transport=transport,  # None: httpx's own, with the environment's proxies
             )
         return client
 

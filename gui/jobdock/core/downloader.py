@@ -14,12 +14,14 @@ before any byte is written, and the name, the free-space check and `on_started` 
 them. Whether the server honours `Range` is seen in the same answer (206, or 200: start from
 zero), so a probe would only add a round trip and one more use of a short-lived signed URL.
 
-Throughput: by default the bytes move in a worker thread with a blocking HTTP/1.1 client that
-reads the socket 1 MiB at a time (`bulk_http.SyncRoute` / `BulkTransport`; the credential routing
-of `ApiSession`), writes each piece straight to the file and feeds SHA-256 (and MD5, only when the
-server vouches for one) as it goes; writeback to disk starts every `WRITEBACK` bytes so the
-final fsync is short. The event loop (the GUI thread under qasync) only gets progress, at most
-four times a second. Cancelling the download flags the worker and shuts its socket down.
+Throughput: by default the bytes move in a worker thread with a blocking HTTP/1.1 client whose
+bodies are read straight into a few reused 1 MiB buffers (`bulk_http.SyncRoute` / `BulkTransport`;
+the credential routing of `ApiSession`). Each filled buffer is written to the file while other
+threads hash it (SHA-256, and MD5 only when the server vouches for one: `digests.HashedBuffers`);
+writeback to disk starts every `WRITEBACK` bytes and those pages leave the cache, so the final
+fsync is short and a big download does not fill memory with its file. The event loop (the GUI
+thread under qasync) only gets progress, at most four times a second. Cancelling the download
+flags the worker and shuts its socket down.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -37,18 +40,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TypeVar
 
 import httpx
 
-from jobdock.core.bulk_http import SyncRoute
+from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute
+from jobdock.core.digests import HashedBuffers
 from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError, NetworkError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
-
-if TYPE_CHECKING:
-    from hashlib import _Hash as Hash
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -362,7 +363,11 @@ def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Res
 def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
     """Make a worker blocked in a read return now: flag it, then shut its socket down."""
     stop.set()
-    stream = response.extensions.get("network_stream")
+    body = response.extensions.get(BODY)
+    if isinstance(body, BodyReader):
+        body.abort()
+        return
+    stream = response.extensions.get("network_stream")  # httpx's own transports
     sock = stream.get_extra_info("socket") if stream is not None else None
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
@@ -372,34 +377,39 @@ def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
 def _pump_sync(
     response: httpx.Response, plan: _Plan, stop: threading.Event, progress: _Throttled
 ) -> _Pumped:
-    """(Worker thread) body → .part, hashing as it goes; fsync'ed. Each piece is written as
-    it arrives (a broken connection loses nothing already received)."""
+    """(Worker thread) body → .part, hashed beside the writing; fsync'ed. Each piece is
+    written as it arrives (a broken connection loses nothing already received)."""
     part = part_path(plan.target)
-    sha = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False) if plan.want_md5 else None
+    read = _body_reader(response)
     written = plan.offset
     try:
-        with open(part, "r+b" if plan.offset else "wb", buffering=0) as fh:
-            _hash_prefix(fh, plan.offset, sha, md5)
+        with (
+            open(part, "r+b" if plan.offset else "wb", buffering=0) as fh,
+            HashedBuffers(md5=plan.want_md5) as buffers,
+        ):
+            _hash_prefix(fh, plan.offset, buffers)
             fh.seek(plan.offset)
             fh.truncate()
             fd = fh.fileno()
             flushed = written
             try:
-                for chunk in response.iter_raw():
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    sha.update(chunk)
-                    if md5 is not None:
-                        md5.update(chunk)
-                    written += len(chunk)
+                while not stop.is_set():
+                    buffer = buffers.take()
+                    count = read(buffer)
+                    if not count:
+                        buffers.give_back(buffer)
+                        break
+                    buffers.feed(buffer, count)
+                    with memoryview(buffer) as view:
+                        _write_all(fd, view[:count])
+                    written += count
                     if written - flushed >= WRITEBACK:
-                        _start_writeback(fd, flushed, written - flushed)
+                        # This stretch starts going to disk; the one before, written out by
+                        # now, leaves the page cache.
+                        start = max(plan.offset, flushed - WRITEBACK)
+                        _start_writeback(fd, start, written - start)
                         flushed = written
                     progress(written, plan.total)
-                    if stop.is_set():
-                        break
             except httpx.HTTPError as exc:
                 raise NetworkError(
                     f"download interrupted after {written:,} bytes: {type(exc).__name__}"
@@ -407,29 +417,65 @@ def _pump_sync(
             if stop.is_set():
                 raise DownloadError("download stopped", transient=True)
             os.fsync(fd)
+            sha256, md5 = buffers.finish()
     except OSError as exc:
         raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
     progress(written, plan.total, final=True)
-    return _Pumped(written, sha.hexdigest(), md5.hexdigest() if md5 is not None else None)
+    return _Pumped(written, sha256, md5)
 
 
-def _hash_prefix(fh: BinaryIO, size: int, sha: Hash, md5: Hash | None) -> None:
+def _body_reader(response: httpx.Response) -> Callable[[bytearray], int]:
+    """`readinto` for the response's body: `BulkTransport`'s own (no copy), else one that
+    copies the pieces any other transport yields (scripted transports in tests, proxies)."""
+    body = response.extensions.get(BODY)
+    if isinstance(body, BodyReader):
+        return body.readinto
+    pieces = response.iter_raw()
+    left = memoryview(b"")
+
+    def readinto(buffer: bytearray) -> int:
+        nonlocal left
+        filled = 0
+        while filled < len(buffer):
+            if not left:
+                piece = next(pieces, None)
+                if piece is None:
+                    break
+                left = memoryview(piece)
+            count = min(len(left), len(buffer) - filled)
+            buffer[filled : filled + count] = left[:count]
+            left = left[count:]
+            filled += count
+        return filled
+
+    return readinto
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _hash_prefix(fh: io.FileIO, size: int, buffers: HashedBuffers) -> None:
     """Feed the bytes already in the .part (a resumed download) to the hashes."""
     fh.seek(0)
     left = size
     while left > 0:
-        block = fh.read(min(CHUNK, left))
-        if not block:
+        buffer = buffers.take()
+        with memoryview(buffer) as view:
+            count = fh.readinto(view[: min(len(buffer), left)])
+        if not count:
+            buffers.give_back(buffer)
             raise DownloadError("the .part file shrank while resuming", transient=True)
-        sha.update(block)
-        if md5 is not None:
-            md5.update(block)
-        left -= len(block)
+        buffers.feed(buffer, count)
+        left -= count
 
 
 def _start_writeback(fd: int, start: int, length: int) -> None:
-    """Ask the kernel to start writing this range to disk now (Linux: the dirty pages go out
-    while the download goes on), so the final fsync has little left to wait for."""
+    """Ask the kernel to write this range to disk now and drop what of it is already written
+    from the page cache (Linux, `POSIX_FADV_DONTNEED`: dirty pages start their writeback, clean
+    ones are dropped): the final fsync has little left to wait for, and a download of many GB
+    does not push everything else out of memory."""
     advise = getattr(os, "posix_fadvise", None)
     if advise is not None:
         with contextlib.suppress(OSError):
