@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -119,7 +120,14 @@ def drop(path: Path) -> None:
     os.sync()
 
 
-def run_curl(url: str, out: Path, *, fsync: bool) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_curl(url: str, out: Path, *, fsync: bool) -> tuple[float, float]:
+    """(seconds, CPU seconds of curl)."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     subprocess.run(["curl", "-sf", "--http1.1", "-o", str(out), url], check=True)
     if fsync:
@@ -128,10 +136,11 @@ def run_curl(url: str, out: Path, *, fsync: bool) -> float:
             os.fsync(fd)
         finally:
             os.close(fd)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def run_jobdock(url: str, folder: Path, *, on_loop: bool) -> tuple[float, int]:
+def run_jobdock(url: str, folder: Path, *, on_loop: bool) -> tuple[float, float, int]:
+    """(seconds, CPU seconds of the download, peak RSS growth)."""
     command = [sys.executable, __file__, "--child", url, str(folder)]
     if on_loop:
         command.append("--on-loop")
@@ -141,7 +150,7 @@ def run_jobdock(url: str, folder: Path, *, on_loop: bool) -> tuple[float, int]:
     figures = json.loads(done.stdout)
     if (folder / "big.bin").stat().st_size != figures["bytes"]:
         raise RuntimeError("jobdock saved a file of the wrong size")
-    return float(figures["seconds"]), int(figures["rss_growth"])
+    return float(figures["seconds"]), float(figures["cpu"]), int(figures["rss_growth"])
 
 
 def _status_kib(field: str) -> int:
@@ -171,6 +180,7 @@ def child(url: str, folder: Path, *, on_loop: bool) -> None:
             # Warm up what a running app has warm already (TLS context, thread start).
             SyncRoute(session).client_for(url).close()
             before = _status_kib("VmRSS")
+            cpu = time.process_time()
             started = time.perf_counter()
             done = await downloader.download(
                 session,
@@ -183,6 +193,7 @@ def child(url: str, folder: Path, *, on_loop: bool) -> None:
             seconds = time.perf_counter() - started
             return {
                 "seconds": seconds,
+                "cpu": time.process_time() - cpu,
                 "rss_growth": _status_kib("VmHWM") - before,
                 "bytes": done.bytes or 0,
             }
@@ -231,29 +242,44 @@ def main() -> None:
         with server as origin:
             url = f"{origin}/big.bin"
             times: dict[str, list[float]] = {"curl": [], "curl+fsync": [], "jobdock": []}
+            cpu: dict[str, list[float]] = {"curl": [], "jobdock": []}
             growth: list[int] = []
             for _ in range(args.runs):
                 drop(out / "big.bin")
-                times["curl"].append(run_curl(url, out / "big.bin", fsync=False))
+                seconds, used = run_curl(url, out / "big.bin", fsync=False)
+                times["curl"].append(seconds)
+                cpu["curl"].append(used)
                 drop(out / "big.bin")
-                seconds, rss = run_jobdock(url, jd, on_loop=args.on_loop)
+                seconds, used, rss = run_jobdock(url, jd, on_loop=args.on_loop)
                 times["jobdock"].append(seconds)
+                cpu["jobdock"].append(used)
                 growth.append(rss)
                 drop(jd / "big.bin")
-                times["curl+fsync"].append(run_curl(url, out / "big.bin", fsync=True))
+                times["curl+fsync"].append(run_curl(url, out / "big.bin", fsync=True)[0])
             drop(out / "big.bin")
         speed = {k: size / statistics.median(v) / 1e6 for k, v in times.items()}
+        # Each Jobdock run against the curl run just before it: this machine's speed drifts
+        # from minute to minute, so ratios within a round say more than a ratio of medians.
+        paired_plain = [c / j for c, j in zip(times["curl"], times["jobdock"], strict=True)]
         print(
             f"file: {args.size_mib} MiB from {'nginx' if binary else 'Python sendfile server'}"
-            f" on 127.0.0.1, {args.runs} runs each, medians; written under {work.parent}"
+            f" on 127.0.0.1, {args.runs} rounds (curl, jobdock, curl+fsync), medians;"
+            f" written under {work.parent}"
         )
         for name, values in times.items():
             runs = ", ".join(f"{size / t / 1e6:.0f}" for t in values)
             print(f"  {name:11s} {speed[name]:7.0f} MB/s   (runs: {runs})")
+        gib = size / 2**30
+        for name, values in cpu.items():
+            print(
+                f"  CPU {name:7s} {statistics.median(values) / gib:6.2f} s per GiB (user + system)"
+            )
         path = "event loop (--on-loop)" if args.on_loop else "worker thread"
         print(f"jobdock path: {path}")
         print(
             f"ratio jobdock / curl:        {speed['jobdock'] / speed['curl']:.2f}  (target >= 0.9)"
+            f"   paired per round: {statistics.median(paired_plain):.2f}"
+            f" ({', '.join(f'{r:.2f}' for r in paired_plain)})"
         )
         print(f"ratio jobdock / curl+fsync:  {speed['jobdock'] / speed['curl+fsync']:.2f}")
         print(f"jobdock peak RSS growth:     {max(growth) / 1e6:.1f} MB (max of runs; target < 30)")
