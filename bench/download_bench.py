@@ -1,13 +1,16 @@
 """Download throughput: Jobdock's downloader next to curl on the same 1 GiB file (reports only).
 
-    .venv/bin/python bench/download_bench.py [--size-mib 1024] [--runs 3] [--dir DIR] [--on-loop]
+    .venv/bin/python bench/download_bench.py [--size-mib 1024] [--runs 5] [--dir DIR] [--tls]
+                                             [--on-loop]
 
 Serves a file of `--size-mib` MiB from 127.0.0.1 — nginx (sendfile, a temporary config) when it
-is installed, else a small Python `sendfile` server — and fetches it `--runs` times each, in
-turns, into a temporary directory on disk (under `--dir`, deleted afterwards), dropping the
-previous copy and syncing between runs:
+is installed, else a small Python `sendfile` server; over HTTPS with a self-signed certificate
+(trusted by both clients) with `--tls` — and fetches it in `--runs` rounds, into a temporary
+directory on disk (under `--dir`, deleted afterwards), dropping the previous copy and syncing
+between runs. Each round runs:
 
-- curl (`curl -s -o FILE URL`, HTTP/1.1), and curl followed by an fsync of its file (the same
+- curl into /dev/null (what the link and the server can give, no disk), curl into a file
+  (`curl -s -o FILE URL`, HTTP/1.1), and curl followed by an fsync of its file (the same
   durability Jobdock guarantees before it names a file);
 - Jobdock, in a fresh process per run: `downloader.download` exactly as the engine calls it
   (worker thread, `BulkTransport`), through `.part`, SHA-256, fsync and rename. Its peak RSS
@@ -15,8 +18,9 @@ previous copy and syncing between runs:
   `--on-loop` measures the event-loop path instead (async client, `aiter_raw`, hash after),
   which is what the app used before.
 
-Prints medians in MB/s (10^6 bytes a second), the ratio of Jobdock to curl, and the RSS growth.
-Targets (reported, not asserted): ratio >= 0.9, RSS growth < 30 MB.
+Prints medians in MB/s (10^6 bytes a second), CPU seconds per GiB, the ratio of Jobdock to curl
+(of the medians, and within each round: this machine's speed drifts from minute to minute), and
+the RSS growth. Targets (reported, not asserted): ratio >= 0.9, RSS growth < 30 MB.
 """
 
 from __future__ import annotations
@@ -59,9 +63,25 @@ def _wait_listening(port: int) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
+def make_certificate(work: Path) -> tuple[Path, Path]:
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextlib.contextmanager
-def nginx(root: Path, work: Path, binary: str) -> Iterator[str]:
+def nginx(root: Path, work: Path, binary: str, *, tls: tuple[Path, Path] | None) -> Iterator[str]:
     port = _free_port()
+    listen = f"listen 127.0.0.1:{port};"
+    if tls is not None:
+        listen = (
+            f"listen 127.0.0.1:{port} ssl; ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};"
+        )
     temp = {k: work / k for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
     conf = work / "nginx.conf"
     conf.write_text(
@@ -70,12 +90,12 @@ def nginx(root: Path, work: Path, binary: str) -> Iterator[str]:
         "http { access_log off; sendfile on; tcp_nopush on;"
         " default_type application/octet-stream;\n"
         + "".join(f" {k}_temp_path {v};" for k, v in temp.items())
-        + f"\n server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n"
+        + f"\n server {{ {listen} root {root}; }} }}\n"
     )
     process = subprocess.Popen([binary, "-c", str(conf), "-p", str(work)])
     try:
         _wait_listening(port)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(10)
@@ -125,11 +145,12 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_curl(url: str, out: Path, *, fsync: bool) -> tuple[float, float]:
+def run_curl(url: str, out: Path, *, fsync: bool, ca: Path | None) -> tuple[float, float]:
     """(seconds, CPU seconds of curl)."""
+    trust = ["--cacert", str(ca)] if ca is not None else []
     cpu = _children_cpu()
     started = time.perf_counter()
-    subprocess.run(["curl", "-sf", "--http1.1", "-o", str(out), url], check=True)
+    subprocess.run(["curl", "-sf", "--http1.1", *trust, "-o", str(out), url], check=True)
     if fsync:
         fd = os.open(out, os.O_RDONLY)
         try:
@@ -139,12 +160,15 @@ def run_curl(url: str, out: Path, *, fsync: bool) -> tuple[float, float]:
     return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def run_jobdock(url: str, folder: Path, *, on_loop: bool) -> tuple[float, float, int]:
+def run_jobdock(
+    url: str, folder: Path, *, on_loop: bool, ca: Path | None
+) -> tuple[float, float, int]:
     """(seconds, CPU seconds of the download, peak RSS growth)."""
     command = [sys.executable, __file__, "--child", url, str(folder)]
     if on_loop:
         command.append("--on-loop")
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ, SSL_CERT_FILE=str(ca)) if ca is not None else None
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"jobdock run failed:\n{done.stderr}")
     figures = json.loads(done.stdout)
@@ -216,9 +240,10 @@ def make_file(path: Path, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="where the temp dir goes")
     parser.add_argument("--on-loop", action="store_true", help="the event-loop path (before)")
+    parser.add_argument("--tls", action="store_true", help="HTTPS (nginx, self-signed cert)")
     parser.add_argument("--child", nargs=2, metavar=("URL", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -238,24 +263,33 @@ def main() -> None:
         binary = shutil.which("nginx") or (
             "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
         )
-        server = nginx(root, work, binary) if binary else python_server(root)
+        if args.tls and not binary:
+            sys.exit("--tls needs nginx")
+        ca, tls = None, None
+        if args.tls:
+            tls = make_certificate(work)
+            ca = tls[0]
+        server = nginx(root, work, binary, tls=tls) if binary else python_server(root)
         with server as origin:
             url = f"{origin}/big.bin"
-            times: dict[str, list[float]] = {"curl": [], "curl+fsync": [], "jobdock": []}
+            times: dict[str, list[float]] = {
+                "curl": [], "curl+fsync": [], "jobdock": [], "curl→null": []
+            }  # fmt: skip
             cpu: dict[str, list[float]] = {"curl": [], "jobdock": []}
             growth: list[int] = []
             for _ in range(args.runs):
                 drop(out / "big.bin")
-                seconds, used = run_curl(url, out / "big.bin", fsync=False)
+                times["curl→null"].append(run_curl(url, Path(os.devnull), fsync=False, ca=ca)[0])
+                seconds, used = run_curl(url, out / "big.bin", fsync=False, ca=ca)
                 times["curl"].append(seconds)
                 cpu["curl"].append(used)
                 drop(out / "big.bin")
-                seconds, used, rss = run_jobdock(url, jd, on_loop=args.on_loop)
+                seconds, used, rss = run_jobdock(url, jd, on_loop=args.on_loop, ca=ca)
                 times["jobdock"].append(seconds)
                 cpu["jobdock"].append(used)
                 growth.append(rss)
                 drop(jd / "big.bin")
-                times["curl+fsync"].append(run_curl(url, out / "big.bin", fsync=True)[0])
+                times["curl+fsync"].append(run_curl(url, out / "big.bin", fsync=True, ca=ca)[0])
             drop(out / "big.bin")
         speed = {k: size / statistics.median(v) / 1e6 for k, v in times.items()}
         # Each Jobdock run against the curl run just before it: this machine's speed drifts
@@ -263,7 +297,8 @@ def main() -> None:
         paired_plain = [c / j for c, j in zip(times["curl"], times["jobdock"], strict=True)]
         print(
             f"file: {args.size_mib} MiB from {'nginx' if binary else 'Python sendfile server'}"
-            f" on 127.0.0.1, {args.runs} rounds (curl, jobdock, curl+fsync), medians;"
+            f" on 127.0.0.1 over {'HTTPS' if args.tls else 'HTTP'}, {args.runs} rounds"
+            " (curl→null, curl, jobdock, curl+fsync), medians;"
             f" written under {work.parent}"
         )
         for name, values in times.items():
