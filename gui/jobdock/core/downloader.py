@@ -30,7 +30,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -45,15 +44,14 @@ from typing import TypeVar
 import httpx
 
 from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute
-from jobdock.core.digests import HashedBuffers
-from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError, NetworkError
+from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
+from jobdock.core.partfile import Plan, Pumped, part_path, pump, stream_to_part
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
-WRITEBACK = 32 * 1024 * 1024  # start writing the .part to disk every this many bytes
 PROGRESS_INTERVAL = 0.25  # at most four progress reports a second per download
 FREE_SPACE_RESERVE = 16 * 1024 * 1024
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
@@ -71,10 +69,6 @@ class Started:
 
 ProgressFn = Callable[[int, int | None], None]
 StartedFn = Callable[[Started], None]
-
-
-def part_path(path: Path) -> Path:
-    return path.with_name(path.name + ".part")
 
 
 async def download(
@@ -144,7 +138,7 @@ async def _download(
                 plan = _plan(response, result, folder, target, offset, on_started)
                 stop = threading.Event()
                 pumped = await _in_thread(
-                    lambda: _pump_sync(response, plan, stop, progress),
+                    lambda: pump(response, plan, stop, progress),
                     "download",
                     interrupt=lambda: _interrupt(stop, response),
                 )
@@ -156,7 +150,7 @@ async def _download(
         async with session.stream("GET", result.url, headers=headers) as response:
             await _raise_for_download(response, result.url)
             plan = _plan(response, result, folder, target, offset, on_started)
-            pumped = await _stream_to_part(response, plan, progress)
+            pumped = await stream_to_part(response, plan, progress)
     checks = _Checks(
         total=plan.total,
         etag=response.headers.get("etag"),
@@ -170,24 +164,6 @@ class _RangeRefused(DownloadError):
     """HTTP 416 to a resume: the .part is of no use any more."""
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Where the answer's bytes go, decided from its headers before any is written."""
-
-    target: Path
-    preferred: Path
-    offset: int
-    total: int | None
-    want_md5: bool
-
-
-@dataclass(frozen=True)
-class _Pumped:
-    written: int
-    sha256: str | None = None  # None: hash the file afterwards
-    md5: str | None = None
-
-
 def _plan(
     response: httpx.Response,
     result: Result,
@@ -195,7 +171,7 @@ def _plan(
     target: Path | None,
     offset: int,
     on_started: StartedFn,
-) -> _Plan:
+) -> Plan:
     """Check the answer's headers, pick the file name, check free space, record the start."""
     if response.status_code == 206:
         _check_content_range(response, offset)
@@ -228,7 +204,7 @@ def _plan(
     )
     content_md5 = response.headers.get("content-md5") if offset == 0 else None
     want_md5 = _expected_md5(_Checks(total, etag, content_md5, preferred)) is not None
-    return _Plan(target, preferred, offset, total, want_md5)
+    return Plan(target, preferred, offset, total, want_md5)
 
 
 async def _raise_for_download(response: httpx.Response, url: str) -> None:
@@ -374,141 +350,6 @@ def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _pump_sync(
-    response: httpx.Response, plan: _Plan, stop: threading.Event, progress: _Throttled
-) -> _Pumped:
-    """(Worker thread) body → .part, hashed beside the writing; fsync'ed. Each piece is
-    written as it arrives (a broken connection loses nothing already received)."""
-    part = part_path(plan.target)
-    read = _body_reader(response)
-    written = plan.offset
-    try:
-        with (
-            open(part, "r+b" if plan.offset else "wb", buffering=0) as fh,
-            HashedBuffers(md5=plan.want_md5) as buffers,
-        ):
-            _hash_prefix(fh, plan.offset, buffers)
-            fh.seek(plan.offset)
-            fh.truncate()
-            fd = fh.fileno()
-            flushed = written
-            try:
-                while not stop.is_set():
-                    buffer = buffers.take()
-                    count = read(buffer)
-                    if not count:
-                        buffers.give_back(buffer)
-                        break
-                    buffers.feed(buffer, count)
-                    with memoryview(buffer) as view:
-                        _write_all(fd, view[:count])
-                    written += count
-                    if written - flushed >= WRITEBACK:
-                        # This stretch starts going to disk; the one before, written out by
-                        # now, leaves the page cache.
-                        start = max(plan.offset, flushed - WRITEBACK)
-                        _start_writeback(fd, start, written - start)
-                        flushed = written
-                    progress(written, plan.total)
-            except httpx.HTTPError as exc:
-                raise NetworkError(
-                    f"download interrupted after {written:,} bytes: {type(exc).__name__}"
-                ) from None
-            if stop.is_set():
-                raise DownloadError("download stopped", transient=True)
-            os.fsync(fd)
-            sha256, md5 = buffers.finish()
-    except OSError as exc:
-        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
-    progress(written, plan.total, final=True)
-    return _Pumped(written, sha256, md5)
-
-
-def _body_reader(response: httpx.Response) -> Callable[[bytearray], int]:
-    """`readinto` for the response's body: `BulkTransport`'s own (no copy), else one that
-    copies the pieces any other transport yields (scripted transports in tests, proxies)."""
-    body = response.extensions.get(BODY)
-    if isinstance(body, BodyReader):
-        return body.readinto
-    pieces = response.iter_raw()
-    left = memoryview(b"")
-
-    def readinto(buffer: bytearray) -> int:
-        nonlocal left
-        filled = 0
-        while filled < len(buffer):
-            if not left:
-                piece = next(pieces, None)
-                if piece is None:
-                    break
-                left = memoryview(piece)
-            count = min(len(left), len(buffer) - filled)
-            buffer[filled : filled + count] = left[:count]
-            left = left[count:]
-            filled += count
-        return filled
-
-    return readinto
-
-
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _hash_prefix(fh: io.FileIO, size: int, buffers: HashedBuffers) -> None:
-    """Feed the bytes already in the .part (a resumed download) to the hashes."""
-    fh.seek(0)
-    left = size
-    while left > 0:
-        buffer = buffers.take()
-        with memoryview(buffer) as view:
-            count = fh.readinto(view[: min(len(buffer), left)])
-        if not count:
-            buffers.give_back(buffer)
-            raise DownloadError("the .part file shrank while resuming", transient=True)
-        buffers.feed(buffer, count)
-        left -= count
-
-
-def _start_writeback(fd: int, start: int, length: int) -> None:
-    """Ask the kernel to write this range to disk now and drop what of it is already written
-    from the page cache (Linux, `POSIX_FADV_DONTNEED`: dirty pages start their writeback, clean
-    ones are dropped): the final fsync has little left to wait for, and a download of many GB
-    does not push everything else out of memory."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is not None:
-        with contextlib.suppress(OSError):
-            advise(fd, start, length, os.POSIX_FADV_DONTNEED)
-
-
-async def _stream_to_part(response: httpx.Response, plan: _Plan, progress: _Throttled) -> _Pumped:
-    """The event-loop variant of `_pump_sync` (async transports); the file is hashed after."""
-    part = part_path(plan.target)
-    written = plan.offset
-    with open(part, "r+b" if plan.offset else "wb") as fh:
-        fh.seek(plan.offset)
-        fh.truncate()
-        try:
-            # No chunk_size: a re-chunking buffer would hold back up to CHUNK bytes that a
-            # broken connection then loses; pieces are written as they arrive.
-            async for chunk in response.aiter_raw():
-                fh.write(chunk)
-                written += len(chunk)
-                progress(written, plan.total)
-        except httpx.HTTPError as exc:
-            fh.flush()
-            raise NetworkError(
-                f"download interrupted after {written:,} bytes: {type(exc).__name__}"
-            ) from None
-        except OSError as exc:
-            raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
-        fh.flush()
-        os.fsync(fh.fileno())
-    progress(written, plan.total, final=True)
-    return _Pumped(written)
-
-
 @dataclass(frozen=True)
 class _Checks:
     total: int | None
@@ -517,7 +358,7 @@ class _Checks:
     preferred: Path  # the name the server suggested; reused when it holds the same bytes
 
 
-def _finish(result: Result, target: Path, pumped: _Pumped, checks: _Checks) -> Result:
+def _finish(result: Result, target: Path, pumped: Pumped, checks: _Checks) -> Result:
     """Verify, then rename into place (in a worker thread: it may hash the whole file)."""
     part = part_path(target)
     total, written = checks.total, pumped.written

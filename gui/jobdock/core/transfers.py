@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobdock.core import downloader
+from jobdock.core import downloader, partfile
 from jobdock.core.errors import ChecksumError, JobdockError, LinkExpiredError, UsageError
 from jobdock.core.filenames import sanitize_filename
 from jobdock.core.job import (
@@ -245,7 +245,7 @@ class Transfers:
             finally:
                 part = engine.job(job_id).results[index]
                 if part.path and part.download_state == DownloadState.DOWNLOADING:
-                    size = downloader.part_path(Path(part.path))
+                    size = partfile.part_path(Path(part.path))
                     done_bytes = size.stat().st_size if size.exists() else 0
                     self._set_result(job_id, index, replace(part, bytes_done=done_bytes))
 
