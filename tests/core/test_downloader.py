@@ -4,13 +4,19 @@ redirects (as `ApiSession`), resume, progress throttling."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from jobdock.core import downloader
+from jobdock.core import downloader, partfile
+from jobdock.core.errors import DownloadError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, DownloadState, Result
 
@@ -131,3 +137,63 @@ def test_resume_hashes_the_bytes_already_on_disk(tmp_path: Path) -> None:
     assert seen[0].headers["range"] == "bytes=1000-"
     assert target.read_bytes() == BODY
     assert done.sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+_HOLD_LOCK = """
+import fcntl, sys, time
+with open(sys.argv[1], "r+b") as fh:
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def test_a_part_written_by_another_process_is_left_alone(tmp_path: Path) -> None:
+    """The window and `jobdock watch` on one data dir must never write one .part together:
+    while another process holds it, the download fails as transient and the bytes stay."""
+    target = tmp_path / "f.bin"
+    part = target.with_name("f.bin.part")
+    part.write_bytes(BODY[:1000])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(part)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        seen: list[httpx.Request] = []
+        result = Result(url="https://cdn.example/f.bin", path=str(target), etag='"e"')
+        with pytest.raises(DownloadError, match="another Jobdock process") as caught:
+            _download(result, tmp_path, _serve(seen))
+        assert caught.value.transient
+        assert part.read_bytes() == BODY[:1000], "nothing truncated or written"
+        assert not target.exists()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    done, _ = _download(result, tmp_path, _serve(seen))  # the lock is gone: it resumes
+    assert Path(done.path or "").read_bytes() == BODY
+
+
+def test_a_part_completed_by_another_process_meanwhile_is_not_reopened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between opening the .part and locking it, the other process may finish and rename it:
+    the lock is then on the finished file, which must not be written again."""
+    target = tmp_path / "f.bin"
+    part = target.with_name("f.bin.part")
+    real_flock = fcntl.flock
+
+    def finished_meanwhile(fd: int, operation: int) -> None:
+        os.replace(part, target)  # what the other process does just before we lock
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(partfile.fcntl, "flock", finished_meanwhile)
+    with pytest.raises(DownloadError, match="completed by another Jobdock process"):
+        with partfile.claim(target) as fh:
+            fh.write(b"never")
+    assert target.read_bytes() == b"", "the renamed file was not written"

@@ -48,7 +48,7 @@ from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
-from jobdock.core.partfile import Plan, Pumped, part_path, pump, stream_to_part
+from jobdock.core.partfile import Plan, Pumped, claim, part_path, pump, stream_to_part
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
@@ -136,21 +136,31 @@ async def _download(
             response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
             try:
                 plan = _plan(response, result, folder, target, offset, on_started)
-                stop = threading.Event()
-                pumped = await _in_thread(
-                    lambda: pump(response, plan, stop, progress),
-                    "download",
-                    interrupt=lambda: _interrupt(stop, response),
-                )
+                with claim(plan.target) as fh:
+                    stop = threading.Event()
+                    pumped = await _in_thread(
+                        lambda: pump(response, fh, plan, stop, progress),
+                        "download",
+                        interrupt=lambda: _interrupt(stop, response),
+                    )
+                    response.close()
+                    return await _finish_in_thread(result, plan, pumped, response)
             finally:
                 response.close()
         finally:
             route.close()
-    else:
-        async with session.stream("GET", result.url, headers=headers) as response:
-            await _raise_for_download(response, result.url)
-            plan = _plan(response, result, folder, target, offset, on_started)
-            pumped = await stream_to_part(response, plan, progress)
+    async with session.stream("GET", result.url, headers=headers) as response:
+        await _raise_for_download(response, result.url)
+        plan = _plan(response, result, folder, target, offset, on_started)
+        with claim(plan.target) as fh:
+            pumped = await stream_to_part(response, fh, plan, progress)
+            return await _finish_in_thread(result, plan, pumped, response)
+
+
+async def _finish_in_thread(
+    result: Result, plan: Plan, pumped: Pumped, response: httpx.Response
+) -> Result:
+    """Verify and rename (the caller still holds the .part's claim)."""
     checks = _Checks(
         total=plan.total,
         etag=response.headers.get("etag"),

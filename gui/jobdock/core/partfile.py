@@ -1,5 +1,9 @@
 """The `.part` file of a download: where the bytes of an answer go until they are verified.
 
+`claim` opens it locked (advisory `flock`) for as long as the download and its rename take, so
+two Jobdock processes on one data dir, the window and a `jobdock watch`, never write one file
+together.
+
 `pump` is the worker-thread path (the downloader's default): the body is read into reused
 buffers (`bulk_http.BodyReader.readinto`, or a copy of any other transport's pieces), written as
 it arrives while `digests.HashedBuffers` hashes it in other threads, pushed to disk in stretches
@@ -13,10 +17,15 @@ import contextlib
 import io
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one Jobdock process per data dir there
+    fcntl = None  # type: ignore[assignment]
 
 import httpx
 
@@ -54,17 +63,59 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def pump(response: httpx.Response, plan: Plan, stop: threading.Event, progress: Progress) -> Pumped:
-    """(Worker thread) body → .part, hashed beside the writing; fsync'ed. Each piece is
-    written as it arrives (a broken connection loses nothing already received)."""
+@contextlib.contextmanager
+def claim(target: Path) -> Iterator[io.FileIO]:
+    """The `.part` of `target`, open for writing and locked against every other Jobdock process
+    (the window and a `jobdock watch` on the same data dir) until the block ends: hold it until
+    the file has its final name. Raises a transient `DownloadError` when another process holds
+    it, or renamed it to its final name meanwhile (the next attempt sees the finished file)."""
+    part = part_path(target)
+    try:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
+    with open(fd, "r+b", buffering=0) as fh:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DownloadError(
+                    f"{part.name} is being written by another Jobdock process (the window or"
+                    " `jobdock watch` on the same data dir)",
+                    transient=True,
+                ) from None
+        if not _still_named(fd, part):
+            raise DownloadError(
+                f"{part.name} was just completed by another Jobdock process", transient=True
+            )
+        yield fh
+
+
+def _still_named(fd: int, part: Path) -> bool:
+    """Whether the open file is still the one at `part` (not renamed or replaced after we
+    opened it and before we got the lock)."""
+    try:
+        named = os.stat(part)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
+
+
+def pump(
+    response: httpx.Response,
+    fh: io.FileIO,
+    plan: Plan,
+    stop: threading.Event,
+    progress: Progress,
+) -> Pumped:
+    """(Worker thread) body → the claimed .part `fh`, hashed beside the writing; fsync'ed.
+    Each piece is written as it arrives (a broken connection loses nothing received)."""
     part = part_path(plan.target)
     read = _body_reader(response)
     written = plan.offset
     try:
-        with (
-            open(part, "r+b" if plan.offset else "wb", buffering=0) as fh,
-            HashedBuffers(md5=plan.want_md5) as buffers,
-        ):
+        with HashedBuffers(md5=plan.want_md5) as buffers:
             _hash_prefix(fh, plan.offset, buffers)
             fh.seek(plan.offset)
             fh.truncate()
@@ -160,28 +211,29 @@ def _start_writeback(fd: int, start: int, length: int) -> None:
             advise(fd, start, length, os.POSIX_FADV_DONTNEED)
 
 
-async def stream_to_part(response: httpx.Response, plan: Plan, progress: Progress) -> Pumped:
+async def stream_to_part(
+    response: httpx.Response, fh: io.FileIO, plan: Plan, progress: Progress
+) -> Pumped:
     """The event-loop variant of `pump` (async transports); the file is hashed after."""
     part = part_path(plan.target)
     written = plan.offset
-    with open(part, "r+b" if plan.offset else "wb") as fh:
+    try:
         fh.seek(plan.offset)
         fh.truncate()
+        fd = fh.fileno()
         try:
-            # No chunk_size: a re-chunking buffer would hold back up to CHUNK bytes that a
-            # broken connection then loses; pieces are written as they arrive.
+            # No chunk_size: a re-chunking buffer would hold back up to a chunk that a broken
+            # connection then loses; pieces are written as they arrive.
             async for chunk in response.aiter_raw():
-                fh.write(chunk)
+                _write_all(fd, memoryview(chunk))
                 written += len(chunk)
                 progress(written, plan.total)
         except httpx.HTTPError as exc:
-            fh.flush()
             raise NetworkError(
                 f"download interrupted after {written:,} bytes: {type(exc).__name__}"
             ) from None
-        except OSError as exc:
-            raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
-        fh.flush()
-        os.fsync(fh.fileno())
+        os.fsync(fd)
+    except OSError as exc:
+        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
     progress(written, plan.total, final=True)
     return Pumped(written)
