@@ -42,6 +42,8 @@ from jobdock.core.transfers import DownloadProgress, Transfers
 log = logging.getLogger("jobdock.engine")
 PROBE_JOB_ID = "jobdockconnectiontest0"  # a valid id shape for every provider
 IDLE_WAKE = 30.0
+STORE_CHECK = 1.0  # seconds between looks for jobs written by another process
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class Engine:
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._issued_ids: set[str] = set()
+        self._store_version = store.data_version()
+        self._store_watch: asyncio.Task[None] | None = None
         self.transfers = Transfers(self)
         self.polling = Polling(self)
 
@@ -99,16 +103,22 @@ class Engine:
     async def start(self) -> None:
         """Start the scheduler (polls and automatic downloads)."""
         if self._runner is None:
-            self._runner = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
+            loop = asyncio.get_running_loop()
+            self._runner = loop.create_task(self._run(), name="scheduler")
+            self._store_watch = loop.create_task(self._watch_store(), name="store-watch")
 
     async def aclose(self) -> None:
         self._closing = True
-        tasks = [t for t in {self._runner, *self.polling.tasks.values()} if t is not None]
+        tasks = [
+            t
+            for t in {self._runner, self._store_watch, *self.polling.tasks.values()}
+            if t is not None
+        ]
         tasks += self.transfers.tasks()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._runner = None
+        self._runner = self._store_watch = None
         self._flush()
         for name in self._sessions:
             self._save_quota(name)
@@ -165,7 +175,7 @@ class Engine:
         self, jobs: Iterable[Job], events: Iterable[JobEvent] = (), *, persist: bool = True
     ) -> None:
         """Record new job values: memory, store, listeners. The one way jobs change."""
-        jobs = list(jobs)
+        jobs = [self._stamped(job) for job in jobs] if persist else list(jobs)
         for job in jobs:
             if job.id not in self._jobs and job.id in self._pending.removed:
                 continue
@@ -178,6 +188,14 @@ class Engine:
             self.store.add_events(events)
         self._schedule_flush()
         self.wake()
+
+    def _stamped(self, job: Job) -> Job:
+        """`job` with an `updated_at` later than the version it replaces, when it changed: how
+        another process on this data dir tells it is news (`adopt_external_changes`)."""
+        previous = self._jobs.get(job.id)
+        if previous is None or job.updated_at > previous.updated_at or job == previous:
+            return job
+        return job.replace(updated_at=max(self.clock(), previous.updated_at + _TICK))
 
     def wake(self) -> None:
         self._wake.set()
@@ -491,6 +509,47 @@ class Engine:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+    # other processes -----------------------------------------------------------------------
+    async def _watch_store(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(STORE_CHECK)
+            try:
+                await self.adopt_external_changes()
+            except Exception:  # a busy or broken file: the next look may do better
+                log.exception("reading jobs written by another process failed")
+
+    async def adopt_external_changes(self) -> int:
+        """Take in what another Jobdock process on this data dir (`jobdock submit` from a script,
+        a `watch`, the window) wrote since the last look: its new jobs, newer versions of ours,
+        and removals. Returns how many jobs changed here."""
+        version = self.store.data_version()
+        if version == self._store_version:
+            return 0
+        self._store_version = version
+        stamps = self.store.job_stamps()
+        fresh: list[str] = []
+        for job_id, stamp in stamps.items():
+            mine = self._jobs.get(job_id)
+            if mine is None:
+                fresh.append(job_id)
+            elif stamp != mine.updated_at.isoformat() and (
+                datetime.fromisoformat(stamp) > mine.updated_at
+            ):
+                fresh.append(job_id)
+        gone = [job_id for job_id in self._jobs if job_id not in stamps]
+        for job_id in gone:
+            self.polling.cancel(job_id)
+            await self.transfers.cancel(job_id)
+            self._jobs.pop(job_id, None)
+            self._pending.changed.pop(job_id, None)
+            self._pending.removed.add(job_id)
+        jobs = self.store.get_jobs(fresh)
+        if jobs:
+            self.commit(jobs, persist=False)
+        elif gone:
+            self._schedule_flush()
+        return len(jobs) + len(gone)
 
     # settled -------------------------------------------------------------------------------
     def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:

@@ -267,6 +267,28 @@ class JobStore:
         rows = cursor.execute(f"{_SELECT_JOBS} {where}", params).fetchall()
         return [_job_from_row(r) for r in rows]
 
+    def get_jobs(self, job_ids: list[str]) -> list[Job]:
+        """These jobs (those that exist), in no particular order."""
+        found: list[Job] = []
+        for start in range(0, len(job_ids), 500):  # SQLite's limit on `?` is 999 on old builds
+            chunk = job_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found += self._jobs_where(f"WHERE id IN ({marks})", tuple(chunk))
+        return found
+
+    def job_stamps(self) -> dict[str, str]:
+        """Every job's id and `updated_at` as stored: cheap enough to compare every second."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return dict(cursor.execute("SELECT id, updated_at FROM jobs").fetchall())
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (another Jobdock process on this
+        data dir) commits to the file; this connection's own commits leave it alone."""
+        cursor = self._db.cursor()
+        cursor.row_factory = None
+        return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+
     def get_job(self, job_id: str) -> Job:
         found = self._jobs_where("WHERE id = ?", (job_id,))
         if not found:
