@@ -68,30 +68,30 @@ def test_newer_versions_and_removals_are_taken_in_older_ones_are_not(tmp_path: P
         async with two_engines(api, tmp_path) as (window, script):
             first = await script.submit("acc", FakeProvider().default_request())
             second = await script.submit("acc", FakeProvider().default_request())
-            assert await window.adopt_external_changes() == 2
-            assert await window.adopt_external_changes() == 0, "nothing new since"
+            assert await window.neighbours.adopt() == 2
+            assert await window.neighbours.adopt() == 0, "nothing new since"
 
             newer = first.replace(label="renamed", updated_at=first.updated_at + timedelta(1))
             script.commit([newer])
-            assert await window.adopt_external_changes() == 1
+            assert await window.neighbours.adopt() == 1
             assert window.job(first.id).label == "renamed"
 
             older = first.replace(label="stale", updated_at=first.updated_at - timedelta(1))
             script.store.put_job(older)
-            assert await window.adopt_external_changes() == 0
+            assert await window.neighbours.adopt() == 0
             assert window.job(first.id).label == "renamed"
 
             removed: list[str] = []
             window.subscribe(lambda batch: removed.extend(batch.removed))
             await script.remove(second.id)
-            assert await window.adopt_external_changes() == 1
+            assert await window.neighbours.adopt() == 1
             assert window.current(second.id) is None
             await asyncio.sleep(0)  # the batch goes out on the next loop turn
             assert removed == [second.id]
 
             window.commit([window.job(first.id).replace(label="mine")])
-            assert await script.adopt_external_changes() >= 1
+            assert await script.neighbours.adopt() >= 1
             assert script.job(first.id).label == "mine"
-            assert await window.adopt_external_changes() == 0, "its own writes are not news"
+            assert await window.neighbours.adopt() == 0, "its own writes are not news"
 
     run(scenario())

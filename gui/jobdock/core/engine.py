@@ -23,6 +23,7 @@ from jobdock.core.credentials import CredentialStore, Redactor
 from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
+from jobdock.core.neighbours import Neighbours
 from jobdock.core.paths import AppPaths
 from jobdock.core.poller import deadline_for, effective_policy
 from jobdock.core.polling import PollHealth, Polling
@@ -42,7 +43,6 @@ from jobdock.core.transfers import DownloadProgress, Transfers
 log = logging.getLogger("jobdock.engine")
 PROBE_JOB_ID = "jobdockconnectiontest0"  # a valid id shape for every provider
 IDLE_WAKE = 30.0
-STORE_CHECK = 1.0  # seconds between looks for jobs written by another process
 _TICK = timedelta(microseconds=1)
 
 
@@ -83,6 +83,7 @@ class Engine:
         self.clock = clock
         self.rng = rng or random.Random()
         self._transport = transport
+        store_version = store.data_version()  # before reading: a write in between is seen later
         self._jobs: dict[str, Job] = {j.id: j for j in store.list_jobs()}
         self._sessions: dict[str, ApiSession] = {}
         self._bare = make_bare_client(transport=transport)
@@ -94,8 +95,8 @@ class Engine:
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._issued_ids: set[str] = set()
-        self._store_version = store.data_version()
         self._store_watch: asyncio.Task[None] | None = None
+        self.neighbours = Neighbours(self, store_version)
         self.transfers = Transfers(self)
         self.polling = Polling(self)
 
@@ -105,7 +106,7 @@ class Engine:
         if self._runner is None:
             loop = asyncio.get_running_loop()
             self._runner = loop.create_task(self._run(), name="scheduler")
-            self._store_watch = loop.create_task(self._watch_store(), name="store-watch")
+            self._store_watch = loop.create_task(self.neighbours.run(), name="store-watch")
 
     async def aclose(self) -> None:
         self._closing = True
@@ -191,7 +192,7 @@ class Engine:
 
     def _stamped(self, job: Job) -> Job:
         """`job` with an `updated_at` later than the version it replaces, when it changed: how
-        another process on this data dir tells it is news (`adopt_external_changes`)."""
+        another process on this data dir tells it is news (`neighbours.Neighbours`)."""
         previous = self._jobs.get(job.id)
         if previous is None or job.updated_at > previous.updated_at or job == previous:
             return job
@@ -473,6 +474,11 @@ class Engine:
         self.polling.cancel(job_id)
         await self.transfers.cancel(job_id)
         self.store.remove_job(job_id)
+        self.forget(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job from memory and tell the listeners (its polls and downloads stopped; the
+        store no longer has it)."""
         self._jobs.pop(job_id, None)
         self._pending.changed.pop(job_id, None)
         self._pending.removed.add(job_id)
@@ -509,47 +515,6 @@ class Engine:
                     await self._wake.wait()
             except TimeoutError:
                 pass
-
-    # other processes -----------------------------------------------------------------------
-    async def _watch_store(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(STORE_CHECK)
-            try:
-                await self.adopt_external_changes()
-            except Exception:  # a busy or broken file: the next look may do better
-                log.exception("reading jobs written by another process failed")
-
-    async def adopt_external_changes(self) -> int:
-        """Take in what another Jobdock process on this data dir (`jobdock submit` from a script,
-        a `watch`, the window) wrote since the last look: its new jobs, newer versions of ours,
-        and removals. Returns how many jobs changed here."""
-        version = self.store.data_version()
-        if version == self._store_version:
-            return 0
-        self._store_version = version
-        stamps = self.store.job_stamps()
-        fresh: list[str] = []
-        for job_id, stamp in stamps.items():
-            mine = self._jobs.get(job_id)
-            if mine is None:
-                fresh.append(job_id)
-            elif stamp != mine.updated_at.isoformat() and (
-                datetime.fromisoformat(stamp) > mine.updated_at
-            ):
-                fresh.append(job_id)
-        gone = [job_id for job_id in self._jobs if job_id not in stamps]
-        for job_id in gone:
-            self.polling.cancel(job_id)
-            await self.transfers.cancel(job_id)
-            self._jobs.pop(job_id, None)
-            self._pending.changed.pop(job_id, None)
-            self._pending.removed.add(job_id)
-        jobs = self.store.get_jobs(fresh)
-        if jobs:
-            self.commit(jobs, persist=False)
-        elif gone:
-            self._schedule_flush()
-        return len(jobs) + len(gone)
 
     # settled -------------------------------------------------------------------------------
     def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:
