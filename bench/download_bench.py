@@ -46,6 +46,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "gui"))
+sys.path.insert(0, str(REPO))
+
+from tests.support.tls import make_certificate  # noqa: E402
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -61,17 +64,6 @@ def _wait_listening(port: int) -> None:
             return
         time.sleep(0.025)
     raise RuntimeError(f"server on port {port} did not start")
-
-
-def make_certificate(work: Path) -> tuple[Path, Path]:
-    cert, key = work / "cert.pem", work / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @contextlib.contextmanager

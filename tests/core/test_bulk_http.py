@@ -10,7 +10,6 @@ import os
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from jobdock.core.bulk_http import BODY, BodyReader, BulkTransport, SyncRoute
 from jobdock.core.digests import HashedBuffers
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account
+from tests.support.tls import make_certificate
 
 Handler = Callable[[socket.socket, int], None]  # (connection, its number from 0)
 
@@ -232,15 +232,7 @@ def test_abort_from_another_thread_ends_a_blocked_read(serve) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_tls_is_verified_and_big_bodies_arrive_whole(serve, certificate) -> None:
