@@ -65,10 +65,8 @@ class _Connection(http.client.HTTPConnection):
         self.sock.settimeout(TIMEOUT.read)
 
 
-class _TLSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(TIMEOUT.read)
+class _TLSConnection(_Connection, http.client.HTTPSConnection):
+    """The same over TLS (the read timeout lands on the socket `HTTPSConnection` wrapped)."""
 
 
 class BulkTransport(httpx.BaseTransport):
@@ -207,10 +205,7 @@ class BodyReader(httpx.SyncByteStream):
     def abort(self) -> None:
         """(Any thread) make a read blocked on this body return now."""
         connection = self._connection
-        sock = connection.sock if connection is not None else None
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shut_down(connection.sock if connection is not None else None)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -221,6 +216,14 @@ class BodyReader(httpx.SyncByteStream):
         if not reusable:
             answer.close()
         self._transport._release(self._key, connection, reusable)
+
+
+def shut_down(sock: object) -> None:
+    """Shut a socket down for reading and writing (a blocked read returns); anything else, or a
+    socket already closed, is left alone."""
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _mapped(

@@ -33,7 +33,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from typing import TypeVar
 
 import httpx
 
-from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute
+from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute, shut_down
 from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
@@ -354,10 +353,7 @@ def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
         body.abort()
         return
     stream = response.extensions.get("network_stream")  # httpx's own transports
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    shut_down(stream.get_extra_info("socket") if stream is not None else None)
 
 
 @dataclass(frozen=True)
