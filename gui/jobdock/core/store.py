@@ -261,11 +261,14 @@ class JobStore:
     def put_job(self, job: Job) -> None:
         self.put_jobs([job])
 
-    def _jobs_where(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Job]:
+    def _tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples, read by position (faster than the connection's `Row`s)."""
         cursor = self._db.cursor()
-        cursor.row_factory = None  # plain tuples, read by position
-        rows = cursor.execute(f"{_SELECT_JOBS} {where}", params).fetchall()
-        return [_job_from_row(r) for r in rows]
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
+
+    def _jobs_where(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Job]:
+        return [_job_from_row(r) for r in self._tuples(f"{_SELECT_JOBS} {where}", params)]
 
     def get_jobs(self, job_ids: list[str]) -> list[Job]:
         """These jobs (those that exist), in no particular order."""
@@ -278,16 +281,12 @@ class JobStore:
 
     def job_stamps(self) -> dict[str, str]:
         """Every job's id and `updated_at` as stored: cheap enough to compare every second."""
-        cursor = self._db.cursor()
-        cursor.row_factory = None
-        return dict(cursor.execute("SELECT id, updated_at FROM jobs").fetchall())
+        return dict(self._tuples("SELECT id, updated_at FROM jobs"))
 
     def data_version(self) -> int:
         """A number that changes whenever another connection (another Jobdock process on this
         data dir) commits to the file; this connection's own commits leave it alone."""
-        cursor = self._db.cursor()
-        cursor.row_factory = None
-        return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+        return int(self._tuples("PRAGMA data_version")[0][0])
 
     def get_job(self, job_id: str) -> Job:
         found = self._jobs_where("WHERE id = ?", (job_id,))
