@@ -1,4 +1,4 @@
-"""The headless commands of ../shared/CLI.md: same engine as the window, for scripts and cron.
+"""The headless commands of docs/cli.md: same engine as the window, for scripts and cron.
 
 Exit codes: 0 success · 1 a job failed, a result was not saved or the API refused/was unreachable ·
 2 bad usage or input · 3 `--timeout` reached · 4 no usable keyring. Errors are one line on stderr.

@@ -1,5 +1,5 @@
 """`jobdock watch`: run the engine in the foreground, print what happens, and end with the
-exit code of ../shared/CLI.md when everything is settled (or the timeout passes)."""
+exit code of docs/cli.md when everything is settled (or the timeout passes)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ only to the account's origin, chosen again on every redirect hop).
 Why not httpx's own transport for the body: httpcore reads the socket 64 KiB at a time, and h11
 copies every byte three more times (into its receive buffer, out of it, into a new `bytes` per
 piece), each piece a fresh allocation; on a fast link that per-byte Python work, not the
-network, capped a download at about 0.6x curl (see ../shared/BASELINES.md). `BulkTransport` is
+network, capped a download at about 0.6x curl (httpx `Client.iter_raw(1 MiB)` measured at
+322 MB/s against curl's 475-553 on this project's 2-core VM). `BulkTransport` is
 an `httpx.BaseTransport` on the standard library's `http.client`: requests are still built by an
 `httpx.Client` (headers, query-parameter credentials, cookies, redirects decided by `SyncRoute`),
 and the body is read with `BodyReader.readinto` into a buffer the caller reuses: one call per MiB,

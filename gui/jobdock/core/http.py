@@ -1,7 +1,7 @@
 """HTTP for Jobdock: client factories, the per-account session that keeps credentials on their
 origin, and the helpers that turn answers into values or `errors`.
 
-Two kinds of client exist (PROVIDERS.md, "same origin"):
+Two kinds of client exist (docs/providers.md, "same origin"):
 - an *API client* per account origin that carries the account's auth headers, and
 - one *bare client* for everything else (pre-signed storage URLs, result links on other hosts).
 

@@ -1,4 +1,4 @@
-"""Jobs and accounts as the JSON of ../shared/CLI.md, and as a human-readable table."""
+"""Jobs and accounts as the JSON of docs/cli.md, and as a human-readable table."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The `cisco-cce` provider: Cisco Unified/Packaged CCE configuration API with `?async=true`
-(PROVIDERS.md, seed 002). Create/update/delete requests are answered `202` with a `Location` to
+(docs/providers.md, seed 002). Create/update/delete requests are answered `202` with a `Location` to
 poll and a `progress` of IN_QUEUE or IN_PROGRESS (JSON or XML); the final answer is the
 synchronous one. The work is done by the shared engine in `lro`; this module adds HTTP Basic auth,
 the default request and the rule that such jobs are tracked only by their polling URL.

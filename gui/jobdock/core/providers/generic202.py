@@ -1,5 +1,5 @@
 """The `generic-202` provider: any RFC 9110 API that answers `202 Accepted` with a monitor
-(PROVIDERS.md). It runs the shared `lro` engine with Azure's status monitors honoured
+(docs/providers.md). It runs the shared `lro` engine with Azure's status monitors honoured
 (`Azure-AsyncOperation`, `Operation-Location`, then `Location`) and authenticates as the account's
 options say: `auth=bearer` (default), `auth=header` with `auth_header=<Name>`, or `auth=basic`.
 The option `final_state_via` (location, original-uri, azure-async-operation, operation-location)

@@ -1,5 +1,5 @@
 """The `202 Accepted` long-running-operation engine shared by `cisco-cce` and `generic-202`
-(PROVIDERS.md; RFC 9110 and the Azure LRO conventions). A submit answered `202` (or, for
+(docs/providers.md; RFC 9110 and the Azure LRO conventions). A submit answered `202` (or, for
 generic-202, `201` with a monitor) is followed through its monitor URL: a plain `Location` that
 answers `202` until the synchronous answer arrives, or a status monitor (`Azure-AsyncOperation`,
 `Operation-Location`) whose JSON `status` says where the operation stands. A final `4xx` with an

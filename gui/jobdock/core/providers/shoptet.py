@@ -1,4 +1,4 @@
-"""The `shoptet` provider: Shoptet API asynchronous requests (PROVIDERS.md, seed 003). A request to
+"""The `shoptet` provider: Shoptet API asynchronous requests (docs/providers.md, seed 003). A request to
 an asynchronous endpoint answers `data.jobId`; the job detail `/api/system/jobs/{jobId}` carries
 status, `resultUrl` (24 h, until `validUntil`) and `log`. Unfinished jobs are refreshed in batches
 from the jobs list (`poll_many`, shoptet_jobs.py) and a job's detail is read once it has finished;
