@@ -97,16 +97,21 @@ def test_credentials_only_to_the_account_origin_across_redirects(tmp_path: Path)
 def test_query_credentials_and_cookies_ride_the_worker_path_to_the_origin_only(
     tmp_path: Path,
 ) -> None:
-    """A profile with `query` auth keeps its credential in the API client's params; the blocking
+    """A profile with `query` auth keeps its credential in the session's `auth_params`; the blocking
     client that downloads a `needs_auth` result must carry it (and the session's cookies), and
     the hop to another origin must carry neither."""
     seen: list[httpx.Request] = []
 
     async def main() -> Result:
         account = Account(name="a", provider="mini", base_url=API)
-        api = make_api_client(headers={}, params={"api_key": "secret-2"})
+        api = make_api_client(headers={})
         api.cookies.set("affinity", "n1", domain="api.example")
-        session = ApiSession(account=account, api=api, bare=make_bare_client())
+        session = ApiSession(
+            account=account,
+            api=api,
+            bare=make_bare_client(),
+            auth_params=(("api_key", "secret-2"),),
+        )
         try:
             return await downloader.download(
                 session,

@@ -13,6 +13,7 @@ from jobdock.core import errors
 from jobdock.core.http import (
     ApiSession,
     body_excerpt,
+    credentialed,
     make_api_client,
     make_bare_client,
     parse_json,
@@ -94,6 +95,22 @@ def test_safe_url_redacts_signatures() -> None:
     url = "https://s3.example/b/k?X-Amz-Signature=abc&X-Amz-Date=1&token=t&a=b"
     shown = safe_url(url)
     assert "abc" not in shown and "token=REDACTED" in shown and "a=b" in shown
+
+
+def test_query_credentials_merge_into_the_url_query() -> None:
+    creds = (("api_key", "k-1"),)
+    url = "https://api.example/x?b=2&a=%20x+y&flag&api_key=old#frag"
+    assert credentialed(url, creds, on_origin=True) == (
+        "https://api.example/x?b=2&a=%20x+y&flag&api_key=k-1#frag"
+    )
+    assert credentialed("https://api.example/x", creds, on_origin=True) == (
+        "https://api.example/x?api_key=k-1"
+    )
+    elsewhere = "https://cdn.example/f?sig=s&key=k-1&api_key=other"
+    assert credentialed(elsewhere, creds, on_origin=False) == (
+        "https://cdn.example/f?sig=s&api_key=other"
+    )
+    assert credentialed(url, (), on_origin=True) == url
 
 
 def test_credentials_only_reach_the_account_origin() -> None:

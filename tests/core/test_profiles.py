@@ -79,10 +79,10 @@ def run_provider(
     async def go() -> Any:
         transport = httpx.MockTransport(record)
         api = make_api_client(headers=provider.auth_headers(account, SECRET), transport=transport)
-        api.params = api.params.merge(provider.auth_params(account, SECRET))
         bare = make_bare_client(transport=transport)
+        query = tuple(provider.auth_params(account, SECRET).items())
         try:
-            return await fn(ApiSession(account, api, bare))
+            return await fn(ApiSession(account, api, bare, auth_params=query))
         finally:
             await api.aclose()
             await bare.aclose()

@@ -8,7 +8,7 @@ piece), each piece a fresh allocation; on a fast link that per-byte Python work,
 network, capped a download at about 0.6x curl (httpx `Client.iter_raw(1 MiB)` measured at
 322 MB/s against curl's 475-553 on this project's 2-core VM). `BulkTransport` is
 an `httpx.BaseTransport` on the standard library's `http.client`: requests are still built by an
-`httpx.Client` (headers, query-parameter credentials, cookies, redirects decided by `SyncRoute`),
+`httpx.Client` (headers, cookies; query-parameter credentials and redirects decided by `SyncRoute`),
 and the body is read with `BodyReader.readinto` into a buffer the caller reuses: one call per MiB,
 no copy in Python (TLS included: the C loop of `BufferedReader` gathers the 16 KiB records).
 HTTP/2 is slower for one big body, so it is not used.
@@ -34,6 +34,7 @@ from jobdock.core.http import (
     MAX_REDIRECTS,
     TIMEOUT,
     ApiSession,
+    credentialed,
     describe_transport_error,
     next_hop,
     safe_url,
@@ -271,16 +272,21 @@ class SyncRoute:
 
     def __init__(self, session: ApiSession, transport: httpx.BaseTransport | None = None) -> None:
         self._origin = session.account.origin
-        # The blocking clients mirror the async ones they stand in for: headers, query-parameter
-        # credentials (profiles with `query` auth) and cookies.
+        # The blocking clients mirror the async ones they stand in for: headers and cookies;
+        # query-parameter credentials (profiles with `query` auth) go into each hop's URL on
+        # the account's origin, as `ApiSession.stream` puts them.
         self._sources = {"bare": session.bare}
         if session.api is not session.bare:
             self._sources["api"] = session.api
+        self._credentials = session.auth_params
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
 
+    def _on_origin(self, url: str) -> bool:
+        return "api" in self._sources and origin_of(url) == self._origin
+
     def client_for(self, url: str) -> httpx.Client:
-        key = "api" if "api" in self._sources and origin_of(url) == self._origin else "bare"
+        key = "api" if self._on_origin(url) else "bare"
         client = self._clients.get(key)
         if client is None:
             source = self._sources[key]
@@ -289,7 +295,6 @@ class SyncRoute:
                 transport = BulkTransport()
             client = self._clients[key] = httpx.Client(
                 headers=source.headers,
-                params=source.params,
                 cookies=source.cookies,
                 timeout=TIMEOUT,
                 follow_redirects=False,
@@ -303,7 +308,8 @@ class SyncRoute:
         method, content = "GET", None
         for _hop in range(MAX_REDIRECTS + 1):
             client = self.client_for(url)
-            request = client.build_request(method, url, content=content, headers=headers)
+            target = credentialed(url, self._credentials, on_origin=self._on_origin(url))
+            request = client.build_request(method, target, content=content, headers=headers)
             try:
                 response = client.send(request, stream=True)
             except httpx.HTTPError as exc:

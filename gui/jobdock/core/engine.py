@@ -278,7 +278,7 @@ class Engine:
         self.redactor.add(secret)
         headers = provider.auth_headers(account, secret)
         # Profiles with `query` auth put the credential in a parameter: only this account's
-        # client carries it, so like the headers it reaches only the account's origin.
+        # session carries it, so like the headers it reaches only the account's origin.
         auth_params = getattr(provider, "auth_params", None)
         params: dict[str, str] = auth_params(account, secret) if auth_params else {}
         for value in (*headers.values(), *params.values()):
@@ -286,7 +286,6 @@ class Engine:
             self.redactor.add(value.split(" ", 1)[-1])
         api = make_api_client(
             headers=headers,
-            params=params or None,
             # An API that limits connections per token (Shoptet: 3) caps its client lower.
             max_connections=min(
                 self.settings.max_per_origin,
@@ -294,7 +293,9 @@ class Engine:
             ),
             transport=self._transport,
         )
-        session = ApiSession(account=account, api=api, bare=self._bare)
+        session = ApiSession(
+            account=account, api=api, bare=self._bare, auth_params=tuple(params.items())
+        )
         self._sessions[account.name] = session
         return session
 

@@ -7,7 +7,10 @@ Two kinds of client exist (docs/providers.md, "same origin"):
 
 Neither follows redirects by itself: httpx strips `Authorization` on a cross-origin redirect but not
 custom headers such as `API-Key`, so `ApiSession` follows redirects itself and picks the client for
-every hop by its origin. TLS verification is always on.
+every hop by its origin. Query-parameter credentials (profiles with `query` auth) are the
+session's, not the client's: httpx's client-level `params=` replaces a URL's own query, so
+`credentialed` merges them into each hop's URL on the account's origin and keeps them off every
+other. TLS verification is always on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -40,6 +43,7 @@ USER_AGENT = f"Jobdock/{__version__} (+https://github.com/jobdock/jobdock)"
 TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 MAX_REDIRECTS = 5
 BODY_EXCERPT = 300
+QueryCredentials = tuple[tuple[str, str], ...]
 
 # Query parameters that carry credentials in pre-signed URLs; redacted in human output.
 _SECRET_PARAMS = re.compile(
@@ -50,15 +54,13 @@ _SECRET_PARAMS = re.compile(
 def make_api_client(
     *,
     headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
     max_connections: int = 4,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The client for one account's origin: carries its auth headers (and query-parameter
-    credentials, for APIs that want them), keeps cookies."""
+    """The client for one account's origin: carries its auth headers, keeps cookies (query
+    credentials ride on the `ApiSession`, see `credentialed`)."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, **headers},
-        params=params,
         timeout=TIMEOUT,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
@@ -85,11 +87,13 @@ def make_bare_client(
 
 @dataclass(frozen=True)
 class ApiSession:
-    """What a provider is handed: the account, its API client and the bare client."""
+    """What a provider is handed: the account, its API client and the bare client, and the
+    query parameters that authenticate requests to the account's origin (`query` auth)."""
 
     account: Account
     api: httpx.AsyncClient
     bare: httpx.AsyncClient
+    auth_params: QueryCredentials = ()
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL: absolute ones unchanged, paths joined under the account's base URL."""
@@ -98,8 +102,12 @@ class ApiSession:
         base = self.account.base_url.rstrip("/") + "/"
         return urljoin(base, path_or_url.lstrip("/"))
 
+    def on_origin(self, url: str) -> bool:
+        """Whether `url` gets the account's credentials (its origin, and a session that has any)."""
+        return self.api is not self.bare and origin_of(url) == self.account.origin
+
     def client_for(self, url: str) -> httpx.AsyncClient:
-        return self.api if origin_of(url) == self.account.origin else self.bare
+        return self.api if self.on_origin(url) else self.bare
 
     async def request(
         self,
@@ -139,7 +147,8 @@ class ApiSession:
             url = _with_params(url, params)
         for _hop in range(MAX_REDIRECTS + 1):
             client = self.client_for(url)
-            request = client.build_request(method, url, content=content, headers=headers)
+            target = credentialed(url, self.auth_params, on_origin=client is self.api)
+            request = client.build_request(method, target, content=content, headers=headers)
             try:
                 response = await client.send(request, stream=True)
             except httpx.HTTPError as exc:
@@ -165,6 +174,39 @@ def next_hop(
     if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
         method, content = "GET", None
     return urljoin(url, location), method, content
+
+
+def credentialed(url: str, credentials: QueryCredentials, *, on_origin: bool) -> str:
+    """The URL to send: on the account's origin, `url` with the query credentials merged into
+    its own query (every other parameter kept byte for byte, one of the same name replaced, so
+    none is sent twice); elsewhere `url` without any parameter that carries a credential (a
+    server that echoes the key into a redirect must not send it to another host)."""
+    if not credentials:
+        return url
+    if not on_origin:
+        return without_credentials(url, [value for _, value in credentials])
+    names = {name for name, _ in credentials}
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and _param_name(p) not in names]
+    return urlunsplit(parts._replace(query="&".join([*kept, urlencode(credentials)])))
+
+
+def without_credentials(url: str, values: list[str]) -> str:
+    """`url` without the query parameters whose value is one of `values` (the rest kept byte
+    for byte)."""
+    parts = urlsplit(url)
+    if not parts.query or not values:
+        return url
+    kept = [p for p in parts.query.split("&") if _param_value(p) not in values]
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def _param_name(pair: str) -> str:
+    return unquote_plus(pair.partition("=")[0])
+
+
+def _param_value(pair: str) -> str:
+    return unquote_plus(pair.partition("=")[2])
 
 
 def _with_params(url: str, params: Mapping[str, str] | list[tuple[str, str]]) -> str:

@@ -3,7 +3,8 @@ read the job id, status URL, state, progress, times, error, log and result links
 at the profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL
 (from the answer, or built from the job id) until the job ends. An unmapped raw state is a
 `ProtocolError` naming the value. Query-parameter auth is never sent by this module: the engine
-puts `auth_params` on the account's API client, which only ever talks to the account's origin.
+puts `auth_params` on the account's session, which merges them into the URL of every request to
+the account's origin and of no other.
 """
 
 from __future__ import annotations
@@ -306,10 +307,10 @@ class ProfileProvider:
 
     def _check_session(self, session: ApiSession) -> None:
         auth = self.profile.auth
-        if auth.kind == "query" and str(auth.name) not in session.api.params:
+        if auth.kind == "query" and str(auth.name) not in dict(session.auth_params):
             raise ConfigError(
                 f"{self.id}: query-parameter auth needs an engine that passes `auth_params` "
-                "to the account's API client"
+                "to the account's session"
             )
 
 
