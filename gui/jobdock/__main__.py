@@ -1,4 +1,5 @@
-"""Entry point: `jobdock` with a sub-command runs the CLI; without one it opens the window."""
+"""Entry points: `jobdock` with a sub-command runs the CLI, without one it opens the window;
+`jobdock-gui` always opens the window."""
 
 from __future__ import annotations
 
@@ -28,9 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jobdock.cli import main as cli_main
 
         return cli_main(args)
+    return gui(args)
+
+
+def gui(argv: Sequence[str] | None = None) -> int:
+    """The window, whatever the arguments (`jobdock-gui`: the desktop file and the bundles)."""
     from jobdock.qt.app import main as gui_main
 
-    return gui_main(args)
+    return gui_main(list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

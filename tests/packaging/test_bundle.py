@@ -147,6 +147,7 @@ def test_bundle_contents(bundle: Path) -> None:
     bindings = {p.name.split(".")[0] for p in (bundle / "_internal" / "PySide6").glob("Qt*.so")}
     assert bindings == {"QtCore", "QtGui", "QtWidgets", "QtSvg"}
     assert not (bundle / "_internal" / "PySide6" / "Qt" / "translations").exists()
+    assert (bundle / "jobdock").is_file() and (bundle / "jobdock-gui").is_file()
     icons = bundle / "_internal" / "jobdock" / "resources" / "icons"
     assert (icons / "jobdock.svg").is_file()
     # The About dialog reads these versions at run time.
@@ -164,7 +165,8 @@ def test_demo_window_under_xvfb(
     log = tmp_path / "demo.log"
     with log.open("wb") as output:
         app = subprocess.Popen(
-            [str(bundle / "jobdock"), "--demo"], env=env, stdout=output, stderr=output,
+            # The program the desktop file starts (the same launcher as `jobdock`).
+            [str(bundle / "jobdock-gui"), "--demo"], env=env, stdout=output, stderr=output,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:
