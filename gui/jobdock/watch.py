@@ -11,6 +11,7 @@ from typing import TextIO
 
 from jobdock.core.engine import Engine, UpdateBatch
 from jobdock.core.job import DownloadState, Job, JobState
+from jobdock.core.links import identity
 from jobdock.core.webhooks import WebhookReceiver
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
@@ -33,8 +34,9 @@ class _Printer:
         self._seen = {j.id: self._key(j) for j in jobs}
 
     @staticmethod
-    def _key(job: Job) -> tuple[object, ...]:
-        return (job.state, job.remote_state, tuple(r.download_state for r in job.results))
+    def _key(job: Job) -> tuple[JobState, str, dict[str, DownloadState]]:
+        # results by identity: a refresh may list them in another order
+        return (job.state, job.remote_state, {identity(r): r.download_state for r in job.results})
 
     def __call__(self, batch: UpdateBatch) -> None:
         for job in batch.changed:
@@ -47,10 +49,9 @@ class _Printer:
                 raw = f" ({job.remote_state})" if job.remote_state else ""
                 error = f": {job.error}" if job.error and job.state == JobState.FAILED else ""
                 self._out.write(f"{job.id} {job.account} {job.state.value}{raw}{error}\n")
-            old_downloads = old[2] if old else ()
-            for index, result in enumerate(job.results):
-                before = old_downloads[index] if index < len(old_downloads) else None  # type: ignore[index]
-                if result.download_state == before:
+            old_downloads = old[2] if old else {}
+            for result in job.results:
+                if result.download_state == old_downloads.get(identity(result)):
                     continue
                 if result.download_state == DownloadState.DONE:
                     self._out.write(f"{job.id} saved {result.path} ({result.bytes or 0:,} bytes)\n")

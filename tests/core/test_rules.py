@@ -83,14 +83,17 @@ def test_apply_status_terminal_stops_polling_and_redacts_raw() -> None:
 
 
 def test_merge_results_keeps_download_progress_with_fresh_links() -> None:
+    # the same three objects, re-signed (a fresh link is the same path with a new signature)
     old = (
-        Result(url="https://s/old1", download_state=DownloadState.DONE, path="/a"),
-        Result(url="https://s/old2", download_state=DownloadState.EXPIRED, error="expired"),
-        Result(url="https://s/old3", download_state=DownloadState.DOWNLOADING, bytes_done=7),
-    )
-    fresh = tuple(ResultLink(url=f"https://s/new{i}") for i in (1, 2, 3))
+        Result(url="https://s/r1?X-Amz-Signature=o", download_state=DownloadState.DONE, path="/a"),
+        Result(url="https://s/r2?X-Amz-Signature=o", download_state=DownloadState.EXPIRED,
+               error="expired"),
+        Result(url="https://s/r3?X-Amz-Signature=o", download_state=DownloadState.DOWNLOADING,
+               bytes_done=7),
+    )  # fmt: skip
+    fresh = tuple(ResultLink(url=f"https://s/r{i}?X-Amz-Signature=n") for i in (1, 2, 3))
     merged = merge_results(old, fresh)
-    assert [r.url for r in merged] == ["https://s/new1", "https://s/new2", "https://s/new3"]
+    assert [r.url for r in merged] == [link.url for link in fresh]
     assert merged[0].download_state == DownloadState.DONE and merged[0].path == "/a"
     assert merged[1].download_state == DownloadState.PENDING and merged[1].error is None
     assert merged[2].bytes_done == 7

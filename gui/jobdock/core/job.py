@@ -110,9 +110,12 @@ class SubmitRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class Result:
-    """One result file of a job: where it can be fetched, until when, and where it was saved."""
+    """One result file of a job: where it can be fetched, until when, and where it was saved.
+    `key` names it across link refreshes (`links.link_key`, given when the result was first
+    listed); a result stored before keys existed is known by its URL's key."""
 
     url: str
+    key: str = ""
     expires_at: datetime | None = None
     filename_hint: str | None = None
     needs_auth: bool = False

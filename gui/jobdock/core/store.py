@@ -77,6 +77,7 @@ def _parse_dt(value: str | None) -> datetime | None:
 def result_to_json(result: Result) -> dict[str, Any]:
     return {
         "url": result.url,
+        "key": result.key,
         "expires_at": _dt(result.expires_at),
         "filename_hint": result.filename_hint,
         "needs_auth": result.needs_auth,
@@ -94,6 +95,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
 def result_from_json(data: dict[str, Any]) -> Result:
     return Result(
         url=data["url"],
+        key=data.get("key") or "",
         expires_at=_parse_dt(data.get("expires_at")),
         filename_hint=data.get("filename_hint"),
         needs_auth=bool(data.get("needs_auth")),

@@ -7,12 +7,14 @@ plain tests.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from datetime import datetime
 
 from jobdock.core.errors import JobdockError
 from jobdock.core.job import DownloadState, Job, JobEvent, JobState, Result
+from jobdock.core.links import identity, link_key, link_path, pair_links, unique_keys
 from jobdock.core.poller import next_poll_at
 from jobdock.core.providers.base import PollPolicy, RemoteStatus, ResultLink
 
@@ -20,38 +22,62 @@ RAW_LIMIT = 64 * 1024
 
 
 def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tuple[Result, ...]:
-    """Fresh links for the same results keep their download progress (matched by position)."""
+    """Fresh links for the same results keep their download progress, matched by identity
+    (`links.pair_links`), never by position: the API may list them in another order. A link
+    that matches no known result is a new one."""
+    pairs = pair_links([(identity(r), r.url) for r in old], [link.url for link in links])
+    # A saved file is the bytes of its path: never handed to a link elsewhere.
+    pairs = [
+        None
+        if i is not None
+        and old[i].download_state == DownloadState.DONE
+        and link_path(old[i].url) != link_path(link.url)
+        else i
+        for i, link in zip(pairs, links, strict=True)
+    ]
+    keys = unique_keys([link_key(link.url) for link in links])
+    taken = {identity(r) for r in old}
+    link_of = {i: n for n, i in enumerate(pairs) if i is not None}
+    # Known results keep their places (the listing's order may change on every answer).
     merged: list[Result] = []
-    for index, link in enumerate(links):
-        if index < len(old):
-            previous = old[index]
-            state = previous.download_state
-            if state in (DownloadState.EXPIRED, DownloadState.FAILED) and link.url != previous.url:
-                state = DownloadState.PENDING
-            merged.append(
-                previous.__class__(
-                    **{
-                        **previous.__dict__,
-                        "url": link.url,
-                        "expires_at": link.expires_at,
-                        "filename_hint": link.filename_hint or previous.filename_hint,
-                        "needs_auth": link.needs_auth,
-                        "download_state": state,
-                        "error": previous.error if state == previous.download_state else None,
-                    }
-                )
+    for i, previous in enumerate(old):
+        n = link_of.get(i)
+        if n is None:
+            # A result that was saved stays listed even if the server stopped mentioning it.
+            if previous.download_state == DownloadState.DONE:
+                merged.append(previous)
+            continue
+        link = links[n]
+        state = previous.download_state
+        if state in (DownloadState.EXPIRED, DownloadState.FAILED) and link.url != previous.url:
+            state = DownloadState.PENDING
+        merged.append(
+            dataclasses.replace(
+                previous,
+                url=link.url,
+                key=identity(previous),
+                expires_at=link.expires_at,
+                filename_hint=link.filename_hint or previous.filename_hint,
+                needs_auth=link.needs_auth,
+                download_state=state,
+                error=previous.error if state == previous.download_state else None,
             )
-        else:
-            merged.append(
-                Result(
-                    url=link.url,
-                    expires_at=link.expires_at,
-                    filename_hint=link.filename_hint,
-                    needs_auth=link.needs_auth,
-                )
+        )
+    for link, index, key in zip(links, pairs, keys, strict=True):
+        if index is not None:
+            continue
+        while key in taken:  # a new link whose identity a result no longer listed holds
+            key += "+"
+        taken.add(key)
+        merged.append(
+            Result(
+                url=link.url,
+                key=key,
+                expires_at=link.expires_at,
+                filename_hint=link.filename_hint,
+                needs_auth=link.needs_auth,
             )
-    # A result that was saved stays listed even if the server stopped mentioning it.
-    merged.extend(r for r in old[len(links) :] if r.download_state == DownloadState.DONE)
+        )
     return tuple(merged)
 
 

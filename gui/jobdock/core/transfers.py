@@ -29,6 +29,7 @@ from jobdock.core.job import (
     Result,
     origin_of,
 )
+from jobdock.core.links import identity
 from jobdock.core.slots import PrioritySlots
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class DownloadProgress:
     total: int | None
     speed: float
     eta: float | None
+
+
+class _Gone(Exception):
+    """The result being saved is no longer listed (a refresh elsewhere dropped it)."""
 
 
 class Transfers:
@@ -139,37 +144,62 @@ class Transfers:
     async def _download_job(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
         job = self._engine.job(job_id)
         target = folder or self.folder_for(job)
-        for index in range(len(job.results)):
-            result = self._engine.job(job_id).results[index]
+        # Results are followed by identity, not position: a link refresh may list them in
+        # another order, or add and drop some.
+        tried: set[str] = set()
+        while True:
+            job = self._engine.job(job_id)
+            result = next(
+                (r for r in job.results if identity(r) not in tried and self._due(r, retry_failed)),
+                None,
+            )
+            if result is None:
+                return
+            key = identity(result)
+            tried.add(key)
             if result.download_state == DownloadState.DONE:
-                if not retry_failed or (result.path and Path(result.path).exists()):
-                    continue
-                self._set_result(
-                    job_id, index, replace(result, download_state=DownloadState.PENDING, path=None)
-                )
-            elif result.download_state in (DownloadState.FAILED, DownloadState.EXPIRED):
-                if not retry_failed:
-                    continue
-            await self._download_result(job_id, index, target)
+                self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
+            await self._download_result(job_id, key, target)
 
-    async def _download_result(self, job_id: str, index: int, folder: Path) -> None:
+    @staticmethod
+    def _due(result: Result, retry_failed: bool) -> bool:
+        state = result.download_state
+        if state == DownloadState.DONE:  # saved, unless the file is gone and a retry was asked
+            return retry_failed and not (result.path and Path(result.path).exists())
+        if state in (DownloadState.FAILED, DownloadState.EXPIRED):
+            return retry_failed
+        return True
+
+    def _find(self, job_id: str, key: str) -> tuple[int, Result] | None:
+        """Where the result known as `key` is now, or None when a refresh dropped it."""
+        for index, result in enumerate(self._engine.job(job_id).results):
+            if identity(result) == key:
+                return index, result
+        return None
+
+    async def _download_result(self, job_id: str, key: str, folder: Path) -> None:
         engine = self._engine
         attempts = 0
         checksum_failures = 0
         refreshed = False
         while True:
-            result = engine.job(job_id).results[index]
+            found = self._find(job_id, key)
+            if found is None:
+                return
+            result = found[1]
             if result.is_expired(engine.clock()) and not refreshed:
                 refreshed = True
-                if not await self._refresh(job_id, index):
+                if not await self._refresh(job_id, key):
                     return
                 continue
             try:
-                done = await self._fetch(job_id, index, folder)
+                done = await self._fetch(job_id, key, folder)
+            except _Gone:
+                return  # a refresh elsewhere dropped it meanwhile
             except LinkExpiredError as exc:
-                if refreshed or not await self._refresh(job_id, index, reason=exc.user_message):
+                if refreshed or not await self._refresh(job_id, key, reason=exc.user_message):
                     if refreshed:
-                        self._mark(job_id, index, DownloadState.EXPIRED, exc.user_message)
+                        self._mark(job_id, key, DownloadState.EXPIRED, exc.user_message)
                     return
                 refreshed = True
                 continue
@@ -178,7 +208,7 @@ class Transfers:
                 if checksum_failures < 2:
                     self._note(job_id, "download-retry", f"{exc.user_message}; downloading again")
                     continue
-                self._mark(job_id, index, DownloadState.FAILED, exc.user_message)
+                self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                 return
             except JobdockError as exc:
                 attempts += 1
@@ -186,16 +216,21 @@ class Transfers:
                     self._note(job_id, "download-retry", f"{exc.user_message}; retrying")
                     await asyncio.sleep(min(0.25 * 2**attempts, 10.0))
                     continue
-                self._mark(job_id, index, DownloadState.FAILED, exc.user_message)
+                self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                 return
-            self._set_result(job_id, index, done)
-            self._note(job_id, "saved", f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256})")
+            if self._set_result(job_id, key, done):
+                self._note(
+                    job_id, "saved", f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256})"
+                )
             return
 
-    async def _fetch(self, job_id: str, index: int, folder: Path) -> Result:
+    async def _fetch(self, job_id: str, key: str, folder: Path) -> Result:
         engine = self._engine
         job = engine.job(job_id)
-        result = job.results[index]
+        found = self._find(job_id, key)
+        if found is None:
+            raise _Gone
+        result = found[1]
         account = engine.account(job.account) if not job.orphaned else None
         if result.needs_auth and account is not None:
             session = await engine.session(account)
@@ -204,37 +239,35 @@ class Transfers:
             # account left, so its session is named after the link's own origin.
             owner = account or Account(name=job.account, provider=job.provider, base_url=result.url)
             session = engine.bare_session(owner)
-        self._set_result(
-            job_id, index, replace(result, download_state=DownloadState.DOWNLOADING, error=None)
-        )
+        self._update(job_id, key, download_state=DownloadState.DOWNLOADING, error=None)
         meter = downloader.RateMeter()
 
         def on_started(started: downloader.Started) -> None:
-            current = engine.job(job_id).results[index]
-            self._set_result(
+            self._update(
                 job_id,
-                index,
-                replace(
-                    current,
-                    path=str(started.path),
-                    bytes=started.total,
-                    etag=started.etag,
-                    last_modified=started.last_modified,
-                ),
+                key,
+                path=str(started.path),
+                bytes=started.total,
+                etag=started.etag,
+                last_modified=started.last_modified,
             )
 
         def on_progress(done: int, total: int | None) -> None:  # at most 4 a second
             speed = meter.update(done)
-            engine.publish_progress(
-                DownloadProgress(job_id, index, done, total, speed, meter.eta(done, total))
-            )
+            now = self._find(job_id, key)
+            if now is not None:
+                engine.publish_progress(
+                    DownloadProgress(job_id, now[0], done, total, speed, meter.eta(done, total))
+                )
 
         async with self._slot(result):
-            current = engine.job(job_id).results[index]
+            current = self._find(job_id, key)
+            if current is None:
+                raise _Gone
             try:
                 return await downloader.download(
                     session,
-                    current,
+                    current[1],
                     folder=folder,
                     on_started=on_started,
                     on_progress=on_progress,
@@ -243,27 +276,28 @@ class Transfers:
                     threaded=engine._transport is None,
                 )
             finally:
-                part = engine.job(job_id).results[index]
-                if part.path and part.download_state == DownloadState.DOWNLOADING:
-                    size = partfile.part_path(Path(part.path))
-                    done_bytes = size.stat().st_size if size.exists() else 0
-                    self._set_result(job_id, index, replace(part, bytes_done=done_bytes))
+                part = self._find(job_id, key)
+                if part is not None and part[1].path:
+                    if part[1].download_state == DownloadState.DOWNLOADING:
+                        size = partfile.part_path(Path(part[1].path))
+                        done_bytes = size.stat().st_size if size.exists() else 0
+                        self._update(job_id, key, bytes_done=done_bytes)
 
-    async def _refresh(self, job_id: str, index: int, *, reason: str | None = None) -> bool:
+    async def _refresh(self, job_id: str, key: str, *, reason: str | None = None) -> bool:
         """Poll the job for fresh links; False (and the result marked expired) if none came."""
         engine = self._engine
-        before = engine.job(job_id).results[index]
+        before = self._find(job_id, key)
         self._note(job_id, "link-refresh", reason or "result link expired; asking for a fresh one")
         await engine.poll_once(job_id)
-        after = (
-            engine.job(job_id).results[index] if index < len(engine.job(job_id).results) else None
-        )
-        if after is None or after.url == before.url or after.is_expired(engine.clock()):
+        after = self._find(job_id, key)
+        if after is None:
+            return False  # the API no longer lists it: nothing to fetch under this identity
+        if before is None or after[1].url == before[1].url or after[1].is_expired(engine.clock()):
             message = (
                 "the result link expired and the API gave no fresh one; "
                 "re-submit the job to get the result again"
             )
-            self._mark(job_id, index, DownloadState.EXPIRED, message)
+            self._mark(job_id, key, DownloadState.EXPIRED, message)
             await self._maybe_resubmit(job_id)
             return False
         return True
@@ -286,15 +320,26 @@ class Transfers:
         self._note(job_id, "resubmitted", f"re-submitted as job {new.id} to get the result again")
 
     # bookkeeping ---------------------------------------------------------------------------
-    def _set_result(self, job_id: str, index: int, result: Result) -> None:
+    def _set_result(self, job_id: str, key: str, result: Result) -> bool:
+        """Put `result` in the place of the one known as `key`; False when that one is gone
+        (bytes saved for a link are never recorded under another)."""
+        found = self._find(job_id, key)
+        if found is None:
+            log.info("job %s: a result was dropped by a refresh while it was being saved", job_id)
+            return False
         job = self._engine.job(job_id)
         results = list(job.results)
-        results[index] = result
+        results[found[0]] = replace(result, key=key)
         self._engine.commit([job.replace(results=tuple(results), updated_at=self._engine.clock())])
+        return True
 
-    def _mark(self, job_id: str, index: int, state: DownloadState, message: str) -> None:
-        result = self._engine.job(job_id).results[index]
-        self._set_result(job_id, index, replace(result, download_state=state, error=message))
+    def _update(self, job_id: str, key: str, **changes: object) -> None:
+        found = self._find(job_id, key)
+        if found is not None:
+            self._set_result(job_id, key, replace(found[1], **changes))  # type: ignore[arg-type]
+
+    def _mark(self, job_id: str, key: str, state: DownloadState, message: str) -> None:
+        self._update(job_id, key, download_state=state, error=message)
         self._note(job_id, f"download-{state.value}", message)
 
     def _set_all_failed(self, job_id: str, message: str) -> None:

@@ -40,6 +40,9 @@ class SimConfig:
     shoptet_leak_per_second: float = 3.0
     shoptet_access_token_ttl: float = 1800.0
     webhook_timeout: float = 2.0
+    # Every answer that lists result links lists them in another order (rotated by one each
+    # time), as an API may: links are to be matched by what they point at, not by position.
+    reorder_links: bool = False
     clock: Callable[[], float] = time.time
 
 

@@ -132,6 +132,16 @@ class JobBook:
             self._jobs[id] = job
         return job
 
+    def ordered(self, job: FakeJob, links: list[str]) -> list[str]:
+        """`links` as this answer lists them: rotated by one more on every answer when
+        `SimConfig.reorder_links` is on."""
+        if not self.config.reorder_links or not links:
+            return links
+        with self._lock:
+            turn = job.extra["answers"] = job.extra.get("answers", -1) + 1
+        shift = turn % len(links)
+        return links[shift:] + links[:shift]
+
     def get(self, job_id: str) -> FakeJob | None:
         with self._lock:
             return self._jobs.get(job_id)

@@ -108,7 +108,9 @@ class TestoApi(Api):
         return {
             "request_uuid": job.id,
             "status": "Completed",
-            "data_urls": [self.storage.presign(k, ttl=ttl) for k in job.extra["keys"]],
+            "data_urls": self.jobs.ordered(
+                job, [self.storage.presign(k, ttl=ttl) for k in job.extra["keys"]]
+            ),
             "metadata_url": self.storage.presign(job.extra["metadata_key"], ttl=ttl),
         }
 
