@@ -81,7 +81,6 @@ def test_skewed_clock_still_polls_every_job_and_saves_every_result(
     assert_all_saved(cli, simulator, downloads, job_ids)
 
 
-@pytest.mark.xfail(strict=True, reason="waits for monotonic poll scheduling (clock fix)")
 def test_wall_clock_stepped_back_while_watching_keeps_polling(
     cli: Cli, simulator: Simulator, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,6 +73,7 @@ class Engine:
         providers: Mapping[str, Provider] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
@@ -80,7 +82,11 @@ class Engine:
         self.providers = dict(providers) if providers is not None else builtin_providers()
         self.settings = load_settings(store, default_download_dir=paths.default_download_dir)
         self.redactor = Redactor()
+        # Wall time (`clock`) is for what is shown and stored; waiting is measured on the
+        # monotonic clock, which a wall-clock step (NTP, a user, a suspended VM) does not move.
         self.clock = clock
+        self.monotonic = monotonic
+        self._poll_due: dict[str, tuple[datetime, float]] = {}  # next_poll_at → monotonic due
         self.rng = rng or random.Random()
         self._transport = transport
         store_version = store.data_version()  # before reading: a write in between is seen later
@@ -177,9 +183,12 @@ class Engine:
     ) -> None:
         """Record new job values: memory, store, listeners. The one way jobs change."""
         jobs = [self._stamped(job) for job in jobs] if persist else list(jobs)
+        now, mono = self.clock(), self.monotonic()
         for job in jobs:
             if job.id not in self._jobs and job.id in self._pending.removed:
                 continue
+            if persist:  # computed here just now; a reload is read as `poll_due` says
+                self._note_poll_due(job, now, mono)
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
         if persist and jobs:
@@ -189,6 +198,37 @@ class Engine:
             self.store.add_events(events)
         self._schedule_flush()
         self.wake()
+
+    def _note_poll_due(self, job: Job, now: datetime, mono: float) -> None:
+        """A new `next_poll_at` was computed from the wall clock a moment ago: from here on it
+        is waited for on the monotonic clock."""
+        wall = job.next_poll_at
+        known = self._poll_due.get(job.id)
+        if wall is None or (known is not None and known[0] == wall):
+            return
+        self._poll_due[job.id] = (wall, mono + max(0.0, (wall - now).total_seconds()))
+
+    def poll_due(self, job: Job) -> float:
+        """When (monotonic) the job's next poll is due. A `next_poll_at` this engine did not see
+        computed (read at start, or written by another process) is taken as a wait from now, at
+        most the job's longest poll interval: a wall clock set back since then must not hold
+        polling for the size of the step."""
+        mono = self.monotonic()
+        wall = job.next_poll_at
+        if wall is None:
+            return mono
+        known = self._poll_due.get(job.id)
+        if known is not None and known[0] == wall:
+            return known[1]
+        wait = min(max(0.0, (wall - self.clock()).total_seconds()), self._longest_wait(job))
+        self._poll_due[job.id] = (wall, mono + wait)
+        return mono + wait
+
+    def _longest_wait(self, job: Job) -> float:
+        try:
+            return self.policy(self.provider(job.provider), self.account(job.account)).max_interval
+        except JobdockError:
+            return IDLE_WAKE
 
     def _stamped(self, job: Job) -> Job:
         """`job` with an `updated_at` later than the version it replaces, when it changed: how
@@ -481,6 +521,7 @@ class Engine:
         """Drop a job from memory and tell the listeners (its polls and downloads stopped; the
         store no longer has it)."""
         self._jobs.pop(job_id, None)
+        self._poll_due.pop(job_id, None)
         self._pending.changed.pop(job_id, None)
         self._pending.removed.add(job_id)
         self._schedule_flush()
@@ -502,13 +543,15 @@ class Engine:
         loop = asyncio.get_running_loop()
         while not self._closing:
             self._wake.clear()
-            now = self.clock()
-            soonest = self.polling.start_due(loop, now)
+            now, mono = self.clock(), self.monotonic()
+            soonest = self.polling.start_due(loop, now)  # monotonic
             download_due = self.transfers.schedule(now)
-            if download_due is not None and (soonest is None or download_due < soonest):
-                soonest = download_due
-            self.health.next_poll_at = soonest
-            timeout = IDLE_WAKE if soonest is None else (soonest - now).total_seconds()
+            if download_due is not None:
+                due = mono + (download_due - now).total_seconds()
+                soonest = due if soonest is None else min(soonest, due)
+            wait = None if soonest is None else soonest - mono
+            self.health.next_poll_at = None if wait is None else now + timedelta(seconds=wait)
+            timeout = IDLE_WAKE if wait is None else wait
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # races with the event being set, and the scheduler would then never stop.
             try:

@@ -121,9 +121,11 @@ class Polling:
             self.tasks.pop(job_id, None)
             self._engine.wake()
 
-    def start_due(self, loop: asyncio.AbstractEventLoop, now: datetime) -> datetime | None:
-        """Start the polls that are due; returns when the next one will be."""
-        soonest: datetime | None = None
+    def start_due(self, loop: asyncio.AbstractEventLoop, now: datetime) -> float | None:
+        """Start the polls that are due; returns when (monotonic) the next one will be. `now`
+        (wall) only decides deadlines: waits are measured on the monotonic clock."""
+        mono = self._engine.monotonic()
+        soonest: float | None = None
         expired: list[tuple[Job, list[JobEvent]]] = []
         batch_accounts: set[str] = set()
         for job in list(self._engine.jobs()):
@@ -133,8 +135,8 @@ class Polling:
             if gave_up is not None:
                 expired.append(gave_up)
                 continue
-            due = job.next_poll_at or now
-            if due > now:
+            due = self._engine.poll_due(job)
+            if due > mono:
                 soonest = due if soonest is None or due < soonest else soonest
             elif self._batched(job):
                 batch_accounts.add(job.account)
