@@ -12,11 +12,13 @@ time zone setting moves only the wall clock.
 from __future__ import annotations
 
 import glob
+import time
 from pathlib import Path
 
 import pytest
 
 from jobdock.core.simulator import Simulator
+from jobdock.core.simulator.config import FakeClock
 from tests.e2e.conftest import Cli
 from tests.faults.harness import (
     ACCOUNT,
@@ -84,24 +86,26 @@ def test_skewed_clock_still_polls_every_job_and_saves_every_result(
 def test_wall_clock_stepped_back_while_watching_keeps_polling(
     cli: Cli, simulator: Simulator, tmp_path: Path
 ) -> None:
+    # The simulator's time stands still until the test moves it, so the jobs are certainly
+    # still running when the app's clock steps back, and finish only after that.
+    server_time = FakeClock(time.time())
+    simulator.config.clock = server_time
     clock = tmp_path / "faketime"
     clock.write_text("+0\n")
     env = faketime_env(FAKETIME_TIMESTAMP_FILE=str(clock), FAKETIME_NO_CACHE="1")
     stepped = Cli(env={**cli.env, **env})
-    job_ids = submit_jobs(stepped, simulator, [2.5, 3.0])
-    remote = {j: r for j, r in _remote_ids(cli).items() if j in job_ids}
+    job_ids = submit_jobs(stepped, simulator, [1.0, 2.0])
+    remote = [job["remote_id"] for job in cli.json("jobs", "--json") if job["id"] in job_ids]
     downloads = tmp_path / "downloads"
     watch = start(stepped, *watch_args(downloads, timeout=TIMEOUT), logs=tmp_path / "logs")
 
-    def polled_each() -> bool:
+    def polled_twice_each() -> bool:
         paths = [r.path for r in simulator.requests("vainu")]
-        return all(any(rid in p for p in paths) for rid in remote.values())
+        return all(sum(rid in p for p in paths) >= 2 for rid in remote) or not watch.running()
 
-    wait_until(polled_each, timeout=15, what="the watch polled every job once")
-    clock.write_text("-2h\n")  # the wall clock jumps back two hours, mid-run
+    wait_until(polled_twice_each, timeout=20, what="the watch polled every job twice")
+    assert watch.running(), watch.describe()
+    clock.write_text("-2h\n")  # the app's wall clock jumps back two hours, mid-run
+    server_time.advance(3.0)  # and now the jobs are done, for the next poll to see
     assert watch.wait(TIMEOUT + 15) == 0, watch.describe()
     assert_all_saved(cli, simulator, downloads, job_ids)
-
-
-def _remote_ids(cli: Cli) -> dict[str, str]:
-    return {job["id"]: job["remote_id"] for job in cli.json("jobs", "--json")}
