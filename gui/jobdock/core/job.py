@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 
 class JobState(enum.StrEnum):
-    """The canonical job states of docs/providers.md; the provider's raw state is kept beside them."""
+    """The canonical job states of docs/providers.md; the raw state is kept beside them."""
 
     QUEUED = "queued"
     RUNNING = "running"

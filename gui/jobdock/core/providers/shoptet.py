@@ -1,5 +1,5 @@
-"""The `shoptet` provider: Shoptet API asynchronous requests (docs/providers.md, seed 003). A request to
-an asynchronous endpoint answers `data.jobId`; the job detail `/api/system/jobs/{jobId}` carries
+"""The `shoptet` provider: Shoptet API asynchronous requests (docs/providers.md). A request to an
+asynchronous endpoint answers `data.jobId`; the job detail `/api/system/jobs/{jobId}` carries
 status, `resultUrl` (24 h, until `validUntil`) and `log`. Unfinished jobs are refreshed in batches
 from the jobs list (`poll_many`, shoptet_jobs.py) and a job's detail is read once it has finished;
 every request waits for the token's quota (shoptet_client.py); add-on accounts exchange their
