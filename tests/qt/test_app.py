@@ -49,3 +49,30 @@ def test_error_reporter_logs_and_shows_one_dialog(qtbot: Any, caplog: Any) -> No
     assert sum("unexpected error" in r.getMessage() for r in caplog.records) == 3
     reporter.dialog.close()
     assert reporter.dialog is None
+
+
+def test_no_display_is_one_clear_line_not_a_qt_abort(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "xcb"  # what a desktop user has; the plugin would abort here
+    done = subprocess.run(
+        [sys.executable, "-m", "jobdock", "--data-dir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("jobdock: no display") and "xcb-cursor" not in lines[0]
+    assert "jobdock --help" in lines[0]
+    assert not (tmp_path / "jobs.sqlite3").exists()  # nothing was started
+
+
+def test_display_problem_only_where_a_display_server_is_needed() -> None:
+    from jobdock.qt.app import display_problem
+
+    assert display_problem({}, "linux") is not None
+    assert display_problem({"QT_QPA_PLATFORM": "wayland"}, "linux") is not None
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "win32") is None
+    assert display_problem({}, "darwin") is None

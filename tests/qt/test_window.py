@@ -170,3 +170,47 @@ def test_columns_hide_and_layout_is_remembered(window: MainWindow, tmp_path: Pat
     assert again.table.horizontalHeader().visualIndex(Column.STATE) == 0
     again.feed.detach()
     again.deleteLater()
+
+
+def test_ctrl_f_focuses_the_search_box(window: MainWindow, qtbot: Any) -> None:
+    from PySide6.QtCore import Qt
+
+    window.activateWindow()
+    window.table.setFocus()
+    window.sidebar.search.setText("acme")
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.sidebar.search.hasFocus())
+    assert window.sidebar.search.selectedText() == "acme"  # typing replaces the old search
+
+
+def test_splitter_positions_are_remembered(
+    window: MainWindow, tmp_path: Path, qtbot: Any, qasync_loop: Any
+) -> None:
+    window.splitter.setSizes([333, 900])
+    window.right_splitter.setSizes([250, 300])
+    sizes = window.splitter.sizes(), window.right_splitter.sizes()
+    assert sizes[0][0] == 333
+    window.save_layout()
+    engine = FakeEngine([], download_dir=tmp_path)
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(engine, settings=settings)
+    qtbot.addWidget(again)
+    again.start()  # restores the geometry, then the splitters
+    again.show()
+    try:
+        qtbot.waitExposed(again)
+        assert again.splitter.sizes()[0] == 333  # the sidebar's width, exactly
+        # The table/detail split, in proportion (the offscreen plugin restores the window a few
+        # pixels smaller than it was saved: no window frame to subtract).
+        table, detail = again.right_splitter.sizes()
+        assert detail / (table + detail) == pytest.approx(sizes[1][1] / sum(sizes[1]), abs=0.02)
+    finally:
+        qasync_loop.run_until_complete(again.aclose())
+
+
+def test_main_controls_have_accessible_names(window: MainWindow) -> None:
+    names = {
+        widget.accessibleName()
+        for widget in (window.table, window.sidebar, window.sidebar.search, window.detail)
+    }
+    assert names == {"Jobs", "Job categories and accounts", "Search jobs", "Selected job's details"}

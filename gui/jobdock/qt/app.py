@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,31 @@ async def _show_startup_error(message: str) -> None:
     await closed
 
 
+def display_problem(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """Why no window can open here, in one line, or None.
+
+    Without a display Qt's xcb plugin aborts the process with a misleading hint about
+    libxcb-cursor0; say plainly what is missing and what works instead."""
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    wanted = environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0]
+    if wanted not in ("", "xcb", "wayland", "wayland-egl"):
+        return None  # offscreen, vnc, eglfs, ... need no display server
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+        "use the command line (`jobdock --help`, e.g. `jobdock --demo watch --until-done`), "
+        "or start the window inside a desktop session or under `xvfb-run jobdock`"
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     options = parse_args(argv)
+    problem = display_problem(os.environ)
+    if problem and QApplication.instance() is None:
+        print(f"jobdock: {problem}", file=sys.stderr)
+        return 1
     QApplication.setApplicationName("Jobdock")
     QApplication.setOrganizationName("Jobdock")
     QApplication.setApplicationVersion(__version__)

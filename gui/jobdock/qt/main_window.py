@@ -106,7 +106,15 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([210, 1000])
         self.right_splitter = right
+        self.splitter.setObjectName("main-splitter")
+        right.setObjectName("table-detail-splitter")
         self.setCentralWidget(self.splitter)
+        # Screen readers name the main controls (the toolbar's actions carry their text).
+        self.table.setAccessibleName("Jobs")
+        self.table.setAccessibleDescription("One row a job: state, progress, results and files")
+        self.sidebar.setAccessibleName("Job categories and accounts")
+        self.sidebar.search.setAccessibleName("Search jobs")
+        self.detail.setAccessibleName("Selected job's details")
         # The preferred size, but never larger than the screen (a 1280x800 laptop).
         screen = self.screen().availableGeometry()
         self.resize(min(1320, screen.width()), min(820, screen.height()))
@@ -137,6 +145,10 @@ class MainWindow(QMainWindow):
         job_menu.addSeparator()
         job_menu.addAction(a.sync)
         view_menu = menu.addMenu("&View")
+        find = self._window_action("Find…", "search", self.focus_search)
+        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))  # Ctrl+F, Cmd+F
+        view_menu.addAction(find)
+        view_menu.addSeparator()
         view_menu.addAction("Columns…", self._show_column_menu)
         view_menu.addAction("Reset columns", self.table.reset_columns)
         view_menu.addAction("Newest first (no sorting)", self.table.show_newest_first)
@@ -175,6 +187,10 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        for key, splitter in self._splitters():
+            state = self.settings.value(key)
+            if state is not None:
+                splitter.restoreState(state)
         self.recount()
         self._on_feed_ticked()
         self.shoptet.start()
@@ -191,7 +207,19 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         self.table.save_layout(self.settings)
         self.settings.setValue("window/geometry", self.saveGeometry())
+        for key, splitter in self._splitters():
+            self.settings.setValue(key, splitter.saveState())
         self.settings.sync()
+
+    def _splitters(self) -> list[tuple[str, QSplitter]]:
+        return [("window/splitter", self.splitter), ("window/detail_splitter", self.right_splitter)]
+
+    def focus_search(self) -> None:
+        """Ctrl+F: into the sidebar's search box, its text selected to type over."""
+        if not self.isVisible():
+            self.show_normal()
+        self.sidebar.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.sidebar.search.selectAll()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.tray.available and self.settings.value("tray/close_to_tray", True, type=bool):
