@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import ssl
 import time
+import zlib
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import crc32c
 import httpx
 import pytest
 
 from jobdock.core.simulator import FakeClock, SimConfig, Simulator
 from jobdock.core.simulator.faults import ResetFault, StatusFault, StorageFault
+from jobdock.core.simulator.integrity import StoredDigests
 
 # One TLS context for every client: building one per client costs ~50 ms.
 TLS = ssl.create_default_context()
@@ -291,3 +296,89 @@ def test_rate_throttles_the_body(sim: Simulator, client: httpx.Client) -> None:
     started = time.monotonic()
     assert client.get(url).content == DATA  # used up: full speed again
     assert time.monotonic() - started < 0.2
+
+
+def _stored(sim: Simulator, digests: StoredDigests, key: str = "obj/d.bin") -> str:
+    sim.storage.put(key, DATA, digests=digests)
+    return sim.storage.presign(key, ttl=60.0)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_etags_that_are_not_the_md5(sim: Simulator, client: httpx.Client) -> None:
+    md5 = hashlib.md5(DATA).hexdigest()
+    kms = client.get(_stored(sim, StoredDigests(etag="sse-kms"), "k"))
+    assert re.fullmatch(r'"[0-9a-f]{32}"', kms.headers["etag"]) and md5 not in kms.headers["etag"]
+    assert kms.headers["x-amz-server-side-encryption"] == "aws:kms"
+    again = client.get(_stored(sim, StoredDigests(etag="sse-kms"), "k2"))
+    assert again.headers["etag"] != kms.headers["etag"], "random per object"
+    url = _stored(sim, StoredDigests(etag="sse-c"), "c")
+    ssec = client.get(url)
+    assert ssec.headers["x-amz-server-side-encryption-customer-algorithm"] == "AES256"
+    assert client.get(url).headers["etag"] == ssec.headers["etag"], "stable for one object"
+    opaque = client.get(_stored(sim, StoredDigests(etag="opaque"), "o"))
+    assert (
+        md5 not in opaque.headers["etag"] and "x-amz-server-side-encryption" not in opaque.headers
+    )
+    third = len(DATA) // 3 + 1
+    parts = [DATA[i : i + third] for i in range(0, len(DATA), third)]
+    joined = b"".join(hashlib.md5(p).digest() for p in parts)
+    multipart = client.get(_stored(sim, StoredDigests(etag="multipart"), "m"))
+    assert multipart.headers["etag"] == f'"{hashlib.md5(joined).hexdigest()}-3"'
+    assert multipart.content == kms.content == DATA
+
+
+def test_stated_digests_on_full_and_ranged_answers(sim: Simulator, client: httpx.Client) -> None:
+    url = _stored(
+        sim,
+        StoredDigests(
+            content_md5=True,
+            goog_hash=("crc32c", "md5"),
+            repr_digest=("sha-256", "sha-512"),
+            content_digest=("sha-256",),
+            amz_checksum="crc32",
+        ),
+    )
+    md5 = _b64(hashlib.md5(DATA).digest())
+    full = client.get(url)
+    assert full.headers["content-md5"] == md5 and "x-ms-blob-content-md5" not in full.headers
+    crc = _b64(crc32c.crc32c(DATA).to_bytes(4, "big"))
+    assert full.headers["x-goog-hash"] == f"crc32c={crc},md5={md5}"
+    sha256, sha512 = _b64(hashlib.sha256(DATA).digest()), _b64(hashlib.sha512(DATA).digest())
+    assert full.headers["repr-digest"] == f"sha-256=:{sha256}:, sha-512=:{sha512}:"
+    assert full.headers["content-digest"] == f"sha-256=:{sha256}:"
+    assert full.headers["x-amz-checksum-crc32"] == _b64(zlib.crc32(DATA).to_bytes(4, "big"))
+    assert full.headers["x-amz-checksum-type"] == "FULL_OBJECT"
+    ranged = client.get(url, headers={"Range": "bytes=100-"})
+    assert ranged.status_code == 206
+    assert "content-md5" not in ranged.headers  # Azure: the whole blob's MD5 has its own header
+    assert ranged.headers["x-ms-blob-content-md5"] == md5
+    assert ranged.headers["repr-digest"] == full.headers["repr-digest"]  # the whole object's
+    part = _b64(hashlib.sha256(DATA[100:]).digest())
+    assert ranged.headers["content-digest"] == f"sha-256=:{part}:"  # this answer's bytes
+
+
+def test_a_composite_checksum_and_a_wrong_digest(sim: Simulator, client: httpx.Client) -> None:
+    composite = client.get(
+        _stored(sim, StoredDigests(amz_checksum="sha256", amz_checksum_type="COMPOSITE"), "c")
+    )
+    assert composite.headers["x-amz-checksum-sha256"].endswith("-3")
+    assert composite.headers["x-amz-checksum-type"] == "COMPOSITE"
+    wrong = client.get(
+        _stored(sim, StoredDigests(content_md5=True, repr_digest=("sha-256",), wrong=True), "w")
+    )
+    assert wrong.content == DATA
+    assert wrong.headers["etag"] == f'"{hashlib.md5(DATA).hexdigest()}"'  # only digests lie
+    assert wrong.headers["content-md5"] != _b64(hashlib.md5(DATA).digest())
+    assert _b64(hashlib.sha256(DATA).digest()) not in wrong.headers["repr-digest"]
+
+
+def test_the_config_picks_the_digests_of_what_the_fake_apis_store(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.config.storage_digests = StoredDigests(etag="multipart", repr_digest=("sha-256",))
+    sim.storage.put("from/api.csv", DATA)
+    answer = client.get(sim.storage.presign("from/api.csv", ttl=60.0))
+    assert answer.headers["etag"].endswith('-3"') and "repr-digest" in answer.headers

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobdock.core.job import Account, SubmitRequest
+from jobdock.core.simulator.integrity import StoredDigests
 
 
 @dataclass(kw_only=True)
@@ -43,6 +44,8 @@ class SimConfig:
     # Every answer that lists result links lists them in another order (rotated by one each
     # time), as an API may: links are to be matched by what they point at, not by position.
     reorder_links: bool = False
+    # How the storage describes the result files the fake APIs store (ETag kind, stated digests).
+    storage_digests: StoredDigests = field(default_factory=StoredDigests)
     clock: Callable[[], float] = time.time
 
 

@@ -3,24 +3,26 @@
 Objects live in one `ObjectStore` shared by `storage` and `storage-alt` (the second origin exists
 for redirects across hosts). A GET is checked in S3's order (signature, expiry, key), then served
 with `ETag`, `Last-Modified`, `Accept-Ranges` and `Content-Disposition`, honouring `Range` and
-`If-Range`, streamed in chunks from the stored bytes. Planted `StorageFault`s break the download
+`If-Range`, streamed in chunks from the stored bytes; the ETag and any stated digests are as the
+object's `StoredDigests` say (`simulator.integrity`: S3 plain, SSE-KMS, multipart, GCS, Azure,
+RFC 9530, S3 checksums, or a deliberately wrong digest). Planted `StorageFault`s break the download
 in the ways real storage does: resets mid-body, ignored ranges, truncation, lying lengths,
 redirects and URLs that expire while being read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from jobdock.core.simulator.config import SimConfig
 from jobdock.core.simulator.faults import FaultQueue, StorageFault, StoragePlan
+from jobdock.core.simulator.integrity import Described, StoredDigests, describe, structured
 from jobdock.core.simulator.server import Api, Site
 from jobdock.core.simulator.signing import Signer
 from jobdock.core.simulator.wire import (
@@ -46,6 +48,8 @@ class StoredObject:
     content_type: str
     filename: str | None = None
     disposition: str | None = None
+    digests: StoredDigests = field(default_factory=StoredDigests)
+    described: Described | None = None  # the headers `digests` gives, computed when stored
 
     def content_disposition(self) -> str | None:
         """The raw value planted by a test, else one built from the (raw, unsanitised) name."""
@@ -190,6 +194,7 @@ class StorageApi(Api):
         status, (start, end) = (200, (0, size)) if not isinstance(span, tuple) else (206, span)
         if status == 206:
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
+        headers += _digest_headers(obj, status, (start, end))
         self._stream(req, out, obj, (start, end), plan, status, headers)
 
     def _stream(
@@ -236,6 +241,17 @@ class StorageApi(Api):
             out.hangup()
 
 
+def _digest_headers(obj: StoredObject, status: int, span: tuple[int, int]) -> list[tuple[str, str]]:
+    described = obj.described
+    if described is None:
+        return []
+    headers = [*described.always, *(described.whole if status == 200 else described.ranged)]
+    if obj.digests.content_digest:  # RFC 9530: of this answer's content, a range's for a 206
+        content = obj.data[span[0] : span[1]] + (b"\x00" if obj.digests.wrong else b"")
+        headers.append(("Content-Digest", structured(content, obj.digests.content_digest)))
+    return headers
+
+
 class StorageServer:
     """The handle tests and fakes use for one storage origin (`sim.storage`, `sim.storage_alt`)."""
 
@@ -263,17 +279,23 @@ class StorageServer:
         filename: str | None = None,
         content_type: str = "application/octet-stream",
         disposition: str | None = None,
+        digests: StoredDigests | None = None,
     ) -> str:
-        """Store `data` (shared by both storage origins); `disposition` is sent verbatim."""
+        """Store `data` (shared by both storage origins); `disposition` is sent verbatim;
+        `digests` (default `SimConfig.storage_digests`) says how the bytes are described."""
+        how = digests if digests is not None else self.api.config.storage_digests
+        described = describe(bytes(data), how)
         self.api.store.put(
             StoredObject(
                 key=key,
                 data=bytes(data),
-                etag=f'"{hashlib.md5(data).hexdigest()}"',
+                etag=described.etag,
                 modified=self.api.config.clock(),
                 content_type=content_type,
                 filename=filename,
                 disposition=disposition,
+                digests=how,
+                described=described,
             )
         )
         return key
