@@ -32,6 +32,8 @@ class FakeApi:
     # per storage request, in order: "reset", "403", "500", "short", "corrupt" (a flipped byte)
     storage_faults: list[str] = field(default_factory=list)
     no_range: bool = False
+    # Extra headers on every storage answer (stated digests, S3's encryption headers...).
+    storage_headers: dict[str, str] = field(default_factory=dict)
     link_version: int = 1
     reissue_links: bool = True
     requests: list[tuple[float, httpx.Request]] = field(default_factory=list)
@@ -83,7 +85,7 @@ class FakeApi:
         if range_header and not self.no_range and request.headers.get("if-range") == etag:
             start = int(range_header.removeprefix("bytes=").split("-")[0])
         body = self.body[start:]
-        headers = {"ETag": etag, "Content-Length": str(len(body))}
+        headers = {"ETag": etag, "Content-Length": str(len(body)), **self.storage_headers}
         status = 200
         if start:
             status = 206

@@ -4,21 +4,22 @@ redirects (as `ApiSession`), resume, progress throttling."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import fcntl
 import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from jobdock.core import downloader, partfile
-from jobdock.core.errors import DownloadError
+from jobdock.core.errors import ChecksumError, DownloadError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
-from jobdock.core.job import Account, DownloadState, Result
+from jobdock.core.job import Account, DownloadState, Result, Verified
 
 API = "https://api.example"
 BODY = bytes(range(256)) * 8192  # 2 MiB
@@ -202,3 +203,91 @@ def test_a_part_completed_by_another_process_meanwhile_is_not_reopened(
         with partfile.claim(target) as fh:
             fh.write(b"never")
     assert target.read_bytes() == b"", "the renamed file was not written"
+
+
+class _AnyPieces(_Pieces, httpx.AsyncByteStream):
+    """`_Pieces` for the event-loop path too (an async client wants an async stream)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self:
+            yield piece
+
+
+def _serve_stating(headers: dict[str, str]) -> httpx.MockTransport:
+    """The file with `ETag` "opaque" (not an MD5) and `headers` on every answer."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        start = int(request.headers.get("range", "bytes=0-")[6:-1])
+        answer = {"ETag": '"opaque"', "Content-Length": str(len(BODY) - start), **headers}
+        if start:
+            answer["Content-Range"] = f"bytes {start}-{len(BODY) - 1}/{len(BODY)}"
+        return httpx.Response(
+            206 if start else 200, headers=answer, stream=_AnyPieces(BODY[start:])
+        )
+
+    return httpx.MockTransport(handle)
+
+
+def _download_with(
+    result: Result, folder: Path, transport: httpx.MockTransport, *, threaded: bool
+) -> Result:
+    async def main() -> Result:
+        account = Account(name="a", provider="generic-202", base_url=API)
+        bare = make_bare_client(transport=transport)
+        session = ApiSession(account=account, api=make_api_client(headers={}), bare=bare)
+        try:
+            return await downloader.download(
+                session,
+                result,
+                folder=folder,
+                on_started=lambda _s: None,
+                on_progress=lambda _d, _t: None,
+                threaded=threaded,
+                sync_transport=transport,
+            )
+        finally:
+            await session.api.aclose()
+            await bare.aclose()
+
+    return asyncio.run(main())
+
+
+REPR_DIGEST = {
+    "Repr-Digest": f"sha-256=:{base64.b64encode(hashlib.sha256(BODY).digest()).decode()}:"
+}
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_a_resume_is_verified_over_the_part_on_disk_and_the_new_bytes(
+    tmp_path: Path, threaded: bool
+) -> None:
+    target = tmp_path / "f.bin"
+    target.with_name("f.bin.part").write_bytes(BODY[:1000])
+    result = Result(url="https://cdn.example/f.bin", path=str(target), etag='"opaque"')
+    done = _download_with(result, tmp_path, _serve_stating(REPR_DIGEST), threaded=threaded)
+    assert target.read_bytes() == BODY
+    assert done.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert done.verified == Verified.SHA256
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_a_resume_onto_damaged_bytes_is_refused_and_starts_again(
+    tmp_path: Path, threaded: bool
+) -> None:
+    target = tmp_path / "f.bin"
+    part = target.with_name("f.bin.part")
+    part.write_bytes(b"\xff" + BODY[1:1000])  # not the file's first bytes
+    result = Result(url="https://cdn.example/f.bin", path=str(target), etag='"opaque"')
+    with pytest.raises(ChecksumError, match="Repr-Digest sha-256"):
+        _download_with(result, tmp_path, _serve_stating(REPR_DIGEST), threaded=threaded)
+    assert not part.exists() and not target.exists(), "the next attempt starts from zero"
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_an_etag_that_is_not_the_md5_does_not_fail_the_file(tmp_path: Path, threaded: bool) -> None:
+    opaque = {"ETag": f'"{hashlib.md5(b"other bytes").hexdigest()}"'}
+    done = _download_with(
+        Result(url="https://cdn.example/f.bin"), tmp_path, _serve_stating(opaque), threaded=threaded
+    )
+    assert Path(done.path or "").read_bytes() == BODY
+    assert done.verified == Verified.SIZE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ import httpx
 
 from jobdock.core.credentials import MemoryCredentialStore
 from jobdock.core.engine import Engine, UpdateBatch
-from jobdock.core.job import Account, DownloadState, JobState
+from jobdock.core.job import Account, DownloadState, JobState, Verified
 from jobdock.core.paths import AppPaths
 from jobdock.core.store import JobStore
 from tests.core.fakeapi import API, SECRET, FakeApi, FakeProvider
@@ -295,8 +296,14 @@ def test_remove_account_orphans_and_secret_is_gone(tmp_path: Path) -> None:
     run(scenario())
 
 
+def _content_md5(body: bytes) -> dict[str, str]:
+    """A digest the server states for the whole body (an ETag is not one: `integrity`)."""
+    return {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+
+
 def test_checksum_mismatch_downloads_again_once(tmp_path: Path) -> None:
     api = FakeApi(storage_faults=["corrupt"])
+    api.storage_headers.update(_content_md5(api.body))
 
     async def scenario() -> None:
         async with engine_for(api, tmp_path) as engine:
@@ -304,6 +311,7 @@ def test_checksum_mismatch_downloads_again_once(tmp_path: Path) -> None:
             result = engine.job(job_id).results[0]
             assert result.download_state == DownloadState.DONE
             assert Path(result.path or "").read_bytes() == api.body
+            assert result.verified == Verified.MD5
             retries = [e.message for e in engine.events(job_id) if e.kind == "download-retry"]
             assert len(retries) == 1 and "checksum mismatch" in retries[0]
 
@@ -313,13 +321,15 @@ def test_checksum_mismatch_downloads_again_once(tmp_path: Path) -> None:
 
 def test_second_checksum_mismatch_fails_with_the_reason(tmp_path: Path) -> None:
     api = FakeApi(storage_faults=["corrupt", "corrupt"])
+    api.storage_headers.update(_content_md5(api.body))
 
     async def scenario() -> None:
         async with engine_for(api, tmp_path) as engine:
             job_id = await submit_and_settle(engine)
             result = engine.job(job_id).results[0]
             assert result.download_state == DownloadState.FAILED
-            assert "checksum mismatch" in (result.error or "") and "ETag" in (result.error or "")
+            assert "checksum mismatch" in (result.error or "")
+            assert "Content-MD5" in (result.error or "")
             folder = tmp_path / "dl" / "acc" / job_id
             assert not [p for p in folder.iterdir()] if folder.exists() else True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from jobdock.core.job import (
     JobState,
     Result,
     SubmitRequest,
+    Verified,
 )
 from jobdock.core.store import MIGRATIONS, JobStore
 
@@ -43,7 +45,7 @@ def _job(**changes: object) -> Job:
         results=(
             Result(url="https://s/1", expires_at=NOW, filename_hint="a.csv"),
             Result(url="https://s/2", download_state=DownloadState.DONE, path="/x/b.csv", bytes=5,
-                   sha256="ab", etag='"e"'),
+                   sha256="ab", verified=Verified.CRC32C, etag='"e"'),
         ),
     )  # fmt: skip
     return job.replace(**changes)
@@ -66,6 +68,30 @@ def test_job_round_trip_survives_reopen(tmp_path: Path) -> None:
     assert again.find_job("acc", status_url=_job().status_url) == _job()
     assert again.find_job("other", remote_id="r-1") is None
     again.close()
+
+
+def test_results_stored_before_verification_was_recorded_load_as_unknown(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore.open(path)
+    store.put_account(Account(name="acc", provider="testo", base_url="https://a"), now=NOW)
+    store.put_job(_job())
+    store.close()
+    db = sqlite3.connect(path)
+    (stored,) = db.execute("SELECT results FROM jobs WHERE id = 'j1'").fetchone()
+    old = json.loads(stored)
+    assert old[1]["verified"] == "crc32c"
+    for result in old:
+        del result["verified"]  # a row written before the key existed
+    db.execute("UPDATE jobs SET results = ? WHERE id = 'j1'", (json.dumps(old),))
+    db.commit()
+    db.close()
+    again = JobStore.open(path)
+    loaded = again.get_job("j1")
+    again.close()
+    assert [r.verified for r in loaded.results] == [None, None]
+    assert loaded.results[1].sha256 == "ab" and loaded.results[1].path == "/x/b.csv"
 
 
 def test_wal_and_schema_version(tmp_path: Path) -> None:

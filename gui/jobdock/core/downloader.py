@@ -5,7 +5,9 @@ through `on_started`, so a later attempt, even after a restart, resumes from the
 on disk with `Range` + `If-Range`; a server that ignores `Range` (or an `If-Range` that no longer
 matches) answers 200 and the download restarts cleanly from zero. The final name appears only
 once every byte is written, verified and fsync'ed; a kill at any moment leaves the finished file
-or a `.part`, never a short file under the final name.
+or a `.part`, never a short file under the final name. What the answer vouches for is decided by
+`integrity` (the length always; digests only where the server states they cover the whole file;
+an ETag is a hint), and the returned `Result.verified` records how the file was checked.
 
 No probe request. The download's own GET answers with everything a probe (`GET` with
 `Range: bytes=0-0`; never `HEAD`, which a URL pre-signed for GET refuses) would tell: status,
@@ -17,7 +19,8 @@ zero), so a probe would only add a round trip and one more use of a short-lived 
 Throughput: by default the bytes move in a worker thread with a blocking HTTP/1.1 client whose
 bodies are read straight into a few reused 1 MiB buffers (`bulk_http.SyncRoute` / `BulkTransport`;
 the credential routing of `ApiSession`). Each filled buffer is written to the file while other
-threads hash it (SHA-256, and MD5 only when the server vouches for one: `digests.HashedBuffers`);
+threads hash it (SHA-256, plus what the server states: `digests.HashedBuffers`; a resumed
+download hashes the `.part`'s bytes first, so every digest is of the whole file);
 writeback to disk starts every `WRITEBACK` bytes and those pages leave the cache, so the final
 fsync is short and a big download does not fill memory with its file. The event loop (the GUI
 thread under qasync) only gets progress, at most four times a second. Cancelling the download
@@ -27,9 +30,7 @@ flags the worker and shuts its socket down.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -42,8 +43,10 @@ from typing import TypeVar
 
 import httpx
 
+from jobdock.core import integrity
 from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute, shut_down
-from jobdock.core.errors import ChecksumError, DownloadError, LinkExpiredError
+from jobdock.core.digests import hash_file
+from jobdock.core.errors import DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside, unique_path
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
@@ -53,7 +56,6 @@ T = TypeVar("T")
 CHUNK = 1024 * 1024
 PROGRESS_INTERVAL = 0.25  # at most four progress reports a second per download
 FREE_SPACE_RESERVE = 16 * 1024 * 1024
-_PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ async def download(
     on_progress: ProgressFn,
     threaded: bool = True,
     sync_transport: httpx.BaseTransport | None = None,
+    trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host,
+    earlier_sha256: str | None = None,
 ) -> Result:
     """Fetch `result.url` into `folder`; returns the finished `Result` (state DONE).
 
@@ -86,10 +90,13 @@ async def download(
     (`SyncRoute`, through `sync_transport` when given); otherwise on the event loop through the
     session's async clients (tests that script answers with an async transport). `on_started`
     runs on the loop before the first byte is written; `on_progress` on the loop, at most four
-    times a second plus once at the end.
+    times a second plus once at the end. `trust_etag_host` says whose plain ETag is the MD5 of
+    the content (S3's; a test seam); `earlier_sha256` is the SHA-256 of an earlier download that
+    such an ETag disagreed with: the same bytes again are kept, marked unverified.
 
-    Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so) or
-    `NetworkError`; any `.part` is left in place for the next attempt."""
+    Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so),
+    `ChecksumError` (the .part is removed: the next attempt starts from zero) or
+    `NetworkError`; any other `.part` is left in place for the next attempt."""
     folder.mkdir(parents=True, exist_ok=True)
     target = Path(result.path) if result.path else None
     offset = 0
@@ -103,9 +110,10 @@ async def download(
     else:
         offset = 0
     progress = _Throttled(asyncio.get_running_loop(), on_progress)
+    verify = _Verify(trust_etag_host, earlier_sha256)
     try:
         return await _download(
-            session, result, folder, target, offset, headers, on_started, progress,
+            session, result, folder, target, offset, headers, on_started, progress, verify,
             threaded=threaded, sync_transport=sync_transport,
         )  # fmt: skip
     except _RangeRefused:
@@ -125,6 +133,7 @@ async def _download(
     headers: dict[str, str],
     on_started: StartedFn,
     progress: _Throttled,
+    verify: _Verify,
     *,
     threaded: bool,
     sync_transport: httpx.BaseTransport | None,
@@ -134,7 +143,8 @@ async def _download(
         try:
             response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
             try:
-                plan = _plan(response, result, folder, target, offset, on_started)
+                claims = verify.claims(response)
+                plan = _plan(response, result, folder, target, offset, on_started, claims)
                 with claim(plan.target) as fh:
                     stop = threading.Event()
                     pumped = await _in_thread(
@@ -143,30 +153,43 @@ async def _download(
                         interrupt=lambda: _interrupt(stop, response),
                     )
                     response.close()
-                    return await _finish_in_thread(result, plan, pumped, response)
+                    return await _finish_in_thread(result, plan, pumped, claims, verify)
             finally:
                 response.close()
         finally:
             route.close()
     async with session.stream("GET", result.url, headers=headers) as response:
         await _raise_for_download(response, result.url)
-        plan = _plan(response, result, folder, target, offset, on_started)
+        claims = verify.claims(response)
+        plan = _plan(response, result, folder, target, offset, on_started, claims)
         with claim(plan.target) as fh:
             pumped = await stream_to_part(response, fh, plan, progress)
-            return await _finish_in_thread(result, plan, pumped, response)
+            return await _finish_in_thread(result, plan, pumped, claims, verify)
+
+
+@dataclass(frozen=True)
+class _Verify:
+    """How this download judges what the server vouches for (see `integrity`)."""
+
+    trust_etag_host: integrity.TrustFn
+    earlier_sha256: str | None
+
+    def claims(self, response: httpx.Response) -> integrity.Claims:
+        # The host that answered (after redirects), not the one the link named.
+        host = response.request.url.host
+        return integrity.claims_of(
+            response.headers,
+            status=response.status_code,
+            host=host,
+            trust_etag_host=self.trust_etag_host,
+        )
 
 
 async def _finish_in_thread(
-    result: Result, plan: Plan, pumped: Pumped, response: httpx.Response
+    result: Result, plan: Plan, pumped: Pumped, claims: integrity.Claims, verify: _Verify
 ) -> Result:
     """Verify and rename (the caller still holds the .part's claim)."""
-    checks = _Checks(
-        total=plan.total,
-        etag=response.headers.get("etag"),
-        content_md5=response.headers.get("content-md5") if plan.offset == 0 else None,
-        preferred=plan.preferred,
-    )
-    return await asyncio.to_thread(_finish, result, plan.target, pumped, checks)
+    return await asyncio.to_thread(_finish, result, plan, pumped, claims, verify.earlier_sha256)
 
 
 class _RangeRefused(DownloadError):
@@ -180,6 +203,7 @@ def _plan(
     target: Path | None,
     offset: int,
     on_started: StartedFn,
+    claims: integrity.Claims,
 ) -> Plan:
     """Check the answer's headers, pick the file name, check free space, record the start."""
     if response.status_code == 206:
@@ -211,9 +235,7 @@ def _plan(
             last_modified=response.headers.get("last-modified"),
         )
     )
-    content_md5 = response.headers.get("content-md5") if offset == 0 else None
-    want_md5 = _expected_md5(_Checks(total, etag, content_md5, preferred)) is not None
-    return Plan(target, preferred, offset, total, want_md5)
+    return Plan(target, preferred, offset, total, claims.algorithms)
 
 
 async def _raise_for_download(response: httpx.Response, url: str) -> None:
@@ -356,36 +378,34 @@ def _interrupt(stop: threading.Event, response: httpx.Response) -> None:
     shut_down(stream.get_extra_info("socket") if stream is not None else None)
 
 
-@dataclass(frozen=True)
-class _Checks:
-    total: int | None
-    etag: str | None
-    content_md5: str | None  # only for a whole-body answer: it describes that body
-    preferred: Path  # the name the server suggested; reused when it holds the same bytes
-
-
-def _finish(result: Result, target: Path, pumped: Pumped, checks: _Checks) -> Result:
+def _finish(
+    result: Result,
+    plan: Plan,
+    pumped: Pumped,
+    claims: integrity.Claims,
+    earlier_sha256: str | None,
+) -> Result:
     """Verify, then rename into place (in a worker thread: it may hash the whole file)."""
+    target = plan.target
     part = part_path(target)
-    total, written = checks.total, pumped.written
+    total, written = plan.total, pumped.written
     if total is not None and written != total:
         raise DownloadError(
             f"incomplete download: got {written:,} of {total:,} bytes", transient=True
         )
-    expected = _expected_md5(checks)
-    sha256, md5 = pumped.sha256, pumped.md5
-    if sha256 is None or (expected is not None and md5 is None):
-        sha256, md5 = _hash_file(part)
-    if expected is not None and expected[0] != md5:
-        part.unlink(missing_ok=True)
-        raise ChecksumError(
-            f"checksum mismatch: the file's MD5 {md5} differs from the server's {expected[1]} "
-            f"({expected[0]})"
-        )
+    digests = pumped.digests
+    if digests is None:  # the event-loop path: hash the whole file now
+        digests = hash_file(part, claims.algorithms)
+    try:
+        verified = integrity.judge(claims, digests, total=total, earlier=earlier_sha256)
+    except DownloadError:
+        part.unlink(missing_ok=True)  # these bytes are not worth resuming
+        raise
+    sha256 = digests["sha256"].hex()
     final = target
-    if checks.preferred.exists() and _same_file(checks.preferred, written, sha256):
+    if plan.preferred.exists() and _same_file(plan.preferred, written, sha256):
         part.unlink()  # identical bytes are already saved under the suggested name
-        final = checks.preferred
+        final = plan.preferred
     else:
         final = target if not target.exists() else unique_path(target)
         os.replace(part, final)
@@ -397,19 +417,9 @@ def _finish(result: Result, target: Path, pumped: Pumped, checks: _Checks) -> Re
         bytes=written,
         bytes_done=written,
         sha256=sha256,
+        verified=verified,
         error=None,
     )
-
-
-def _expected_md5(checks: _Checks) -> tuple[str, str] | None:
-    """The MD5 the server vouches for (hex) and where it said so."""
-    if checks.content_md5:
-        try:
-            return base64.b64decode(checks.content_md5, validate=True).hex(), "Content-MD5"
-        except ValueError:
-            pass
-    plain = _PLAIN_MD5_ETAG.match(checks.etag or "")
-    return (plain.group(1).lower(), "ETag") if plain else None
 
 
 def _same_file(path: Path, size: int, sha256: str) -> bool:
@@ -418,16 +428,7 @@ def _same_file(path: Path, size: int, sha256: str) -> bool:
             return False
     except OSError:
         return False
-    return _hash_file(path)[0] == sha256
-
-
-def _hash_file(path: Path) -> tuple[str, str]:
-    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            sha.update(block)
-            md5.update(block)
-    return sha.hexdigest(), md5.hexdigest()
+    return hash_file(path)["sha256"].hex() == sha256
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -8,7 +8,8 @@
      ├── NetworkError               connect/read failures, timeouts (transient)
      ├── DownloadError              a result could not be saved
      │    ├── LinkExpiredError      the result link answered 403/404/410 or is past its expiry
-     │    └── ChecksumError         the saved bytes differ from the server's MD5
+     │    └── ChecksumError         the bytes differ from a digest the server stated
+     │         └── HintMismatchError  ... from S3's plain ETag: download once more and compare
      └── ProviderError              an API answered something we cannot use
           ├── AuthError             401/403: wrong or missing credentials
           ├── NotFoundError         404: the job or endpoint does not exist
@@ -64,7 +65,18 @@ class LinkExpiredError(DownloadError):
 
 
 class ChecksumError(DownloadError):
-    """The bytes differ from the server's MD5 (ETag or Content-MD5): re-downloaded once."""
+    """The bytes differ from a digest the server states for the whole file (`integrity`):
+    downloaded once more from zero, then the result fails."""
+
+
+class HintMismatchError(ChecksumError):
+    """A trusted ETag differs from the bytes' MD5: download once more from zero and compare
+    (`sha256`: of the bytes that differed; `first`: no earlier download differed yet)."""
+
+    def __init__(self, user_message: str, *, sha256: str, first: bool) -> None:
+        super().__init__(user_message)
+        self.sha256 = sha256
+        self.first = first
 
 
 class ProviderError(JobdockError):

@@ -43,6 +43,22 @@ class DownloadState(enum.StrEnum):
         return self in (DownloadState.DONE, DownloadState.FAILED, DownloadState.EXPIRED)
 
 
+class Verified(enum.StrEnum):
+    """How a saved file was verified (`core.integrity`): the algorithm of the server-stated
+    digest that matched, `size` when only its length could be checked, `unverified` when not
+    even that (no length known, or S3's ETag disagreed with two identical downloads)."""
+
+    SHA512 = "sha512"
+    SHA256 = "sha256"
+    SHA1 = "sha1"
+    MD5 = "md5"
+    CRC64NVME = "crc64nvme"
+    CRC32C = "crc32c"
+    CRC32 = "crc32"
+    SIZE = "size"
+    UNVERIFIED = "unverified"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -124,6 +140,7 @@ class Result:
     bytes: int | None = None
     bytes_done: int = 0
     sha256: str | None = None
+    verified: Verified | None = None  # set with DONE; None for files saved before it existed
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None
@@ -131,9 +148,11 @@ class Result:
     def replace_state(
         self, state: DownloadState = DownloadState.PENDING, *, error: str | None = None
     ) -> Result:
-        """This result with a new download state (PENDING forgets where it was saved)."""
+        """This result with a new download state (PENDING forgets where and how it was saved)."""
         if state == DownloadState.PENDING:
-            return dataclasses.replace(self, download_state=state, path=None, error=error)
+            return dataclasses.replace(
+                self, download_state=state, path=None, verified=None, error=error
+            )
         return dataclasses.replace(self, download_state=state, error=error)
 
     def is_expired(self, now: datetime) -> bool:

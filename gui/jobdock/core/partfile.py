@@ -17,7 +17,7 @@ import contextlib
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -48,14 +48,13 @@ class Plan:
     preferred: Path
     offset: int
     total: int | None
-    want_md5: bool
+    algorithms: tuple[str, ...]  # digests to compute beside SHA-256 (`integrity.Claims`)
 
 
 @dataclass(frozen=True)
 class Pumped:
     written: int
-    sha256: str | None = None  # None: hash the file afterwards
-    md5: str | None = None
+    digests: Mapping[str, bytes] | None = None  # of the whole file; None: hash it afterwards
 
 
 def part_path(path: Path) -> Path:
@@ -115,7 +114,7 @@ def pump(
     read = _body_reader(response)
     written = plan.offset
     try:
-        with HashedBuffers(md5=plan.want_md5) as buffers:
+        with HashedBuffers(algorithms=plan.algorithms) as buffers:
             _hash_prefix(fh, plan.offset, buffers)
             fh.seek(plan.offset)
             fh.truncate()
@@ -146,11 +145,11 @@ def pump(
             if stop.is_set():
                 raise DownloadError("download stopped", transient=True)
             os.fsync(fd)
-            sha256, md5 = buffers.finish()
+            digests = buffers.finish()
     except OSError as exc:
         raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
     progress(written, plan.total, final=True)
-    return Pumped(written, sha256, md5)
+    return Pumped(written, digests)
 
 
 def _body_reader(response: httpx.Response) -> Callable[[bytearray], int]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from jobdock.core.http import safe_url
-from jobdock.core.job import Account, Job
+from jobdock.core.job import Account, DownloadState, Job, Result
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -26,21 +26,25 @@ def job_to_json(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at),
         "finished_at": _iso(job.finished_at),
         "error": job.error.splitlines()[0] if job.error else None,
-        "results": [
-            {
-                "url": r.url,
-                "expires_at": _iso(r.expires_at),
-                "download_state": r.download_state.value,
-                "path": r.path if r.download_state.value == "done" else None,
-                "bytes": r.bytes,
-                "error": r.error,
-                "sha256": r.sha256,
-            }
-            for r in job.results
-        ],
+        "results": [_result_to_json(r) for r in job.results],
         "label": job.label,
         "submitted_at": _iso(job.submitted_at),
         "orphaned": job.orphaned,
+    }
+
+
+def _result_to_json(result: Result) -> dict[str, Any]:
+    done = result.download_state == DownloadState.DONE
+    return {
+        "url": result.url,
+        "expires_at": _iso(result.expires_at),
+        "download_state": result.download_state.value,
+        "path": result.path if done else None,
+        "bytes": result.bytes,
+        "error": result.error,
+        "sha256": result.sha256,
+        # How the saved file was checked (docs/cli.md); null until it is saved.
+        "verified": result.verified.value if done and result.verified else None,
     }
 
 

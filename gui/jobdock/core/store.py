@@ -25,6 +25,7 @@ from jobdock.core.job import (
     JobState,
     Result,
     SubmitRequest,
+    Verified,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -86,6 +87,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "bytes": result.bytes,
         "bytes_done": result.bytes_done,
         "sha256": result.sha256,
+        "verified": result.verified.value if result.verified is not None else None,
         "etag": result.etag,
         "last_modified": result.last_modified,
         "error": result.error,
@@ -104,6 +106,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         bytes=data.get("bytes"),
         bytes_done=int(data.get("bytes_done") or 0),
         sha256=data.get("sha256"),
+        verified=_VERIFIED.get(data.get("verified") or ""),  # rows from before: None
         etag=data.get("etag"),
         last_modified=data.get("last_modified"),
         error=data.get("error"),
@@ -123,6 +126,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 _STATES = {s.value: s for s in JobState}
 _DOWNLOAD_STATES = {s.value: s for s in DownloadState}
+_VERIFIED = {v.value: v for v in Verified}
 _SELECT_JOBS = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
 
 

@@ -17,8 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobdock.core import downloader, partfile
-from jobdock.core.errors import ChecksumError, JobdockError, LinkExpiredError, UsageError
+from jobdock.core import downloader, integrity, partfile
+from jobdock.core.errors import (
+    ChecksumError,
+    HintMismatchError,
+    JobdockError,
+    LinkExpiredError,
+    UsageError,
+)
 from jobdock.core.filenames import sanitize_filename
 from jobdock.core.job import (
     Account,
@@ -27,6 +33,7 @@ from jobdock.core.job import (
     JobEvent,
     JobState,
     Result,
+    Verified,
     origin_of,
 )
 from jobdock.core.links import identity
@@ -58,6 +65,8 @@ class Transfers:
         self._engine = engine
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, PrioritySlots] = {}
+        # Whose plain ETag is the content's MD5 (S3's); tests on 127.0.0.1 stand in for S3.
+        self.trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host
 
     def _slot(self, result: Result) -> AbstractAsyncContextManager[None]:
         origin = origin_of(result.url)
@@ -181,6 +190,7 @@ class Transfers:
         engine = self._engine
         attempts = 0
         checksum_failures = 0
+        earlier: str | None = None  # SHA-256 of a download S3's ETag disagreed with
         refreshed = False
         while True:
             found = self._find(job_id, key)
@@ -193,7 +203,7 @@ class Transfers:
                     return
                 continue
             try:
-                done = await self._fetch(job_id, key, folder)
+                done = await self._fetch(job_id, key, folder, earlier)
             except _Gone:
                 return  # a refresh elsewhere dropped it meanwhile
             except LinkExpiredError as exc:
@@ -205,6 +215,8 @@ class Transfers:
                 continue
             except ChecksumError as exc:
                 checksum_failures += 1  # the .part is gone: the next attempt starts from zero
+                if isinstance(exc, HintMismatchError) and exc.first:
+                    earlier = exc.sha256  # the same bytes again: kept, marked unverified
                 if checksum_failures < 2:
                     self._note(job_id, "download-retry", f"{exc.user_message}; downloading again")
                     continue
@@ -219,12 +231,12 @@ class Transfers:
                 self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                 return
             if self._set_result(job_id, key, done):
-                self._note(
-                    job_id, "saved", f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256})"
-                )
+                self._note(job_id, "saved", _saved_note(done, earlier))
             return
 
-    async def _fetch(self, job_id: str, key: str, folder: Path) -> Result:
+    async def _fetch(
+        self, job_id: str, key: str, folder: Path, earlier: str | None = None
+    ) -> Result:
         engine = self._engine
         job = engine.job(job_id)
         found = self._find(job_id, key)
@@ -274,6 +286,8 @@ class Transfers:
                     # The bytes move in a worker thread (off the GUI thread, at full speed);
                     # an engine given a test transport keeps them on the loop, through it.
                     threaded=engine._transport is None,
+                    trust_etag_host=self.trust_etag_host,
+                    earlier_sha256=earlier,
                 )
             finally:
                 part = self._find(job_id, key)
@@ -358,3 +372,17 @@ class Transfers:
     def _note(self, job_id: str, kind: str, message: str) -> None:
         event = JobEvent(job_id=job_id, at=self._engine.clock(), kind=kind, message=message)
         self._engine.commit([], [event])
+
+
+def _saved_note(done: Result, earlier: str | None) -> str:
+    if done.verified == Verified.UNVERIFIED:
+        how = (
+            "unverified: the ETag disagreed with two identical downloads"
+            if earlier is not None
+            else "unverified: the server gave no length and no checksum"
+        )
+    elif done.verified == Verified.SIZE:
+        how = "length checked; no checksum the server stated could be checked"
+    else:
+        how = f"{done.verified} checked"
+    return f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256}; {how})"
