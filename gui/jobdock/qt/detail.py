@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from jobdock.core.http import safe_url
-from jobdock.core.job import Job, JobEvent
+from jobdock.core.job import DownloadState, Job, JobEvent, Verified
 from jobdock.qt import formatting as fmt
 
 
@@ -46,6 +46,19 @@ def pretty(text: str | None) -> str:
         except Exception:  # malformed or forbidden XML: show it raw, never fail the pane
             return text
     return text
+
+
+_ALGORITHMS = {"sha512": "SHA-512", "sha256": "SHA-256", "sha1": "SHA-1", "md5": "MD5"}
+
+
+def verification(verified: Verified) -> str:
+    """How a saved file was checked, in words (`core.integrity`)."""
+    if verified == Verified.SIZE:
+        return "verified: length only (the server stated no checksum)"
+    if verified == Verified.UNVERIFIED:
+        return "unverified: no checksum or length could be checked, or the ETag disagreed"
+    name = _ALGORITHMS.get(verified.value, verified.value.upper())
+    return f"verified: {name} matches the digest the server stated"
 
 
 def job_fields(job: Job) -> list[tuple[str, str]]:
@@ -76,6 +89,8 @@ def job_fields(job: Job) -> list[tuple[str, str]]:
             text += f"\nsaved as {result.path} ({fmt.human_size(result.bytes)})"
         if result.sha256:
             text += f"\nsha256 {result.sha256}"
+        if result.download_state == DownloadState.DONE and result.verified is not None:
+            text += f"\n{verification(result.verified)}"
         if result.error:
             text += f"\n{result.error}"
         rows.append((f"Result {n}", text))
