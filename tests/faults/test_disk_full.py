@@ -34,8 +34,9 @@ pytestmark = pytest.mark.slow
 
 SIZE = 1536 * 1024 + 77  # two of these fit in the 6 MiB disk, with room for the file system
 RATE = 512 * 1024  # bytes a second per connection: 3 s a file, so the disk fills mid-download
-# "need 1,234 bytes", "1.5 MiB", "12 MB": an amount of space, in whatever unit the line uses.
-AMOUNT = re.compile(r"\d[\d,.]*\s*(bytes|[KMGT]i?B)\b")
+# "needs 1,234 bytes", "1,234 more bytes needed", "need 1.5 MiB": an amount of space needed.
+NEEDED = re.compile(r"need.*\d[\d,.]*\s*(more\s+)?(bytes|[KMGT]i?B)\b|\d[\d,.]*\s*(more\s+)?"
+                    r"(bytes|[KMGT]i?B)\b.*need", re.IGNORECASE)  # fmt: skip
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
@@ -93,7 +94,7 @@ def test_disk_full_mid_download_waits_for_room_and_then_saves_every_file(
 
     def says_what_is_needed() -> bool:
         lines = (watch.stdout + watch.stderr).splitlines()
-        return any(str(downloads) in line and AMOUNT.search(line) for line in lines)
+        return any(str(downloads) in line and NEEDED.search(line) for line in lines)
 
     wait_until(
         lambda: says_what_is_needed() or not watch.running(),
