@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from jobdock.core.errors import KeyringUnavailableError
 from jobdock.qt.dialogs.accounts import AccountsDialog
@@ -94,11 +95,75 @@ def test_accounts_dialog_sends_the_secret_only_to_add_account(qasync_loop: Any, 
         await settle()
         assert dialog.list.currentItem().text() == "initech"
         dialog.remove()
+        click_remove(dialog)
         await settle()
         dialog.done(0)
 
     qasync_loop.run_until_complete(scenario())
     assert engine.calls == [("add_account", "initech", "secret"), ("remove_account", "initech")]
+
+
+def click_remove(dialog: AccountsDialog, *, confirm: bool = True) -> str:
+    """Answer the removal question; returns its text (the question and what it explains)."""
+    box = dialog.confirmation
+    assert box is not None and box.isVisible(), "removing an account must ask first"
+    text = f"{box.text()} {box.informativeText()}"
+    if confirm:
+        (button,) = [b for b in box.buttons()
+                     if box.buttonRole(b) == QMessageBox.ButtonRole.DestructiveRole]  # fmt: skip
+    else:
+        button = box.button(QMessageBox.StandardButton.Cancel)
+    button.click()
+    return text
+
+
+def test_removing_an_account_asks_and_says_the_secret_leaves_the_keyring(
+    qasync_loop: Any, qtbot: Any
+) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> str:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.list.setCurrentItem(dialog.list.findItems("acme", Qt.MatchFlag.MatchExactly)[0])
+        dialog.remove()
+        text = click_remove(dialog, confirm=False)
+        await settle()
+        assert engine.calls == []  # Cancel keeps the account and its secret
+        assert dialog.list.findItems("acme", Qt.MatchFlag.MatchExactly)
+        dialog.done(0)
+        return text
+
+    text = qasync_loop.run_until_complete(scenario())
+    assert "acme" in text and "keyring" in text and "orphaned" in text
+
+
+def test_accounts_dialog_checks_required_fields_before_saving(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> list[str]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        errors = []
+        dialog.name.setText("initech")
+        dialog.base_url.setText("api.example.com")  # no scheme
+        dialog.secret.setText("tok")
+        dialog.save()
+        errors.append(dialog.error.text())
+        dialog.base_url.setText("https://api.example.com")
+        dialog.secret.clear()
+        dialog.save()
+        errors.append(dialog.error.text())
+        await settle()
+        dialog.done(0)
+        return errors
+
+    url_error, secret_error = qasync_loop.run_until_complete(scenario())
+    assert "base URL" in url_error
+    assert "needs its" in secret_error
+    assert engine.calls == []
 
 
 def test_accounts_dialog_banner_when_no_keyring(qasync_loop: Any, qtbot: Any) -> None:

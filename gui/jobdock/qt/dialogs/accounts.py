@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QWidget,
@@ -108,6 +110,7 @@ class AccountsDialog(AsyncDialog):
         self.reload()
         self.clear_form()
         self.resize(760, 420)
+        self.confirmation: QMessageBox | None = None
         self._backend_task = asyncio.get_running_loop().create_task(self.check_keyring())
 
     async def check_keyring(self) -> None:
@@ -155,10 +158,17 @@ class AccountsDialog(AsyncDialog):
         name = self.name.text().strip()
         if not name:
             raise UsageError("An account needs a name.")
+        base_url = self.base_url.text().strip()
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError("The base URL must be an http:// or https:// address.")
+        if not self.name.isReadOnly() and not self.secret.text():
+            provider = self._engine.provider(self.provider.currentData())
+            raise UsageError(f"A new account needs its {provider.secret_label}.")
         return Account(
             name=name,
             provider=self.provider.currentData(),
-            base_url=self.base_url.text().strip(),
+            base_url=base_url,
             user=self.user.text().strip() or None,
             options=dict(parse_pairs(self.options.toPlainText())),
         )
@@ -197,11 +207,37 @@ class AccountsDialog(AsyncDialog):
             raise
 
     def remove(self) -> None:
+        """Ask first: removing an account deletes its secret from the keyring for good."""
         item = self.list.currentItem()
-        if item is None:
+        if item is None or self.confirmation is not None:
             return
         name = item.text()
-        self.run(lambda: self._remove(name), close=False)
+        jobs = sum(1 for job in self._engine.jobs() if job.account == name)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Remove account",
+            f"Remove the account {name}?",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            f"Its secret is deleted from the OS keyring; you will need it again to add the "
+            f"account back. Its {jobs} job(s) stay in the list, marked orphaned, and files "
+            "already saved stay on disk."
+        )
+        box.addButton("Remove account and secret", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.finished.connect(lambda _result: self._on_remove_answered(name))
+        self.confirmation = box
+        box.open()  # never exec(): the qasync loop keeps running
+
+    def _on_remove_answered(self, name: str) -> None:
+        box, self.confirmation = self.confirmation, None
+        if box is None:
+            return
+        box.deleteLater()
+        if box.buttonRole(box.clickedButton()) == QMessageBox.ButtonRole.DestructiveRole:
+            self.run(lambda: self._remove(name), close=False)
 
     async def _remove(self, name: str) -> None:
         await self._engine.remove_account(name)
