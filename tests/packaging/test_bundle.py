@@ -145,7 +145,7 @@ def test_version_without_the_venv(bundle: Path, tmp_path: Path) -> None:
 def test_bundle_contents(bundle: Path) -> None:
     """Only the Qt modules Jobdock imports; its icons; the metadata read at run time."""
     bindings = {p.name.split(".")[0] for p in (bundle / "_internal" / "PySide6").glob("Qt*.so")}
-    assert bindings == {"QtCore", "QtGui", "QtWidgets", "QtSvg"}
+    assert bindings == {"QtCore", "QtGui", "QtWidgets", "QtSvg", "QtNetwork"}
     assert not (bundle / "_internal" / "PySide6" / "Qt" / "translations").exists()
     assert (bundle / "jobdock").is_file() and (bundle / "jobdock-gui").is_file()
     icons = bundle / "_internal" / "jobdock" / "resources" / "icons"

@@ -76,3 +76,57 @@ def test_display_problem_only_where_a_display_server_is_needed() -> None:
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert display_problem({}, "win32") is None
     assert display_problem({}, "darwin") is None
+
+
+def test_a_second_launch_raises_the_running_window_instead_of_a_second_engine(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONWARNINGS": "error"}
+    command = [sys.executable, "-m", "jobdock", "--demo", "--data-dir", str(tmp_path)]
+    first = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        log = tmp_path / "logs" / "jobdock.log"
+        deadline = time.monotonic() + 30
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first window's runtime is up (it has the data dir)
+        second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stderr and "brought to the front" in second.stderr
+        deadline = time.monotonic() + 20
+        while "another launch asked for the window" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert first.poll() is None  # the first window goes on
+    finally:
+        first.send_signal(signal.SIGINT)
+        _out, err = first.communicate(timeout=20)
+    assert first.returncode == 0, err
+
+
+def test_only_one_instance_holds_the_lock_and_a_dead_holder_is_replaced(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from jobdock.qt.single_instance import SingleInstance, instance_key
+
+    key = instance_key(tmp_path)
+    assert key != instance_key(tmp_path / "other")
+    first, second = SingleInstance(key), SingleInstance(key)
+    try:
+        assert first.acquire()
+        assert not second.acquire()
+        with qtbot.waitSignal(first.activated, timeout=5000):
+            import threading
+
+            asked: list[bool] = []
+            thread = threading.Thread(target=lambda: asked.append(second.ask_running()))
+            thread.start()
+            qtbot.waitUntil(lambda: not thread.is_alive(), timeout=10000)
+        assert asked == [True]
+        first.release()
+        assert second.acquire()  # the lock is free again once its holder let go
+    finally:
+        first.release()
+        second.release()

@@ -27,11 +27,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from jobdock import __version__
 from jobdock.core.errors import JobdockError
+from jobdock.core.paths import AppPaths
 from jobdock.core.providers.profile_load import load_profiles
 from jobdock.core.runtime import Runtime
 from jobdock.qt.dialogs.settings import START_IN_TRAY
 from jobdock.qt.loop import ErrorReporter
 from jobdock.qt.main_window import MainWindow
+from jobdock.qt.single_instance import SingleInstance, instance_key
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -82,7 +84,10 @@ async def window_session(
 
 
 async def run_window(
-    app: QApplication, options: argparse.Namespace, reporter: ErrorReporter
+    app: QApplication,
+    options: argparse.Namespace,
+    reporter: ErrorReporter,
+    instance: SingleInstance | None = None,
 ) -> int:
     quit_event = asyncio.Event()
     app.aboutToQuit.connect(quit_event.set)
@@ -93,6 +98,8 @@ async def run_window(
         ) as (_runtime, window):
             reporter.set_parent_widget(lambda: window)
             window.quit_requested.connect(quit_event.set)
+            if instance is not None:  # a later `jobdock` launch shows this window instead
+                instance.activated.connect(window.show_normal)
             hidden = window.tray.available and window.settings.value(
                 START_IN_TRAY, False, type=bool
             )
@@ -159,8 +166,28 @@ def main(argv: Sequence[str]) -> int:
     assert isinstance(app, QApplication)
     # Every way out goes through the quit event, so the runtime closes before the loop stops.
     app.setQuitOnLastWindowClosed(False)
+    instance = SingleInstance(instance_key(window_data_dir(options)))
+    if not instance.acquire():
+        if instance.ask_running():
+            print("jobdock: Jobdock is already running on this data dir: its window was brought "
+                  "to the front", file=sys.stderr)  # fmt: skip
+            return 0
+        print("jobdock: another Jobdock window holds this data dir but does not answer; "
+              "close it (or end its process) and start again", file=sys.stderr)  # fmt: skip
+        return 1
     reporter = ErrorReporter()
     sys.excepthook = reporter.excepthook
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-        runner.get_loop().set_exception_handler(reporter.loop_exception_handler)
-        return runner.run(run_window(app, options, reporter))
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            runner.get_loop().set_exception_handler(reporter.loop_exception_handler)
+            return runner.run(run_window(app, options, reporter, instance))
+    finally:
+        instance.release()
+
+
+def window_data_dir(options: argparse.Namespace) -> Path:
+    """The data dir this window will use (the demo's own folder in demo mode), resolved."""
+    paths = AppPaths.resolve(options.data_dir)
+    if options.demo and options.data_dir is None:
+        return paths.data_dir / "demo"  # what runtime.demo_paths uses (and empties at start)
+    return paths.data_dir
