@@ -190,6 +190,8 @@ def assert_all_saved(
             on_disk = hashlib.sha256(path.read_bytes()).hexdigest()
             assert on_disk == digest == result["sha256"], f"{path}: wrong bytes{context}"
             assert result["bytes"] == len(data), f"{path}: {result}{context}"
+            # The simulator states every length (and a plain-MD5 ETag): never "unverified".
+            assert result["verified"] not in (None, "unverified"), f"{path}: {result}{context}"
             saved_here.add(str(path.relative_to(downloads)))
         assert len(saved_here) == len(served), f"{job_id}: two results, one file{context}"
         expected_files |= saved_here
