@@ -13,6 +13,7 @@ import crc32c
 import httpx
 import pytest
 
+from jobdock.core import integrity
 from jobdock.core.digests import hash_file
 from jobdock.core.errors import ChecksumError, HintMismatchError
 from jobdock.core.integrity import Claims, Stated, claims_of, judge, trusted_etag_host
@@ -194,3 +195,19 @@ def test_hash_file_matches_the_stated_encodings(tmp_path: Path) -> None:
     wanted = ("sha256", "md5", "crc32c", "crc32")
     expected = {k: v for k, v in digests_of().items() if k in wanted}
     assert hash_file(path, ("md5", "crc32c", "crc32")) == expected
+
+
+def test_a_job_answers_checksum_in_hex_or_base64_is_a_stated_digest() -> None:
+    as_hex = integrity.api_checksum("sha256", SHA256.hex().upper())
+    assert as_hex == integrity.api_checksum("sha256", b64(SHA256)) == f"sha256:{SHA256.hex()}"
+    assert integrity.api_checksum("sha256", MD5.hex()) is None  # the wrong size
+    assert integrity.api_checksum("sha256", 12) is None
+    assert integrity.api_checksum("whirlpool", SHA256.hex()) is None
+    found = claims_of(
+        httpx.Headers({}),
+        status=206,
+        host="api.example",
+        trust_etag_host=trusted_etag_host,
+        api_checksum=as_hex,
+    )
+    assert found.stated == (Stated("sha256", SHA256, "job answer's checksum"),)

@@ -6,6 +6,7 @@ here, followed end to end through the CLI against a small local HTTP server."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import threading
@@ -146,6 +147,11 @@ CHECKS = [
     ('broken = "failed"', 'broken = "failed"\n[[results]]\nurl = "a"\nttl = 5\nexpiry = "soon"',
      "20: results[0].expiry: expected one of presigned-url"),
     ('broken = "failed"', 'broken = "failed"\n[poll]\nmin = 10\nmax = 5', "18: poll.min: min (10)"),
+    ('broken = "failed"', 'broken = "failed"\n[[results]]\nurl = "a"\nchecksum = "s"',
+     "17: results[0]: give checksum and checksum_algorithm together"),
+    ('broken = "failed"',
+     'broken = "failed"\n[[results]]\nurl = "a"\nchecksum = "s"\nchecksum_algorithm = "sha3"',
+     "20: results[0].checksum_algorithm: expected one of sha256"),
     ('id = "mini"', 'id = "mini', "1: (syntax): not valid TOML"),
 ]  # fmt: skip
 
@@ -408,6 +414,8 @@ max = 0.2
 url = "report.files"
 expires_at = "report.expires"
 needs_auth = true
+checksum = "sha256"  # in each link object that has one
+checksum_algorithm = "sha256"
 """
 
 
@@ -416,6 +424,7 @@ class _ReportsHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     polls: dict[str, int] = {}  # noqa: RUF012 (replaced per server)
     bodies: list[bytes] = []  # noqa: RUF012
+    stated_of: Callable[[bytes], bytes] = staticmethod(lambda body: body)  # what x.json's is of
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -434,8 +443,10 @@ class _ReportsHandler(BaseHTTPRequestHandler):
                                   "links": {"self": f"/v1/reports/{ticket}"}}  # fmt: skip
         if phase == "DONE":
             expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-            report |= {"files": [f"/files/{ticket}/sales.csv", {"url": f"/files/{ticket}/x.json"}],
-                       "expires": expires, "notes": ["counted 3 rows"]}  # fmt: skip
+            digest = hashlib.sha256(self.stated_of(b"content of x.json\n")).hexdigest()
+            files = [f"/files/{ticket}/sales.csv", {"url": f"/files/{ticket}/x.json",
+                                                    "sha256": digest}]  # fmt: skip
+            report |= {"files": files, "expires": expires, "notes": ["counted 3 rows"]}
         return {"report": report}
 
     def do_POST(self) -> None:
@@ -500,6 +511,40 @@ def test_a_new_api_from_a_profile_alone(tmp_path, monkeypatch, reports_api):
     files = {Path(r["path"]).name: Path(r["path"]).read_text() for r in listed["results"]}
     assert files == {"sales.csv": "content of sales.csv\n", "x.json": "content of x.json\n"}
     assert all(r["download_state"] == "done" and r["expires_at"] for r in listed["results"])
+    # x.json's link object gives its sha256; sales.csv's bare link gives none.
+    verified = {Path(r["path"]).name: r["verified"] for r in listed["results"]}
+    assert verified == {"sales.csv": "size", "x.json": "sha256"}
     sent = json.loads(handler.bodies[0])
     since = datetime.fromisoformat(sent["since"].replace("Z", "+00:00"))
     assert sent["kind"] == "sales" and abs(datetime.now(UTC) - since - timedelta(days=7)).days == 0
+
+
+def test_a_file_that_differs_from_the_job_answers_checksum_is_refused(
+    tmp_path, monkeypatch, reports_api
+):
+    base_url, handler = reports_api
+    handler.stated_of = staticmethod(lambda body: body + b"!")  # the answer names other bytes
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv(file_keyring.FILE_VARIABLE, str(tmp_path / "keyring.json"))
+    monkeypatch.setattr(keyring.core, "_keyring_backend", file_keyring.FileKeyring())
+    profile = ["--profile", str(write(tmp_path, NEW_API, "reports.toml"))]
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    def cli(*args: str, stdin: str = "", code: int = 0) -> str:
+        out = io.StringIO()
+        assert main([*data, *profile, *args], stdin=io.StringIO(stdin), stdout=out) == code
+        return out.getvalue()
+
+    add = ["accounts", "add", "rep", "--provider", "reports", "--base-url", base_url]
+    cli(*add, "--secret-stdin", stdin=SECRET + "\n")
+    cli("submit", "rep")
+    cli("watch", "--until-done", "--timeout", "20", code=1)
+    (listed,) = json.loads(cli("jobs", "--json"))
+    by_state = {r["download_state"]: r for r in listed["results"]}
+    assert set(by_state) == {"done", "failed"}
+    assert Path(by_state["done"]["path"]).name == "sales.csv"
+    refused = by_state["failed"]
+    assert "checksum mismatch" in refused["error"] and "job answer" in refused["error"]
+    assert refused["path"] is None and refused["verified"] is None
+    folder = Path(by_state["done"]["path"]).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["sales.csv"], "no x.json, no .part"

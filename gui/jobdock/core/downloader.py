@@ -110,7 +110,7 @@ async def download(
     else:
         offset = 0
     progress = _Throttled(asyncio.get_running_loop(), on_progress)
-    verify = _Verify(trust_etag_host, earlier_sha256)
+    verify = _Verify(trust_etag_host, earlier_sha256, result.checksum)
     try:
         return await _download(
             session, result, folder, target, offset, headers, on_started, progress, verify,
@@ -173,6 +173,7 @@ class _Verify:
 
     trust_etag_host: integrity.TrustFn
     earlier_sha256: str | None
+    api_checksum: str | None  # what the job answer stated (`Result.checksum`)
 
     def claims(self, response: httpx.Response) -> integrity.Claims:
         # The host that answered (after redirects), not the one the link named.
@@ -182,6 +183,7 @@ class _Verify:
             status=response.status_code,
             host=host,
             trust_etag_host=self.trust_etag_host,
+            api_checksum=self.api_checksum,
         )
 
 

@@ -3,7 +3,8 @@
 The rule (README, "How it behaves"): the length (Content-Length / Content-Range total) is always
 checked; a mismatch fails the file only against a digest the server states covers the whole
 object: `Content-MD5` on a full 200 answer, `x-ms-blob-content-md5`, `x-goog-hash`, `Repr-Digest`,
-`Content-Digest` on a full 200 answer, `x-amz-checksum-*` of type `FULL_OBJECT`. An ETag is not
+`Content-Digest` on a full 200 answer, `x-amz-checksum-*` of type `FULL_OBJECT`, or a checksum
+the API's own job answer gives for the file (`api_checksum`). An ETag is not
 a checksum: SSE-KMS and SSE-C objects, multipart uploads, MinIO with encryption, GCS and Azure all
 have ETags that are not the content's MD5. An MD5-looking ETag is only a hint: a match verifies
 the file, a mismatch is trusted only from S3 itself (`trusted_etag_host`, no SSE-KMS / SSE-C),
@@ -75,12 +76,31 @@ class Claims:
         return tuple(a for a in dict.fromkeys(wanted) if a in ALGORITHMS and a != "sha256")
 
 
+def api_checksum(algorithm: str, value: object) -> str | None:
+    """A checksum from a job answer (hex or base64) as `Result.checksum` keeps it,
+    `"<algorithm>:<hex>"`; None when it is not one of `algorithm`'s size."""
+    if not isinstance(value, str) or algorithm not in _SIZES:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"[0-9a-fA-F]+", text) and len(text) == 2 * _SIZES[algorithm]:
+        return f"{algorithm}:{text.lower()}"
+    decoded = _b64(algorithm, text, "")
+    return f"{algorithm}:{decoded[0].digest.hex()}" if decoded else None
+
+
 def claims_of(
-    headers: Mapping[str, str], *, status: int, host: str, trust_etag_host: TrustFn
+    headers: Mapping[str, str],
+    *,
+    status: int,
+    host: str,
+    trust_etag_host: TrustFn,
+    api_checksum: str | None = None,
 ) -> Claims:
-    """The digests an answer (`status` 200 or 206, from `host`) states for the whole file."""
+    """The digests an answer (`status` 200 or 206, from `host`) states for the whole file, with
+    the one the job answer gave (`Result.checksum`), if any."""
     whole = status == 200  # the body is the whole file: digests of the content describe it
     stated = [
+        *_from_job_answer(api_checksum),
         *(_b64("md5", headers.get("content-md5"), "Content-MD5") if whole else []),
         # Azure: "returned with the value of the whole blob's MD5", also to a range request
         # (https://learn.microsoft.com/en-us/rest/api/storageservices/get-blob).
@@ -93,6 +113,16 @@ def claims_of(
     hint = _etag_hint(headers.get("etag"))
     trusted = hint is not None and _s3_plain_etag(headers) and trust_etag_host(host)
     return Claims(stated=tuple(stated), hint=hint, hint_trusted=trusted)
+
+
+def _from_job_answer(checksum: str | None) -> list[Stated]:
+    algorithm, _, digest = (checksum or "").partition(":")
+    if algorithm not in _SIZES or len(digest) != 2 * _SIZES[algorithm]:
+        return []
+    try:
+        return [Stated(algorithm, bytes.fromhex(digest), "job answer's checksum")]
+    except ValueError:
+        return []
 
 
 def _b64(algorithm: str, value: str | None, source: str) -> list[Stated]:

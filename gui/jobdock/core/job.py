@@ -141,6 +141,7 @@ class Result:
     bytes_done: int = 0
     sha256: str | None = None
     verified: Verified | None = None  # set with DONE; None for files saved before it existed
+    checksum: str | None = None  # "<algorithm>:<hex>" stated by the API's job answer
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None

@@ -88,6 +88,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "bytes_done": result.bytes_done,
         "sha256": result.sha256,
         "verified": result.verified.value if result.verified is not None else None,
+        "checksum": result.checksum,
         "etag": result.etag,
         "last_modified": result.last_modified,
         "error": result.error,
@@ -107,6 +108,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         bytes_done=int(data.get("bytes_done") or 0),
         sha256=data.get("sha256"),
         verified=_VERIFIED.get(data.get("verified") or ""),  # rows from before: None
+        checksum=data.get("checksum"),
         etag=data.get("etag"),
         last_modified=data.get("last_modified"),
         error=data.get("error"),

@@ -59,6 +59,7 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 expires_at=link.expires_at,
                 filename_hint=link.filename_hint or previous.filename_hint,
                 needs_auth=link.needs_auth,
+                checksum=link.checksum,
                 download_state=state,
                 error=previous.error if state == previous.download_state else None,
             )
@@ -76,6 +77,7 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 expires_at=link.expires_at,
                 filename_hint=link.filename_hint,
                 needs_auth=link.needs_auth,
+                checksum=link.checksum,
             )
         )
     return tuple(merged)

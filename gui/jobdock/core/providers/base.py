@@ -38,6 +38,7 @@ class ResultLink:
     expires_at: datetime | None = None
     filename_hint: str | None = None
     needs_auth: bool = False
+    checksum: str | None = None  # "<algorithm>:<hex>" the job answer gives for the file
 
 
 @dataclass(frozen=True, kw_only=True)

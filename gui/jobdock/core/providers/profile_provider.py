@@ -29,6 +29,7 @@ from jobdock.core.http import (
     raise_for_status,
     safe_url,
 )
+from jobdock.core.integrity import api_checksum
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
@@ -235,21 +236,23 @@ class ProfileProvider:
     ) -> tuple[ResultLink, ...]:
         if state is not JobState.SUCCEEDED:
             return ()
-        found: list[tuple[str, str, ResultSpec]] = []
+        found: list[tuple[str, str, ResultSpec, str | None]] = []
         for spec in self.profile.results:
-            urls = [u for u in (_url_of(v) for v in _as_list(answer.get(spec.url))) if u]
-            for n, url in enumerate(urls, start=1):
-                url = self._resolve(answer.response, url)
-                found.append((url, self._filename(spec, url, n, job_id, request), spec))
-        names = unique_names([name for _, name, _ in found])
+            items = [v for v in _as_list(answer.get(spec.url)) if _url_of(v)]
+            for n, item in enumerate(items, start=1):
+                url = self._resolve(answer.response, _url_of(item) or "")
+                name = self._filename(spec, url, n, job_id, request)
+                found.append((url, name, spec, _checksum(spec, answer, item, len(items))))
+        names = unique_names([name for _, name, _, _ in found])
         return tuple(
             ResultLink(
                 url=url,
                 expires_at=_expiry(spec, answer, url),
                 filename_hint=name,
                 needs_auth=spec.needs_auth,
+                checksum=checksum,
             )
-            for (url, _, spec), name in zip(found, names, strict=True)
+            for (url, _, spec, checksum), name in zip(found, names, strict=True)
         )
 
     def _filename(
@@ -365,6 +368,17 @@ def _url_of(item: object) -> str | None:
     # Lists of links come as bare strings or as `{"url": ...}` objects.
     value = item.get("url") if isinstance(item, dict) else item
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _checksum(spec: ResultSpec, answer: _Answer, item: object, count: int) -> str | None:
+    """The link's checksum: in its own `{"url": ...}` object, or in the answer when the entry
+    gives one link (`"<algorithm>:<hex>"`, see `integrity.api_checksum`)."""
+    if spec.checksum is None or spec.checksum_algorithm is None:
+        return None
+    value = lookup_json(item, spec.checksum) if isinstance(item, dict) else None
+    if value is None and count == 1:
+        value = answer.text((spec.checksum,))
+    return api_checksum(spec.checksum_algorithm, value)
 
 
 def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:

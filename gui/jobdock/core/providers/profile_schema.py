@@ -22,6 +22,7 @@ AUTH_KINDS = ("header", "bearer", "basic", "query")
 ANSWER_FORMATS = ("json", "xml")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPIRY_MODES = ("presigned-url",)
+CHECKSUM_ALGORITHMS = ("sha256", "sha512", "sha1", "md5", "crc32c", "crc32")  # `digests`
 FIELD_NAMES = ("id", "status_url", "state", "progress", "created", "finished", "error", "log")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token: header or parameter name
@@ -35,7 +36,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline"),
     "results": ("url", "filename", "filename_from_url", "expiry", "expires_at", "ttl",
-                "needs_auth"),
+                "needs_auth", "checksum", "checksum_algorithm"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
@@ -96,6 +97,8 @@ class ResultSpec:
     expires_at: FieldPath | None = None
     ttl: float | None = None
     needs_auth: bool = False
+    checksum: FieldPath | None = None  # in each link object, or in the answer for one link
+    checksum_algorithm: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +299,8 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
         if len(expiry_keys) > 1:
             given = ", ".join(expiry_keys)
             c.add(key, f"give at most one of expiry, expires_at, ttl (got {given})")
+        if ("checksum" in table) != ("checksum_algorithm" in table):
+            c.add(key, "give checksum and checksum_algorithm together")
         filename = c.value(table, key, "filename", _template(None))
         from_url = c.value(table, key, "filename_from_url", _bool)
         specs.append(
@@ -307,6 +312,10 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 expires_at=c.path(table, key, "expires_at"),
                 ttl=c.value(table, key, "ttl", _positive),
                 needs_auth=bool(c.value(table, key, "needs_auth", _bool)),
+                checksum=c.path(table, key, "checksum"),
+                checksum_algorithm=c.value(
+                    table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
+                ),
             )
         )
     return specs
