@@ -28,7 +28,7 @@ from jobdock.core.job import Verified
 _SIZES = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64, "crc32": 4, "crc32c": 4}
 _SIZES["crc64nvme"] = 8  # stated by S3, not computable here (`digests.ALGORITHMS`)
 # Strongest first: the one recorded when several stated digests match.
-_STRENGTH = ("sha512", "sha256", "sha1", "md5", "crc64nvme", "crc32c", "crc32")
+_STRENGTH = ("sha512", "sha256", "sha1", "md5", "crc32c", "crc32")
 _NAMES = {"sha512": "SHA-512", "sha256": "SHA-256", "sha1": "SHA-1", "md5": "MD5"}
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 # RFC 9530 algorithm keys (https://www.iana.org/assignments/http-digest-hash-alg/): the two

@@ -52,7 +52,6 @@ class Verified(enum.StrEnum):
     SHA256 = "sha256"
     SHA1 = "sha1"
     MD5 = "md5"
-    CRC64NVME = "crc64nvme"
     CRC32C = "crc32c"
     CRC32 = "crc32"
     SIZE = "size"
