@@ -46,6 +46,11 @@ class SimConfig:
     reorder_links: bool = False
     # How the storage describes the result files the fake APIs store (ETag kind, stated digests).
     storage_digests: StoredDigests = field(default_factory=StoredDigests)
+    # A hostile server: vainu and testo echo the credential a request presented in every error
+    # body and in a `message` of their job answers (tests prove it never reaches any output).
+    echo_secrets: bool = False
+    # vainu also accepts its key as this query parameter (a query-auth API for profile tests).
+    vainu_key_param: str | None = None
     clock: Callable[[], float] = time.time
 
 

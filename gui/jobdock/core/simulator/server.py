@@ -22,7 +22,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jobdock.core.simulator.faults import FaultQueue, ResetFault
-from jobdock.core.simulator.wire import RecordedRequest, Recorder, Reply, Request, Responder
+from jobdock.core.simulator.wire import (
+    RecordedRequest,
+    Recorder,
+    Reply,
+    Request,
+    Responder,
+    echoing,
+)
 
 try:  # POSIX only: lets `reset` wait until written bytes have left before sending the RST.
     import fcntl
@@ -49,10 +56,19 @@ class Api:
 
     def handle(self, req: Request, out: Responder) -> None:
         self.delay(req)
-        out.send(self.route(req))
+        out.send(self.echo(req, self.route(req)))
 
     def route(self, req: Request) -> Reply:
         raise NotImplementedError
+
+    def presented_key(self, req: Request) -> str | None:
+        """The credential `req` presented, when this fake echoes it (`SimConfig.echo_secrets`)."""
+        return None
+
+    def echo(self, req: Request, reply: Reply) -> Reply:
+        """An error answer naming the presented key, when this fake echoes it."""
+        key = self.presented_key(req)
+        return echoing(reply, key) if key else reply
 
     def delay(self, req: Request) -> None:
         """`sim_delay=SECONDS` on any request holds the answer back (to make requests overlap)."""
@@ -141,14 +157,13 @@ class SimHandler(BaseHTTPRequestHandler):
                 self.reset()
             elif fault is not None:
                 headers = tuple(fault.headers.items())
-                self.send(
-                    Reply(
-                        status=fault.status,
-                        body=fault.body,
-                        content_type=fault.content_type,
-                        headers=headers,
-                    )
+                reply = Reply(
+                    status=fault.status,
+                    body=fault.body,
+                    content_type=fault.content_type,
+                    headers=headers,
                 )
+                self.send(site.api.echo(req, reply))
             else:
                 site.api.handle(req, self)
         except (ConnectionError, TimeoutError):

@@ -39,6 +39,9 @@ class TestoApi(Api):
         self.secret = secret
         self.jobs = JobBook(config)
 
+    def presented_key(self, req: Request) -> str | None:
+        return req.header("x-custom-api-key") if self.config.echo_secrets else None
+
     def route(self, req: Request) -> Reply:
         if not same_secret(req.header("x-custom-api-key"), self.secret):
             return json_reply(403, {"message": "Forbidden"})

@@ -41,8 +41,15 @@ class VainuApi(Api):
     def base_url(self) -> str:
         return self.origin + BASE_PATH
 
+    def _key(self, req: Request) -> str | None:
+        param = self.config.vainu_key_param
+        return req.header("API-Key") or (req.params.get(param) if param else None)
+
+    def presented_key(self, req: Request) -> str | None:
+        return self._key(req) if self.config.echo_secrets else None
+
     def route(self, req: Request) -> Reply:
-        if not same_secret(req.header("API-Key"), self.secret):
+        if not same_secret(self._key(req), self.secret):
             return json_reply(401, {"detail": "Invalid API key"})
         if req.path.rstrip("/") == f"{BASE_PATH}/companies/async":
             if req.method != "GET":
@@ -52,7 +59,7 @@ class VainuApi(Api):
         job = self.jobs.get(match.group(1)) if match and req.method == "GET" else None
         if job is None:
             return json_reply(404, {"detail": "Not found."})
-        return json_reply(200, self._job_object(job))
+        return json_reply(200, self._job_object(job, req))
 
     def _submit(self, req: Request) -> Reply:
         params = req.params
@@ -75,9 +82,9 @@ class VainuApi(Api):
             )
             job.extra["key"] = key
             job.results.append(data)
-        return json_reply(200, self._job_object(job))
+        return json_reply(200, self._job_object(job, req))
 
-    def _job_object(self, job: FakeJob) -> dict[str, object]:
+    def _job_object(self, job: FakeJob, req: Request) -> dict[str, object]:
         now = self.config.clock()
         phase = job.phase(now)
         done = phase is Phase.DONE
@@ -96,6 +103,11 @@ class VainuApi(Api):
             )
         elif done:
             obj["error"] = "Query failed: the filter matched too many companies (simulated)"
+        key = self.presented_key(req)
+        if key:
+            obj["message"] = f"answered for key {key}"
+            if "error" in obj:
+                obj["error"] = f"{obj['error']} (key {key})"
         return obj
 
     def expected_results(self, remote_id: str) -> list[bytes]:

@@ -55,6 +55,21 @@ class Reply:
         return replace(self, headers=self.headers + tuple(extra))
 
 
+def echoing(reply: Reply, key: str) -> Reply:
+    """`reply` as a careless server sends it: an error that names the key it was given."""
+    if reply.status < 400:
+        return reply
+    note = f"invalid key {key}"
+    try:
+        data = json.loads(reply.body) if reply.body else {}
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        data["message"] = f"{data['message']}: {note}" if data.get("message") else note
+        return replace(reply, body=json.dumps(data).encode(), content_type="application/json")
+    return replace(reply, body=reply.body + f" ({note})".encode())
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecordedRequest:
     """A request an origin received and the status it answered (0: dropped without answer)."""
