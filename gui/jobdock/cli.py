@@ -146,7 +146,12 @@ async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> 
     profiles = load_profiles(args.profile)
     async with Runtime.open(data_dir=args.data_dir, demo=args.demo, profiles=profiles) as runtime:
         handler = _HANDLERS[args.command]
-        return await handler(runtime, args, stdin, out)
+        try:
+            return await handler(runtime, args, stdin, out)
+        except JobdockError as exc:
+            # The error line goes through the engine's redactor like everything it stores.
+            exc.user_message = runtime.engine.redactor(exc.user_message)
+            raise
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:

@@ -8,10 +8,10 @@ the fix; nothing ever falls back to writing a secret to a file.
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
 from jobdock.core.errors import KeyringUnavailableError
+from jobdock.core.redaction import Redactor as Redactor  # where it lived before
 
 SERVICE = "jobdock"
 
@@ -98,29 +98,3 @@ class KeyringCredentialStore:
 def _describe(exc: BaseException) -> str:
     # Backend errors may echo what they were given; keep only the type and a short text.
     return f"{type(exc).__name__}: {str(exc)[:120]}"
-
-
-class Redactor:
-    """Replaces known secrets (and their obvious encodings) in text bound for logs or the UI."""
-
-    MASK = "[REDACTED]"
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, secret: str | None) -> None:
-        if not secret or len(secret) < 4:
-            return
-        import base64
-        from urllib.parse import quote
-
-        variants = {secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
-        self._secrets |= {v for v in variants if v}
-        alternatives = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(s) for s in alternatives))
-
-    def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
-            return text
-        return self._pattern.sub(self.MASK, text)

@@ -36,6 +36,7 @@ from jobdock.core.providers.base import (
     SupportsJobList,
 )
 from jobdock.core.quota import QuotaStatus, SupportsQuota
+from jobdock.core.redaction import redact_event, redact_job
 from jobdock.core.settings import EngineSettings, load_settings, save_settings
 from jobdock.core.store import JobStore
 from jobdock.core.tracking import apply_status
@@ -181,8 +182,10 @@ class Engine:
     def commit(
         self, jobs: Iterable[Job], events: Iterable[JobEvent] = (), *, persist: bool = True
     ) -> None:
-        """Record new job values: memory, store, listeners. The one way jobs change."""
-        jobs = [self._stamped(job) for job in jobs] if persist else list(jobs)
+        """Record new job values: memory, store, listeners. The one way jobs change, and so the
+        one place where text enters a job: every secret the engine knows is redacted here."""
+        jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
+        jobs = [self._stamped(job) for job in jobs] if persist else jobs
         now, mono = self.clock(), self.monotonic()
         for job in jobs:
             if job.id not in self._jobs and job.id in self._pending.removed:
@@ -193,7 +196,7 @@ class Engine:
             self._pending.changed[job.id] = job
         if persist and jobs:
             self.store.put_jobs(jobs)
-        events = list(events)
+        events = [redact_event(event, self.redactor) for event in events]
         if events:
             self.store.add_events(events)
         self._schedule_flush()
@@ -321,9 +324,6 @@ class Engine:
         # session carries it, so like the headers it reaches only the account's origin.
         auth_params = getattr(provider, "auth_params", None)
         params: dict[str, str] = auth_params(account, secret) if auth_params else {}
-        for value in (*headers.values(), *params.values()):
-            self.redactor.add(value)
-            self.redactor.add(value.split(" ", 1)[-1])
         api = make_api_client(
             headers=headers,
             # An API that limits connections per token (Shoptet: 3) caps its client lower.
@@ -333,9 +333,11 @@ class Engine:
             ),
             transport=self._transport,
         )
+        # The session teaches the redactor what its headers and parameters carry.
         session = ApiSession(
-            account=account, api=api, bare=self._bare, auth_params=tuple(params.items())
-        )
+            account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
+            redactor=self.redactor,
+        )  # fmt: skip
         self._sessions[account.name] = session
         return session
 
@@ -383,7 +385,7 @@ class Engine:
         return f"connected to {account.origin}: credentials accepted"
 
     def bare_session(self, account: Account) -> ApiSession:
-        return ApiSession(account=account, api=self._bare, bare=self._bare)
+        return ApiSession(account=account, api=self._bare, bare=self._bare, redactor=self.redactor)
 
     def semaphore(self, key: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(key)
@@ -439,7 +441,7 @@ class Engine:
         )
         job = self._first_poll(job.replace(polls=0), status, policy)
         self.commit([job], [created, *events])
-        return job
+        return self._jobs.get(job.id, job)  # as committed: redacted
 
     async def track(self, account_name: str, ref: str, *, label: str = "") -> Job:
         account = self.account(account_name)
@@ -463,7 +465,7 @@ class Engine:
         )
         tracked = JobEvent(job_id=job.id, at=now, kind="tracked", message=ref)
         self.commit([job], [tracked, *events])
-        return job
+        return self._jobs.get(job.id, job)  # as committed: redacted
 
     async def sync(self, account_name: str) -> list[Job]:
         """Import the provider's job list (Shoptet: 30 days), without duplicates."""
@@ -494,7 +496,7 @@ class Engine:
             imported.append(job.replace(polls=0) if new else job)
             events += more
         self.commit(imported, events)
-        return imported
+        return [self._jobs.get(job.id, job) for job in imported]  # as committed: redacted
 
     async def refresh(self, job_id: str) -> Job:
         """Poll now, whatever the schedule (also for finished jobs: fresh result links)."""

@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -38,6 +38,7 @@ from jobdock.core.errors import (
     ServerError,
 )
 from jobdock.core.job import Account, origin_of
+from jobdock.core.redaction import Redactor
 
 USER_AGENT = f"Jobdock/{__version__} (+https://github.com/jobdock/jobdock)"
 TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
@@ -87,13 +88,21 @@ def make_bare_client(
 
 @dataclass(frozen=True)
 class ApiSession:
-    """What a provider is handed: the account, its API client and the bare client, and the
-    query parameters that authenticate requests to the account's origin (`query` auth)."""
+    """What a provider is handed: the account, its API client and the bare client, the query
+    parameters that authenticate requests to the account's origin (`query` auth), and the
+    engine's `Redactor`, which learns the session's credentials here and any a provider
+    obtains later (short-lived tokens)."""
 
     account: Account
     api: httpx.AsyncClient
     bare: httpx.AsyncClient
     auth_params: QueryCredentials = ()
+    redactor: Redactor = field(default_factory=Redactor)
+
+    def __post_init__(self) -> None:
+        if self.api is not self.bare:
+            self.redactor.add_headers(self.api.headers)
+        self.redactor.add_all(value for _, value in self.auth_params)
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL: absolute ones unchanged, paths joined under the account's base URL."""

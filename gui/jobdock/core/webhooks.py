@@ -233,6 +233,7 @@ class WebhookReceiver:
                 log.warning("webhook: cannot read the signature key of %s: %s", name, exc)
                 continue
             if key:
+                self._engine.redactor.add(key)
                 keys[name] = key
         self._keys = keys
 

@@ -143,7 +143,7 @@ def test_guard_scrubs_the_secret_from_escaping_errors(harness):
 
     with pytest.raises(ProtocolError) as info:
         harness.run(provider, account, lambda r: httpx.Response(500), fail)
-    assert str(info.value) == info.value.user_message == "x: the server said 'REDACTED'"
+    assert str(info.value) == info.value.user_message == "x: the server said '[REDACTED]'"
 
 
 def test_registry_holds_five_conforming_providers():

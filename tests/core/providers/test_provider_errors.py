@@ -144,7 +144,8 @@ def test_auth_failures(harness, case, code):
     body = {"detail": f"Invalid API key {harness.secret}"}  # a server that echoes the key
     error = poll_error(harness, case, httpx.Response(code, json=body), AuthError)
     assert error.status_code == code
-    assert "Invalid API key REDACTED" in str(error)
+    assert "Invalid API key [REDACTED]" in str(error)
+    assert harness.secret not in str(error)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -8,7 +8,6 @@ guard that keeps secrets out of error messages and turns stray parsing exception
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Iterator
@@ -24,13 +23,13 @@ import httpx
 from jobdock.core.errors import ConfigError, JobdockError, ProtocolError, UsageError
 from jobdock.core.http import ApiSession
 from jobdock.core.job import Account, origin_of
+from jobdock.core.redaction import Redactor
 
 RAW_LIMIT = 64 * 1024
 LINE_LIMIT = 300
 
 _SHOPTET_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
-_SAFE_HEADERS = frozenset({"user-agent", "accept", "accept-encoding", "connection", "content-type"})
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -218,29 +217,6 @@ def check_ref_origin(account: Account, url: str, *, provider: str) -> str:
     return url
 
 
-def session_secrets(session: ApiSession) -> list[str]:
-    """The credential values the session's API client sends (Basic auth decoded)."""
-    found: list[str] = []
-    for name, value in session.api.headers.items():
-        if name.lower() in _SAFE_HEADERS:
-            continue
-        scheme, _, token = value.partition(" ")
-        if name.lower() == "authorization" and token:
-            found.append(token)
-            if scheme.lower() == "basic":
-                found.append(_basic_password(token))
-        else:
-            found.append(value)
-    return [s for s in found if len(s) >= 4]
-
-
-def _basic_password(token: str) -> str:
-    try:
-        return base64.b64decode(token).decode("utf-8").partition(":")[2]
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
-
-
 @contextmanager
 def guard(session: ApiSession, *, what: str) -> Iterator[None]:
     """Keep secrets out of escaping errors' messages; turn stray parsing exceptions into
@@ -248,16 +224,17 @@ def guard(session: ApiSession, *, what: str) -> Iterator[None]:
     try:
         yield
     except JobdockError as exc:
-        _scrub(exc, session_secrets(session))
+        _scrub(exc, session.redactor)
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"{what}: unexpected answer ({type(exc).__name__})") from None
 
 
-def _scrub(exc: JobdockError, secrets: list[str]) -> None:
-    message = exc.user_message
-    for secret in secrets:
-        message = message.replace(secret, "REDACTED")
+def _scrub(exc: JobdockError, redact: Redactor) -> None:
+    message = redact(exc.user_message)
+    body = getattr(exc, "body", None)
+    if isinstance(body, str):
+        exc.body = redact(body)  # type: ignore[attr-defined]
     if message != exc.user_message:
         exc.user_message = message
         exc.args = (message,)

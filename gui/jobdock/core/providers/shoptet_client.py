@@ -5,8 +5,9 @@ accounts carry a short-lived `Shoptet-Access-Token`.
 An add-on account keeps its OAuth access token in the keyring (the account's secret). It is
 exchanged at the account's `token_url` (`GET`, `Authorization: Bearer <OAuth token>` →
 `{"access_token", "expires_in"}`) for the short-lived token, which lives only in this object's
-memory — never in the store, the keyring or a log — and is exchanged again shortly before it
-expires or when the API answers 401 `expired-token` (the request is then sent once more).
+memory — never in the store, the keyring or a log (the session's redactor learns it) — and is
+exchanged again shortly before it expires or when the API answers 401 `expired-token` (the
+request is then sent once more).
 
 One `ShoptetLink` per API client (so per account session); `Channel` pairs it with the session
 for the functions that read the jobs list and details.
@@ -93,6 +94,7 @@ class AddonToken:
         async with self._lock:  # one exchange, however many requests wait for it
             if self._token is None or self._monotonic() >= self._renew_at:
                 token, ttl = await self._exchange(session)
+                session.redactor.add(token)  # from now on masked wherever text is kept
                 self._token = token
                 self._renew_at = self._monotonic() + max(ttl - RENEW_MARGIN, ttl / 2)
             return self._token
