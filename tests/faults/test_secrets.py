@@ -37,7 +37,6 @@ def echo(status: int, text: str, *, path_prefix: str) -> StatusFault:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="waits for redaction where text enters a job (secrets fix)")
 def test_a_secret_echoed_by_the_api_appears_in_no_output_file_or_storage_request(
     cli: Cli, simulator: Simulator, tmp_path: Path
 ) -> None:
