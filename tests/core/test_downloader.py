@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
+import gzip
 import hashlib
 import os
 import subprocess
@@ -291,3 +292,29 @@ def test_an_etag_that_is_not_the_md5_does_not_fail_the_file(tmp_path: Path, thre
     )
     assert Path(done.path or "").read_bytes() == BODY
     assert done.verified == Verified.SIZE
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_the_raw_bytes_are_hashed_and_saved_never_decoded(tmp_path: Path, threaded: bool) -> None:
+    """A server that sends `Content-Encoding: gzip` despite `Accept-Encoding: identity`: the
+    digests it states are of the bytes as sent, and those are what is saved."""
+    raw = gzip.compress(BODY)
+    digest = base64.b64encode(hashlib.sha256(raw).digest()).decode()
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        stated = f"sha-256=:{digest}:"
+        headers = {"Content-Encoding": "gzip", "Content-Length": str(len(raw)),
+                   "Repr-Digest": stated, "Content-Digest": stated}  # fmt: skip
+        return httpx.Response(200, headers=headers, stream=_AnyPieces(raw))
+
+    done = _download_with(
+        Result(url="https://cdn.example/f.gz"),
+        tmp_path,
+        httpx.MockTransport(handle),
+        threaded=threaded,
+    )
+    assert seen[0].headers["accept-encoding"] == "identity"
+    assert Path(done.path or "").read_bytes() == raw
+    assert done.verified == Verified.SHA256 and done.sha256 == hashlib.sha256(raw).hexdigest()
