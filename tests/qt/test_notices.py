@@ -13,7 +13,7 @@ from tests.qt.conftest import NOW, make_job, succeeded
 
 def test_notices_follow_transitions_and_toggles() -> None:
     shown: list[tuple[Notice, str]] = []
-    notices = Notices(lambda kind, _title, text: shown.append((kind, text)))
+    notices = Notices(lambda kind, _title, text, _job_id: shown.append((kind, text)))
     notices.seed([make_job(1), make_job(2), succeeded(3)])
     notices.on_changed([succeeded(1), make_job(2, state=JobState.FAILED, error="nope")])
     notices.on_changed([succeeded(1, state=DownloadState.DONE, path="/d/r1.csv")])

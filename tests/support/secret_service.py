@@ -23,24 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.processes import Daemon, spawn_daemon
+from tests.support.session_bus import start_session_bus
 
 TOOLS = ("dbus-daemon", "gnome-keyring-daemon")
 KEYRING_BACKEND = "keyring.backends.SecretService.Keyring"
 SECRETS_BUS_NAME = "org.freedesktop.secrets"
-
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 @contextlib.contextmanager
@@ -60,15 +47,7 @@ def run_secret_service(
     ):
         root = Path(tmp)
         variables = _session_dirs(root)
-        config = root / "bus.conf"
-        config.write_text(_BUS_CONFIG.format(socket=root / "run" / "bus"))
-        bus = spawn_daemon(
-            daemons,
-            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
-            log=root / "dbus.log",
-            stdout=subprocess.PIPE,
-        )
-        variables["DBUS_SESSION_BUS_ADDRESS"] = bus.read_line(timeout=timeout)
+        variables["DBUS_SESSION_BUS_ADDRESS"] = start_session_bus(daemons, root, timeout=timeout)
         variables["PYTHON_KEYRING_BACKEND"] = KEYRING_BACKEND
         keyring_daemon = spawn_daemon(
             daemons,

@@ -85,6 +85,7 @@ class JobTableView(QTableView):
         for row in range(self.proxy.rowCount()):
             if self.proxy.index(row, 0).data(Role.JOB_ID.value) == job_id:
                 self.selectRow(row)
+                self.scrollTo(self.proxy.index(row, 0))
                 return True
         return False
 

@@ -21,6 +21,7 @@ from jobdock.core.job import utcnow
 from jobdock.qt.about import AboutDialog
 from jobdock.qt.actions import JobActions, saved_paths
 from jobdock.qt.categories import Category
+from jobdock.qt.desktop_notifications import DesktopNotifications
 from jobdock.qt.detail import DetailPane
 from jobdock.qt.dialogs.accounts import AccountsDialog
 from jobdock.qt.dialogs.new_job import NewJobDialog
@@ -31,7 +32,7 @@ from jobdock.qt.icons import icon, icon_color, retint, set_themed_icon, state_ic
 from jobdock.qt.job_model import JobTableModel
 from jobdock.qt.job_view import JobTableView
 from jobdock.qt.loop import ErrorReporter, Tasks
-from jobdock.qt.notices import Notices
+from jobdock.qt.notices import Notice, Notices
 from jobdock.qt.proxy import JobFilterProxy
 from jobdock.qt.shoptet import ShoptetSupport
 from jobdock.qt.sidebar import Sidebar
@@ -83,7 +84,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.health)
         self.shoptet = ShoptetSupport(self)
         self.tray = Tray(self, fallback=lambda text: self.statusBar().showMessage(text, 10000))
-        self.notices = Notices(self.tray.notify)
+        self.desktop_notifications = DesktopNotifications(self)
+        self.notices = Notices(self.notify)
         self.notices.enabled = load_notice_toggles(settings)
         self.dialogs: dict[str, QWidget] = {}
         self._icon_color = icon_color()
@@ -176,6 +178,8 @@ class MainWindow(QMainWindow):
         self.actions.track_requested.connect(self.open_track)
         self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.tray.activated.connect(self.show_normal)
+        self.desktop_notifications.clicked.connect(self.show_job)
+        self.desktop_notifications.undelivered.connect(self._on_notification_undelivered)
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -203,6 +207,7 @@ class MainWindow(QMainWindow):
         for dialog in list(self.dialogs.values()):
             dialog.close()
         self.tray.hide()
+        self.desktop_notifications.close()
 
     def save_layout(self) -> None:
         self.table.save_layout(self.settings)
@@ -228,6 +233,24 @@ class MainWindow(QMainWindow):
             return
         event.ignore()  # the app quits through one path: the runner closes everything
         self.quit_requested.emit()
+
+    def notify(self, kind: Notice, title: str, text: str, job_id: str) -> None:
+        """The desktop's notification service first; the tray's balloon or the status bar when
+        the session has none (the tray is never the only way to hear of a job)."""
+        urgent = kind in (Notice.FAILED, Notice.EXPIRING)
+        if not self.desktop_notifications.notify(title, text, job_id=job_id, urgent=urgent):
+            self.tray.notify(kind, title, text)
+
+    def _on_notification_undelivered(self, title: str, text: str, urgent: bool) -> None:
+        self.tray.notify(Notice.FAILED if urgent else Notice.SUCCEEDED, title, text)
+
+    def show_job(self, job_id: str) -> None:
+        """A click on a notification: the window to the front, the job selected and in view."""
+        self.show_normal()
+        if not self.table.select_job(job_id):  # hidden by the filters: show everything
+            self.sidebar.search.clear()
+            self.sidebar.select(Category.ALL)
+            self.table.select_job(job_id)
 
     def show_normal(self) -> None:
         self.show()

@@ -1,5 +1,7 @@
 """Which notifications to show: job succeeded, job failed, result saved, and "link expires in N
-min and is not saved yet" (once per job). Each kind has a toggle. No Qt here: the tray shows them.
+min and is not saved yet" (once per job). Each kind has a toggle. No Qt here: the window hands them
+to the desktop's notification service (the tray's balloon or the status bar where there is none),
+with the job's id so that a click on one shows the job.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _saved(job: Job) -> int:
 
 
 class Notices:
-    def __init__(self, show: Callable[[Notice, str, str], None]) -> None:
+    def __init__(self, show: Callable[[Notice, str, str, str], None]) -> None:
         self._show = show
         self.enabled: set[Notice] = set(Notice)
         self._known: dict[str, tuple[JobState, int]] = {}
@@ -51,12 +53,13 @@ class Notices:
             self._known[job.id] = (job.state, _saved(job))
             name = job.label or job.id
             if before[0] != job.state and job.state == JobState.SUCCEEDED:
-                self._emit(Notice.SUCCEEDED, "Job succeeded", f"{name} ({job.account})")
+                self._emit(Notice.SUCCEEDED, job, "Job succeeded", f"{name} ({job.account})")
             elif before[0] != job.state and job.state == JobState.FAILED:
-                self._emit(Notice.FAILED, "Job failed", f"{name}: {job.error or job.remote_state}")
+                reason = job.error or job.remote_state
+                self._emit(Notice.FAILED, job, "Job failed", f"{name}: {reason}")
             if _saved(job) > before[1]:
                 path = next((r.path for r in reversed(job.results) if r.path), "")
-                self._emit(Notice.SAVED, "Result saved", f"{name} → {path}")
+                self._emit(Notice.SAVED, job, "Result saved", f"{name} → {path}")
 
     def on_tick(self, jobs: Iterable[Job], *, now: datetime, margin: float) -> None:
         for job in jobs:
@@ -68,10 +71,11 @@ class Notices:
             minutes = max(1, round((expiry - now).total_seconds() / 60))
             self._emit(
                 Notice.EXPIRING,
+                job,
                 "Result link expires soon",
                 f"{job.label or job.id}: link expires in {minutes} min and is not saved yet",
             )
 
-    def _emit(self, kind: Notice, title: str, text: str) -> None:
+    def _emit(self, kind: Notice, job: Job, title: str, text: str) -> None:
         if kind in self.enabled:
-            self._show(kind, title, text)
+            self._show(kind, title, text, job.id)

@@ -1,0 +1,148 @@
+"""Notifications reach the desktop's notification service over a real (private) session bus,
+and a click on one shows its job; with no service they fall back to the tray or status bar."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from jobdock.core.job import JobState
+from jobdock.qt.desktop_notifications import NOTIFICATIONS, PORTAL, PORTAL_INTERFACE
+from jobdock.qt.job_model import Role
+from jobdock.qt.main_window import MainWindow
+from tests.qt.conftest import FakeEngine, make_job, succeeded
+from tests.support.session_bus import start_session_bus
+from tests.support.tools import require_tools
+
+
+class FakeNotificationService:
+    """Owns a notification service's name on the bus and records every call it gets."""
+
+    def __init__(self, address: str, *, portal: bool = False) -> None:
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.portal = portal
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._connection = open_dbus_connection(bus=address)
+        self._stop = threading.Event()
+        self._next_id = 41
+        name = PORTAL[0] if portal else NOTIFICATIONS[0]
+        from jeepney.bus_messages import message_bus
+
+        reply = self._connection.send_and_get_reply(message_bus.RequestName(name))
+        assert reply.body[0] == 1, "could not own the notification service's name"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        from jeepney import new_method_return
+
+        while not self._stop.is_set():
+            try:
+                message = self._connection.receive(timeout=0.1)
+            except TimeoutError:
+                continue
+            member = message.header.fields.get(3)  # HeaderFields.member
+            if member in ("Notify", "AddNotification"):
+                self.calls.append((member, tuple(message.body)))
+                self._next_id += 1
+                if member == "Notify":
+                    self._connection.send(new_method_return(message, "u", (self._next_id,)))
+                else:
+                    self._connection.send(new_method_return(message))
+
+    def click(self, notification: Any, job_id: str = "") -> None:
+        """The user clicks the notification (its default action)."""
+        from jeepney import DBusAddress, new_signal
+
+        if self.portal:
+            where = DBusAddress(PORTAL[1], interface=PORTAL_INTERFACE)
+            body = (notification, "app.show-job", [("s", job_id)])
+            self._connection.send(new_signal(where, "ActionInvoked", "ssav", body))
+        else:
+            where = DBusAddress(NOTIFICATIONS[1], interface=NOTIFICATIONS[0])
+            self._connection.send(
+                new_signal(where, "ActionInvoked", "us", (notification, "default"))
+            )
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._connection.close()
+
+
+@pytest.fixture
+def session_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    require_tools("dbus-daemon", purpose="a private session bus")
+    with tempfile.TemporaryDirectory(prefix="jobdock-bus-") as tmp, contextlib.ExitStack() as stack:
+        address = start_session_bus(stack, Path(tmp))
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
+
+
+def window_for(qtbot: Any, tmp_path: Path, engine: FakeEngine, **options: Any) -> MainWindow:
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(engine, settings=settings)
+    qtbot.addWidget(window)
+    if "portal" in options:
+        window.desktop_notifications._portal = options["portal"]
+    window.start()
+    return window
+
+
+# Showing the window raises it; the offscreen plugin cannot, and says so.
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+@pytest.mark.parametrize("portal", [False, True], ids=["freedesktop", "flatpak-portal"])
+def test_a_finished_job_sends_notify_and_a_click_shows_the_job(
+    qtbot: Any, qasync_loop: Any, tmp_path: Path, session_bus: str, portal: bool
+) -> None:
+    service = FakeNotificationService(session_bus, portal=portal)
+    engine = FakeEngine([make_job(1, state=JobState.RUNNING), make_job(2)])
+    window = window_for(qtbot, tmp_path, engine, portal=portal)
+    try:
+        window.hide()  # as if behind other windows, or in the tray
+        engine.publish(changed=(succeeded(1),))
+        qtbot.waitUntil(lambda: len(service.calls) == 1, timeout=10000)
+        member, body = service.calls[0]
+        if portal:
+            assert member == "AddNotification"
+            key, notification = body
+            assert notification["title"] == ("s", "Job succeeded")
+            assert notification["default-action-target"] == ("v", ("s", "job0001"))
+            service.click(key, "job0001")
+        else:
+            assert member == "Notify"
+            app_name, _replaces, _icon, summary, text, actions, hints, _timeout = body
+            assert (app_name, summary) == ("Jobdock", "Job succeeded")
+            assert "acme" in text and actions[:1] == ["default"]
+            assert hints["desktop-entry"] == ("s", "io.github.jobdock.Jobdock")
+            service.click(42)
+        qtbot.waitUntil(window.isVisible, timeout=10000)
+        selected = window.table.selectionModel().selectedRows()
+        assert [i.data(Role.JOB_ID.value) for i in selected] == ["job0001"]
+    finally:
+        qasync_loop.run_until_complete(window.aclose())
+        service.close()
+
+
+def test_without_a_notification_service_the_status_bar_says_it(
+    qtbot: Any, qasync_loop: Any, tmp_path: Path, session_bus: str
+) -> None:
+    engine = FakeEngine([make_job(1, state=JobState.RUNNING)])
+    window = window_for(qtbot, tmp_path, engine)
+    window.tray.available = False  # no tray either: the status bar is the last resort
+    try:
+        engine.publish(changed=(succeeded(1),))
+        qtbot.waitUntil(
+            lambda: "Job succeeded" in window.statusBar().currentMessage(), timeout=10000
+        )
+        assert not window.desktop_notifications.available
+    finally:
+        qasync_loop.run_until_complete(window.aclose())
