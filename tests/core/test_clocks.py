@@ -1,20 +1,30 @@
-"""The engine under a wrong or moving wall clock (scripted fake API): polling waits on the
-monotonic clock, so a wall-clock step backwards (or a stored poll time from a clock set back
-since) does not stop it."""
+"""The engine under a wrong or moving wall clock. Polling waits on the monotonic clock, so a
+wall-clock step backwards (or a stored poll time from a clock set back since) does not stop it
+(scripted fake API); a link's expiry is a hint moved onto the local clock by the API's `Date`,
+and a link is tried before it counts as expired (the simulator's real origins)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from jobdock.core.credentials import MemoryCredentialStore
 from jobdock.core.engine import Engine
-from jobdock.core.job import Account, DownloadState, JobState, utcnow
+from jobdock.core.expiry import ClockSkew
+from jobdock.core.http import parse_retry_after
+from jobdock.core.job import Account, DownloadState, Job, JobState, SubmitRequest, utcnow
 from jobdock.core.paths import AppPaths
+from jobdock.core.providers.base import RemoteStatus, ResultLink
+from jobdock.core.quota import DATE_SLACK, retry_instant
+from jobdock.core.simulator import SimConfig, Simulator
 from jobdock.core.store import JobStore
 from tests.core.fakeapi import API, SECRET, FakeApi, FakeProvider
 
@@ -123,3 +133,113 @@ def test_next_poll_shown_in_wall_time(tmp_path: Path) -> None:
             assert shown is not None and abs(shown - clock()) < timedelta(minutes=1)
 
     run(scenario())
+
+
+# A skewed clock and link expiry ------------------------------------------------------------
+@asynccontextmanager
+async def vainu_engine(sim: Simulator, tmp_path: Path, clock: WallClock) -> AsyncIterator[Engine]:
+    """An engine on the simulator's real HTTP origins, reading `clock` as its wall clock."""
+    paths = AppPaths(data_dir=tmp_path / "data", default_download_dir=tmp_path / "dl").ensure()
+    store = JobStore.open(paths.store_file)
+    engine = Engine(store=store, credentials=MemoryCredentialStore(), paths=paths, clock=clock)
+    account = Account(
+        name="acc",
+        provider="vainu",
+        base_url=sim.base_url("vainu"),
+        options={"poll_min": "0.05", "poll_max": "0.3"},
+    )
+    await engine.add_account(account, sim.secret("vainu"))
+    try:
+        yield engine
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+def vainu_job(size: int = 4096) -> SubmitRequest:
+    return SubmitRequest(
+        path="companies/async/", params=(("async_format", "csv"), ("sim_size", str(size)))
+    )
+
+
+def settle_vainu(sim: Simulator, tmp_path: Path, clock: WallClock) -> tuple[Job, list[str]]:
+    async def scenario() -> tuple[Job, list[str]]:
+        async with vainu_engine(sim, tmp_path, clock) as engine:
+            job = await engine.submit("acc", vainu_job())
+            await engine.start()
+            await until(engine, lambda: engine.all_settled([job.id]))
+            return engine.job(job.id), [e.kind for e in engine.events(job.id)]
+
+    return run(scenario())
+
+
+def assert_saved(sim: Simulator, job: Job) -> None:
+    (result,) = job.results
+    assert result.download_state == DownloadState.DONE, result.error
+    (expected,) = sim.expected_results("vainu", job.remote_id or "")
+    assert Path(result.path or "").read_bytes() == expected
+
+
+def test_local_clock_two_hours_ahead_of_the_signer_saves_the_result(tmp_path: Path) -> None:
+    clock = WallClock()
+    clock.offset = timedelta(hours=2)
+    with Simulator(SimConfig(queue_time=0.05, run_time=0.1)) as sim:
+        job, kinds = settle_vainu(sim, tmp_path, clock)
+        assert_saved(sim, job)
+        assert "link-refresh" not in kinds  # the link was never taken for expired
+        # its expiry is shown on the local clock: the signed 600 s from now, not 2 h ago
+        expires = job.results[0].expires_at
+        assert expires is not None
+        assert timedelta(minutes=5) < expires - clock() <= timedelta(seconds=600 + 5)
+
+
+def test_a_link_that_looks_expired_is_tried_before_it_counts_as_expired(tmp_path: Path) -> None:
+    # The API's clock (its Date header) agrees with ours but it signs with a clock two hours
+    # slow, which its storage shares: by the signature every link expired long ago, yet the
+    # storage serves it.
+    slow = lambda: time.time() - 7200  # noqa: E731
+    with Simulator(SimConfig(queue_time=0.05, run_time=0.1, clock=slow)) as sim:
+        job, kinds = settle_vainu(sim, tmp_path, WallClock())
+        assert_saved(sim, job)
+        assert "download-expired" not in kinds
+        assert [r.status for r in sim.requests("storage")] == [200]
+
+
+def test_retry_after_date_is_measured_from_the_answers_date() -> None:
+    sent = utcnow() - timedelta(hours=2)  # a server two hours behind us
+    headers = httpx.Headers(
+        {"Date": format_datetime(sent, usegmt=True),
+         "Retry-After": format_datetime(sent + timedelta(seconds=30), usegmt=True)}
+    )  # fmt: skip
+    assert parse_retry_after(headers) == 30.0
+    now = time.time()
+    until_at = retry_instant(headers["retry-after"], now=now, server_now=sent.timestamp())
+    assert 30.0 <= until_at - now <= 30.0 + DATE_SLACK + 1
+
+
+def test_clock_skew_is_kept_per_origin() -> None:
+    skew = ClockSkew()
+    local = utcnow()
+
+    def answer(url: str, server: datetime) -> httpx.Response:
+        headers = {"Date": format_datetime(server, usegmt=True)}
+        return httpx.Response(200, headers=headers, request=httpx.Request("GET", url))
+
+    skew.observe(answer("https://api.test/x", local - timedelta(hours=2)), local_now=local)
+    skew.observe(answer("https://store.test/o", local + timedelta(seconds=1)), local_now=local)
+    api_offset = skew.offset("https://api.test")
+    assert api_offset is not None and abs(api_offset + timedelta(hours=2)) < timedelta(seconds=2)
+    assert skew.offset("https://store.test") == timedelta(0)  # a second is noise
+    assert skew.offset("https://other.test") is None
+    signed = local - timedelta(hours=2) + timedelta(minutes=10)  # on the API's clock
+    status = RemoteStatus(
+        state=JobState.SUCCEEDED,
+        remote_state="done",
+        results=(
+            ResultLink(url="https://cdn.test/a", expires_at=signed),
+            ResultLink(url="https://store.test/b", expires_at=signed),
+        ),
+    )
+    a, b = skew.localize(status, api_origin="https://api.test").results
+    assert a.expires_at is not None and b.expires_at == signed
+    assert abs(a.expires_at - (local + timedelta(minutes=10))) < timedelta(seconds=2)

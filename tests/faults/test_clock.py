@@ -60,17 +60,7 @@ def submit_jobs(cli: Cli, sim: Simulator, durations: list[float]) -> list[str]:
 
 @pytest.mark.parametrize(
     "offset",
-    [
-        pytest.param(
-            "+2h",
-            id="2h-ahead",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="waits for the clock-skew fix (try a link before declaring it expired)",
-            ),
-        ),
-        pytest.param("-2h", id="2h-behind"),
-    ],
+    [pytest.param("+2h", id="2h-ahead"), pytest.param("-2h", id="2h-behind")],
 )
 def test_skewed_clock_still_polls_every_job_and_saves_every_result(
     cli: Cli, simulator: Simulator, tmp_path: Path, offset: str

@@ -22,6 +22,7 @@ import httpx
 
 from jobdock.core.credentials import CredentialStore, Redactor
 from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
+from jobdock.core.expiry import ClockSkew
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
 from jobdock.core.neighbours import Neighbours
@@ -87,6 +88,7 @@ class Engine:
         # monotonic clock, which a wall-clock step (NTP, a user, a suspended VM) does not move.
         self.clock = clock
         self.monotonic = monotonic
+        self.skew = ClockSkew()
         self._poll_due: dict[str, tuple[datetime, float]] = {}  # next_poll_at → monotonic due
         self.rng = rng or random.Random()
         self._transport = transport
@@ -333,6 +335,7 @@ class Engine:
             ),
             transport=self._transport,
         )
+        api.event_hooks = {"response": [self._observe_clock]}
         # The session teaches the redactor what its headers and parameters carry.
         session = ApiSession(
             account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
@@ -340,6 +343,13 @@ class Engine:
         )  # fmt: skip
         self._sessions[account.name] = session
         return session
+
+    async def _observe_clock(self, response: httpx.Response) -> None:
+        self.skew.observe(response, local_now=self.clock())
+
+    def localized(self, status: RemoteStatus, account: Account) -> RemoteStatus:
+        """The answer with its links' expiry times on this machine's clock (`expiry`)."""
+        return self.skew.localize(status, api_origin=account.origin)
 
     def account_status(self, name: str) -> QuotaStatus | None:
         """The account's request quota (providers that report one, like Shoptet): live while
@@ -426,7 +436,7 @@ class Engine:
         account = self.account(account_name)
         provider = self.provider(account.provider)
         session = await self.session(account)
-        status = await provider.submit(session, request)
+        status = self.localized(await provider.submit(session, request), account)
         if not (status.remote_id or status.status_url or status.state.is_terminal):
             raise UsageError("the API accepted the request but named no job to follow")
         now = self.clock()
@@ -459,7 +469,8 @@ class Engine:
             account, provider, now=now, submitted_at=now, label=label or jobref.remote_id or ref,
             remote_id=jobref.remote_id, status_url=jobref.status_url,
         )  # fmt: skip
-        status = await provider.poll(session, job)  # unknown job or bad credentials: raise
+        # unknown job or bad credentials: raise
+        status = self.localized(await provider.poll(session, job), account)
         job, events = apply_status(
             job, status, now=now, policy=policy, rng=self.rng, redact=self.redactor
         )
@@ -478,7 +489,8 @@ class Engine:
         policy = self.policy(provider, account)
         imported: list[Job] = []
         events: list[JobEvent] = []
-        async for status in provider.list_jobs(session):
+        async for listed in provider.list_jobs(session):
+            status = self.localized(listed, account)
             found = self.store.find_job(account.name, remote_id=status.remote_id)
             job = self._jobs.get(found.id, found) if found else None
             new = job is None

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -251,9 +252,25 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(pairs), netloc=netloc))
 
 
+def server_date(headers: httpx.Headers) -> datetime | None:
+    """The answer's `Date` header (RFC 9110 §6.6.1), or None when absent or unreadable."""
+    raw = headers.get("date")
+    if not raw:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds to wait, from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP-date."""
-    now = time.time() if now is None else now
+    """Seconds to wait, from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP-date.
+    An HTTP-date is on the server's clock: it is measured from the same answer's `Date`
+    (RFC 9110 §10.2.3), so a local clock hours off does not turn it into hours of waiting."""
+    if now is None:
+        sent = server_date(headers)
+        now = sent.timestamp() if sent is not None else time.time()
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
         try:

@@ -156,6 +156,7 @@ class Result:
         return dataclasses.replace(self, download_state=state, error=error)
 
     def is_expired(self, now: datetime) -> bool:
+        """Past its expiry time: a hint for display and ordering, never a verdict (`expiry`)."""
         return self.expires_at is not None and self.expires_at <= now
 
 

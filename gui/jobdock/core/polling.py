@@ -60,7 +60,7 @@ class Polling:
         try:
             session = await self._engine.session(account)
             async with self._engine.semaphore(f"poll:{account.origin}"):
-                status = await provider.poll(session, job)
+                status = self._engine.localized(await provider.poll(session, job), account)
         except JobdockError as exc:
             self._note_health(exc)
             current = self._engine.current(job_id)
@@ -193,7 +193,7 @@ class Polling:
                 self._note_health(None)
                 updated, more = apply_status(
                     current,
-                    answer,
+                    self._engine.localized(answer, account),
                     now=now,
                     policy=policy,
                     rng=self._engine.rng,

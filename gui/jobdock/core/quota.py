@@ -173,7 +173,11 @@ class Quota:
             self._reported_at = self._monotonic()
             self._observed_at = self._clock()
         if status_code == 429:
-            until = retry_instant(_header(headers, "Retry-After"), now=self._clock())
+            until = retry_instant(
+                _header(headers, "Retry-After"),
+                now=self._clock(),
+                server_now=_timestamp(_header(headers, "Date")),
+            )
             self.not_before = max(self.not_before or 0.0, until)
 
     def status(self) -> QuotaStatus:
@@ -193,9 +197,11 @@ class Quota:
         )
 
 
-def retry_instant(value: str | None, *, now: float) -> float:
+def retry_instant(value: str | None, *, now: float, server_now: float | None = None) -> float:
     """The wall-clock instant a 429's `Retry-After` names: seconds, or an HTTP-date (whose
-    whole-second resolution earns `DATE_SLACK`); `NO_DATE_WAIT` from now when absent or bad."""
+    whole-second resolution earns `DATE_SLACK`); `NO_DATE_WAIT` from now when absent or bad.
+    An HTTP-date is on the server's clock: with the answer's `Date` (`server_now`) it is moved
+    onto ours, so a local clock hours off does not mean hours of waiting."""
     raw = (value or "").strip()
     if not raw:
         return now + NO_DATE_WAIT
@@ -209,7 +215,17 @@ def retry_instant(value: str | None, *, now: float) -> float:
         return now + NO_DATE_WAIT
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.timestamp() + DATE_SLACK
+    skew = server_now - now if server_now is not None else 0.0
+    return when.timestamp() - skew + DATE_SLACK
+
+
+def _timestamp(value: str | None) -> float | None:
+    """An HTTP-date as epoch seconds; None when absent or unreadable."""
+    try:
+        when = email.utils.parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

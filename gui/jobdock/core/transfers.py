@@ -1,10 +1,11 @@
 """The engine's download side: which results to fetch when, link refresh, retries, progress.
 
 `Transfers` decides; `downloader.download` moves the bytes. A result link that answers 403/404/410
-or is past its expiry is refreshed by polling the job again; when the API gives no fresh link the
-result becomes `expired` (shown, never dropped). Transient failures retry with backoff, resuming the
-`.part` file. Progress reaches the engine's update batches at most four times a second per file
-(the downloader throttles it).
+is refreshed by polling the job again; when the API gives no fresh link the result becomes
+`expired` (shown, never dropped). A link's expiry time is only a hint (`expiry`): it orders the
+downloads, and a link is always tried before it counts as expired. Transient failures retry with
+backoff, resuming the `.part` file. Progress reaches the engine's update batches at most four times
+a second per file (the downloader throttles it).
 """
 
 from __future__ import annotations
@@ -193,15 +194,12 @@ class Transfers:
         earlier: str | None = None  # SHA-256 of a download S3's ETag disagreed with
         refreshed = False
         while True:
-            found = self._find(job_id, key)
-            if found is None:
+            # An expiry time (from a signature or the API) is a hint: a clock ahead of the
+            # signer sees a live link as expired. So the link is always tried, by the
+            # download's own GET (a probe first would cost one more request of a link that
+            # may be short-lived, and tell nothing more), and only a refusal counts.
+            if self._find(job_id, key) is None:
                 return
-            result = found[1]
-            if result.is_expired(engine.clock()) and not refreshed:
-                refreshed = True
-                if not await self._refresh(job_id, key):
-                    return
-                continue
             try:
                 done = await self._fetch(job_id, key, folder, earlier)
             except _Gone:
@@ -297,16 +295,17 @@ class Transfers:
                         done_bytes = size.stat().st_size if size.exists() else 0
                         self._update(job_id, key, bytes_done=done_bytes)
 
-    async def _refresh(self, job_id: str, key: str, *, reason: str | None = None) -> bool:
-        """Poll the job for fresh links; False (and the result marked expired) if none came."""
+    async def _refresh(self, job_id: str, key: str, *, reason: str) -> bool:
+        """The storage refused the result's link: poll the job for a fresh one. False (and the
+        result marked expired) if none came; a fresh link is tried whatever its expiry says."""
         engine = self._engine
         before = self._find(job_id, key)
-        self._note(job_id, "link-refresh", reason or "result link expired; asking for a fresh one")
+        self._note(job_id, "link-refresh", reason)
         await engine.poll_once(job_id)
         after = self._find(job_id, key)
         if after is None:
             return False  # the API no longer lists it: nothing to fetch under this identity
-        if before is None or after[1].url == before[1].url or after[1].is_expired(engine.clock()):
+        if before is None or after[1].url == before[1].url:
             message = (
                 "the result link expired and the API gave no fresh one; "
                 "re-submit the job to get the result again"

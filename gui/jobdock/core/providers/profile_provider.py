@@ -28,6 +28,7 @@ from jobdock.core.http import (
     parse_retry_after,
     raise_for_status,
     safe_url,
+    server_date,
 )
 from jobdock.core.integrity import api_checksum
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
@@ -387,5 +388,8 @@ def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:
     if spec.expires_at is not None:
         return parse_timestamp(answer.text((spec.expires_at,)))
     if spec.ttl is not None:
-        return datetime.now(UTC) + timedelta(seconds=spec.ttl)
+        # From the answer's own time, on the server's clock like every other expiry time (the
+        # engine moves them all onto the local clock, `expiry.ClockSkew`).
+        sent = server_date(answer.response.headers) or datetime.now(UTC)
+        return sent + timedelta(seconds=spec.ttl)
     return None
