@@ -52,6 +52,15 @@ def test_every_header_auth_kind_is_known_to_the_session() -> None:
     assert bearer("User-Agent Jobdock") == "User-Agent Jobdock"  # plain headers are not secrets
 
 
+def test_a_secret_cut_short_in_an_excerpt_is_masked_too() -> None:
+    redact = Redactor()
+    redact.add(SECRET)
+    cut = f"HTTP 500: {'x' * 20} invalid key {SECRET[:9]}…; check the account"
+    assert redact(cut) == f"HTTP 500: {'x' * 20} invalid key {MASK}…; check the account"
+    assert redact("a pa55-… b") == "a pa55-… b"  # too short to tell a secret from a word
+    assert redact(f"{{...{SECRET[:12]}\n… (truncated)") == f"{{...{MASK}\n… (truncated)"
+
+
 def test_urls_lose_the_parameters_that_carry_a_credential() -> None:
     redact = Redactor()
     redact.add(SECRET)

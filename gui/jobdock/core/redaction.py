@@ -21,6 +21,8 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 from jobdock.core.job import Job, JobEvent, Result
 
 MIN_LENGTH = 4  # shorter values would mask ordinary text; no real credential is this short
+CUT = "…"  # how excerpts of answers end when they were cut short
+PARTIAL_MIN = 6  # a secret's first characters before a cut are masked from this many on
 # Headers every client sends that are not credentials.
 _PLAIN_HEADERS = frozenset(
     {"user-agent", "accept", "accept-encoding", "connection", "content-type"}
@@ -86,7 +88,25 @@ class Redactor:
         pattern = self._pattern
         if pattern is None or not text:
             return text
-        return pattern.sub(self.MASK, text)
+        text = pattern.sub(self.MASK, text)
+        return self._cut_tails(text) if CUT in text else text
+
+    def _cut_tails(self, text: str) -> str:
+        """A text cut short (`…`, as error excerpts are) may end in the first part of a secret:
+        that part is masked too."""
+        pieces = text.split(CUT)
+        for i, piece in enumerate(pieces[:-1]):
+            body = piece.rstrip()  # `raw_text` cuts with "\n… (truncated)"
+            for variant in self._variants:
+                tail = next(
+                    (n for n in range(len(variant) - 1, PARTIAL_MIN - 1, -1)
+                     if body.endswith(variant[:n])),
+                    0,
+                )  # fmt: skip
+                if tail:
+                    body = body[:-tail] + self.MASK
+            pieces[i] = body + piece[len(piece.rstrip()) :]
+        return CUT.join(pieces)
 
     def url(self, url: str) -> str:
         """`url` without the query parameters or user info that carry a known secret, and with

@@ -115,7 +115,7 @@ def apply_status(
         finished_at=status.finished_at or (job.finished_at or (now if terminal else None)),
         error=status.error if status.state != JobState.SUCCEEDED else None,
         log=status.log if status.log is not None else job.log,
-        last_response=redact(status.raw[:RAW_LIMIT]) if status.raw else job.last_response,
+        last_response=_kept_answer(status.raw, redact) if status.raw else job.last_response,
         results=results,
         polls=polls,
         poll_failures=0,
@@ -173,3 +173,9 @@ def past_deadline(job: Job, now: datetime) -> tuple[Job, list[JobEvent]] | None:
         state=JobState.FAILED, error=message, finished_at=now, updated_at=now, next_poll_at=None
     )
     return failed, [JobEvent(job_id=job.id, at=now, kind="state", message=f"failed: {message}")]
+
+
+def _kept_answer(raw: str, redact: Callable[[str], str]) -> str:
+    """The answer as stored: redacted before it is cut (a secret at the cut would otherwise be
+    kept in part), with room for the longest token."""
+    return redact(raw[: RAW_LIMIT + 8192])[:RAW_LIMIT]
