@@ -139,3 +139,23 @@ def test_an_http_date_retry_after_holds_back_the_whole_account() -> None:
     later = [at for at, _path in sent[1:]]
     assert len(later) == 2
     assert min(later) >= instant  # nothing before the HTTP-date's instant
+
+
+def test_a_wall_clock_set_back_during_a_429_wait_does_not_prolong_it() -> None:
+    mono = Clocks()
+    wall = [1_800_000_000.0]
+
+    async def sleep(seconds: float) -> None:  # time passes on both clocks
+        mono.now += seconds
+        wall[0] += seconds
+
+    quota = Quota(clock=lambda: wall[0], monotonic=mono, sleep=sleep)
+    quota.observe(429, {"Retry-After": "30"})
+    wall[0] -= 7200  # the wall clock is set back two hours during the wait
+
+    async def one() -> None:
+        async with quota.slot():
+            pass
+
+    asyncio.run(one())
+    assert math.isclose(mono.now - 1000.0, 30.0)

@@ -110,7 +110,8 @@ class Quota:
         self._reported_at = 0.0  # monotonic
         self._observed_at: float | None = None  # wall clock
         self._last_send = float("-inf")
-        self.not_before: float | None = None  # wall clock
+        self.not_before: float | None = None  # wall clock, for display
+        self._resume_at: float | None = None  # the same instant on the monotonic clock
 
     # waiting -------------------------------------------------------------------------------
     @asynccontextmanager
@@ -130,16 +131,17 @@ class Quota:
                 self.in_flight -= 1
 
     def _not_before_wait(self) -> float:
-        if self.not_before is None:
-            return 0.0
-        wait = self.not_before - self._clock()
+        wait = self.wait_ahead()
         if wait <= 0:
-            self.not_before = None
-        return max(wait, 0.0)
+            self.not_before = self._resume_at = None
+        return wait
 
     def wait_ahead(self) -> float:
-        """Seconds until the account may send again after a 429 (0 when it may now)."""
-        return max(0.0, (self.not_before or 0.0) - self._clock())
+        """Seconds until the account may send again after a 429 (0 when it may now). Measured
+        on the monotonic clock: a wall clock set back meanwhile does not prolong it."""
+        if self._resume_at is None:
+            return 0.0
+        return max(0.0, self._resume_at - self._monotonic())
 
     def _reserve(self) -> float:
         """Seconds until this request may leave; its send time is booked at once so the next
@@ -173,20 +175,21 @@ class Quota:
             self._reported_at = self._monotonic()
             self._observed_at = self._clock()
         if status_code == 429:
+            now = self._clock()
             until = retry_instant(
                 _header(headers, "Retry-After"),
-                now=self._clock(),
+                now=now,
                 server_now=_timestamp(_header(headers, "Date")),
             )
-            self.not_before = max(self.not_before or 0.0, until)
+            resume = self._monotonic() + max(0.0, until - now)
+            if self._resume_at is None or resume > self._resume_at:
+                self.not_before, self._resume_at = until, resume
 
     def status(self) -> QuotaStatus:
         level = None
         if self.reported is not None:
             level = round(max(0.0, self.estimated_level() - self.in_flight))
-        not_before = (
-            self.not_before if self.not_before and self.not_before > self._clock() else None
-        )
+        not_before = self.not_before if self.wait_ahead() > 0 else None
         return QuotaStatus(
             bucket_filling=level,
             bucket_size=self.bucket_size,
