@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobdock.core import downloader, partfile
+from jobdock.core import downloader, jobfolder, partfile
 from jobdock.core.errors import ChecksumError, DownloadError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, DownloadState, Result, Verified
@@ -318,3 +318,53 @@ def test_the_raw_bytes_are_hashed_and_saved_never_decoded(tmp_path: Path, thread
     assert seen[0].headers["accept-encoding"] == "identity"
     assert Path(done.path or "").read_bytes() == raw
     assert done.verified == Verified.SHA256 and done.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_a_part_swapped_for_a_link_between_attempts_is_not_resumed(tmp_path: Path) -> None:
+    """A restart resumes the recorded `.part`: it is looked at without following it first, and
+    a link there (to a file of the user's elsewhere) is refused, not appended to."""
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_bytes(b"precious")
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "f.bin.part").symlink_to(victim)
+    result = Result(url="https://cdn.example/f.bin", path=str(folder / "f.bin"), etag='"e"')
+    seen: list[httpx.Request] = []
+    with pytest.raises(DownloadError, match=r"f\.bin\.part: it is a symbolic link"):
+        _download(result, folder, _serve(seen))
+    assert victim.read_bytes() == b"precious" and not seen
+    assert sorted(p.name for p in folder.iterdir()) == ["f.bin.part"]
+
+
+def test_the_finished_file_never_replaces_what_took_its_name(tmp_path: Path) -> None:
+    """Between the choice of a name and the rename, a link (or a file) may appear under it:
+    the file gets the next free name and what is there stays as it was."""
+    with jobfolder.open_folder(tmp_path) as folder:
+        (tmp_path / "r.csv.part").write_bytes(b"new bytes")
+        (tmp_path / "r.csv").symlink_to(tmp_path / "nowhere")
+        assert folder.put("r.csv.part", "r.csv") == "r (2).csv"
+        assert (tmp_path / "r (2).csv").read_bytes() == b"new bytes"
+        assert (tmp_path / "r.csv").is_symlink() and not (tmp_path / "nowhere").exists()
+        assert not (tmp_path / "r.csv.part").exists()
+        # a .part swapped for a link after it was written is not moved into place
+        (tmp_path / "s.csv.part").symlink_to(tmp_path / "r (2).csv")
+        with pytest.raises(DownloadError, match="symbolic link"):
+            folder.put("s.csv.part", "s.csv")
+        assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_move_into_place_cut_short_by_a_kill_is_finished(tmp_path: Path) -> None:
+    """The finished file gets its name by a hard link, then the `.part` goes: killed between
+    the two, the `.part` and the final name are one file, which is no planted hard link."""
+    target = tmp_path / "f.bin"
+    target.write_bytes(BODY)
+    os.link(target, tmp_path / "f.bin.part")
+    etag = f'"{hashlib.md5(BODY).hexdigest()}"'
+    result = Result(url="https://cdn.example/f.bin", path=str(target), etag=etag)
+    seen: list[httpx.Request] = []
+    with pytest.raises(DownloadError, match="just completed") as caught:
+        _download(result, tmp_path, _serve(seen))
+    assert caught.value.transient
+    done, _ = _download(result, tmp_path, _serve(seen))  # the next attempt
+    assert done.path == str(target) and target.read_bytes() == BODY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

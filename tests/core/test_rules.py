@@ -15,9 +15,9 @@ from jobdock.core.filenames import (
     filename_from_disposition,
     inside,
     sanitize_filename,
-    unique_path,
 )
 from jobdock.core.job import DownloadState, Job, JobState, Result, SubmitRequest
+from jobdock.core.jobfolder import open_folder
 from jobdock.core.poller import backoff_delay, effective_policy, next_poll_delay
 from jobdock.core.providers.base import PollPolicy, RemoteStatus, ResultLink
 from jobdock.core.requests import build_request, parse_body
@@ -171,9 +171,12 @@ def test_inside_and_unique(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         inside(tmp_path, "../a.csv")
     (tmp_path / "a.csv").write_text("x")
-    assert unique_path(tmp_path / "a.csv").name == "a (2).csv"
-    (tmp_path / "a (2).csv.part").write_text("x")
-    assert unique_path(tmp_path / "a.csv").name == "a (3).csv"
+    with open_folder(tmp_path) as folder:
+        assert folder.unique("a.csv") == "a (2).csv"
+        (tmp_path / "a (2).csv.part").write_text("x")
+        assert folder.unique("a.csv") == "a (3).csv"
+        (tmp_path / "a (3).csv").symlink_to(tmp_path / "nowhere")  # a dangling link is taken too
+        assert folder.unique("a.csv") == "a (4).csv"
 
 
 def test_parse_body(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -47,9 +48,10 @@ from jobdock.core import integrity
 from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute, shut_down
 from jobdock.core.digests import hash_file
 from jobdock.core.errors import DownloadError, LinkExpiredError
-from jobdock.core.filenames import choose_filename, inside, unique_path
+from jobdock.core.filenames import choose_filename, inside
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
 from jobdock.core.job import DownloadState, Result
+from jobdock.core.jobfolder import JobFolder, open_folder, part_name
 from jobdock.core.partfile import Plan, Pumped, claim, part_path, pump, stream_to_part
 
 T = TypeVar("T")
@@ -83,8 +85,10 @@ async def download(
     sync_transport: httpx.BaseTransport | None = None,
     trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host,
     earlier_sha256: str | None = None,
+    root: Path | None = None,
 ) -> Result:
     """Fetch `result.url` into `folder`; returns the finished `Result` (state DONE).
+    `root` is the download folder `folder` is in: no folder below it may be a link.
 
     `threaded` (the default) moves the bytes in a worker thread with a blocking client
     (`SyncRoute`, through `sync_transport` when given); otherwise on the event loop through the
@@ -97,11 +101,27 @@ async def download(
     Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so),
     `ChecksumError` (the .part is removed: the next attempt starts from zero) or
     `NetworkError`; any other `.part` is left in place for the next attempt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = Path(result.path) if result.path else None
+    verify = _Verify(trust_etag_host, earlier_sha256, result.checksum)
+    with open_folder(folder, root=root) as place:
+        return await _download_into(
+            session, result, place, on_started, on_progress, verify, threaded, sync_transport
+        )
+
+
+async def _download_into(
+    session: ApiSession,
+    result: Result,
+    place: JobFolder,
+    on_started: StartedFn,
+    on_progress: ProgressFn,
+    verify: _Verify,
+    threaded: bool,
+    sync_transport: httpx.BaseTransport | None,
+) -> Result:
+    target = _resumable(result, place)
     offset = 0
-    if target is not None and part_path(target).exists():
-        offset = part_path(target).stat().st_size
+    if target is not None:
+        offset = place.file_size(part_path(target).name) or 0  # refuses a planted link
     headers = {"Accept-Encoding": "identity"}
     validator = result.etag or result.last_modified
     if offset and validator:
@@ -110,24 +130,34 @@ async def download(
     else:
         offset = 0
     progress = _Throttled(asyncio.get_running_loop(), on_progress)
-    verify = _Verify(trust_etag_host, earlier_sha256, result.checksum)
     try:
         return await _download(
-            session, result, folder, target, offset, headers, on_started, progress, verify,
+            session, result, place, target, offset, headers, on_started, progress, verify,
             threaded=threaded, sync_transport=sync_transport,
         )  # fmt: skip
     except _RangeRefused:
         # e.g. the .part already held every byte of a body whose length was a lie: the next
         # attempt starts from zero, and the checks decide what it is worth.
         if target is not None:
-            part_path(target).unlink(missing_ok=True)
+            place.unlink(part_path(target).name)
         raise
+
+
+def _resumable(result: Result, place: JobFolder) -> Path | None:
+    """The file a previous attempt was writing, when it is in this folder (a `.part` there is
+    resumed); None for a fresh name."""
+    if not result.path:
+        return None
+    previous = Path(result.path)
+    if previous.parent != place.path and previous.parent.resolve() != place.path.resolve():
+        return None  # saved elsewhere before (another `--to`): start afresh here
+    return place.path / previous.name
 
 
 async def _download(
     session: ApiSession,
     result: Result,
-    folder: Path,
+    place: JobFolder,
     target: Path | None,
     offset: int,
     headers: dict[str, str],
@@ -144,8 +174,8 @@ async def _download(
             response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
             try:
                 claims = verify.claims(response)
-                plan = _plan(response, result, folder, target, offset, on_started, claims)
-                with claim(plan.target) as fh:
+                plan = _plan(response, result, place, target, offset, on_started, claims)
+                with claim(plan.target, folder=place) as fh:
                     stop = threading.Event()
                     pumped = await _in_thread(
                         lambda: pump(response, fh, plan, stop, progress),
@@ -153,7 +183,7 @@ async def _download(
                         interrupt=lambda: _interrupt(stop, response),
                     )
                     response.close()
-                    return await _finish_in_thread(result, plan, pumped, claims, verify)
+                    return await _finish_in_thread(result, plan, pumped, claims, verify, place)
             finally:
                 response.close()
         finally:
@@ -161,10 +191,10 @@ async def _download(
     async with session.stream("GET", result.url, headers=headers) as response:
         await _raise_for_download(response, result.url)
         claims = verify.claims(response)
-        plan = _plan(response, result, folder, target, offset, on_started, claims)
-        with claim(plan.target) as fh:
+        plan = _plan(response, result, place, target, offset, on_started, claims)
+        with claim(plan.target, folder=place) as fh:
             pumped = await stream_to_part(response, fh, plan, progress)
-            return await _finish_in_thread(result, plan, pumped, claims, verify)
+            return await _finish_in_thread(result, plan, pumped, claims, verify, place)
 
 
 @dataclass(frozen=True)
@@ -188,10 +218,17 @@ class _Verify:
 
 
 async def _finish_in_thread(
-    result: Result, plan: Plan, pumped: Pumped, claims: integrity.Claims, verify: _Verify
+    result: Result,
+    plan: Plan,
+    pumped: Pumped,
+    claims: integrity.Claims,
+    verify: _Verify,
+    place: JobFolder,
 ) -> Result:
     """Verify and rename (the caller still holds the .part's claim)."""
-    return await asyncio.to_thread(_finish, result, plan, pumped, claims, verify.earlier_sha256)
+    return await asyncio.to_thread(
+        _finish, result, plan, pumped, claims, verify.earlier_sha256, place
+    )
 
 
 class _RangeRefused(DownloadError):
@@ -201,20 +238,21 @@ class _RangeRefused(DownloadError):
 def _plan(
     response: httpx.Response,
     result: Result,
-    folder: Path,
+    place: JobFolder,
     target: Path | None,
     offset: int,
     on_started: StartedFn,
     claims: integrity.Claims,
 ) -> Plan:
     """Check the answer's headers, pick the file name, check free space, record the start."""
+    folder = place.path
     if response.status_code == 206:
         _check_content_range(response, offset)
     else:
         offset = 0  # no Range support, or If-Range saw a different object: from zero
     total = _expected_total(response, offset)
     if offset and result.bytes is not None and total is not None and total != result.bytes:
-        part_path(target).unlink(missing_ok=True)  # type: ignore[arg-type]
+        place.unlink(part_path(target).name)  # type: ignore[arg-type]
         raise DownloadError(
             f"the file changed on the server ({result.bytes:,} → {total:,} bytes); starting again",
             transient=True,
@@ -225,8 +263,12 @@ def _plan(
         url=result.url,
     )
     preferred = inside(folder, name)
+    # A link planted where this result goes is refused (and left for the user to see), never
+    # written through or stepped around.
+    place.refuse_link(name)
+    place.file_size(part_name(name))
     if target is None:
-        target = unique_path(preferred)
+        target = folder / place.unique(name)
     _check_free_space(folder, (total - offset) if total is not None else None)
     etag = response.headers.get("etag")
     on_started(
@@ -386,6 +428,7 @@ def _finish(
     pumped: Pumped,
     claims: integrity.Claims,
     earlier_sha256: str | None,
+    place: JobFolder,
 ) -> Result:
     """Verify, then rename into place (in a worker thread: it may hash the whole file)."""
     target = plan.target
@@ -404,14 +447,11 @@ def _finish(
         part.unlink(missing_ok=True)  # these bytes are not worth resuming
         raise
     sha256 = digests["sha256"].hex()
-    final = target
-    if plan.preferred.exists() and _same_file(plan.preferred, written, sha256):
-        part.unlink()  # identical bytes are already saved under the suggested name
+    if _same_file(place, plan.preferred.name, written, sha256):
+        place.unlink(part.name)  # identical bytes are already saved under the suggested name
         final = plan.preferred
     else:
-        final = target if not target.exists() else unique_path(target)
-        os.replace(part, final)
-    _fsync_dir(final.parent)
+        final = place.path / place.put(part.name, target.name)  # never replaces anything
     return replace(
         result,
         download_state=DownloadState.DONE,
@@ -424,24 +464,18 @@ def _finish(
     )
 
 
-def _same_file(path: Path, size: int, sha256: str) -> bool:
-    try:
-        if path.stat().st_size != size:
-            return False
-    except OSError:
+def _same_file(place: JobFolder, name: str, size: int, sha256: str) -> bool:
+    """Whether the plain file `name` (never a link) holds these bytes."""
+    fd = place.open_read(name)
+    if fd is None:
         return False
-    return hash_file(path)["sha256"].hex() == sha256
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with open(fd, "rb") as fh:
+        if os.fstat(fd).st_size != size:
+            return False
+        sha = hashlib.sha256()
+        while block := fh.read(CHUNK):
+            sha.update(block)
+    return sha.hexdigest() == sha256
 
 
 class RateMeter:

@@ -2,13 +2,15 @@
 
 A name from `Content-Disposition` or a URL is hostile until proven otherwise: path separators,
 `..`, absolute paths, NUL and control characters, Windows-reserved names and over-long names are
-all neutralised, so the result is one plain path component that cannot escape its folder.
+all neutralised, so the result is one plain path component that cannot escape its folder. This
+module is also the one place that numbers a name to make it unique on disk (`a (2).csv`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -81,20 +83,31 @@ def choose_filename(*, disposition: str | None, hint: str | None, url: str) -> s
 
 
 def inside(folder: Path, name: str) -> Path:
-    """`folder/name`, asserting it really is inside `folder` (defence in depth)."""
-    target = (folder / name).resolve()
-    if target.parent != folder.resolve():
+    """`folder/name`, asserting that `name` is one plain path component (defence in depth).
+    Lexical on purpose: what is on disk under that name (a planted link) is the job folder's
+    business (`jobfolder`), which never follows it."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
         raise ValueError(f"refusing to write outside {folder}: {name!r}")
-    return target
+    return folder / name
 
 
-def unique_path(path: Path) -> Path:
-    """`path`, or `name (2).ext`, `name (3).ext`, … when something is already there."""
-    if not path.exists() and not path.with_name(path.name + ".part").exists():
-        return path
-    stem, suffix = path.stem, path.suffix
+def numbered(name: str, n: int) -> str:
+    """`name` with a number before its extension: `a.csv` → `a (2).csv`, `b` → `b (2)`."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, ext = name, "", ""
+    mark = f" ({n})"
+    budget = MAX_NAME_BYTES - len(mark.encode()) - len(f"{dot}{ext}".encode())
+    stem = stem.encode()[: max(budget, 1)].decode(errors="ignore")
+    return f"{stem}{mark}{dot}{ext}"
+
+
+def unique_name(name: str, taken: Callable[[str], bool]) -> str:
+    """`name`, or the first of `name (2)`, `name (3)`, … that is not `taken`."""
+    if not taken(name):
+        return name
     for n in range(2, 10_000):
-        candidate = path.with_name(f"{stem} ({n}){suffix}")
-        if not candidate.exists() and not candidate.with_name(candidate.name + ".part").exists():
+        candidate = numbered(name, n)
+        if not taken(candidate):
             return candidate
-    raise FileExistsError(path)
+    raise FileExistsError(name)

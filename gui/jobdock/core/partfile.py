@@ -32,6 +32,7 @@ import httpx
 from jobdock.core.bulk_http import BODY, BodyReader
 from jobdock.core.digests import HashedBuffers
 from jobdock.core.errors import DownloadError, NetworkError
+from jobdock.core.jobfolder import JobFolder, open_folder, part_name
 
 WRITEBACK = 32 * 1024 * 1024  # start writing the .part to disk every this many bytes
 
@@ -59,20 +60,23 @@ class Pumped:
 
 def part_path(path: Path) -> Path:
     """Where the bytes of `path` gather until the file is complete."""
-    return path.with_name(path.name + ".part")
+    return path.with_name(part_name(path.name))
 
 
 @contextlib.contextmanager
-def claim(target: Path) -> Iterator[io.FileIO]:
+def claim(target: Path, *, folder: JobFolder | None = None) -> Iterator[io.FileIO]:
     """The `.part` of `target`, open for writing and locked against every other Jobdock process
     (the window and a `jobdock watch` on the same data dir) until the block ends: hold it until
-    the file has its final name. Raises a transient `DownloadError` when another process holds
-    it, or renamed it to its final name meanwhile (the next attempt sees the finished file)."""
+    the file has its final name. It is opened in `folder` (the open job folder; by default
+    `target`'s own) without following a link, and created with `O_EXCL`. Raises a transient
+    `DownloadError` when another process holds it, or renamed it to its final name meanwhile
+    (the next attempt sees the finished file), a permanent one for a planted link."""
+    if folder is None:
+        with open_folder(target.parent) as opened, claim(target, folder=opened) as fh:
+            yield fh
+        return
     part = part_path(target)
-    try:
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except OSError as exc:
-        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
+    fd = folder.open_part(part.name)
     with open(fd, "r+b", buffering=0) as fh:
         if fcntl is not None:
             try:
@@ -83,22 +87,15 @@ def claim(target: Path) -> Iterator[io.FileIO]:
                     " `jobdock watch` on the same data dir)",
                     transient=True,
                 ) from None
-        if not _still_named(fd, part):
+        done = not folder.names(part.name, fd)
+        if not done and folder.half_renamed(part.name, os.fstat(fd)):
+            folder.unlink(part.name)  # its move into place was cut short: finish it
+            done = True
+        if done:
             raise DownloadError(
                 f"{part.name} was just completed by another Jobdock process", transient=True
             )
         yield fh
-
-
-def _still_named(fd: int, part: Path) -> bool:
-    """Whether the open file is still the one at `part` (not renamed or replaced after we
-    opened it and before we got the lock)."""
-    try:
-        named = os.stat(part)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
 
 def pump(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import stat
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -169,7 +170,16 @@ class Transfers:
             tried.add(key)
             if result.download_state == DownloadState.DONE:
                 self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
-            await self._download_result(job_id, key, target)
+            try:
+                await self._download_result(job_id, key, target)
+            except UsageError:
+                raise  # the job was removed meanwhile
+            except Exception:
+                # One result's trouble is its own: its siblings are still fetched.
+                log.exception("unexpected error downloading a result of job %s", job_id)
+                self._mark(
+                    job_id, key, DownloadState.FAILED, "internal error while saving; see the log"
+                )
 
     @staticmethod
     def _due(result: Result, retry_failed: bool) -> bool:
@@ -286,13 +296,14 @@ class Transfers:
                     threaded=engine._transport is None,
                     trust_etag_host=self.trust_etag_host,
                     earlier_sha256=earlier,
+                    # Below the download folder, no folder may be a link (see jobfolder).
+                    root=engine.settings.download_dir if folder == self.folder_for(job) else None,
                 )
             finally:
                 part = self._find(job_id, key)
                 if part is not None and part[1].path:
                     if part[1].download_state == DownloadState.DOWNLOADING:
-                        size = partfile.part_path(Path(part[1].path))
-                        done_bytes = size.stat().st_size if size.exists() else 0
+                        done_bytes = _size(partfile.part_path(Path(part[1].path)))
                         self._update(job_id, key, bytes_done=done_bytes)
 
     async def _refresh(self, job_id: str, key: str, *, reason: str) -> bool:
@@ -385,3 +396,12 @@ def _saved_note(done: Result, earlier: str | None) -> str:
     else:
         how = f"{done.verified} checked"
     return f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256}; {how})"
+
+
+def _size(path: Path) -> int:
+    """The size of the plain file at `path` (never through a link), 0 for anything else."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
