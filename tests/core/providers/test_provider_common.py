@@ -8,19 +8,18 @@ import httpx
 import pytest
 
 from jobdock.core.errors import ProtocolError
+from jobdock.core.filenames import filename_from_url, unique_names
 from jobdock.core.http import ApiSession
 from jobdock.core.job import Account
 from jobdock.core.providers import builtin_providers
 from jobdock.core.providers.base import Provider, SupportsJobList
 from jobdock.core.providers.common import (
     dig,
-    filename_from_url,
     find_text,
     format_shoptet_time,
     guard,
     parse_timestamp,
     presigned_expiry,
-    unique_names,
 )
 
 
@@ -114,10 +113,10 @@ def test_file_names():
     assert filename_from_url("https://x.test/items/5", default="d", suffix=".xml") == "5.xml"
     assert unique_names(["a.csv", "a.csv", "b", "b", "a.csv"]) == [
         "a.csv",
-        "a-2.csv",
+        "a (2).csv",
         "b",
-        "b-2",
-        "a-3.csv",
+        "b (2)",
+        "a (3).csv",
     ]
 
 

@@ -105,7 +105,7 @@ def test_completed_lists_every_data_url_and_the_metadata(harness):
     }
     status = poll(harness, body)
     hints = [r.filename_hint for r in status.results]
-    assert hints == ["part-0.csv", "part-1.csv", "part-0-2.csv", "metadata.json"]
+    assert hints == ["part-0.csv", "part-1.csv", "part-0 (2).csv", "metadata.json"]
     expiry = [r.expires_at for r in status.results]
     hour = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
     assert expiry == [hour, hour, hour, datetime(2026, 11, 23, 10, 1, tzinfo=UTC)]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_xml
@@ -172,35 +172,6 @@ def one_line(text: str, limit: int = LINE_LIMIT) -> str:
     """Whitespace collapsed, cut to `limit` characters: fit for an error message."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def last_segment(url: str) -> str:
-    """The URL path's last non-empty segment, unquoted ("" when there is none)."""
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    return unquote(segments[-1]) if segments else ""
-
-
-def filename_from_url(url: str, *, default: str, suffix: str = "") -> str:
-    """A file-name hint from the URL path; `suffix` is added when the name has no extension."""
-    name = re.sub(r"[\\/:*?\"<>|\x00-\x1f]", "_", last_segment(url)).strip(" .")
-    if not name:
-        return default
-    return name if "." in name or not suffix else name + suffix
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """The same names, later duplicates made unique (`a.csv`, `a-2.csv`, ...)."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for name in names:
-        stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
-        candidate, n = name, 1
-        while candidate in seen:
-            n += 1
-            candidate = f"{stem}-{n}{dot}{ext}"
-        seen.add(candidate)
-        out.append(candidate)
-    return out
 
 
 def is_url(ref: str) -> bool:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urljoin
 import httpx
 
 from jobdock.core.errors import ConfigError, ProtocolError, ProviderError
+from jobdock.core.filenames import filename_from_url
 from jobdock.core.http import (
     ApiSession,
     body_excerpt,
@@ -30,7 +31,6 @@ from jobdock.core.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.base import RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
     dig,
-    filename_from_url,
     find_text,
     first_json_text,
     first_xml_text,

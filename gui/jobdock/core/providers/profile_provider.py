@@ -21,6 +21,7 @@ from xml.etree.ElementTree import Element
 import httpx
 
 from jobdock.core.errors import ConfigError, ProtocolError, UsageError
+from jobdock.core.filenames import filename_from_url, unique_names
 from jobdock.core.http import (
     ApiSession,
     expect_object,
@@ -36,7 +37,6 @@ from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus, Result
 from jobdock.core.providers.common import (
     basic_auth,
     check_ref_origin,
-    filename_from_url,
     guard,
     is_url,
     one_line,
@@ -44,7 +44,6 @@ from jobdock.core.providers.common import (
     parse_xml,
     presigned_expiry,
     raw_text,
-    unique_names,
 )
 from jobdock.core.providers.profile_paths import FieldPath, lookup_header, lookup_json, lookup_xml
 from jobdock.core.providers.profile_schema import Profile, ResultSpec, normalise_state

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 
 from jobdock.core.errors import ConfigError, ProtocolError, ProviderError
+from jobdock.core.filenames import filename_from_url
 from jobdock.core.http import parse_json, raise_for_status
 from jobdock.core.job import JobState, utcnow
 from jobdock.core.providers.base import RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
-    filename_from_url,
     one_line,
     parse_timestamp,
     raw_text,
