@@ -23,6 +23,7 @@ from jobdock.core.errors import (
     UsageError,
 )
 from jobdock.core.job import Account, DownloadState, Job, JobState
+from jobdock.core.jobfolder import writable_problem
 from jobdock.core.providers.profile_load import load_profiles
 from jobdock.core.quota import QuotaStatus, SupportsQuota
 from jobdock.core.requests import build_request
@@ -126,6 +127,7 @@ def main(
             raise UsageError("no command given (run `jobdock --help`)")
         if args.command == "profiles":  # needs neither the store nor the keyring
             return profiles_cli.run(args, out=out)
+        _check_download_folder(args)
         return asyncio.run(_dispatch(args, stdin=stdin, out=out))
     except KeyringUnavailableError as exc:
         return _fail(exc.user_message, EXIT_KEYRING)
@@ -135,6 +137,17 @@ def main(
         return _fail(exc.user_message, EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+
+
+def _check_download_folder(args: argparse.Namespace) -> None:
+    """A `--download-dir` / `--to` that cannot hold files is bad usage, said before anything
+    starts (and before the setting is taken)."""
+    for flag, attr in (("--download-dir", "download_dir"), ("--to", "to")):
+        folder = getattr(args, attr, None)
+        problem = writable_problem(folder) if folder is not None else None
+        if problem is not None:
+            line = f"{flag} {str(folder)[:200]!r}: {problem[:300]}"
+            raise UsageError(line.replace("\n", " "))  # one line, whatever the path holds
 
 
 def _fail(message: str, code: int) -> int:

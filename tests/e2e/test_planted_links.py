@@ -2,13 +2,16 @@
 the account folder — are refused, never followed. A real download of a three-file testo job from
 the simulator on 127.0.0.1, real files under tmp_path: no byte lands outside the download folder,
 the file the link points at is unchanged, the result it sits on fails with a clear message and its
-siblings are saved. A download folder that is a file is one clear message too."""
+siblings are saved. A download folder that is a file or read-only is one clear line too."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,6 +24,7 @@ from jobdock.core.engine import Engine, UpdateBatch
 from jobdock.core.job import Account, DownloadState, Job
 from jobdock.core.runtime import Runtime
 from jobdock.core.simulator import Simulator
+from tests.e2e.conftest import Cli
 
 PRECIOUS = b"the user's own file, which no download may touch\n"
 
@@ -185,3 +189,53 @@ def test_a_download_folder_that_is_a_file_is_a_job_error(
             f"cannot save into the download folder {tmp_path / 'dl'}: "
             f"{tmp_path / 'dl'} is not a folder"
         )
+
+
+def test_cli_refuses_a_download_folder_that_is_a_file(cli: Cli, tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_bytes(PRECIOUS)
+    for args, flag in (
+        (["watch", "--until-done", "--download-dir", str(a_file)], "--download-dir"),
+        (["download", "some-job", "--to", str(a_file / "sub")], "--to"),
+    ):
+        done = cli(*args, expect=2)
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"jobdock: {flag} ")
+        assert f"{a_file} is not a folder" in done.stderr
+    assert a_file.read_bytes() == PRECIOUS
+
+
+def test_cli_refuses_a_read_only_download_folder(cli: Cli, tmp_path: Path) -> None:
+    """As root every folder is writable, so there the folder is a read-only mount (in a mount
+    namespace of the CLI's own); otherwise its permissions make it read-only."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        if not shutil.which("unshare"):
+            pytest.skip("running as root without unshare: no way to make a read-only folder")
+        wrap = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"']
+        prefix, reason = [*wrap, str(folder)], "is on a read-only file system"
+    else:
+        folder.chmod(0o555)
+        prefix, reason = [], "is not writable"
+    try:
+        for args in (
+            ["watch", "--until-done", "--download-dir", str(folder / "new")],
+            ["download", "some-job", "--to", str(folder)],
+        ):
+            done = subprocess.run(
+                [*prefix, sys.executable, "-m", "jobdock", *args],
+                capture_output=True,
+                text=True,
+                env=cli.env,
+                timeout=60,
+                check=False,
+            )
+            if "mount" in done.stderr and "jobdock" not in done.stderr:
+                pytest.skip(f"cannot mount a read-only file system here: {done.stderr.strip()}")
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.count("\n") == 1, done.stderr
+            assert f"{folder} {reason}" in done.stderr
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
