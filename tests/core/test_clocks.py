@@ -231,6 +231,10 @@ def test_clock_skew_is_kept_per_origin() -> None:
     assert api_offset is not None and abs(api_offset + timedelta(hours=2)) < timedelta(seconds=2)
     assert skew.offset("https://store.test") == timedelta(0)  # a second is noise
     assert skew.offset("https://other.test") is None
+    cached = answer("https://cache.test/x", local - timedelta(minutes=5))
+    cached.headers["Age"] = "300"  # a cache's copy, five minutes old
+    skew.observe(cached, local_now=local)
+    assert skew.offset("https://cache.test") == timedelta(0)
     signed = local - timedelta(hours=2) + timedelta(minutes=10)  # on the API's clock
     status = RemoteStatus(
         state=JobState.SUCCEEDED,

@@ -35,7 +35,11 @@ class ClockSkew:
         when = server_date(response.headers)
         if when is None:
             return
-        # The server wrote `Date` somewhere within the second it names.
+        # The server wrote `Date` somewhere within the second it names; a cache passing on an
+        # older answer says how old in `Age` (RFC 9111 §5.1).
+        age = response.headers.get("age", "")
+        if age.isdigit():
+            when += timedelta(seconds=min(int(age), 86400))
         offset = when + timedelta(seconds=0.5) - local_now
         origin = origin_of(str(response.request.url))
         self._offsets[origin] = offset if abs(offset) > NOISE else timedelta(0)
