@@ -108,3 +108,9 @@ def test_two_links_to_the_same_object_stay_two_results() -> None:
     assert len({r.key for r in merged}) == 2
     again = merge_results(merged, fresh(s3("a.csv", "3"), s3("a.csv", "4")))
     assert [r.key for r in again] == [r.key for r in merged]
+
+
+def test_results_stored_before_keys_existed_get_distinct_keys() -> None:
+    old = (Result(url=s3("a.csv", "1")), Result(url=s3("a.csv", "1")))  # no keys yet
+    merged = merge_results(old, fresh(s3("a.csv", "2"), s3("a.csv", "3")))
+    assert len(merged) == 2 and len({r.key for r in merged}) == 2

@@ -80,7 +80,12 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 checksum=link.checksum,
             )
         )
-    return tuple(merged)
+    # Results stored before keys existed may share one (two links to one object): told apart.
+    distinct = unique_keys([r.key for r in merged])
+    return tuple(
+        r if r.key == key else dataclasses.replace(r, key=key)
+        for r, key in zip(merged, distinct, strict=True)
+    )
 
 
 def apply_status(
