@@ -444,7 +444,7 @@ def _finish(
     try:
         verified = integrity.judge(claims, digests, total=total, earlier=earlier_sha256)
     except DownloadError:
-        part.unlink(missing_ok=True)  # these bytes are not worth resuming
+        place.unlink(part.name)  # these bytes are not worth resuming
         raise
     sha256 = digests["sha256"].hex()
     if _same_file(place, plan.preferred.name, written, sha256):
