@@ -202,3 +202,24 @@ def test_settings_dialog_saves(qasync_loop: Any, qtbot: Any, tmp_path: Path) -> 
     assert engine.settings.expiry_margin == 1800.0
     assert engine.settings.poll_min == 5.0 and engine.settings.poll_max is None
     assert load_notice_toggles(settings) == set(Notice) - {Notice.SAVED}
+
+
+def test_settings_dialog_refuses_a_download_folder_that_is_a_file(
+    qasync_loop: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    engine = FakeEngine()
+    before = engine.settings
+    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
+    (tmp_path / "a-file").write_text("x")
+
+    async def scenario() -> str:
+        dialog = SettingsDialog(engine, settings)
+        qtbot.addWidget(dialog)
+        dialog.download_dir.setText(str(tmp_path / "a-file" / "downloads"))
+        dialog.accept()
+        await settle()
+        return dialog.error.text()
+
+    error = qasync_loop.run_until_complete(scenario())
+    assert error == f"The download folder cannot be used: {tmp_path / 'a-file'} is not a folder."
+    assert engine.settings == before  # nothing taken

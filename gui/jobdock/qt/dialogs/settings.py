@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from jobdock.core.jobfolder import writable_problem
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.notices import NOTICE_LABELS, Notice
 
@@ -86,6 +87,10 @@ class SettingsDialog(AsyncDialog):
         folder = self.download_dir.text().strip()
         if not folder:
             self.show_error("Choose a download folder.")
+            return
+        problem = writable_problem(Path(folder).expanduser())
+        if problem is not None:
+            self.show_error(f"The download folder cannot be used: {problem}.")
             return
         low, high = self.poll_min.value() or None, self.poll_max.value() or None
         if low and high and low > high:
