@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
     remove.add_argument("job")
+
+    status = sub.add_parser("status", help="which process is this data dir's worker")
+    status.add_argument("--json", action="store_true")
     return parser
 
 
@@ -283,7 +286,7 @@ async def _watch(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Text
 
 
 async def _download(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    job = await rt.engine.transfers.download(args.job, to=args.to)
+    job = await rt.engine.download(args.job, to=args.to)
     code = EXIT_OK
     for result in job.results:
         if result.download_state == DownloadState.DONE:
@@ -297,6 +300,25 @@ async def _download(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
 async def _remove(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     await rt.engine.remove(args.job)
     out.write(f"removed job {args.job} (downloaded files stay)\n")
+    return EXIT_OK
+
+
+async def _status(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    status = rt.engine.worker.status()
+    if args.json:
+        json.dump(status, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    worker = status["worker"]
+    if isinstance(worker, dict):
+        out.write(
+            f"worker: pid {worker['pid']} on {worker['host']} since {worker['since']} "
+            f"(last heartbeat {worker['heartbeat']})\n"
+        )
+    else:
+        out.write("worker: none (no window or `jobdock watch` runs on this data dir)\n")
+    this = "is" if status["is_worker"] else "is not"
+    out.write(f"this process (pid {status['pid']} on {status['host']}) {this} the worker\n")
     return EXIT_OK
 
 
@@ -345,4 +367,5 @@ _HANDLERS: dict[str, Any] = {
     "watch": _watch,
     "download": _download,
     "remove": _remove,
+    "status": _status,
 }

@@ -87,6 +87,7 @@ async def watch(
     unsubscribe = engine.subscribe(on_batch)
     receiver = await _start_receiver(engine, out)
     await engine.start()
+    _say_who_works(engine, out)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     try:
         while True:
@@ -108,6 +109,23 @@ async def watch(
         unsubscribe()
         if receiver is not None:
             await receiver.aclose()
+
+
+def _say_who_works(engine: Engine, out: TextIO) -> None:
+    """One line when another process is the worker: this watch follows it (and takes over when
+    its lease lapses; `lease.py`), so its `--download-dir` applies only from then on."""
+
+    def on_change(holds: bool) -> None:
+        out.write("this watch is the worker now\n" if holds else "another process took over\n")
+        out.flush()
+
+    engine.worker.on_change = on_change
+    if engine.worker.holds:
+        return
+    holder = engine.worker.lease.holder()
+    who = f"pid {holder.pid} on {holder.host}" if holder else "another process"
+    out.write(f"{who} is the worker for this data dir; following its work\n")
+    out.flush()
 
 
 async def _start_receiver(engine: Engine, out: TextIO) -> WebhookReceiver | None:

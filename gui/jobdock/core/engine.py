@@ -17,14 +17,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 
+from jobdock.core.commands import DOWNLOAD, REFRESH, Commands
 from jobdock.core.credentials import CredentialStore, Redactor
 from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
 from jobdock.core.expiry import ClockSkew
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
+from jobdock.core.lease import Worker
 from jobdock.core.neighbours import Neighbours
 from jobdock.core.paths import AppPaths
 from jobdock.core.poller import deadline_for, effective_policy
@@ -108,17 +111,37 @@ class Engine:
         self.neighbours = Neighbours(self, store_version)
         self.transfers = Transfers(self)
         self.polling = Polling(self)
+        self.commands = Commands(self)
+        self.worker = Worker(self)
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the scheduler (polls and automatic downloads)."""
-        if self._runner is None:
+        """Follow the store, and poll and download while this process is the data dir's worker
+        (at once when no other engine is: `lease.Worker`)."""
+        if self._store_watch is None:
             loop = asyncio.get_running_loop()
-            self._runner = loop.create_task(self._run(), name="scheduler")
             self._store_watch = loop.create_task(self.neighbours.run(), name="store-watch")
+            await self.worker.start()
+
+    def start_working(self) -> None:
+        """This process became the worker: start the scheduler (polls and automatic downloads)."""
+        if self._runner is None and not self._closing:
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="scheduler")
+
+    async def stop_working(self) -> None:
+        """Another process is the worker now: stop polling and downloading here."""
+        runner, self._runner = self._runner, None
+        tasks = [t for t in {runner, *self.polling.tasks.values()} if t is not None]
+        tasks += self.transfers.tasks()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.commands.cancel()
 
     async def aclose(self) -> None:
         self._closing = True
+        await self.worker.aclose()
+        await self.commands.cancel()
         tasks = [
             t
             for t in {self._runner, self._store_watch, *self.polling.tasks.values()}
@@ -136,6 +159,7 @@ class Engine:
             await session.api.aclose()
         self._sessions.clear()
         await self._bare.aclose()
+        self.worker.release()  # after the last writes: the next worker reads them
 
     def configure(self, *, persist: bool = False, **changes: object) -> EngineSettings:
         """Change settings (in memory; also in the store with `persist=True`)."""
@@ -188,16 +212,18 @@ class Engine:
         one place where text enters a job: every secret the engine knows is redacted here."""
         jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
         jobs = [self._stamped(job) for job in jobs] if persist else jobs
+        jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
+        if persist and jobs:
+            # Compare-and-set against the versions this process last saw: what another process
+            # changed meanwhile is merged, never overwritten (store.put_jobs, rowmerge.py).
+            written = self.store.put_jobs(jobs, bases={j.id: self._jobs.get(j.id) for j in jobs})
+            jobs = [w for j in jobs if (w := written.get(j.id)) is not None]
         now, mono = self.clock(), self.monotonic()
         for job in jobs:
-            if job.id not in self._jobs and job.id in self._pending.removed:
-                continue
             if persist:  # computed here just now; a reload is read as `poll_due` says
                 self._note_poll_due(job, now, mono)
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
-        if persist and jobs:
-            self.store.put_jobs(jobs)
         events = [redact_event(event, self.redactor) for event in events]
         if events:
             self.store.add_events(events)
@@ -511,9 +537,28 @@ class Engine:
         return [self._jobs.get(job.id, job) for job in imported]  # as committed: redacted
 
     async def refresh(self, job_id: str) -> Job:
-        """Poll now, whatever the schedule (also for finished jobs: fresh result links)."""
-        await self.poll_once(job_id)
+        """Poll now, whatever the schedule (also for finished jobs: fresh result links); by the
+        worker when another process is the worker."""
+        if not await self._by_worker(REFRESH, job_id):
+            await self.poll_once(job_id)
         return self.job(job_id)
+
+    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
+        """Save the job's results now (retrying failed and expired ones); by the worker when
+        another process is the worker. Returns the job when done."""
+        if await self._by_worker(DOWNLOAD, job_id, to=str(to) if to else None):
+            return self.job(job_id)
+        return await self.transfers.download(job_id, to=to)
+
+    async def _by_worker(self, kind: str, job_id: str, **args: object) -> bool:
+        """Hand an action to the live worker in another process and wait until it is done
+        (False: this process does it, being the worker or finding none)."""
+        self.job(job_id)  # an unknown job is a usage error here, not a skipped command
+        if self.worker.holds or self.worker.lease.live_holder() is None:
+            return False
+        done = await self.commands.wait(self.commands.post(kind, job_id, **args))
+        await self.neighbours.adopt()  # the worker's writes
+        return done
 
     async def resubmit(self, job_id: str) -> Job:
         job = self.job(job_id)

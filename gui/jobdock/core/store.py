@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from jobdock.core.job import (
     SubmitRequest,
     Verified,
 )
+from jobdock.core.rowmerge import merge
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -57,6 +58,18 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: generic-202 keeps the Location seen beside a status monitor
     """
     ALTER TABLE jobs ADD COLUMN result_url TEXT;
+    """,
+    # 3: one engine per data dir: the worker's lease and the commands handed to it (lease.py)
+    """
+    CREATE TABLE lease (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+        since TEXT NOT NULL, heartbeat TEXT NOT NULL, beats INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE commands (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, job_id TEXT NOT NULL,
+        args TEXT NOT NULL DEFAULT '{}', sender TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL, taken INTEGER NOT NULL DEFAULT 0
+    );
     """,
 )
 
@@ -256,18 +269,79 @@ class JobStore:
             db.execute("UPDATE jobs SET orphaned = 1 WHERE account = ?", (name,))
 
     # jobs ----------------------------------------------------------------------------------
-    def put_jobs(self, jobs: Iterable[Job]) -> None:
+    def put_jobs(
+        self, jobs: Iterable[Job], *, bases: Mapping[str, Job | None] | None = None
+    ) -> dict[str, Job | None]:
+        """Write jobs with compare-and-set on `updated_at`; returns what each row now holds
+        (None: the row was removed meanwhile, and stays removed).
+
+        `bases` maps a job id to the version its writer last read (None: a new job). A row still
+        at that version is overwritten; a row another process changed since is merged
+        (`rowmerge.merge`: fields only the writer changed are taken, fields both changed keep
+        the stored value), so a stale process never overwrites newer work. Without a base a write
+        is dropped when the stored row is newer. One transaction: no other writer in between."""
+        latest = {j.id: j for j in jobs}  # a job named twice: its last version
+        jobs = list(latest.values())
+        rows = [_job_row(j) for j in jobs]
+        bases = bases or {}
+        with self._tx() as db:
+            stored = self._stamps_of([j.id for j in jobs])
+            written: dict[str, Job | None] = {}
+            plain: list[tuple[Any, ...]] = []
+            for job, row in zip(jobs, rows, strict=True):
+                base = bases.get(job.id)
+                stamp = stored.get(job.id)
+                if stamp is None:
+                    if base is None:
+                        plain.append(row)
+                        written[job.id] = job
+                    else:
+                        written[job.id] = None  # removed by another process: stays removed
+                elif base is not None and stamp == base.updated_at.isoformat():
+                    plain.append(row)
+                    written[job.id] = job
+                else:
+                    theirs = self._jobs_where("WHERE id = ?", (job.id,))[0]
+                    if base is None:
+                        keep = theirs.updated_at > job.updated_at
+                        outcome = theirs if keep else job
+                    else:
+                        outcome = merge(base, job, theirs)
+                    if outcome is not theirs:
+                        plain.append(_job_row(outcome))
+                    written[job.id] = outcome
+            db.executemany(self._upsert_sql(), plain)
+        return written
+
+    @staticmethod
+    def _upsert_sql() -> str:
         placeholders = ", ".join("?" for _ in _JOB_COLUMNS)
         updates = ", ".join(f"{c}=excluded.{c}" for c in _JOB_COLUMNS if c != "id")
-        sql = (
+        return (
             f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({placeholders}) "
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
-        with self._tx() as db:
-            db.executemany(sql, [_job_row(j) for j in jobs])
+
+    def _stamps_of(self, job_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(job_ids), 500):  # SQLite's limit on `?` is 999 on old builds
+            chunk = job_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                self._tuples(f"SELECT id, updated_at FROM jobs WHERE id IN ({marks})", tuple(chunk))
+            )
+        return found
 
     def put_job(self, job: Job) -> None:
         self.put_jobs([job])
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE) for the lease and command tables."""
+        return self._tx()
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Plain-tuple rows of a query (the lease and command tables)."""
+        return self._tuples(sql, params)
 
     def _tuples(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows as plain tuples, read by position (faster than the connection's `Row`s)."""

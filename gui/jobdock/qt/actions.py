@@ -113,7 +113,7 @@ class JobActions(QObject):
                 self.download_job(job.id)
 
     def download_job(self, job_id: str) -> None:
-        self._tasks.spawn(self._engine.transfers.download(job_id), what=f"download job {job_id}")
+        self._tasks.spawn(self._engine.download(job_id), what=f"download job {job_id}")
 
     def open_files(self) -> None:
         for job in self._selection():

@@ -1,0 +1,167 @@
+"""One engine per data dir, with real processes: two `jobdock watch` on one data dir poll every
+job once and save every result once; when the worker is killed mid-download the other watch takes
+the lease over and resumes the `.part` with `Range`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jobdock.core.job import Job
+from jobdock.core.paths import AppPaths
+from jobdock.core.simulator import Simulator
+from jobdock.core.simulator.faults import StorageFault
+from jobdock.core.store import JobStore
+from tests.e2e.conftest import Cli, add_account
+from tests.support.processes import stop_process
+
+FOLLOWING = "is the worker for this data dir; following its work"
+TOOK_OVER = "this watch is the worker now"
+
+
+def wait_until(condition: Callable[[], object], *, seconds: float = 60, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def watching(cli: Cli, out: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`jobdock watch ARGS` with its output (both streams) in `out`; stopped when done."""
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobdock", "watch", *args],
+            env=cli.env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        stop_process(process)  # type: ignore[arg-type]
+
+
+def stored_jobs(cli: Cli) -> list[Job]:
+    store = JobStore.open(AppPaths.resolve(cli.data_dir).store_file)
+    try:
+        return store.list_jobs()
+    finally:
+        store.close()
+
+
+def submit_many(cli: Cli, account: str, count: int, *params: str) -> list[str]:
+    """`count` submits from as many script processes at once; their job ids."""
+    extra = [arg for p in params for arg in ("--param", p)]
+    procs: list[subprocess.Popen[str]] = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobdock", "submit", account, *extra],
+            env=cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        ids.append(out.strip())
+    return ids
+
+
+def assert_polled_and_saved_once(sim: Simulator, jobs: list[Job], downloads: Path) -> None:
+    """Every poll the API saw is one the stored job counted (a second poller's would not be),
+    every result file was fetched once, and each job folder holds its one file, no `name (2)`."""
+    polls = Counter(r.path for r in sim.requests("vainu"))
+    for job in jobs:
+        assert job.polls > 0
+        assert polls[urlsplit(job.status_url or "").path] == job.polls, job
+    fetched = Counter(r.path for r in sim.requests("storage") if r.method == "GET")
+    assert len(fetched) == len(jobs) and set(fetched.values()) == {1}, fetched
+    for job in jobs:
+        (result,) = job.results
+        path = Path(result.path or "")
+        assert path.is_relative_to(downloads)
+        assert [p.name for p in path.parent.iterdir()] == [path.name]
+        assert [path.read_bytes()] == sim.expected_results("vainu", job.remote_id or "")
+
+
+def test_two_watches_poll_each_job_once_and_save_each_result_once(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    account = add_account(cli, simulator, "vainu")
+    ids = submit_many(cli, account, 20, "sim_duration=3")
+    downloads = tmp_path / "downloads"
+    outs = tmp_path / "first.txt", tmp_path / "second.txt"
+    args = ("--until-done", "--timeout", "120", "--download-dir", str(downloads))
+    with watching(cli, outs[0], *args) as first, watching(cli, outs[1], *args) as second:
+        assert first.wait(timeout=150) == 0, outs[0].read_text()
+        assert second.wait(timeout=150) == 0, outs[1].read_text()
+    texts = [out.read_text() for out in outs]
+    assert sum(FOLLOWING in text for text in texts) == 1, texts
+    jobs = stored_jobs(cli)
+    assert sorted(j.id for j in jobs) == sorted(ids)
+    assert_polled_and_saved_once(simulator, jobs, downloads)
+    # With no watch running there is no worker.
+    assert cli.json("status", "--json")["worker"] is None
+
+
+def test_killed_worker_is_replaced_and_the_part_is_resumed_with_range(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    size = 20 * 1024 * 1024
+    simulator.storage.add_fault(StorageFault(rate=2 * 1024 * 1024))  # the worker's GET: ~10 s
+    account = add_account(cli, simulator, "vainu")
+    downloads = tmp_path / "downloads"
+    args = ("--until-done", "--timeout", "120", "--download-dir", str(downloads))
+    (job_id,) = submit_many(cli, account, 1, f"sim_size={size}", "sim_duration=1")
+    with watching(cli, tmp_path / "first.txt", *args) as first:
+
+        def worker_pid() -> object:
+            worker = cli.json("status", "--json")["worker"]
+            return worker["pid"] if worker else None
+
+        wait_until(lambda: worker_pid() == first.pid, what="the first watch to be the worker")
+        status = cli.json("status", "--json")
+        assert status["is_worker"] is False and status["pid"] != first.pid
+        with watching(cli, tmp_path / "second.txt", *args) as second:
+            wait_until(
+                lambda: FOLLOWING in (tmp_path / "second.txt").read_text(),
+                what="the second watch to follow",
+            )
+            folder = downloads / account / job_id
+
+            def part_size() -> int:
+                parts = list(folder.glob("*.part")) if folder.exists() else []
+                return parts[0].stat().st_size if parts else 0
+
+            wait_until(lambda: part_size() > 0, what="a partly written .part")
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+            at_kill = part_size()
+            assert at_kill < size
+            wait_until(
+                lambda: TOOK_OVER in (tmp_path / "second.txt").read_text(),
+                what="the second watch to take over",
+            )
+            assert second.wait(timeout=120) == 0, (tmp_path / "second.txt").read_text()
+    gets = [r for r in simulator.requests("storage") if r.method == "GET"]
+    assert len(gets) == 2, gets
+    assert "range" not in gets[0].headers
+    assert gets[1].headers["range"] == f"bytes={at_kill}-", "resumed where the .part ended"
+    (job,) = stored_jobs(cli)
+    (result,) = job.results
+    path = Path(result.path or "")
+    assert [path.read_bytes()] == simulator.expected_results("vainu", job.remote_id or "")
+    assert sorted(p.name for p in folder.iterdir()) == [path.name]
+    polls = Counter(r.path for r in simulator.requests("vainu"))
+    assert polls[urlsplit(job.status_url or "").path] == job.polls > 0
