@@ -99,18 +99,18 @@ def test_two_watches_poll_each_job_once_and_save_each_result_once(
     cli: Cli, simulator: Simulator, tmp_path: Path
 ) -> None:
     account = add_account(cli, simulator, "vainu")
-    ids = submit_many(cli, account, 20, "sim_duration=3")
+    ids = submit_many(cli, account, 20, "sim_duration=8")  # still running when watched
     downloads = tmp_path / "downloads"
     outs = tmp_path / "first.txt", tmp_path / "second.txt"
     args = ("--until-done", "--timeout", "120", "--download-dir", str(downloads))
     with watching(cli, outs[0], *args) as first, watching(cli, outs[1], *args) as second:
         assert first.wait(timeout=150) == 0, outs[0].read_text()
         assert second.wait(timeout=150) == 0, outs[1].read_text()
-    texts = [out.read_text() for out in outs]
-    assert sum(FOLLOWING in text for text in texts) == 1, texts
     jobs = stored_jobs(cli)
     assert sorted(j.id for j in jobs) == sorted(ids)
     assert_polled_and_saved_once(simulator, jobs, downloads)
+    texts = [out.read_text() for out in outs]
+    assert sum(FOLLOWING in text for text in texts) == 1, texts
     # With no watch running there is no worker.
     assert cli.json("status", "--json")["worker"] is None
 

@@ -131,6 +131,9 @@ class FakeEngine:
             listener(batch)
 
     # actions
+    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
+        return await self.transfers.download(job_id, to=to)
+
     async def refresh(self, job_id: str) -> Job:
         self.calls.append(("refresh", job_id))
         return self.job(job_id)
