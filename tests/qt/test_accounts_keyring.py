@@ -49,7 +49,7 @@ def test_secret_typed_in_the_dialog_goes_to_the_secret_service(
             await until(lambda: dialog.task is not None and dialog.task.done())  # saved
             assert secret_service_keyring.get_password("jobdock", "dialog-vainu") == secret
             dialog.test()
-            await until(lambda: "credentials accepted" in dialog.result.text())
+            await until(lambda: "credentials accepted" in dialog.status.text())
             dialog.done(0)
             await engine.aclose()
 

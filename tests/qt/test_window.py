@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ def test_splitter_positions_are_remembered(
     sizes = window.splitter.sizes(), window.right_splitter.sizes()
     assert sizes[0][0] == 333
     window.save_layout()
-    engine = FakeEngine([], download_dir=tmp_path)
+    engine = FakeEngine(window.engine.jobs(), download_dir=tmp_path)
     settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
     again = MainWindow(engine, settings=settings)
     qtbot.addWidget(again)
@@ -214,3 +215,59 @@ def test_main_controls_have_accessible_names(window: MainWindow) -> None:
         for widget in (window.table, window.sidebar, window.sidebar.search, window.detail)
     }
     assert names == {"Jobs", "Job categories and accounts", "Search jobs", "Selected job's details"}
+
+
+def test_first_run_explains_jobdock_and_offers_three_ways_in(
+    qtbot: Any, tmp_path: Path, qasync_loop: Any
+) -> None:
+    engine = FakeEngine([], download_dir=tmp_path)
+    engine._accounts = {}  # a fresh install: no account, no job
+    demos: list[bool] = []
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(engine, settings=settings, start_demo=lambda: demos.append(True))
+    qtbot.addWidget(win)
+    win.start()
+    win.show()
+    try:
+        assert win.table_stack.currentWidget() is win.empty_state
+        assert not win.detail.isVisible()
+        buttons = [b.text() for b in (win.empty_state.add_account, win.empty_state.track,
+                                      win.empty_state.demo)]  # fmt: skip
+        assert buttons == ["Add an account…", "Track a job by URL…", "Try the demo"]
+        win.empty_state.demo.click()
+        assert demos == [True]
+
+        async def new_job_without_account() -> None:
+            # New job with no account leads to the account form, with the reason.
+            win.actions.new_job.trigger()
+            dialog = win.dialogs.get("accounts")
+            assert dialog is not None and "needs an account" in dialog.status.text()
+            assert "new-job" not in win.dialogs
+            dialog.done(0)
+            await asyncio.sleep(0)
+
+        qasync_loop.run_until_complete(new_job_without_account())
+        # The first job replaces the explanation by the table.
+        engine.publish(changed=(make_job(1),))
+        qtbot.waitUntil(lambda: win.table_stack.currentWidget() is win.table)
+        assert win.detail.isVisible()
+    finally:
+        qasync_loop.run_until_complete(win.aclose())
+
+
+def test_a_demo_window_does_not_offer_the_demo(qtbot: Any, tmp_path: Path) -> None:
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(FakeEngine([], download_dir=tmp_path), settings=settings, demo=True)
+    qtbot.addWidget(win)
+    assert win.empty_state.demo.isHidden()
+
+
+def test_new_job_defaults_to_the_selected_jobs_account(window: MainWindow) -> None:
+    job = window.engine.jobs()[0]
+    assert window.engine.accounts()[0].name == "acme"  # what the dialog offers first otherwise
+    window.engine.publish(changed=(dataclasses.replace(job, account="globex"),))
+    window.feed.flush()
+    select(window, job.id)
+    dialog = window.open_new_job()
+    assert dialog.account.currentData() == "globex"
+    dialog.done(0)

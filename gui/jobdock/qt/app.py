@@ -72,6 +72,7 @@ async def window_session(
             settings=settings or window_settings(data_dir),
             reporter=reporter,
             title=title,
+            demo=demo,
         )
         window.start()
         await runtime.engine.start()

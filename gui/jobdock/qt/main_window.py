@@ -7,13 +7,22 @@ cancels the window's tasks and saves the layout.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QPoint, QProcess, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSplitter, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
 
 from jobdock.core.engine import UpdateBatch
 from jobdock.core.errors import JobdockError
@@ -27,6 +36,7 @@ from jobdock.qt.dialogs.accounts import AccountsDialog
 from jobdock.qt.dialogs.new_job import NewJobDialog
 from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
 from jobdock.qt.dialogs.track import TrackDialog
+from jobdock.qt.empty_state import EmptyState
 from jobdock.qt.feed import JobFeed
 from jobdock.qt.icons import icon, icon_color, retint, set_themed_icon, state_icon
 from jobdock.qt.job_model import JobTableModel
@@ -55,6 +65,8 @@ class MainWindow(QMainWindow):
         open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl,
         reporter: ErrorReporter | None = None,
         title: str = "Jobdock",
+        demo: bool = False,
+        start_demo: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -76,6 +88,8 @@ class MainWindow(QMainWindow):
         self.feed.visible_rows = self.table.visible_source_rows
         self.sidebar = Sidebar()
         self.detail = DetailPane(redact=engine.redactor)
+        self.empty_state = EmptyState(demo_offered=not demo)
+        self._start_demo = start_demo or _start_demo_process
         self.actions = JobActions(
             engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
             open_url=open_url,
@@ -98,7 +112,11 @@ class MainWindow(QMainWindow):
     # construction -----------------------------------------------------------------------------
     def _build_layout(self) -> None:
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.table)
+        # The job table, or while there is no job at all the first-run explanation instead.
+        self.table_stack = QStackedWidget()
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.empty_state)
+        right.addWidget(self.table_stack)
         right.addWidget(self.detail)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
@@ -179,6 +197,9 @@ class MainWindow(QMainWindow):
         self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.tray.activated.connect(self.show_normal)
         self.desktop_notifications.clicked.connect(self.show_job)
+        self.empty_state.add_account_requested.connect(self.open_accounts)
+        self.empty_state.track_requested.connect(self.open_track)
+        self.empty_state.demo_requested.connect(self._on_empty_state_demo_requested)
         self.desktop_notifications.undelivered.connect(self._on_notification_undelivered)
 
     # lifecycle --------------------------------------------------------------------------------
@@ -288,6 +309,9 @@ class MainWindow(QMainWindow):
     def recount(self) -> None:
         counts = self.model.category_counts()
         self.sidebar.update_counts(counts)
+        empty = counts[Category.ALL] == 0
+        self.table_stack.setCurrentWidget(self.empty_state if empty else self.table)
+        self.detail.setVisible(not empty)
         self.tray.set_counts(counts[Category.RUNNING], counts[Category.QUEUED],
                              counts[Category.FAILED], counts[Category.EXPIRING])  # fmt: skip
 
@@ -381,15 +405,34 @@ class MainWindow(QMainWindow):
             self.model.expiry_margin = self.engine.settings.expiry_margin
 
     def open_new_job(self) -> QWidget:
+        if not self.engine.accounts():  # a job needs an account: start there, not at an error
+            return self._open_accounts_first("A new job needs an account: add one first.")
         return self._open_dialog("new-job", self._new_job_dialog)
 
     def _new_job_dialog(self) -> NewJobDialog:
         dialog = NewJobDialog(self.engine, self)
+        selected = self.table.selected_jobs()
+        if selected:  # the account of the job the user is looking at
+            index = dialog.account.findData(selected[0].account)
+            if index >= 0:
+                dialog.account.setCurrentIndex(index)
         self.shoptet.watch_submit(dialog)  # a missing Shoptet webhook: explain, offer to register
         return dialog
 
     def open_track(self) -> QWidget:
+        if not self.engine.accounts():
+            return self._open_accounts_first("Tracking a job needs its account: add it first.")
         return self._open_dialog("track", lambda: TrackDialog(self.engine, self))
+
+    def _open_accounts_first(self, why: str) -> QWidget:
+        dialog = self.open_accounts()
+        if isinstance(dialog, AccountsDialog):
+            dialog.status.setText(why)
+        return dialog
+
+    def _on_empty_state_demo_requested(self) -> None:
+        self._start_demo()
+        self.statusBar().showMessage("Starting the demo in a window of its own…", 8000)
 
     def open_accounts(self) -> QWidget:
         return self._open_dialog("accounts", lambda: AccountsDialog(self.engine, self))
@@ -401,3 +444,8 @@ class MainWindow(QMainWindow):
         return self._open_dialog(
             "settings", lambda: SettingsDialog(self.engine, self.settings, self)
         )
+
+
+def _start_demo_process() -> None:
+    """`jobdock --demo` as a process of its own (its own data dir, simulator and window)."""
+    QProcess.startDetached(sys.executable, ["-m", "jobdock", "--demo"])

@@ -84,12 +84,10 @@ class SingleInstance(QObject):
     def _on_server_new_connection(self) -> None:
         assert self._server is not None
         while (socket := self._server.nextPendingConnection()) is not None:
-            socket.readyRead.connect(lambda s=socket: self._on_socket_ready_read(s))
-            socket.disconnected.connect(socket.deleteLater)
-            if socket.bytesAvailable():
-                self._on_socket_ready_read(socket)
-
-    def _on_socket_ready_read(self, socket: QLocalSocket) -> None:
-        if bytes(socket.readAll().data()).startswith(_RAISE.strip()):
-            log.info("another launch asked for the window: raising it")
-            self.activated.emit()
+            # A later launch writes one short line and waits until it is sent: read it whole.
+            if socket.bytesAvailable() or socket.waitForReadyRead(1000):
+                if bytes(socket.readAll().data()).startswith(_RAISE.strip()):
+                    log.info("another launch asked for the window: raising it")
+                    self.activated.emit()
+            socket.disconnectFromServer()
+            socket.deleteLater()

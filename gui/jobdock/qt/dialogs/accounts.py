@@ -75,7 +75,7 @@ class AccountsDialog(AsyncDialog):
         self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.options = QPlainTextEdit(placeholderText="key=value, one a line")
         self.options.setMaximumHeight(70)
-        self.result = QLabel(wordWrap=True)
+        self.status = QLabel(wordWrap=True)
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("Provider", self.provider)
@@ -95,7 +95,7 @@ class AccountsDialog(AsyncDialog):
         right = QFormLayout()
         right.addRow(form)
         right.addRow(buttons)
-        right.addRow(self.result)
+        right.addRow(self.status)
         body.addLayout(right, 2)
         self.layout_.addWidget(self.banner)
         self.layout_.addLayout(body)
@@ -189,21 +189,21 @@ class AccountsDialog(AsyncDialog):
         matches = self.list.findItems(account.name, Qt.MatchFlag.MatchExactly)
         if matches:
             self.list.setCurrentItem(matches[0])
-        self.result.setText(f"Saved {account.name}.")
+        self.status.setText(f"Saved {account.name}.")
 
     def test(self) -> None:
         name = self.list.currentItem().text() if self.list.currentItem() else None
         if name is None:
             self.show_error("Save the account first, then test it.")
             return
-        self.result.setText("Testing…")
+        self.status.setText("Testing…")
         self.run(lambda: self._test(name), close=False)
 
     async def _test(self, name: str) -> None:
         try:
-            self.result.setText(await test_connection(self._engine, self._engine.account(name)))
+            self.status.setText(await test_connection(self._engine, self._engine.account(name)))
         except JobdockError:
-            self.result.setText("")
+            self.status.setText("")
             raise
 
     def remove(self) -> None:
@@ -243,7 +243,7 @@ class AccountsDialog(AsyncDialog):
         await self._engine.remove_account(name)
         self.reload()
         self.clear_form()
-        self.result.setText(f"Removed {name}; its jobs stay, marked orphaned.")
+        self.status.setText(f"Removed {name}; its jobs stay, marked orphaned.")
 
     def accept(self) -> None:
         self.done(self.DialogCode.Accepted.value)
