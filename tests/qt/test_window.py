@@ -231,6 +231,7 @@ def test_first_run_explains_jobdock_and_offers_three_ways_in(
     try:
         assert win.table_stack.currentWidget() is win.empty_state
         assert not win.detail.isVisible()
+        assert win.health.text() == "No jobs to follow yet"
         buttons = [b.text() for b in (win.empty_state.add_account, win.empty_state.track,
                                       win.empty_state.demo)]  # fmt: skip
         assert buttons == ["Add an account…", "Track a job by URL…", "Try the demo"]

@@ -292,6 +292,8 @@ class MainWindow(QMainWindow):
     def _on_feed_ticked(self) -> None:
         now = self.model.now()
         text, level = health_text(self.engine.health, now=now)
+        if self.table_stack.currentWidget() is self.empty_state:
+            text, level = "No jobs to follow yet", "ok"  # not "Polling: waiting" on first run
         self.health.setText(text)
         self.health.setStyleSheet(_LEVEL_STYLE[level])
         margin = self.engine.settings.expiry_margin
