@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -115,5 +116,69 @@ def test_register_needs_a_url(tmp_path: Path) -> None:
                 assert (webhooks.public_url(engine) or "").startswith(
                     "https://hooks.example/shoptet/"
                 )
+
+        asyncio.run(scenario())
+
+
+def test_a_signed_chunked_post_is_accepted_and_a_huge_one_refused(tmp_path: Path) -> None:
+    """Proxies and many HTTP clients send webhook bodies with Transfer-Encoding: chunked (no
+    Content-Length): the receiver reads the chunks, within the same size bound."""
+    with Simulator(SimConfig(result_size=128)) as sim:
+
+        async def scenario() -> None:
+            async with shoptet_engine(sim, tmp_path, options=SLOW_POLLS) as engine:
+                engine.credentials.set(webhooks.signature_key_name(ACCOUNT), "the-real-key")
+                job = await engine.submit(ACCOUNT, engine.provider("shoptet").default_request())
+                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                await receiver.start()
+                event = {"eshopId": 1, "event": "job:finished", "eventInstance": job.remote_id}
+                body = json.dumps(event).encode()
+                signed = {"Shoptet-Webhook-Signature": webhooks.sign("the-real-key", body)}
+
+                async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+                    for start in range(0, len(data), size):
+                        yield data[start : start + size]
+
+                try:
+                    async with httpx.AsyncClient() as client:
+                        good = await client.post(
+                            receiver.url, content=pieces(body, 7), headers=signed
+                        )
+                        huge = b"x" * (webhooks.MAX_BODY + 1)
+                        big = await client.post(
+                            receiver.url, content=pieces(huge, 4096), headers=signed
+                        )
+                    assert good.request.headers.get("transfer-encoding") == "chunked"
+                    assert "content-length" not in good.request.headers
+                    assert (good.status_code, big.status_code) == (200, 413)
+                    assert receiver.accepted == 1 and receiver.rejected == 0
+                    await until(engine, lambda: engine.job(job.id).polls > job.polls, limit=10)
+                finally:
+                    await receiver.aclose()
+
+        asyncio.run(scenario())
+
+
+def test_a_malformed_chunked_body_is_a_bad_request(tmp_path: Path) -> None:
+    with Simulator(SimConfig(result_size=128)) as sim:
+
+        async def scenario() -> None:
+            async with shoptet_engine(sim, tmp_path, options=SLOW_POLLS) as engine:
+                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                await receiver.start()
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+                    writer.write(
+                        f"POST {receiver.path} HTTP/1.1\r\nHost: x\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n".encode()
+                    )
+                    await writer.drain()
+                    status_line = await reader.readline()
+                    writer.close()
+                    await writer.wait_closed()
+                finally:
+                    await receiver.aclose()
+                assert status_line.startswith(b"HTTP/1.1 400 ")
+                assert receiver.accepted == 0
 
         asyncio.run(scenario())

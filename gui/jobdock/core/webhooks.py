@@ -2,7 +2,8 @@
 
 Off by default (settings `webhook_enabled`, `webhook_bind`, `webhook_port`). A minimal HTTP/1.1
 server on the engine's own event loop accepts `POST /shoptet/<webhook_token>` (one request per
-connection), checks `Shoptet-Webhook-Signature` — hex HMAC-SHA1 of the raw body with an account's
+connection; the body sent with `Content-Length` or chunked, at most `MAX_BODY` bytes), checks
+`Shoptet-Webhook-Signature` — hex HMAC-SHA1 of the raw body with an account's
 signature key (keyring entry `<account>#signature-key`), compared in constant time — and answers
 401 (logged) when it is missing or matches no Shoptet account. A good event refreshes the job
 named by `eventInstance` at once; polling stays the fallback for every job, so a lost delivery
@@ -100,6 +101,32 @@ async def register(engine: Engine, account_name: str, url: str | None = None) ->
     return url
 
 
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes | None:
+    """A `Transfer-Encoding: chunked` body (RFC 9112, section 7.1), or None past `MAX_BODY`.
+    Chunk extensions and trailer fields are read and ignored; a malformed size is a
+    `ValueError` (answered 400)."""
+    body = bytearray()
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size_text = line[:-2].split(b";", 1)[0].strip()
+        if len(line) > 1024 or not size_text or size_text.lstrip(b"0123456789abcdefABCDEF"):
+            raise ValueError("malformed chunk size")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        if len(body) + size > MAX_BODY:
+            return None
+        body += await reader.readexactly(size)
+        if await reader.readexactly(2) != b"\r\n":
+            raise ValueError("chunk without its CRLF")
+    trailers = 0
+    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields, up to the blank line
+        trailers += 1
+        if trailers > 100:
+            raise ValueError("too many trailer fields")
+    return bytes(body)
+
+
 class WebhookReceiver:
     """The receiver; `start()` binds it, `aclose()` stops it. Accepted events: `accepted`."""
 
@@ -184,10 +211,15 @@ class WebhookReceiver:
             return 404
         if method != "POST":
             return 405
-        length = int(headers.get("content-length") or 0)
-        if length < 0 or length > MAX_BODY:
-            return 413
-        body = await reader.readexactly(length)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = await _read_chunked(reader)
+            if body is None:
+                return 413
+        else:
+            length = int(headers.get("content-length") or 0)
+            if length < 0 or length > MAX_BODY:
+                return 413
+            body = await reader.readexactly(length)
         peer = writer.get_extra_info("peername")
         return await self.handle(body, headers.get(SIGNATURE_HEADER), peer=str(peer))
 
