@@ -22,6 +22,7 @@ from jobdock.core.errors import (
     KeyringUnavailableError,
     UsageError,
 )
+from jobdock.core.inputs import clip_line, has_line_break, positive_seconds, quoted
 from jobdock.core.job import Account, DownloadState, Job, JobState
 from jobdock.core.jobfolder import writable_problem
 from jobdock.core.providers.profile_load import load_profiles
@@ -39,6 +40,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_KEYRING = 0, 1, 2, 3, 4
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
+
+
+def _seconds(raw: str) -> float:
+    """`--timeout`: a finite number of seconds above zero."""
+    try:
+        return positive_seconds(raw, what="--timeout")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = sub.add_parser("watch", help="poll and download until interrupted or done")
     watch.add_argument("--until-done", action="store_true")
-    watch.add_argument("--timeout", type=float, metavar="SECONDS")
+    watch.add_argument("--timeout", type=_seconds, metavar="SECONDS")
     watch.add_argument("--download-dir", type=Path)
     watch.add_argument("--no-auto-download", action="store_true")
 
@@ -154,7 +163,7 @@ def _check_download_folder(args: argparse.Namespace) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"jobdock: {message.splitlines()[0] if message else 'error'}", file=sys.stderr)
+    print(f"jobdock: {clip_line(message) or 'error'}", file=sys.stderr)
     return code
 
 
@@ -175,7 +184,9 @@ def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
     for value in values:
         key, sep, val = value.partition("=")
         if not sep or not key:
-            raise UsageError(f"{flag} expects K=V, got {value!r}")
+            raise UsageError(f"{flag} expects K=V, got {quoted(value)}")
+        if has_line_break(value):  # it may become a header or part of a request line
+            raise UsageError(f"{flag} must be one line, got {quoted(value)}")
         pairs.append((key, val))
     return pairs
 
@@ -214,8 +225,10 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         user=args.user,
         options=dict(_pairs(args.option, "--option")),
     )
-    if not account.name.strip() or "/" in account.name:
-        raise UsageError(f"invalid account name {args.name!r}")
+    if not account.name.strip() or "/" in account.name or has_line_break(account.name):
+        raise UsageError(f"invalid account name {quoted(args.name)}")
+    if account.user is not None and has_line_break(account.user):
+        raise UsageError(f"--user must be one line, got {quoted(account.user)}")
     await engine.add_account(account, secret)
     where = f"; secret stored in {engine.credentials.backend_name()}" if secret else ""
     out.write(f"account {account.name} ({provider.id}, {account.base_url}){where}\n")

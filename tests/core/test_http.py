@@ -21,6 +21,7 @@ from jobdock.core.http import (
     raise_for_status,
     safe_url,
 )
+from jobdock.core.inputs import MAX_ANSWER_BYTES, MAX_RETRY_AFTER
 from jobdock.core.job import Account
 
 
@@ -175,6 +176,103 @@ def test_connect_failure_is_network_error() -> None:
         try:
             with pytest.raises(errors.NetworkError, match=r"cannot connect to api\.example"):
                 await session.request("GET", "/x")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1e12"}, MAX_RETRY_AFTER),
+        ({"Retry-After": "99999999999999999999999"}, MAX_RETRY_AFTER),
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "-inf"}, None),
+        ({"retry-after-ms": "1e15"}, MAX_RETRY_AFTER),
+        ({"retry-after-ms": "nan", "Retry-After": "4"}, 4.0),
+        ({"retry-after-ms": "-100", "Retry-After": "4"}, 4.0),
+        ({"retry-after-ms": "inf"}, None),
+        ({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, MAX_RETRY_AFTER),
+    ],
+)
+def test_retry_after_ignores_garbage_and_is_bounded(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    assert parse_retry_after(httpx.Headers(headers), now=time.time()) == expected
+
+
+def _session(handler: object) -> tuple[ApiSession, httpx.AsyncClient]:
+    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    account = Account(name="a", provider="x", base_url="https://api.example")
+    api = make_api_client(headers={}, transport=transport)
+    return ApiSession(account=account, api=api, bare=api), api
+
+
+class _Endless(httpx.AsyncByteStream):
+    """A 64 MiB body in 1 MiB chunks, counting what was taken from it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        for _ in range(64):
+            self.sent += 1 << 20
+            yield b" " * (1 << 20)
+
+
+def test_a_status_answer_larger_than_16_mib_is_an_error_read_no_further() -> None:
+    body = _Endless()
+
+    async def run() -> None:
+        session, api = _session(lambda request: httpx.Response(200, stream=body))
+        try:
+            with pytest.raises(errors.ProtocolError, match="larger than 16 MiB"):
+                await session.request("GET", "/status")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())
+    assert MAX_ANSWER_BYTES < body.sent <= MAX_ANSWER_BYTES + (2 << 20)
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
+    body = _Endless()
+    too_long = {"Content-Length": str(MAX_ANSWER_BYTES + 1)}
+
+    async def run() -> None:
+        session, api = _session(lambda r: httpx.Response(200, headers=too_long, stream=body))
+        try:
+            with pytest.raises(errors.ProtocolError, match="larger than 16 MiB"):
+                await session.request("GET", "/status")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())
+    assert body.sent == 0
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_recursion() -> None:
+    deep = _response(200, b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(errors.ProtocolError, match="nested more than 100 levels"):
+        parse_json(deep, what="status")
+    medium = _response(200, b'{"a":' * 500 + b"1" + b"}" * 500)  # parses, but too deep to walk
+    with pytest.raises(errors.ProtocolError, match="nested"):
+        parse_json(medium, what="status")
+    assert body_excerpt(_response(500, b"[" * 100_000)).startswith("[[[")
+
+
+@pytest.mark.parametrize(
+    "location", ["data:text/plain,hello", "file:///etc/passwd", "http://h:99999/", "http://[::1/"]
+)
+def test_a_redirect_to_an_unusable_url_is_a_protocol_error(location: str) -> None:
+    async def run() -> None:
+        session, api = _session(lambda r: httpx.Response(302, headers={"Location": location}))
+        try:
+            with pytest.raises(errors.ProtocolError, match="does not follow"):
+                await session.request("GET", "/start")
         finally:
             await api.aclose()
 

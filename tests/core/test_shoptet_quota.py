@@ -11,6 +11,7 @@ import time
 import httpx
 
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.inputs import MAX_RETRY_AFTER
 from jobdock.core.job import Account, Job, SubmitRequest
 from jobdock.core.providers.shoptet import ShoptetProvider
 from jobdock.core.quota import DATE_SLACK, Quota, QuotaStatus, retry_instant
@@ -159,3 +160,16 @@ def test_a_wall_clock_set_back_during_a_429_wait_does_not_prolong_it() -> None:
 
     asyncio.run(one())
     assert math.isclose(mono.now - 1000.0, 30.0)
+
+
+def test_a_retry_after_of_infinity_or_1e12_neither_hangs_nor_breaks_the_status() -> None:
+    """One reader for Retry-After (http.parse_retry_after): garbage waits the default second,
+    an absurd wait is cut to the six hours every other Retry-After is cut to."""
+    now = 1_800_000_000.0
+    for value, wait in (("inf", 1.0), ("nan", 1.0), ("-5", 1.0), ("1e12", MAX_RETRY_AFTER)):
+        quota = Quota(clock=lambda: now, monotonic=lambda: 1000.0)
+        quota.observe(429, {"Retry-After": value})
+        assert quota.not_before == now + wait, value
+        assert quota.wait_ahead() == wait
+        status = quota.status()  # a datetime: an infinite instant would raise here
+        assert status.not_before is not None

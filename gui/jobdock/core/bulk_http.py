@@ -29,15 +29,15 @@ from collections.abc import Iterator, Mapping
 
 import httpx
 
-from jobdock.core.errors import NetworkError, ProtocolError
+from jobdock.core.errors import ProtocolError
 from jobdock.core.http import (
     MAX_REDIRECTS,
     TIMEOUT,
     ApiSession,
     credentialed,
-    describe_transport_error,
     next_hop,
     safe_url,
+    send_error,
 )
 from jobdock.core.job import origin_of
 
@@ -312,9 +312,13 @@ class SyncRoute:
             request = client.build_request(method, target, content=content, headers=headers)
             try:
                 response = client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise NetworkError(describe_transport_error(exc, url)) from None
-            hop = next_hop(response, url, method, content)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise send_error(exc, url) from None
+            try:
+                hop = next_hop(response, url, method, content)
+            except ProtocolError:  # a Location that cannot be followed
+                response.close()
+                raise
             if hop is None:
                 return response
             response.close()

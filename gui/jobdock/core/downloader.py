@@ -50,6 +50,7 @@ from jobdock.core.digests import hash_file
 from jobdock.core.errors import DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside
 from jobdock.core.http import ApiSession, body_excerpt, safe_url
+from jobdock.core.inputs import quoted, url_problem
 from jobdock.core.job import DownloadState, Result
 from jobdock.core.jobfolder import JobFolder, open_folder, part_name
 from jobdock.core.partfile import Plan, Pumped, claim, part_path, pump, stream_to_part
@@ -101,6 +102,9 @@ async def download(
     Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so),
     `ChecksumError` (the .part is removed: the next attempt starts from zero) or
     `NetworkError`; any other `.part` is left in place for the next attempt."""
+    problem = url_problem(result.url)
+    if problem is not None:  # a `data:` or `file:` link is no download, whatever names it
+        raise DownloadError(f"refusing the result link {quoted(safe_url(result.url))}: {problem}")
     verify = _Verify(trust_etag_host, earlier_sha256, result.checksum)
     with open_folder(folder, root=root) as place:
         return await _download_into(

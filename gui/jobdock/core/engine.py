@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import secrets
 import time
@@ -26,6 +27,7 @@ from jobdock.core.credentials import CredentialStore, Redactor
 from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
 from jobdock.core.expiry import ClockSkew
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.inputs import MAX_REF_CHARS, has_line_break, quoted, url_problem
 from jobdock.core.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
 from jobdock.core.lease import Worker
 from jobdock.core.neighbours import Neighbours
@@ -298,17 +300,15 @@ class Engine:
         """The provider's policy, bounded by the account's `poll_min`/`poll_max` options when
         set (an API with its own advice), else by the settings' bounds."""
         options = account.options if account is not None else {}
-        return effective_policy(
-            provider.poll_policy,
-            poll_min=_float_option(options, "poll_min", self.settings.poll_min),
-            poll_max=_float_option(options, "poll_max", self.settings.poll_max),
-        )
+        poll_min, poll_max = _poll_bounds(options, self.settings)
+        return effective_policy(provider.poll_policy, poll_min=poll_min, poll_max=poll_max)
 
     # accounts ------------------------------------------------------------------------------
     async def add_account(self, account: Account, secret: str | None) -> Account:
         self.policy(self.provider(account.provider), account)  # bad options fail here, not later
-        if not account.base_url.startswith(("http://", "https://")):
-            raise UsageError(f"base URL must start with http:// or https://: {account.base_url}")
+        problem = url_problem(account.base_url)
+        if problem is not None:
+            raise UsageError(f"base URL {quoted(account.base_url)} is {problem}")
         if secret is not None:
             self.redactor.add(secret)
             await asyncio.to_thread(self.credentials.set, account.name, secret)
@@ -482,7 +482,13 @@ class Engine:
     async def track(self, account_name: str, ref: str, *, label: str = "") -> Job:
         account = self.account(account_name)
         provider = self.provider(account.provider)
-        jobref = provider.parse_ref(account, ref.strip())
+        ref = ref.strip()
+        if len(ref) > MAX_REF_CHARS or has_line_break(ref) or not ref:
+            raise UsageError(
+                f"{quoted(ref)} is not a job id or status URL (one line, at most "
+                f"{MAX_REF_CHARS:,} characters)"
+            )
+        jobref = provider.parse_ref(account, ref)
         existing = self.store.find_job(
             account.name, remote_id=jobref.remote_id, status_url=jobref.status_url
         )
@@ -641,7 +647,25 @@ def _float_option(options: Mapping[str, str], key: str, default: float | None) -
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"account option {key}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"account option {key} must be positive, got {raw!r}")
+        raise ConfigError(
+            f"account option {key}={quoted(raw)} is not a number of seconds"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"account option {key} must be a positive number, got {quoted(raw)}")
     return value
+
+
+def _poll_bounds(
+    options: Mapping[str, str], settings: EngineSettings
+) -> tuple[float | None, float | None]:
+    """The account's `poll_min`/`poll_max` (else the settings'); a minimum above the maximum
+    given beside it is refused."""
+    lo = _float_option(options, "poll_min", settings.poll_min)
+    hi = _float_option(options, "poll_max", settings.poll_max)
+    if "poll_min" in options and "poll_max" in options and lo is not None and hi is not None:
+        if lo > hi:
+            raise ConfigError(
+                f"account option poll_min={quoted(options['poll_min'])} is above "
+                f"poll_max={quoted(options['poll_max'])}"
+            )
+    return lo, hi

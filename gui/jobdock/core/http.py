@@ -16,7 +16,7 @@ other. TLS verification is always on.
 from __future__ import annotations
 
 import email.utils
-import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -31,12 +31,20 @@ import httpx
 from jobdock import __version__
 from jobdock.core.errors import (
     AuthError,
+    JobdockError,
     NetworkError,
     NotFoundError,
     ProtocolError,
     ProviderError,
     RateLimitedError,
     ServerError,
+)
+from jobdock.core.inputs import (
+    MAX_ANSWER_BYTES,
+    MAX_RETRY_AFTER,
+    NestingError,
+    load_json,
+    url_problem,
 )
 from jobdock.core.job import Account, origin_of
 from jobdock.core.redaction import Redactor
@@ -129,7 +137,8 @@ class ApiSession:
         headers: Mapping[str, str] | None = None,
         follow_redirects: bool = True,
     ) -> httpx.Response:
-        """Send a request, following redirects with the right client per hop; body read."""
+        """Send a request, following redirects with the right client per hop; body read (at
+        most `MAX_ANSWER_BYTES` of it: a larger answer is a `ProtocolError`)."""
         async with self.stream(
             method,
             path_or_url,
@@ -138,7 +147,7 @@ class ApiSession:
             headers=headers,
             follow_redirects=follow_redirects,
         ) as response:
-            await response.aread()
+            await read_limited(response, limit=MAX_ANSWER_BYTES)
         return response
 
     @asynccontextmanager
@@ -155,14 +164,17 @@ class ApiSession:
         url = self.url(path_or_url)
         if params:
             url = _with_params(url, params)
+        problem = url_problem(url)
+        if problem is not None:
+            raise ProtocolError(f"refusing to request {_short(safe_url(url), 100)}: {problem}")
         for _hop in range(MAX_REDIRECTS + 1):
             client = self.client_for(url)
             target = credentialed(url, self.auth_params, on_origin=client is self.api)
             request = client.build_request(method, target, content=content, headers=headers)
             try:
                 response = await client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise NetworkError(describe_transport_error(exc, url)) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise send_error(exc, url) from None
             try:
                 hop = next_hop(response, url, method, content) if follow_redirects else None
                 if hop is None:
@@ -183,7 +195,61 @@ def next_hop(
         return None
     if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
         method, content = "GET", None
-    return urljoin(url, location), method, content
+    try:
+        target = urljoin(url, location)
+    except ValueError:  # e.g. a broken IPv6 literal
+        target = location
+    problem = url_problem(target)
+    if problem is not None:
+        raise ProtocolError(
+            f"{urlsplit(url).netloc} redirected to {_short(safe_url(target), 100)}, "
+            f"which Jobdock does not follow: {problem}",
+            status_code=response.status_code,
+        )
+    return target, method, content
+
+
+async def read_limited(response: httpx.Response, *, limit: int) -> bytes:
+    """Read a streamed answer's body like `aread()`, but never more than `limit` bytes of it
+    (after decoding): a larger answer is a `ProtocolError`, and what was read is dropped."""
+    host = response.request.url.host
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                chunks.clear()
+                raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+            chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise NetworkError(describe_transport_error(exc, str(response.request.url))) from None
+    # What `aread()` itself does once the stream is consumed: `.content` and `.text` work.
+    response._content = b"".join(chunks)
+    return response._content
+
+
+def _too_large(host: str, limit: int) -> str:
+    return (
+        f"the answer from {host} is larger than {limit // (1024 * 1024)} MiB, "
+        "more than any job status should be; not read"
+    )
+
+
+def send_error(exc: httpx.HTTPError | httpx.InvalidURL, url: str) -> JobdockError:
+    """The error for a failed `send`. httpx parses every redirect's `Location` (even when not
+    following it) and fails on one it cannot parse (`data:text/plain,x`, `http://[::1/`): that
+    is the server's bad redirect, not the network."""
+    message = str(exc)
+    if isinstance(exc, httpx.InvalidURL) or "location header" in message.lower():
+        return ProtocolError(
+            f"{urlsplit(url).netloc} redirected to a URL that Jobdock does not follow: "
+            f"not an http(s) URL it can request ({_short(message, 100)})"
+        )
+    return NetworkError(describe_transport_error(exc, url))
 
 
 def credentialed(url: str, credentials: QueryCredentials, *, on_origin: bool) -> str:
@@ -241,7 +307,10 @@ def describe_transport_error(exc: httpx.HTTPError, url: str) -> str:
 
 def safe_url(url: str) -> str:
     """The URL with credential-looking query values replaced by `REDACTED`, for human output."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken IPv6 literal: nothing to redact can be told apart
+        return url
     if not parts.query:
         return url
     pairs = [
@@ -259,39 +328,60 @@ def server_date(headers: httpx.Headers) -> datetime | None:
         return None
     try:
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds to wait, from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP-date.
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: float | None = None, date_slack: float = 0.0
+) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP-date;
+    None when neither is there or says anything usable. The one reader of these headers.
+
     An HTTP-date is on the server's clock: it is measured from the same answer's `Date`
-    (RFC 9110 §10.2.3), so a local clock hours off does not turn it into hours of waiting."""
+    (RFC 9110 §10.2.3), so a local clock hours off does not turn it into hours of waiting.
+    Garbage is ignored, not obeyed: NaN, infinities and negative numbers, unparseable dates.
+    A wait longer than `MAX_RETRY_AFTER` (`1e12`, a date next year) is cut to it, a date in the
+    past is 0. `date_slack` is added to an HTTP-date's wait (its whole-second resolution)."""
     if now is None:
-        sent = server_date(headers)
+        sent = server_date(httpx.Headers(headers))
         now = sent.timestamp() if sent is not None else time.time()
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
+    milliseconds = _number(_header(headers, "retry-after-ms"))
+    if milliseconds is not None:
+        return min(milliseconds / 1000.0, MAX_RETRY_AFTER)
+    raw = (_header(headers, "retry-after") or "").strip()
     if not raw:
         return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
+    seconds = _number(raw)
+    if seconds is not None:
+        return min(seconds, MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, when.timestamp() - now + date_slack), MAX_RETRY_AFTER)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """`name`'s value in any spelling (httpx's `Headers` are case-insensitive, dicts not)."""
+    if isinstance(headers, httpx.Headers):
+        value: str | None = headers.get(name)
+        return value
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _number(raw: str | None) -> float | None:
+    """A finite, non-negative number, or None (absent, garbage, NaN, infinite, negative)."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _short(text: str, limit: int = BODY_EXCERPT) -> str:
@@ -305,7 +395,7 @@ def body_excerpt(response: httpx.Response) -> str:
     if not text.strip():
         return ""
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except ValueError:
         data = None
     if data is not None:
@@ -374,9 +464,14 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
 
 
 def parse_json(response: httpx.Response, *, what: str) -> Any:
-    """The JSON body, or a `ProtocolError` that says what came instead."""
+    """The JSON body, or a `ProtocolError` that says what came instead (also for JSON nested
+    too deeply to be a job's answer)."""
     try:
-        return json.loads(response.content)
+        return load_json(response.content)
+    except NestingError as exc:
+        raise ProtocolError(
+            f"{what}: {exc} (HTTP {response.status_code})", status_code=response.status_code
+        ) from None
     except ValueError:
         excerpt = body_excerpt(response) or "an empty body"
         raise ProtocolError(

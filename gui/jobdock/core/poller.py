@@ -12,11 +12,8 @@ import dataclasses
 import random
 from datetime import datetime, timedelta
 
+from jobdock.core.inputs import MAX_RETRY_AFTER
 from jobdock.core.providers.base import PollPolicy
-
-# A Retry-After longer than this is treated as this (a server asking for a day is clamped;
-# the job's own deadline still applies).
-MAX_RETRY_AFTER = 6 * 3600.0
 
 
 def effective_policy(

@@ -12,7 +12,6 @@ while it runs. `observe()` reads each answer. `QuotaStatus` is what the GUI and
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from jobdock.core.http import ApiSession
+import httpx
+
+from jobdock.core.http import ApiSession, parse_retry_after, server_date
 
 FILLING_HEADER = "X-RateLimit-Bucket-Filling"
 PACE_FROM = 0.5  # start spacing requests once the bucket is half full
@@ -176,11 +177,7 @@ class Quota:
             self._observed_at = self._clock()
         if status_code == 429:
             now = self._clock()
-            until = retry_instant(
-                _header(headers, "Retry-After"),
-                now=now,
-                server_now=_timestamp(_header(headers, "Date")),
-            )
+            until = retry_instant(headers, now=now)
             resume = self._monotonic() + max(0.0, until - now)
             if self._resume_at is None or resume > self._resume_at:
                 self.not_before, self._resume_at = until, resume
@@ -200,35 +197,21 @@ class Quota:
         )
 
 
-def retry_instant(value: str | None, *, now: float, server_now: float | None = None) -> float:
-    """The wall-clock instant a 429's `Retry-After` names: seconds, or an HTTP-date (whose
-    whole-second resolution earns `DATE_SLACK`); `NO_DATE_WAIT` from now when absent or bad.
-    An HTTP-date is on the server's clock: with the answer's `Date` (`server_now`) it is moved
-    onto ours, so a local clock hours off does not mean hours of waiting."""
-    raw = (value or "").strip()
-    if not raw:
-        return now + NO_DATE_WAIT
-    try:
-        return now + max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return now + NO_DATE_WAIT
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    skew = server_now - now if server_now is not None else 0.0
-    return when.timestamp() - skew + DATE_SLACK
-
-
-def _timestamp(value: str | None) -> float | None:
-    """An HTTP-date as epoch seconds; None when absent or unreadable."""
-    try:
-        when = email.utils.parsedate_to_datetime(value or "")
-    except (TypeError, ValueError, IndexError):
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+def retry_instant(
+    value: Mapping[str, str] | str | None, *, now: float, server_now: float | None = None
+) -> float:
+    """The wall-clock instant a 429's `Retry-After` names (a header value, or an answer's
+    headers), read by `http.parse_retry_after` with its bounds: seconds, or an HTTP-date (whose
+    whole-second resolution earns `DATE_SLACK`); `NO_DATE_WAIT` from now when absent or
+    unusable. An HTTP-date is on the server's clock: it is measured from the answer's `Date`
+    (`server_now`, else the `Date` among the headers), so a local clock hours off does not mean
+    hours of waiting."""
+    headers = value if isinstance(value, Mapping) else ({"Retry-After": value} if value else {})
+    if server_now is None:
+        sent = server_date(httpx.Headers(headers))
+        server_now = sent.timestamp() if sent is not None else now
+    wait = parse_retry_after(headers, now=server_now, date_slack=DATE_SLACK)
+    return now + (NO_DATE_WAIT if wait is None else wait)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

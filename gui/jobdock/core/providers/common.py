@@ -8,7 +8,6 @@ guard that keeps secrets out of error messages and turns stray parsing exception
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import httpx
 
 from jobdock.core.errors import ConfigError, JobdockError, ProtocolError, UsageError
 from jobdock.core.http import ApiSession
+from jobdock.core.inputs import load_json
 from jobdock.core.job import Account, origin_of
 from jobdock.core.redaction import Redactor
 
@@ -144,7 +144,7 @@ def load_body(response: httpx.Response) -> tuple[object | None, Element | None]:
     if "xml" in kind or (text.startswith("<") and "json" not in kind):
         return None, parse_xml(text)
     try:
-        return json.loads(text), None
+        return load_json(text), None
     except ValueError:
         return None, None
 

@@ -14,9 +14,11 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
+from jobdock.core.inputs import MAX_NESTING, nesting_depth_exceeds
 from jobdock.core.providers.profile_schema import Problem, Profile, ProfileError, build_profile
 
 log = logging.getLogger("jobdock.profiles")
@@ -94,6 +96,7 @@ def line_of(lines: dict[str, int], key: str) -> int:
 
 def parse_profile(text: str, *, source: str) -> Profile:
     """The profile in TOML `text`; `ProfileError` (with line numbers) when it is not valid."""
+    data: dict[str, Any] | None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -102,6 +105,11 @@ def parse_profile(text: str, *, source: str) -> Profile:
         line = int(found.group(1)) if found else 1
         problem = Problem("(syntax)", f"not valid TOML: {message}", line)
         raise ProfileError(source, [problem]) from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        data = None
+    if data is None or nesting_depth_exceeds(data):
+        problem = Problem("(syntax)", f"nested more than {MAX_NESTING} levels deep", 1)
+        raise ProfileError(source, [problem])
     try:
         return build_profile(data, source=source)
     except ProfileError as exc:

@@ -5,7 +5,6 @@ list item) turned into a `RemoteStatus`. Timestamps are Shoptet's `2019-01-09T15
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ import httpx
 from jobdock.core.errors import ConfigError, ProtocolError, ProviderError
 from jobdock.core.filenames import filename_from_url
 from jobdock.core.http import parse_json, raise_for_status
+from jobdock.core.inputs import load_json
 from jobdock.core.job import JobState, utcnow
 from jobdock.core.providers.base import RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
@@ -69,7 +69,7 @@ def envelope(response: httpx.Response, *, what: str) -> dict[str, Any]:
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
-        return json.loads(response.content) if response.content else None
+        return load_json(response.content) if response.content else None
     except ValueError:
         return None
 

@@ -16,7 +16,6 @@ for the functions that read the jobs list and details.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import httpx
 
 from jobdock.core.errors import AuthError, ConfigError, ProtocolError
 from jobdock.core.http import ApiSession, parse_json, raise_for_status, safe_url
+from jobdock.core.inputs import load_json
 from jobdock.core.job import Account
 from jobdock.core.quota import Quota
 
@@ -199,7 +199,7 @@ def _is_expired_token(response: httpx.Response) -> bool:
     if response.status_code != 401:
         return False
     try:
-        errors = json.loads(response.content).get("errors") or []
+        errors = load_json(response.content).get("errors") or []
         return any(isinstance(e, dict) and e.get("errorCode") == EXPIRED_TOKEN for e in errors)
     except (ValueError, AttributeError):
         return False
