@@ -20,6 +20,7 @@ from jobdock.core.errors import (
     ConfigError,
     JobdockError,
     KeyringUnavailableError,
+    StoreError,
     UsageError,
 )
 from jobdock.core.inputs import clip_line, has_line_break, positive_seconds, quoted
@@ -172,11 +173,15 @@ async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> 
     async with Runtime.open(data_dir=args.data_dir, demo=args.demo, profiles=profiles) as runtime:
         handler = _HANDLERS[args.command]
         try:
-            return await handler(runtime, args, stdin, out)
+            code: int = await handler(runtime, args, stdin, out)
         except JobdockError as exc:
             # The error line goes through the engine's redactor like everything it stores.
             exc.user_message = runtime.engine.redactor(exc.user_message)
             raise
+    problem = runtime.engine.store_problem  # after the engine's last try at closing
+    if problem is not None:
+        raise StoreError(f"{problem}; {runtime.engine.writeback.pending} job changes were lost")
+    return code
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:

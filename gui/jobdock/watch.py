@@ -79,9 +79,20 @@ async def watch(
         await engine.session(engine.account(name))
     changed = asyncio.Event()
     printer = _Printer(out, engine.jobs())
+    store_refused = False
 
     def on_batch(batch: UpdateBatch) -> None:
+        nonlocal store_refused
         printer(batch)
+        problem = engine.store_problem
+        if (problem is not None) != store_refused:  # said once, and once when it is over
+            store_refused = problem is not None
+            out.write(
+                f"{problem}; keeping job changes in memory until the store can be written\n"
+                if problem is not None
+                else "the job store can be written again; every kept change is saved\n"
+            )
+            out.flush()
         changed.set()
 
     unsubscribe = engine.subscribe(on_batch)

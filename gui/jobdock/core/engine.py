@@ -24,7 +24,14 @@ import httpx
 
 from jobdock.core.commands import DOWNLOAD, REFRESH, Commands
 from jobdock.core.credentials import CredentialStore, Redactor
-from jobdock.core.errors import AuthError, ConfigError, JobdockError, NetworkError, UsageError
+from jobdock.core.errors import (
+    AuthError,
+    ConfigError,
+    JobdockError,
+    NetworkError,
+    StoreError,
+    UsageError,
+)
 from jobdock.core.expiry import ClockSkew
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.inputs import MAX_REF_CHARS, has_line_break, quoted, url_problem
@@ -47,6 +54,7 @@ from jobdock.core.settings import EngineSettings, load_settings, save_settings
 from jobdock.core.store import JobStore
 from jobdock.core.tracking import apply_status
 from jobdock.core.transfers import DownloadProgress, Transfers
+from jobdock.core.writeback import RETRY_INTERVAL, WriteBack
 
 log = logging.getLogger("jobdock.engine")
 PROBE_JOB_ID = "jobdockconnectiontest0"  # a valid id shape for every provider
@@ -110,6 +118,7 @@ class Engine:
         self._closing = False
         self._issued_ids: set[str] = set()
         self._store_watch: asyncio.Task[None] | None = None
+        self.writeback = WriteBack(store)
         self.neighbours = Neighbours(self, store_version)
         self.transfers = Transfers(self)
         self.polling = Polling(self)
@@ -155,8 +164,12 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._runner = self._store_watch = None
         self._flush()
+        self.writeback.retry()  # a last try; `store_problem` says when it failed
         for name in self._sessions:
-            self._save_quota(name)
+            try:
+                self._save_quota(name)
+            except StoreError as exc:
+                log.warning("the account quota of %s was not saved: %s", name, exc)
         for session in self._sessions.values():
             await session.api.aclose()
         self._sessions.clear()
@@ -227,10 +240,16 @@ class Engine:
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
         events = [redact_event(event, self.redactor) for event in events]
-        if events:
-            self.store.add_events(events)
+        # A store that cannot be written (full disk, read-only file) keeps nothing from
+        # running: the memory above is the truth, `writeback` saves it as soon as it can.
+        self.writeback.save(jobs if persist else (), events)
         self._schedule_flush()
         self.wake()
+
+    @property
+    def store_problem(self) -> str | None:
+        """Why job changes are waiting in memory (the store cannot be written), or None."""
+        return self.writeback.problem if self.writeback.pending else None
 
     def _note_poll_due(self, job: Job, now: datetime, mono: float) -> None:
         """A new `next_poll_at` was computed from the wall clock a moment ago: from here on it
@@ -579,7 +598,12 @@ class Engine:
         self.job(job_id)
         self.polling.cancel(job_id)
         await self.transfers.cancel(job_id)
-        self.store.remove_job(job_id)
+        try:
+            self.store.remove_job(job_id)
+        except UsageError:
+            if not self.writeback.holds(job_id):
+                raise
+            # never written (the store refused it): nothing to delete there
         self.forget(job_id)
 
     def forget(self, job_id: str) -> None:
@@ -587,6 +611,7 @@ class Engine:
         store no longer has it)."""
         self._jobs.pop(job_id, None)
         self._poll_due.pop(job_id, None)
+        self.writeback.forget(job_id)
         self._pending.changed.pop(job_id, None)
         self._pending.removed.add(job_id)
         self._schedule_flush()
@@ -617,6 +642,8 @@ class Engine:
             wait = None if soonest is None else soonest - mono
             self.health.next_poll_at = None if wait is None else now + timedelta(seconds=wait)
             timeout = IDLE_WAKE if wait is None else wait
+            if self.writeback.pending and not self.writeback.retry():
+                timeout = min(timeout, RETRY_INTERVAL)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # races with the event being set, and the scheduler would then never stop.
             try:

@@ -26,14 +26,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file. When it cannot be written (a full data disk) the record is dropped
+    quietly: logging's default prints a traceback to stderr for every record, which would bury
+    the one clear message the engine gives about the disk."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def setup_logging(
     log_file: Path, *, redact: Callable[[str], str], level: int = logging.INFO
 ) -> logging.Handler:
     """A rotating log file under the data dir; returns the handler so callers can remove it."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-    )
+    handler = _LogFile(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redact))
     logger = logging.getLogger(LOGGER_NAME)

@@ -50,7 +50,12 @@ class Neighbours:
                 and datetime.fromisoformat(stamp) > mine.updated_at
             ):
                 fresh.append(job_id)
-        gone = [job.id for job in engine.jobs() if job.id not in stamps]
+        # A job the store has not taken yet (it refused the write) is not gone.
+        gone = [
+            job.id
+            for job in engine.jobs()
+            if job.id not in stamps and not engine.writeback.holds(job.id)
+        ]
         for job_id in gone:
             engine.polling.cancel(job_id)
             await engine.transfers.cancel(job_id)

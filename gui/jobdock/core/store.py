@@ -212,12 +212,15 @@ class JobStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Also when COMMIT itself failed (a full disk): a transaction left open would
+                # make every later write fail with "cannot start a transaction within one".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"job store error: {exc}") from None
+            raise StoreError(f"cannot write the job store {self.path}: {exc}") from None
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
