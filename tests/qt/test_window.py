@@ -272,3 +272,47 @@ def test_new_job_defaults_to_the_selected_jobs_account(window: MainWindow) -> No
     dialog = window.open_new_job()
     assert dialog.account.currentData() == "globex"
     dialog.done(0)
+
+
+def test_remove_can_also_delete_the_saved_files(
+    window: MainWindow, tmp_path: Path, qasync_loop: Any
+) -> None:
+    saved = tmp_path / "acme" / "job0001" / "r1.csv"
+    outside = tmp_path / "keep.txt"
+    outside.write_text("not Jobdock's")
+    select(window, "job0001")
+
+    async def scenario() -> str:
+        window.actions.remove.trigger()
+        box = window.actions.confirmation
+        assert box is not None and box.checkBox() is not None
+        text = f"{box.text()} {box.informativeText()} {box.checkBox().text()}"
+        assert not box.checkBox().isChecked()  # keeping the files is the default
+        box.checkBox().setChecked(True)
+        box.button(QMessageBox.StandardButton.Yes).click()
+        for _ in range(50):
+            await settle()
+            if not saved.exists():
+                break
+        return text
+
+    text = qasync_loop.run_until_complete(scenario())
+    assert "1 saved file" in text
+    assert ("remove", "job0001") in window.engine.calls
+    assert not saved.exists() and not saved.parent.exists()  # the emptied job folder went too
+    assert outside.read_text() == "not Jobdock's"
+
+
+def test_deleting_saved_files_never_follows_a_link(tmp_path: Path) -> None:
+    from jobdock.qt.actions import delete_saved_files
+
+    precious = tmp_path / "precious.csv"
+    precious.write_text("mine")
+    folder = tmp_path / "acme" / "job0001"
+    folder.mkdir(parents=True)
+    (folder / "r1.csv").symlink_to(precious)  # planted where the saved file was
+    (folder / "r2.csv").write_text("saved")
+    (folder / "notes.txt").write_text("the user's")
+    assert delete_saved_files([folder / "r1.csv", folder / "r2.csv", folder / "gone.csv"]) == 1
+    assert precious.read_text() == "mine" and (folder / "r1.csv").is_symlink()
+    assert not (folder / "r2.csv").exists() and (folder / "notes.txt").exists()

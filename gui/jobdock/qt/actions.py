@@ -7,13 +7,16 @@ so the window never freezes; errors the engine names (`JobdockError`) go to the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
 from jobdock.core.errors import JobdockError
 from jobdock.core.job import DownloadState, Job
@@ -26,6 +29,23 @@ StdKey = QKeySequence.StandardKey
 
 def saved_paths(job: Job) -> list[Path]:
     return [Path(r.path) for r in job.results if r.download_state == DownloadState.DONE and r.path]
+
+
+def delete_saved_files(paths: list[Path]) -> int:
+    """Delete the files Jobdock saved for a job (never through a link, never a folder), then
+    their folders if that left them empty; returns how many files went."""
+    removed = 0
+    for path in paths:
+        try:
+            if not stat.S_ISREG(path.lstat().st_mode):
+                continue  # something else took the name since: not ours to delete
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        with contextlib.suppress(OSError):  # not empty (the user's own files), or gone
+            path.parent.rmdir()
+    return removed
 
 
 class JobActions(QObject):
@@ -163,23 +183,39 @@ class JobActions(QObject):
         jobs = self._selection()
         if not jobs or self.confirmation is not None:
             return
+        files = sum(len(saved_paths(job)) for job in jobs)
         box = QMessageBox(
             QMessageBox.Icon.Question,
             "Remove jobs",
-            f"Stop tracking {len(jobs)} job(s)? Files already saved stay on disk.",
+            f"Stop tracking {len(jobs)} job(s)?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             self._parent,
         )
-        ids = [j.id for j in jobs]
-        box.finished.connect(lambda _result: self._on_remove_answered(ids))
+        if files:
+            box.setInformativeText(f"Their {files} saved file(s) stay on disk unless you say so.")
+            # Parented to the box: setCheckBox alone leaves the Python wrapper its only owner.
+            box.setCheckBox(QCheckBox(f"Also delete the {files} saved file(s)", box))
+        else:
+            box.setInformativeText("No file of theirs has been saved.")
+        targets = {j.id: saved_paths(j) for j in jobs}
+        box.finished.connect(lambda _result: self._on_remove_answered(targets))
         self.confirmation = box
         box.open()  # never exec(): the qasync loop keeps running
 
-    def _on_remove_answered(self, ids: list[str]) -> None:
+    def _on_remove_answered(self, targets: dict[str, list[Path]]) -> None:
         box, self.confirmation = self.confirmation, None
         if box is None:
             return
         box.deleteLater()
-        if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
-            for job_id in ids:
-                self._tasks.spawn(self._engine.remove(job_id), what=f"remove job {job_id}")
+        if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
+            return
+        delete = box.checkBox() is not None and box.checkBox().isChecked()
+        for job_id, paths in targets.items():
+            self._tasks.spawn(self._remove(job_id, paths if delete else []),
+                              what=f"remove job {job_id}")  # fmt: skip
+
+    async def _remove(self, job_id: str, paths: list[Path]) -> None:
+        await self._engine.remove(job_id)
+        if paths:
+            removed = await asyncio.to_thread(delete_saved_files, paths)
+            self.message.emit(f"Removed job {job_id} and {removed} saved file(s)")
