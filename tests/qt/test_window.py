@@ -74,18 +74,54 @@ def test_engine_actions_on_a_multi_selection(window: MainWindow, qasync_loop: An
     engine = window.engine
     select(window, "job0001", "job0002", "job0003")
 
-    async def scenario() -> None:
-        window.actions.download.trigger()
-        window.actions.refresh.trigger()
-        window.actions.retry.trigger()
+    async def scenario() -> list[str]:
+        questions = []
+        window.actions.download.trigger()  # 2 jobs with results: asked first, with the count
+        questions.append(answer(window))
+        window.actions.refresh.trigger()  # 3 jobs
+        questions.append(answer(window))
+        window.actions.retry.trigger()  # only job0002 has a request: nothing to ask
+        assert window.actions.confirmation is None
         await settle()
+        return questions
 
-    qasync_loop.run_until_complete(scenario())
+    questions = qasync_loop.run_until_complete(scenario())
+    assert "2 jobs" in questions[0] and "3 jobs" in questions[1]
     assert sorted(engine.calls) == [
         ("download", "job0001"), ("download", "job0002"),
         ("refresh", "job0001"), ("refresh", "job0002"), ("refresh", "job0003"),
         ("resubmit", "job0002"),
     ]  # fmt: skip
+
+
+def answer(window: MainWindow, *, yes: bool = True) -> str:
+    """Answer the open question of the job actions; returns its text."""
+    box = window.actions.confirmation
+    assert box is not None and box.isVisible()
+    text = f"{box.text()} {box.informativeText()}"
+    box.button(QMessageBox.StandardButton.Yes if yes else QMessageBox.StandardButton.Cancel).click()
+    return text
+
+
+def test_bulk_actions_on_everything_shown_ask_with_a_count(
+    window: MainWindow, qasync_loop: Any
+) -> None:
+    window.table.setFocus()
+    window.table.selectAll()  # Ctrl+A: every job the filters show
+    assert len(window.table.selected_jobs()) == 4
+
+    async def scenario() -> list[str]:
+        window.actions.refresh.trigger()
+        refresh = answer(window, yes=False)
+        window.actions.download.trigger()
+        download = answer(window, yes=False)
+        await settle()
+        return [refresh, download]
+
+    refresh, download = qasync_loop.run_until_complete(scenario())
+    assert "about 4 jobs" in refresh
+    assert "2 jobs (2 files)" in download  # the two with results
+    assert window.engine.calls == []  # Cancel sends nothing
 
 
 def test_open_copy_and_remove(window: MainWindow, qasync_loop: Any, tmp_path: Path) -> None:
@@ -290,9 +326,9 @@ def test_remove_can_also_delete_the_saved_files(
         assert not box.checkBox().isChecked()  # keeping the files is the default
         box.checkBox().setChecked(True)
         box.button(QMessageBox.StandardButton.Yes).click()
-        for _ in range(50):
-            await settle()
-            if not saved.exists():
+        for _ in range(500):  # until the removal says it is done (files go in a worker thread)
+            await asyncio.sleep(0.01)
+            if "Removed job job0001 and 1 saved file" in window.statusBar().currentMessage():
                 break
         return text
 

@@ -128,9 +128,18 @@ class JobActions(QObject):
 
     # handlers -------------------------------------------------------------------------------
     def download_selected(self) -> None:
-        for job in self._selection():
-            if job.results:
-                self.download_job(job.id)
+        jobs = [job for job in self._selection() if job.results]
+        if len(jobs) <= 1:
+            self._download_all(jobs)
+            return
+        files = sum(len(job.results) for job in jobs)
+        self._ask("Download results", f"Download the results of {len(jobs)} jobs ({files} files)?",
+                  "Expired links are refreshed first; files already saved are kept.",
+                  lambda _checked: self._download_all(jobs))  # fmt: skip
+
+    def _download_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.download_job(job.id)
 
     def download_job(self, job_id: str) -> None:
         self._tasks.spawn(self._engine.download(job_id), what=f"download job {job_id}")
@@ -159,13 +168,30 @@ class JobActions(QObject):
         self.message.emit(f"Copied {len(ids)} job id(s)")
 
     def refresh_selected(self) -> None:
-        for job in self._selection():
+        jobs = self._selection()
+        if len(jobs) <= 1:
+            self._refresh_all(jobs)
+            return
+        self._ask("Refresh jobs", f"Ask the APIs about {len(jobs)} jobs now?",
+                  "Each job is polled once, ahead of its schedule (this spends API quota).",
+                  lambda _checked: self._refresh_all(jobs))  # fmt: skip
+
+    def _refresh_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
             self._tasks.spawn(self._engine.refresh(job.id), what=f"refresh job {job.id}")
 
     def resubmit_selected(self) -> None:
-        for job in self._selection():
-            if job.request is not None:
-                self._tasks.spawn(self._engine.resubmit(job.id), what=f"re-submit job {job.id}")
+        jobs = [job for job in self._selection() if job.request is not None]
+        if len(jobs) <= 1:
+            self._resubmit_all(jobs)
+            return
+        self._ask("Re-submit jobs", f"Start {len(jobs)} jobs again?",
+                  "Each request is sent to its API once more and followed as a new job.",
+                  lambda _checked: self._resubmit_all(jobs))  # fmt: skip
+
+    def _resubmit_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._tasks.spawn(self._engine.resubmit(job.id), what=f"re-submit job {job.id}")
 
     def sync_all(self) -> None:
         for name in self.syncable_accounts():
@@ -181,38 +207,57 @@ class JobActions(QObject):
 
     def confirm_remove(self) -> None:
         jobs = self._selection()
-        if not jobs or self.confirmation is not None:
+        if not jobs:
             return
         files = sum(len(saved_paths(job)) for job in jobs)
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        targets = {j.id: saved_paths(j) for j in jobs}
+
+        def remove(delete_files: bool) -> None:
+            for job_id, paths in targets.items():
+                self._tasks.spawn(self._remove(job_id, paths if delete_files else []),
+                                  what=f"remove job {job_id}")  # fmt: skip
+
+        self._ask(
             "Remove jobs",
             f"Stop tracking {len(jobs)} job(s)?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self._parent,
-        )
-        if files:
-            box.setInformativeText(f"Their {files} saved file(s) stay on disk unless you say so.")
-            # Parented to the box: setCheckBox alone leaves the Python wrapper its only owner.
-            box.setCheckBox(QCheckBox(f"Also delete the {files} saved file(s)", box))
-        else:
-            box.setInformativeText("No file of theirs has been saved.")
-        targets = {j.id: saved_paths(j) for j in jobs}
-        box.finished.connect(lambda _result: self._on_remove_answered(targets))
-        self.confirmation = box
-        box.open()  # never exec(): the qasync loop keeps running
+            f"Their {files} saved file(s) stay on disk unless you say so."
+            if files else "No file of theirs has been saved.",
+            remove,
+            checkbox=f"Also delete the {files} saved file(s)" if files else None,
+        )  # fmt: skip
 
-    def _on_remove_answered(self, targets: dict[str, list[Path]]) -> None:
+    def _ask(
+        self,
+        title: str,
+        question: str,
+        detail: str,
+        then: Callable[[bool], None],
+        *,
+        checkbox: str | None = None,
+    ) -> None:
+        """A Yes/Cancel question (never exec(): the qasync loop keeps running); on Yes, `then`
+        gets whether the checkbox, if any, was ticked. One question at a time."""
+        if self.confirmation is not None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question, title, question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self._parent,
+        )  # fmt: skip
+        box.setInformativeText(detail)
+        if checkbox is not None:
+            # Parented to the box: setCheckBox alone leaves the Python wrapper its only owner.
+            box.setCheckBox(QCheckBox(checkbox, box))
+        box.finished.connect(lambda _result: self._on_answered(then))
+        self.confirmation = box
+        box.open()
+
+    def _on_answered(self, then: Callable[[bool], None]) -> None:
         box, self.confirmation = self.confirmation, None
         if box is None:
             return
         box.deleteLater()
-        if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
-            return
-        delete = box.checkBox() is not None and box.checkBox().isChecked()
-        for job_id, paths in targets.items():
-            self._tasks.spawn(self._remove(job_id, paths if delete else []),
-                              what=f"remove job {job_id}")  # fmt: skip
+        if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+            then(box.checkBox() is not None and box.checkBox().isChecked())
 
     async def _remove(self, job_id: str, paths: list[Path]) -> None:
         await self._engine.remove(job_id)
