@@ -100,7 +100,8 @@ def test_progress_changes_only_the_download_column(loaded: Any) -> None:
     assert rec.changed == [(4, 4, Column.DOWNLOAD, Column.DOWNLOAD)]
     cell = model.index(4, Column.DOWNLOAD).data(Role.DOWNLOAD.value)
     assert cell.kind == CellKind.PROGRESS and cell.fraction == pytest.approx(0.25)
-    assert cell.text == "25% · 1.0 KB/s"
+    assert cell.text == "25% · 1.0 KB/s · 2 s left"
+    assert model.download_totals() == (1, 1024.0)
     tooltip = model.index(4, Column.DOWNLOAD).data(DR.ToolTipRole.value)
     assert tooltip.startswith("Downloading: 1.0 KB/s · 2 s left")
 

@@ -352,3 +352,41 @@ def test_deleting_saved_files_never_follows_a_link(tmp_path: Path) -> None:
     assert delete_saved_files([folder / "r1.csv", folder / "r2.csv", folder / "gone.csv"]) == 1
     assert precious.read_text() == "mine" and (folder / "r1.csv").is_symlink()
     assert not (folder / "r2.csv").exists() and (folder / "notes.txt").exists()
+
+
+def test_status_bar_sums_every_download(window: MainWindow) -> None:
+    from jobdock.core.transfers import DownloadProgress
+
+    assert window.transfer_status.text() == ""
+    downloading = [
+        succeeded(5, state=DownloadState.DOWNLOADING),
+        succeeded(6, state=DownloadState.DOWNLOADING),
+    ]
+    window.engine.publish(changed=tuple(downloading))
+    window.engine.publish(progress=(
+        DownloadProgress("job0005", 0, 1_000, 4_000, 1_572_864.0, 2.0),
+        DownloadProgress("job0006", 0, 3_000, 4_000, 524_288.0, 1.0),
+    ))  # fmt: skip
+    window.feed.flush()
+    assert window.transfer_status.text() == "Downloading 2 files · 2.0 MB/s"
+    window.engine.publish(
+        changed=(
+            succeeded(5, state=DownloadState.DONE, path="/d/r5.csv"),
+            succeeded(6, state=DownloadState.DONE, path="/d/r6.csv"),
+        )
+    )
+    window.feed.flush()  # fmt: skip
+    assert window.transfer_status.text() == ""
+
+
+def test_progress_text_sits_beside_the_bar_never_over_it() -> None:
+    from PySide6.QtCore import QRect
+
+    from jobdock.qt.delegates import progress_layout
+
+    for width in (60, 120, 200, 400):
+        area = QRect(3, 3, width, 22)
+        bar, text = progress_layout(area, 16)
+        assert not bar.intersects(text)
+        assert area.contains(bar) and (text.width() == 0 or area.contains(text))
+        assert bar.width() >= 40 and bar.height() <= 16

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QEvent, QModelIndex, QPersistentModelIndex, QRect, Qt
 from PySide6.QtCore import Signal as _Signal
-from PySide6.QtGui import QMouseEvent, QPainter
+from PySide6.QtGui import QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -29,6 +29,25 @@ MARGIN = 3
 
 def button_rect(cell: QRect) -> QRect:
     return cell.adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)
+
+
+def progress_layout(area: QRect, line_height: int) -> tuple[QRect, QRect]:
+    """A download's bar and its text side by side in `area`: the bar takes a third (at least
+    40 px), the text (percent, speed, time left; elided to fit) the rest, so they never overlap.
+    The bar is at most a line high and centred, whatever the row height."""
+    bar_width = max(40, area.width() // 3)
+    height = min(area.height(), max(8, line_height))
+    top = area.top() + (area.height() - height) // 2
+    bar = QRect(area.left(), top, min(bar_width, area.width()), height)
+    text = QRect(bar.right() + 1 + 2 * MARGIN, area.top(),
+                 max(0, area.right() - bar.right() - 2 * MARGIN), area.height())  # fmt: skip
+    return bar, text
+
+
+def _text_role(option: QStyleOptionViewItem) -> QPalette.ColorRole:
+    if option.state & QStyle.StateFlag.State_Selected:
+        return QPalette.ColorRole.HighlightedText
+    return QPalette.ColorRole.Text
 
 
 class DownloadDelegate(QStyledItemDelegate):
@@ -53,18 +72,27 @@ class DownloadDelegate(QStyledItemDelegate):
     def _paint_progress(
         self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle
     ) -> None:
+        area = button_rect(option.rect)
+        bar_rect, text_rect = progress_layout(area, option.fontMetrics.height())
         bar = QStyleOptionProgressBar()
-        bar.rect = button_rect(option.rect)
+        bar.rect = bar_rect
         bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
         bar.minimum = 0
         bar.maximum = 1000 if cell.fraction is not None else 0  # 0..0: busy indicator
         bar.progress = round((cell.fraction or 0.0) * 1000)
-        bar.text = cell.text
-        bar.textVisible = True
-        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.textVisible = False  # the text goes beside the bar, never over it
         bar.palette = option.palette
         bar.fontMetrics = option.fontMetrics
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+        text = option.fontMetrics.elidedText(
+            cell.text, Qt.TextElideMode.ElideRight, text_rect.width()
+        )
+        painter.save()
+        painter.setPen(option.palette.color(_text_role(option)))
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text
+        )
+        painter.restore()
 
     def _paint_button(
         self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle

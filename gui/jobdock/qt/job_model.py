@@ -164,6 +164,12 @@ class JobTableModel(QAbstractTableModel):
     def progress_of(self, job_id: str) -> dict[int, DownloadProgress]:
         return self._progress.get(job_id, {})
 
+    def download_totals(self) -> tuple[int, float]:
+        """Files downloading now, in every job, and their speed together (bytes a second)."""
+        running = [p for per_job in self._progress.values() for p in per_job.values()
+                   if p.total is None or p.done < p.total]  # fmt: skip
+        return len(running), sum(p.speed for p in running)
+
     def add_jobs(self, jobs: Sequence[Job]) -> None:
         """Add a block of new jobs (oldest first) on top of the table: one rowsInserted."""
         if not jobs:
@@ -372,9 +378,10 @@ def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCe
         total = sum(t for t in totals if t) if totals and all(totals) else None
         fraction = done / total if total else None
         speed = sum(p.speed for p in progress.values())
+        eta = max((p.eta for p in progress.values() if p.eta is not None), default=None)
         percent = f"{fraction * 100:.0f}% · " if fraction is not None else ""
-        # short enough for the cell; the time left is in the cell's tooltip
-        return DownloadCell(CellKind.PROGRESS, percent + fmt.speed_eta(speed, None), fraction)
+        # beside the bar, elided to the cell's width (the tooltip has it whole)
+        return DownloadCell(CellKind.PROGRESS, percent + fmt.speed_eta(speed, eta), fraction)
     if states == {DownloadState.DONE}:
         return DownloadCell(CellKind.DONE, "Saved")
     if states & {DownloadState.FAILED, DownloadState.EXPIRED}:

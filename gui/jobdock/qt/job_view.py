@@ -18,17 +18,17 @@ from jobdock.qt.job_model import HEADERS, Column, Role
 from jobdock.qt.proxy import JobFilterProxy
 
 LAYOUT_KEY = "table/header"
-DEFAULT_WIDTHS = {  # together about 1,050 px: no horizontal scrolling on a 1280 px screen
-    Column.LABEL: 170,
-    Column.ACCOUNT: 100,
+DEFAULT_WIDTHS = {  # together about 1,040 px: no horizontal scrolling on a 1280 px screen
+    Column.LABEL: 150,
+    Column.ACCOUNT: 90,
     Column.PROVIDER: 80,
     Column.STATE: 100,
     Column.PROGRESS: 65,
     Column.CREATED: 75,
     Column.DURATION: 80,
     Column.EXPIRES: 80,
-    Column.RESULT: 150,
-    Column.DOWNLOAD: 150,
+    Column.RESULT: 130,
+    Column.DOWNLOAD: 190,  # a bar and, beside it, percent, speed and time left
 }
 
 

@@ -46,7 +46,7 @@ from jobdock.qt.notices import Notice, Notices
 from jobdock.qt.proxy import JobFilterProxy
 from jobdock.qt.shoptet import ShoptetSupport
 from jobdock.qt.sidebar import Sidebar
-from jobdock.qt.status import health_text
+from jobdock.qt.status import health_text, transfer_text
 from jobdock.qt.tray import Tray
 
 COALESCE_MS = 100  # job updates reach the table at most ten times a second
@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
             engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
             open_url=open_url,
         )  # fmt: skip
+        self.transfer_status = QLabel()  # every download together: count and speed
+        self.transfer_status.setAccessibleName("Downloads now")
+        self.statusBar().addPermanentWidget(self.transfer_status)
         self.health = QLabel()
         self.statusBar().addPermanentWidget(self.health)
         self.shoptet = ShoptetSupport(self)
@@ -280,6 +283,7 @@ class MainWindow(QMainWindow):
 
     # slots ------------------------------------------------------------------------------------
     def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
+        self.transfer_status.setText(transfer_text(*self.model.download_totals()))
         self.notices.on_changed(batch.changed, batch.removed)
         if batch.changed or batch.removed:
             self._schedule_recount()

@@ -26,3 +26,11 @@ def health_text(health: Any, *, now: datetime) -> tuple[str, str]:
     if health.last_ok_at is None:
         return f"Polling: waiting{when}", "ok"
     return f"Polling OK{when}", "ok"
+
+
+def transfer_text(files: int, speed: float) -> str:
+    """The status bar's download summary: empty while nothing is downloading."""
+    if files == 0:
+        return ""
+    noun = "file" if files == 1 else "files"
+    return f"Downloading {files} {noun} · {fmt.human_size(speed)}/s"
