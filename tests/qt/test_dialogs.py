@@ -223,3 +223,99 @@ def test_settings_dialog_refuses_a_download_folder_that_is_a_file(
     error = qasync_loop.run_until_complete(scenario())
     assert error == f"The download folder cannot be used: {tmp_path / 'a-file'} is not a folder."
     assert engine.settings == before  # nothing taken
+
+
+def visible_rows(dialog: AccountsDialog) -> list[str]:
+    """The labels of the form rows a user sees now."""
+    form = dialog.form
+    labels = []
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, form.ItemRole.LabelRole)
+        if label is not None and form.isRowVisible(row):
+            labels.append(label.widget().text())
+    return labels
+
+
+def test_accounts_form_shows_only_what_the_provider_uses(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> dict[str, list[str]]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        seen = {}
+        for provider in ("vainu", "cisco-cce", "generic-202", "shoptet"):
+            dialog.provider.setCurrentIndex(dialog.provider.findData(provider))
+            seen[provider] = visible_rows(dialog)
+        auth = dialog.option_inputs["auth"]  # generic-202's documented choice
+        dialog.provider.setCurrentIndex(dialog.provider.findData("generic-202"))
+        auth = dialog.option_inputs["auth"]
+        assert [auth.itemData(i) for i in range(auth.count())] == ["bearer", "header", "basic"]
+        auth.setCurrentIndex(auth.findData("header"))
+        seen["generic-202, auth=header"] = visible_rows(dialog)
+        auth.setCurrentIndex(auth.findData("basic"))
+        seen["generic-202, auth=basic"] = visible_rows(dialog)
+        dialog.done(0)
+        return seen
+
+    seen = qasync_loop.run_until_complete(scenario())
+    common = ["Poll at least every (s)", "Poll at most every (s)", "More options"]
+    assert seen["vainu"] == ["Name", "Provider", "Base URL", "API key", *common]
+    assert seen["cisco-cce"] == ["Name", "Provider", "Base URL", "User", "Password", *common]
+    assert "User" not in seen["generic-202"] and "Header name" not in seen["generic-202"]
+    assert "Authentication" in seen["generic-202"]
+    assert "Header name" in seen["generic-202, auth=header"]
+    assert "User" in seen["generic-202, auth=basic"]
+    assert "Token kind" in seen["shoptet"] and "Token exchange URL" not in seen["shoptet"]
+
+
+def test_accounts_form_saves_and_loads_the_documented_options(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> tuple[str, str, dict[str, str]]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.name.setText("lro")
+        dialog.provider.setCurrentIndex(dialog.provider.findData("generic-202"))
+        dialog.base_url.setText("https://lro.example")
+        dialog.secret.setText("k")
+        auth = dialog.option_inputs["auth"]
+        auth.setCurrentIndex(auth.findData("header"))
+        dialog.save()
+        missing = dialog.error.text()  # the header's name is required with auth=header
+        dialog.option_inputs["auth_header"].setText("X-Key")
+        dialog.options.setPlainText("custom=1")
+        dialog.save()
+        await settle()
+        saved = engine.account("lro")
+        dialog.clear_form()
+        dialog.list.setCurrentItem(dialog.list.findItems("lro", Qt.MatchFlag.MatchExactly)[0])
+        loaded = dialog.option_inputs["auth_header"].text()
+        dialog.done(0)
+        return missing, loaded, dict(saved.options)
+
+    missing, loaded, options = qasync_loop.run_until_complete(scenario())
+    assert "Header name is needed" in missing
+    assert options == {"auth": "header", "auth_header": "X-Key", "custom": "1"}
+    assert loaded == "X-Key"
+
+
+def test_cisco_account_needs_its_user(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> str:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.name.setText("cce")
+        dialog.provider.setCurrentIndex(dialog.provider.findData("cisco-cce"))
+        dialog.secret.setText("pw")
+        dialog.save()
+        await settle()
+        error = dialog.error.text()
+        dialog.done(0)
+        return error
+
+    assert "user name" in qasync_loop.run_until_complete(scenario())
+    assert engine.calls == []

@@ -123,3 +123,44 @@ class SupportsJobList(Protocol):
         status: str | None = None,
         created_from: datetime | None = None,
     ) -> AsyncIterator[RemoteStatus]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountOption:
+    """One `--option KEY=VALUE` a provider documents, as the accounts form shows it."""
+
+    key: str
+    label: str
+    choices: tuple[str, ...] = ()  # the allowed values (the first is the default); () = free text
+    hint: str = ""  # placeholder text for free input
+    when: tuple[str, str] | None = None  # shown only while option `when[0]` is `when[1]`
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountForm:
+    """Which fields an account of a provider uses: the accounts dialog shows only these."""
+
+    user: bool = False  # a user name (HTTP Basic)
+    user_when: tuple[str, str] | None = None  # ... only while this option has this value
+    options: tuple[AccountOption, ...] = ()
+
+
+POLL_OPTIONS = (
+    AccountOption(key="poll_min", label="Poll at least every (s)", hint="provider's advice"),
+    AccountOption(key="poll_max", label="Poll at most every (s)", hint="provider's advice"),
+)
+
+
+@runtime_checkable
+class SupportsAccountForm(Protocol):
+    """Providers that say which account fields and options they use."""
+
+    account_form: AccountForm
+
+
+def account_form_of(provider: Provider) -> AccountForm:
+    """The provider's own form, the polling bounds every account has added at the end."""
+    own = provider.account_form if isinstance(provider, SupportsAccountForm) else AccountForm()
+    known = {option.key for option in own.options}
+    extra = tuple(option for option in POLL_OPTIONS if option.key not in known)
+    return AccountForm(user=own.user, user_when=own.user_when, options=own.options + extra)

@@ -13,7 +13,7 @@ from jobdock.core.errors import UsageError
 from jobdock.core.http import ApiSession
 from jobdock.core.job import Account, Job, SubmitRequest
 from jobdock.core.providers import lro
-from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus
+from jobdock.core.providers.base import AccountForm, JobRef, PollPolicy, RemoteStatus
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
 
 _STYLE = lro.LroStyle(provider="cisco-cce", async_param=True)
@@ -26,6 +26,7 @@ class CiscoCceProvider:
     display_name = "Cisco CCE configuration API"
     default_base_url = "https://cce.example.com/unifiedconfig/config"
     secret_label = "Password"
+    account_form = AccountForm(user=True)  # HTTP Basic: a user and its password
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:

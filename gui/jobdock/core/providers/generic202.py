@@ -14,7 +14,13 @@ from jobdock.core.errors import ConfigError, UsageError
 from jobdock.core.http import ApiSession
 from jobdock.core.job import Account, Job, SubmitRequest
 from jobdock.core.providers import lro
-from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus
+from jobdock.core.providers.base import (
+    AccountForm,
+    AccountOption,
+    JobRef,
+    PollPolicy,
+    RemoteStatus,
+)
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
 
 _STYLE = lro.LroStyle(
@@ -30,6 +36,16 @@ class Generic202Provider:
     display_name = "Generic 202 Accepted API"
     default_base_url = "https://api.example.com"
     secret_label = "Token or password"
+    account_form = AccountForm(
+        user_when=("auth", "basic"),
+        options=(
+            AccountOption(key="auth", label="Authentication", choices=_AUTH_KINDS),
+            AccountOption(key="auth_header", label="Header name",
+                          hint="e.g. Ocp-Apim-Subscription-Key", when=("auth", "header")),
+            AccountOption(key="final_state_via", label="Final result from",
+                          choices=("", *lro.FINAL_STATE_VIA)),
+        ),
+    )  # fmt: skip
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:

@@ -33,7 +33,13 @@ from jobdock.core.http import (
 )
 from jobdock.core.integrity import api_checksum
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
-from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus, ResultLink
+from jobdock.core.providers.base import (
+    AccountForm,
+    JobRef,
+    PollPolicy,
+    RemoteStatus,
+    ResultLink,
+)
 from jobdock.core.providers.common import (
     basic_auth,
     check_ref_origin,
@@ -94,6 +100,7 @@ class ProfileProvider:
         self.default_base_url = profile.base_url
         self.secret_label = profile.secret_label
         self.poll_policy: PollPolicy = profile.poll
+        self.account_form = AccountForm(user=profile.auth.kind == "basic")
 
     def __repr__(self) -> str:
         return f"ProfileProvider({self.id!r} from {self.profile.source})"

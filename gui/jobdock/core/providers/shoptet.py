@@ -21,7 +21,13 @@ import httpx
 from jobdock.core.errors import ConfigError, JobdockError, ProtocolError, UsageError
 from jobdock.core.http import ApiSession, parse_retry_after
 from jobdock.core.job import Account, Job, JobState, SubmitRequest
-from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus
+from jobdock.core.providers.base import (
+    AccountForm,
+    AccountOption,
+    JobRef,
+    PollPolicy,
+    RemoteStatus,
+)
 from jobdock.core.providers.common import (
     check_ref_origin,
     guard,
@@ -71,6 +77,15 @@ class ShoptetProvider:
     display_name = "Shoptet"
     default_base_url = "https://api.myshoptet.com"
     secret_label = "Private API token (add-on: OAuth access token)"
+    account_form = AccountForm(
+        options=(
+            AccountOption(key="auth", label="Token kind", choices=("private", "addon")),
+            AccountOption(key="token_url", label="Token exchange URL",
+                          hint="https://<e-shop>/action/ApiOAuthServer/getAccessToken",
+                          when=("auth", "addon")),
+            AccountOption(key="bucket_leak", label="Bucket leak (requests/s)", hint="3"),
+        ),
+    )  # fmt: skip
     poll_policy = PollPolicy(first_delay=5.0, min_interval=5.0, max_interval=120.0)
     max_connections = MAX_CONNECTIONS  # per token, all requests together (Engine.session)
 

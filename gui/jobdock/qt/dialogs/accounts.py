@@ -5,6 +5,7 @@ banner when none works (`KeyringUnavailableError`, with the fix)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from jobdock.core.errors import (
     UsageError,
 )
 from jobdock.core.job import Account, Job
+from jobdock.core.providers.base import AccountForm, account_form_of
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.dialogs.new_job import parse_pairs
 
@@ -71,10 +73,14 @@ class AccountsDialog(AsyncDialog):
         for provider in engine.providers.values():
             self.provider.addItem(f"{provider.display_name} ({provider.id})", provider.id)
         self.base_url = QLineEdit()
-        self.user = QLineEdit(placeholderText="only for HTTP Basic (Cisco)")
+        self.user = QLineEdit(placeholderText="the HTTP Basic user name")
         self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        # The options the provider documents get labelled inputs (a list where it names the
+        # allowed values); anything else it may take goes in "More options" as key=value lines.
+        self.option_inputs: dict[str, QComboBox | QLineEdit] = {}
+        self._form_spec = AccountForm()
         self.options = QPlainTextEdit(placeholderText="key=value, one a line")
-        self.options.setMaximumHeight(70)
+        self.options.setMaximumHeight(60)
         self.status = QLabel(wordWrap=True)
         form = QFormLayout()
         form.addRow("Name", self.name)
@@ -82,7 +88,8 @@ class AccountsDialog(AsyncDialog):
         form.addRow("Base URL", self.base_url)
         form.addRow("User", self.user)
         form.addRow("Secret", self.secret)
-        form.addRow("Options", self.options)
+        form.addRow("More options", self.options)
+        self.form = form
         buttons = QHBoxLayout()
         self.new_button = QPushButton("New")
         self.save_button = QPushButton("Save")
@@ -129,6 +136,7 @@ class AccountsDialog(AsyncDialog):
 
     def clear_form(self) -> None:
         self.list.clearSelection()
+        self.list.setCurrentRow(-1)  # so choosing the same account again loads it again
         for edit in (self.name, self.user, self.secret):
             edit.clear()
         self.options.clear()
@@ -138,8 +146,73 @@ class AccountsDialog(AsyncDialog):
     def _on_provider_changed(self, _index: int = 0) -> None:
         provider = self._engine.provider(self.provider.currentData())
         self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
+        self.form.labelForField(self.secret).setText(provider.secret_label.split(" (")[0])
         if not self.name.isReadOnly():
             self.base_url.setText(provider.default_base_url)
+        self._build_option_inputs(account_form_of(provider))
+
+    def _build_option_inputs(self, spec: AccountForm) -> None:
+        """The provider's documented options as labelled inputs, in place of the old ones."""
+        for widget in self.option_inputs.values():
+            self.form.removeRow(widget)
+        self.option_inputs = {}
+        self._form_spec = spec
+        row = self.form.rowCount() - 1  # before "More options"
+        for option in spec.options:
+            widget: QComboBox | QLineEdit
+            if option.choices:
+                widget = QComboBox()
+                for choice in option.choices:
+                    widget.addItem(choice or "(default)", choice)
+                widget.currentIndexChanged.connect(self._update_visible_rows)
+            else:
+                widget = QLineEdit(placeholderText=option.hint)
+            widget.setAccessibleName(option.label)
+            self.form.insertRow(row, option.label, widget)
+            self.option_inputs[option.key] = widget
+            row += 1
+        self._update_visible_rows()
+
+    def _option_value(self, key: str) -> str:
+        widget = self.option_inputs.get(key)
+        if isinstance(widget, QComboBox):
+            return str(widget.currentData() or "")
+        return widget.text().strip() if widget is not None else ""
+
+    def _applies(self, when: tuple[str, str] | None) -> bool:
+        return when is None or self._option_value(when[0]) == when[1]
+
+    def _update_visible_rows(self, _index: int = 0) -> None:
+        spec = self._form_spec
+        self.form.setRowVisible(self.user, spec.user or (
+            spec.user_when is not None and self._applies(spec.user_when)))  # fmt: skip
+        for option in spec.options:
+            self.form.setRowVisible(self.option_inputs[option.key], self._applies(option.when))
+
+    def _load_options(self, options: Mapping[str, str]) -> None:
+        rest = []
+        for key, value in options.items():
+            widget = self.option_inputs.get(key)
+            if isinstance(widget, QComboBox) and widget.findData(value) >= 0:
+                widget.setCurrentIndex(widget.findData(value))
+            elif isinstance(widget, QLineEdit):
+                widget.setText(value)
+            else:
+                rest.append(f"{key}={value}")
+        self.options.setPlainText("\n".join(rest))
+        self._update_visible_rows()
+
+    def _collect_options(self) -> dict[str, str]:
+        options = dict(parse_pairs(self.options.toPlainText()))
+        for option in self._form_spec.options:
+            value = self._option_value(option.key)
+            if value and self._applies(option.when):
+                options[option.key] = value
+        return options
+
+    def _user_wanted(self) -> bool:
+        spec = self._form_spec
+        return spec.user or (spec.user_when is not None and self._applies(spec.user_when))
 
     def _on_list_current_changed(self, name: str) -> None:
         if not name:
@@ -152,7 +225,7 @@ class AccountsDialog(AsyncDialog):
         self.user.setText(account.user or "")
         self.secret.clear()
         self.secret.setPlaceholderText("unchanged (type to replace)")
-        self.options.setPlainText("\n".join(f"{k}={v}" for k, v in account.options.items()))
+        self._load_options(account.options)
 
     def account_from_form(self) -> Account:
         name = self.name.text().strip()
@@ -162,15 +235,23 @@ class AccountsDialog(AsyncDialog):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError("The base URL must be an http:// or https:// address.")
+        provider = self._engine.provider(self.provider.currentData())
         if not self.name.isReadOnly() and not self.secret.text():
-            provider = self._engine.provider(self.provider.currentData())
             raise UsageError(f"A new account needs its {provider.secret_label}.")
+        user = self.user.text().strip() if self._user_wanted() else ""
+        if self._user_wanted() and not user:
+            raise UsageError(f"{provider.display_name} signs in with a user name: fill in User.")
+        options = self._collect_options()
+        for option in self._form_spec.options:
+            if option.when and self._applies(option.when) and not options.get(option.key):
+                raise UsageError(f"{option.label} is needed when {option.when[0]} is "
+                                 f"{option.when[1]}.")  # fmt: skip
         return Account(
             name=name,
             provider=self.provider.currentData(),
             base_url=base_url,
-            user=self.user.text().strip() or None,
-            options=dict(parse_pairs(self.options.toPlainText())),
+            user=user or None,
+            options=options,
         )
 
     def save(self) -> None:
