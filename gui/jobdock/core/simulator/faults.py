@@ -1,10 +1,11 @@
 """Faults a test plants on a fake origin, and the thread-safe queue that hands them out.
 
 `StatusFault` answers a canned response instead of the real one, `ResetFault` drops the connection
-without answering, and `StorageFault` damages a result download (resets mid-body, ignored Range,
-truncated or mislabelled bodies, redirects, URLs that expire while being read). A fault is matched
-by path prefix (or object key) and fires `times` times; the queue counts down its own copy, so the
-dataclass a test created is never mutated.
+without answering, `StallFault` sends headers and part of an answer and then nothing (or trickles),
+and `StorageFault` damages a result download (resets mid-body, ignored Range, truncated or
+mislabelled bodies, redirects, URLs that expire while being read, trickles, stalls). A fault is
+matched by path prefix (or object key) and fires `times` times; the queue counts down its own
+copy, so the dataclass a test created is never mutated.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ class StorageFault:
     Fractions are of the whole object. `reset_at`: each fraction fires once, one per request, and
     the fault is used up when the list is; otherwise the fault fires on `times` requests.
     `rate`: send the body at about this many bytes a second (a slow link, for tests that act
-    in the middle of a download).
+    in the middle of a download). `trickle`: from `trickle_at` on, send only this many bytes a
+    second (a peer that holds the download without ever timing out a read). `stall_at`: send
+    the headers and the body up to this fraction, then nothing until the client hangs up
+    (0.0: nothing after the headers). `no_length`: no `Content-Length` (the body ends when the
+    connection closes, the size unknown until then).
     """
 
     key: str | None = None
@@ -52,10 +57,29 @@ class StorageFault:
     redirect: bool = False
     expire_at: float | None = None
     rate: float | None = None
+    trickle: float | None = None
+    trickle_at: float = 0.0
+    stall_at: float | None = None
+    no_length: bool = False
     times: int = 1
 
 
-HttpFault = StatusFault | ResetFault
+@dataclass(kw_only=True)
+class StallFault:
+    """Answer `status` with headers that promise all of `body`, send its first `after` bytes,
+    then nothing more until the client hangs up (a stuck server); with `rate`, the rest trickles
+    at that many bytes a second instead."""
+
+    status: int = 200
+    body: bytes = b'{"state": "process", "note": "this answer never ends"}'
+    after: int = 0
+    rate: float | None = None
+    content_type: str = "application/json"
+    times: int = 1
+    path_prefix: str | None = None
+
+
+HttpFault = StatusFault | ResetFault | StallFault
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +93,10 @@ class StoragePlan:
     redirect: bool = False
     expire_at: float | None = None
     rate: float | None = None
+    trickle: float | None = None
+    trickle_at: float = 0.0
+    stall_at: float | None = None
+    no_length: bool = False
 
 
 @dataclass
@@ -133,6 +161,10 @@ class FaultQueue:
                     redirect=fault.redirect,
                     expire_at=fault.expire_at,
                     rate=fault.rate,
+                    trickle=fault.trickle,
+                    trickle_at=fault.trickle_at,
+                    stall_at=fault.stall_at,
+                    no_length=fault.no_length,
                 )
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import socketserver
 import struct
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from jobdock.core.simulator.faults import FaultQueue, ResetFault
+from jobdock.core.simulator.faults import FaultQueue, ResetFault, StallFault
 from jobdock.core.simulator.wire import (
     RecordedRequest,
     Recorder,
@@ -155,6 +156,8 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             if isinstance(fault, ResetFault):
                 self.reset()
+            elif isinstance(fault, StallFault):
+                self._stall(fault, site.api.stopping)
             elif fault is not None:
                 headers = tuple(fault.headers.items())
                 reply = Reply(
@@ -174,6 +177,19 @@ class SimHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
             else:
                 self.send(Reply(status=500, body=b"simulator error", content_type="text/plain"))
+
+    def _stall(self, fault: StallFault, stop: threading.Event) -> None:
+        """Headers and the first bytes of an answer, then nothing (or a trickle)."""
+        headers = [("Content-Type", fault.content_type), ("Content-Length", str(len(fault.body)))]
+        self.begin(fault.status, headers)
+        self.write(fault.body[: fault.after])
+        if fault.rate is None:
+            self.idle(stop)
+            return
+        for offset in range(fault.after, len(fault.body)):
+            if stop.wait(1.0 / fault.rate):
+                return
+            self.write(fault.body[offset : offset + 1])
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -230,6 +246,21 @@ class SimHandler(BaseHTTPRequestHandler):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.rfile.close()  # drops makefile()'s reference so close() really closes now
         sock.close()
+
+    def idle(self, stop: threading.Event) -> None:
+        """Send nothing more; return once the client hangs up (or `stop` is set). The
+        connection is not reused: its answer never completed."""
+        self.close_connection = True
+        sock = self.connection
+        while not stop.is_set():
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                if not sock.recv(65536):
+                    return
+            except OSError:
+                return
 
     def hangup(self) -> None:
         """Close the connection (FIN) after this answer, whatever it declared."""

@@ -7,7 +7,8 @@ with `ETag`, `Last-Modified`, `Accept-Ranges` and `Content-Disposition`, honouri
 object's `StoredDigests` say (`simulator.integrity`: S3 plain, SSE-KMS, multipart, GCS, Azure,
 RFC 9530, S3 checksums, or a deliberately wrong digest). Planted `StorageFault`s break the download
 in the ways real storage does: resets mid-body, ignored ranges, truncation, lying lengths,
-redirects and URLs that expire while being read.
+redirects, URLs that expire while being read, bodies that trickle or stall after the headers, and
+bodies without a length.
 """
 
 from __future__ import annotations
@@ -222,23 +223,58 @@ class StorageApi(Api):
                     cut = min(max(int(fraction * len(obj.data)), start), end)
                     action = kind
                     break
-        out.begin(status, [*headers, ("Content-Length", str(declared))])
+        length = [] if plan is not None and plan.no_length else [("Content-Length", str(declared))]
+        out.begin(status, [*headers, *length])
         view = memoryview(obj.data)
         rate = plan.rate if plan is not None and plan.rate else None
-        step = CHUNK if rate is None else max(1, min(CHUNK, int(rate / 20)))
-        began = time.monotonic()
-        for offset in range(start, cut, step):
-            if rate is not None:  # a slow link: no byte leaves before its time
-                due = began + (offset - start) / rate
-                if self.stopping.wait(max(0.0, due - time.monotonic())):
-                    return
-            out.write(view[offset : min(offset + step, cut)])
+        slow, stall = self._slow_parts(obj, (start, cut), plan)
+        if not self._send(out, view, (start, slow), rate):
+            return
+        if plan is not None and plan.trickle and slow < stall:
+            # A peer that holds the download: a few bytes at a time, never a read timeout.
+            if not self._send(out, view, (slow, stall), plan.trickle):
+                return
+        if stall < cut:
+            out.idle(self.stopping)
+            return
         if action == "expire":
             self.signer.revoke(req.params.get("X-Amz-Signature", ""))
         if action in ("reset", "expire"):
             out.reset()
-        elif action == "truncate" or declared != end - start:
+        elif action == "truncate" or declared != end - start or length == []:
             out.hangup()
+
+    @staticmethod
+    def _slow_parts(
+        obj: StoredObject, span: tuple[int, int], plan: StoragePlan | None
+    ) -> tuple[int, int]:
+        """Where, in `span`, the body starts trickling and where it stalls (`span`'s end for
+        neither)."""
+        start, cut = span
+        if plan is None:
+            return cut, cut
+
+        def at(fraction: float) -> int:
+            return min(max(int(fraction * len(obj.data)), start), cut)
+
+        stall = at(plan.stall_at) if plan.stall_at is not None else cut
+        slow = at(plan.trickle_at) if plan.trickle else stall
+        return min(slow, stall), stall
+
+    def _send(
+        self, out: Responder, view: memoryview, span: tuple[int, int], rate: float | None
+    ) -> bool:
+        """Write `view[span]`, at about `rate` bytes a second when given; False if stopping."""
+        start, end = span
+        step = CHUNK if rate is None else max(1, min(CHUNK, int(rate / 20)))
+        began = time.monotonic()
+        for offset in range(start, end, step):
+            if rate is not None:  # a slow link: no byte leaves before its time
+                due = began + (offset - start) / rate
+                if self.stopping.wait(max(0.0, due - time.monotonic())):
+                    return False
+            out.write(view[offset : min(offset + step, end)])
+        return True
 
 
 def _digest_headers(obj: StoredObject, status: int, span: tuple[int, int]) -> list[tuple[str, str]]:

@@ -121,6 +121,8 @@ class Responder(Protocol):
 
     def hangup(self) -> None: ...
 
+    def idle(self, stop: threading.Event) -> None: ...
+
 
 def same_secret(given: str | None, expected: str) -> bool:
     """Constant-time comparison of a presented credential with the one the fake accepts."""
