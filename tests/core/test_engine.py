@@ -223,11 +223,23 @@ def test_persistent_storage_errors_fail_the_result(tmp_path: Path) -> None:
     api = FakeApi(storage_faults=["500"] * 10)
 
     async def scenario() -> None:
-        async with engine_for(api, tmp_path, download_retries=3) as engine:
-            job_id = await submit_and_settle(engine)
+        async with engine_for(api, tmp_path, download_retries=3, retry_min=3600.0) as engine:
+            job = await engine.submit("acc", FakeProvider().default_request())
+            await engine.start()
+            # A 5xx is a passing failure: failed, with a later round scheduled (not settled).
+            await until(
+                engine,
+                lambda: (
+                    engine.job(job.id).results[0].download_state == DownloadState.FAILED
+                    if engine.job(job.id).results
+                    else False
+                ),
+            )
+            job_id = job.id
             result = engine.job(job_id).results[0]
             assert result.download_state == DownloadState.FAILED
             assert "HTTP 500" in (result.error or "")
+            assert result.retry_at is not None and not engine.all_settled([job_id])
             # a manual download later succeeds once the storage recovers
             api.storage_faults.clear()
             job = await engine.transfers.download(job_id)

@@ -24,6 +24,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 
@@ -43,6 +44,7 @@ from jobdock.core.job import origin_of
 
 BODY = "jobdock.body"  # response extension: the `BodyReader` of a `BulkTransport` answer
 PIECE = 256 * 1024  # what iterating a body yields at most (error pages, other readers)
+FILL_SLICE = 0.25  # a body read returns what it has after this long, even short of a full buffer
 _ssl_lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None
 
@@ -62,9 +64,11 @@ _Key = tuple[str, str, int]
 class _Connection(http.client.HTTPConnection):
     """Connect with the connect timeout, then read and write with the read timeout."""
 
+    read_timeout: float | None = TIMEOUT.read
+
     def connect(self) -> None:
         super().connect()
-        self.sock.settimeout(TIMEOUT.read)
+        self.sock.settimeout(self.read_timeout)
 
 
 class _TLSConnection(_Connection, http.client.HTTPSConnection):
@@ -74,8 +78,14 @@ class _TLSConnection(_Connection, http.client.HTTPSConnection):
 class BulkTransport(httpx.BaseTransport):
     """HTTP/1.1 on `http.client`, TLS verified; keeps one idle connection per origin."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        read_timeout: float | None = TIMEOUT.read,
+    ) -> None:
         self._ssl_context = ssl_context
+        self._read_timeout = read_timeout
         self._idle: dict[_Key, http.client.HTTPConnection] = {}
         self._lock = threading.Lock()
 
@@ -112,10 +122,14 @@ class BulkTransport(httpx.BaseTransport):
 
     def _connect(self, key: _Key) -> http.client.HTTPConnection:
         scheme, host, port = key
+        connection: _Connection
         if scheme == "https":
             context = self._ssl_context or _shared_ssl_context()
-            return _TLSConnection(host, port, timeout=TIMEOUT.connect, context=context)
-        return _Connection(host, port, timeout=TIMEOUT.connect)
+            connection = _TLSConnection(host, port, timeout=TIMEOUT.connect, context=context)
+        else:
+            connection = _Connection(host, port, timeout=TIMEOUT.connect)
+        connection.read_timeout = self._read_timeout
+        return connection
 
     def _exchange(
         self, connection: http.client.HTTPConnection, key: _Key, request: httpx.Request
@@ -162,7 +176,12 @@ class BulkTransport(httpx.BaseTransport):
 class BodyReader(httpx.SyncByteStream):
     """One answer's body on its connection. `readinto` fills the caller's buffer as far as the
     body goes (the downloader's path); iterating yields `bytes` pieces (error pages, `read()`).
-    A body that ends short of its `Content-Length` raises `httpx.RemoteProtocolError`."""
+    A body that ends short of its `Content-Length` raises `httpx.RemoteProtocolError`.
+
+    Nothing received is lost to a failure: `readinto` fills the buffer one socket read at a time
+    (`readinto1`, still into the caller's buffer, no copy), returns what it holds when a read
+    fails and raises that failure on the next call. It also returns after `FILL_SLICE` seconds
+    with what came, so the caller sees a trickle as it trickles (the minimum-speed rule)."""
 
     def __init__(
         self,
@@ -178,15 +197,48 @@ class BodyReader(httpx.SyncByteStream):
         self._answer = answer
         self._request = request
         self._failed = False
+        self._error: httpx.HTTPError | None = None  # raised on the call after the bytes it cut
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
+        if self._error is not None:
+            raise self._error
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        until = time.monotonic() + FILL_SLICE
         try:
-            count = self._answer.readinto(buffer)
+            while filled < len(view):
+                count = self._read_some(view[filled:])
+                if not count:
+                    break
+                filled += count
+                if time.monotonic() >= until:
+                    break
         except (OSError, http.client.HTTPException) as exc:
             self._failed = True
-            raise _mapped(exc, self._request, connecting=False) from None
-        if count == 0 and len(buffer):
+            self._error = _mapped(exc, self._request, connecting=False)
+            if not filled:
+                raise self._error from None
+            return filled  # keep what arrived; the failure comes with the next call
+        if filled == 0 and len(view):
             self._check_complete()
+        return filled
+
+    def _read_some(self, view: memoryview) -> int:
+        """One socket read's worth of the body into `view` (0 at its end)."""
+        answer = self._answer
+        fp = answer.fp
+        if fp is None:
+            return 0
+        length = answer.length
+        if answer.chunked or length is None:  # rare for result files: http.client's framing
+            data = answer.read1(len(view))
+            view[: len(data)] = data
+            return len(data)
+        count = fp.readinto1(view[:length])
+        if count:
+            answer.length = length - count
+            if not answer.length:
+                answer.readinto(bytearray())  # at the end: http.client releases the connection
         return count
 
     def __iter__(self) -> Iterator[bytes]:
@@ -270,8 +322,15 @@ class SyncRoute:
     `close()`; one route serves one download, in one thread at a time.
     """
 
-    def __init__(self, session: ApiSession, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        session: ApiSession,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        read_timeout: float | None = TIMEOUT.read,
+    ) -> None:
         self._origin = session.account.origin
+        self._read_timeout = read_timeout
         # The blocking clients mirror the async ones they stand in for: headers and cookies;
         # query-parameter credentials (profiles with `query` auth) go into each hop's URL on
         # the account's origin, as `ApiSession.stream` puts them.
@@ -292,11 +351,13 @@ class SyncRoute:
             source = self._sources[key]
             transport = self._transport
             if transport is None and not proxies_configured():
-                transport = BulkTransport()
+                transport = BulkTransport(read_timeout=self._read_timeout)
             client = self._clients[key] = httpx.Client(
                 headers=source.headers,
                 cookies=source.cookies,
-                timeout=TIMEOUT,
+                timeout=httpx.Timeout(
+                    TIMEOUT.connect, read=self._read_timeout, write=TIMEOUT.write, pool=TIMEOUT.pool
+                ),
                 follow_redirects=False,
                 transport=transport,  # None: httpx's own, with the environment's proxies
             )

@@ -47,17 +47,20 @@ import httpx
 from jobdock.core import integrity
 from jobdock.core.bulk_http import BODY, BodyReader, SyncRoute, shut_down
 from jobdock.core.digests import hash_file
-from jobdock.core.errors import DownloadError, LinkExpiredError
+from jobdock.core.errors import DiskFullError, DownloadError, LinkExpiredError
 from jobdock.core.filenames import choose_filename, inside
-from jobdock.core.http import ApiSession, body_excerpt, safe_url
+from jobdock.core.http import TIMEOUT, ApiSession, body_excerpt, safe_url
 from jobdock.core.inputs import quoted, url_problem
 from jobdock.core.job import DownloadState, Result
 from jobdock.core.jobfolder import JobFolder, open_folder, part_name
 from jobdock.core.partfile import Plan, Pumped, claim, part_path, pump, stream_to_part
+from jobdock.core.speed import MinSpeed
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024
 PROGRESS_INTERVAL = 0.25  # at most four progress reports a second per download
+# Not a refusal: a file that fits is saved even when it leaves less than this free (a note says
+# so). Only the write knows for sure whether a file fits, and a full disk is transient.
 FREE_SPACE_RESERVE = 16 * 1024 * 1024
 
 
@@ -69,6 +72,7 @@ class Started:
     total: int | None
     etag: str | None
     last_modified: str | None
+    warning: str | None = None  # e.g. the file leaves little free space
 
 
 ProgressFn = Callable[[int, int | None], None]
@@ -87,6 +91,7 @@ async def download(
     trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host,
     earlier_sha256: str | None = None,
     root: Path | None = None,
+    min_speed: MinSpeed | None = None,
 ) -> Result:
     """Fetch `result.url` into `folder`; returns the finished `Result` (state DONE).
     `root` is the download folder `folder` is in: no folder below it may be a link.
@@ -97,7 +102,9 @@ async def download(
     runs on the loop before the first byte is written; `on_progress` on the loop, at most four
     times a second plus once at the end. `trust_etag_host` says whose plain ETag is the MD5 of
     the content (S3's; a test seam); `earlier_sha256` is the SHA-256 of an earlier download that
-    such an ETag disagreed with: the same bytes again are kept, marked unverified.
+    such an ETag disagreed with: the same bytes again are kept, marked unverified. A body
+    slower than `min_speed` is dropped (transient `NetworkError`; the .part keeps every byte
+    received, for the resume).
 
     Raises `LinkExpiredError` (403/404/410), `DownloadError` (transient ones marked so),
     `ChecksumError` (the .part is removed: the next attempt starts from zero) or
@@ -108,8 +115,9 @@ async def download(
     verify = _Verify(trust_etag_host, earlier_sha256, result.checksum)
     with open_folder(folder, root=root) as place:
         return await _download_into(
-            session, result, place, on_started, on_progress, verify, threaded, sync_transport
-        )
+            session, result, place, on_started, on_progress, verify, threaded, sync_transport,
+            min_speed,
+        )  # fmt: skip
 
 
 async def _download_into(
@@ -121,6 +129,7 @@ async def _download_into(
     verify: _Verify,
     threaded: bool,
     sync_transport: httpx.BaseTransport | None,
+    min_speed: MinSpeed | None,
 ) -> Result:
     target = _resumable(result, place)
     offset = 0
@@ -137,7 +146,7 @@ async def _download_into(
     try:
         return await _download(
             session, result, place, target, offset, headers, on_started, progress, verify,
-            threaded=threaded, sync_transport=sync_transport,
+            threaded=threaded, sync_transport=sync_transport, min_speed=min_speed,
         )  # fmt: skip
     except _RangeRefused:
         # e.g. the .part already held every byte of a body whose length was a lie: the next
@@ -171,9 +180,11 @@ async def _download(
     *,
     threaded: bool,
     sync_transport: httpx.BaseTransport | None,
+    min_speed: MinSpeed | None,
 ) -> Result:
     if threaded:
-        route = SyncRoute(session, sync_transport)
+        read_timeout = min_speed.read_timeout if min_speed is not None else TIMEOUT.read
+        route = SyncRoute(session, sync_transport, read_timeout=read_timeout)
         try:
             response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
             try:
@@ -182,7 +193,7 @@ async def _download(
                 with claim(plan.target, folder=place) as fh:
                     stop = threading.Event()
                     pumped = await _in_thread(
-                        lambda: pump(response, fh, plan, stop, progress),
+                        lambda: pump(response, fh, plan, stop, progress, min_speed=min_speed),
                         "download",
                         interrupt=lambda: _interrupt(stop, response),
                     )
@@ -197,7 +208,7 @@ async def _download(
         claims = verify.claims(response)
         plan = _plan(response, result, place, target, offset, on_started, claims)
         with claim(plan.target, folder=place) as fh:
-            pumped = await stream_to_part(response, fh, plan, progress)
+            pumped = await stream_to_part(response, fh, plan, progress, min_speed=min_speed)
             return await _finish_in_thread(result, plan, pumped, claims, verify, place)
 
 
@@ -273,7 +284,7 @@ def _plan(
     place.file_size(part_name(name))
     if target is None:
         target = folder / place.unique(name)
-    _check_free_space(folder, (total - offset) if total is not None else None)
+    warning = _check_free_space(folder, (total - offset) if total is not None else None)
     etag = response.headers.get("etag")
     on_started(
         Started(
@@ -281,6 +292,7 @@ def _plan(
             total=total,
             etag=etag,
             last_modified=response.headers.get("last-modified"),
+            warning=warning,
         )
     )
     return Plan(target, preferred, offset, total, claims.algorithms)
@@ -330,14 +342,21 @@ def _expected_total(response: httpx.Response, offset: int) -> int | None:
     return None
 
 
-def _check_free_space(folder: Path, needed: int | None) -> None:
+def _check_free_space(folder: Path, needed: int | None) -> str | None:
+    """Refuse, for now, a file of known size that cannot fit (transient: nothing is written and
+    the next attempt looks again); a note when it fits with less than the reserve to spare. An
+    unknown size is just written: a full disk then stops it, transiently, keeping the .part."""
     if needed is None:
-        return
+        return None
     free = shutil.disk_usage(folder).free
-    if free < needed + FREE_SPACE_RESERVE:
-        raise DownloadError(
-            f"not enough free space in {folder}: need {needed:,} bytes, {free:,} are free"
+    if free < needed:
+        raise DiskFullError(
+            f"not enough free space in {folder}: {needed:,} bytes needed, {free:,} free; "
+            "the download starts once there is room"
         )
+    if free - needed < FREE_SPACE_RESERVE:
+        return f"saving this file leaves only {free - needed:,} bytes free in {folder}"
+    return None
 
 
 class _Throttled:

@@ -384,7 +384,7 @@ class Engine:
         # The session teaches the redactor what its headers and parameters carry.
         session = ApiSession(
             account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
-            redactor=self.redactor,
+            redactor=self.redactor, deadline=self.settings.request_deadline,
         )  # fmt: skip
         self._sessions[account.name] = session
         return session
@@ -440,7 +440,10 @@ class Engine:
         return f"connected to {account.origin}: credentials accepted"
 
     def bare_session(self, account: Account) -> ApiSession:
-        return ApiSession(account=account, api=self._bare, bare=self._bare, redactor=self.redactor)
+        return ApiSession(
+            account=account, api=self._bare, bare=self._bare, redactor=self.redactor,
+            deadline=self.settings.request_deadline,
+        )  # fmt: skip
 
     def semaphore(self, key: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(key)

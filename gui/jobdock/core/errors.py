@@ -8,6 +8,7 @@
      ├── NetworkError               connect/read failures, timeouts (transient)
      ├── DownloadError              a result could not be saved
      │    ├── LinkExpiredError      the result link answered 403/404/410 or is past its expiry
+     │    ├── DiskFullError         no room for the bytes (transient: the .part waits for space)
      │    └── ChecksumError         the bytes differ from a digest the server stated
      │         └── HintMismatchError  ... from S3's plain ETag: download once more and compare
      └── ProviderError              an API answered something we cannot use
@@ -62,6 +63,13 @@ class DownloadError(JobdockError):
 
 class LinkExpiredError(DownloadError):
     """The link no longer works; a fresh one may be had by polling the job again."""
+
+
+class DiskFullError(DownloadError):
+    """The download folder's disk (or quota) is full: retried later, resuming the .part."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message, transient=True)
 
 
 class ChecksumError(DownloadError):

@@ -15,6 +15,7 @@ other. TLS verification is always on.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
 import re
@@ -100,13 +101,17 @@ class ApiSession:
     """What a provider is handed: the account, its API client and the bare client, the query
     parameters that authenticate requests to the account's origin (`query` auth), and the
     engine's `Redactor`, which learns the session's credentials here and any a provider
-    obtains later (short-lived tokens)."""
+    obtains later (short-lived tokens).
+
+    `deadline`: seconds each `request` has for its whole answer, body included (read timeouts
+    alone let a peer that trickles, or stalls after the headers, hold a request for ever)."""
 
     account: Account
     api: httpx.AsyncClient
     bare: httpx.AsyncClient
     auth_params: QueryCredentials = ()
     redactor: Redactor = field(default_factory=Redactor)
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if self.api is not self.bare:
@@ -138,16 +143,27 @@ class ApiSession:
         follow_redirects: bool = True,
     ) -> httpx.Response:
         """Send a request, following redirects with the right client per hop; body read (at
-        most `MAX_ANSWER_BYTES` of it: a larger answer is a `ProtocolError`)."""
-        async with self.stream(
-            method,
-            path_or_url,
-            params=params,
-            content=content,
-            headers=headers,
-            follow_redirects=follow_redirects,
-        ) as response:
-            await read_limited(response, limit=MAX_ANSWER_BYTES)
+        most `MAX_ANSWER_BYTES` of it: a larger answer is a `ProtocolError`), all within
+        `deadline` (else a `NetworkError`)."""
+        url = self.url(path_or_url)
+        try:
+            async with asyncio.timeout(self.deadline) as limit:
+                async with self.stream(
+                    method,
+                    url,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    follow_redirects=follow_redirects,
+                ) as response:
+                    await read_limited(response, limit=MAX_ANSWER_BYTES)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            host = urlsplit(url).netloc or url
+            raise NetworkError(
+                f"{host} sent no complete answer within {self.deadline:g} s"
+            ) from None
         return response
 
     @asynccontextmanager

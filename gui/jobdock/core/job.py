@@ -144,16 +144,32 @@ class Result:
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None
+    # A failure for a passing reason (network, 5xx, disk full) is tried again at `retry_at`;
+    # `retries` counts those rounds. None: nothing scheduled (done, or failed for good).
+    retry_at: datetime | None = None
+    retries: int = 0
+
+    @property
+    def is_settled(self) -> bool:
+        """Saved, expired, or failed with no retry to come."""
+        return self.download_state.is_settled and self.retry_at is None
 
     def replace_state(
         self, state: DownloadState = DownloadState.PENDING, *, error: str | None = None
     ) -> Result:
-        """This result with a new download state (PENDING forgets where and how it was saved)."""
+        """This result with a new download state (PENDING forgets where and how it was saved);
+        any scheduled retry is dropped."""
         if state == DownloadState.PENDING:
             return dataclasses.replace(
-                self, download_state=state, path=None, verified=None, error=error
+                self,
+                download_state=state,
+                path=None,
+                verified=None,
+                error=error,
+                retry_at=None,
+                retries=0,
             )
-        return dataclasses.replace(self, download_state=state, error=error)
+        return dataclasses.replace(self, download_state=state, error=error, retry_at=None)
 
     def is_expired(self, now: datetime) -> bool:
         """Past its expiry time: a hint for display and ordering, never a verdict (`expiry`)."""
@@ -194,10 +210,11 @@ class Job:
 
     @property
     def is_settled(self) -> bool:
-        """Nothing left to do: terminal on the server and every result saved, failed or expired."""
+        """Nothing left to do: terminal on the server and every result saved, expired or failed
+        with no retry to come."""
         if not self.state.is_terminal:
             return False
-        return all(r.download_state.is_settled for r in self.results)
+        return all(r.is_settled for r in self.results)
 
 
 @dataclass(frozen=True, kw_only=True)

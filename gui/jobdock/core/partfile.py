@@ -13,9 +13,12 @@ is hashed afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import io
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,8 +34,9 @@ import httpx
 
 from jobdock.core.bulk_http import BODY, BodyReader
 from jobdock.core.digests import HashedBuffers
-from jobdock.core.errors import DownloadError, NetworkError
+from jobdock.core.errors import DiskFullError, DownloadError, NetworkError
 from jobdock.core.jobfolder import JobFolder, open_folder, part_name
+from jobdock.core.speed import MinSpeed, SpeedWatch
 
 WRITEBACK = 32 * 1024 * 1024  # start writing the .part to disk every this many bytes
 
@@ -104,12 +108,16 @@ def pump(
     plan: Plan,
     stop: threading.Event,
     progress: Progress,
+    *,
+    min_speed: MinSpeed | None = None,
 ) -> Pumped:
     """(Worker thread) body → the claimed .part `fh`, hashed beside the writing; fsync'ed.
-    Each piece is written as it arrives (a broken connection loses nothing received)."""
+    Each piece is written as it arrives (a broken connection loses nothing received); a body
+    slower than `min_speed` raises a transient `NetworkError` (the .part keeps what came)."""
     part = part_path(plan.target)
     read = _body_reader(response)
     written = plan.offset
+    speed = SpeedWatch(min_speed, written) if min_speed is not None else None
     try:
         with HashedBuffers(algorithms=plan.algorithms) as buffers:
             _hash_prefix(fh, plan.offset, buffers)
@@ -135,18 +143,42 @@ def pump(
                         _start_writeback(fd, start, written - start)
                         flushed = written
                     progress(written, plan.total)
+                    if speed is not None:
+                        speed.check(written)
             except httpx.HTTPError as exc:
-                raise NetworkError(
-                    f"download interrupted after {written:,} bytes: {type(exc).__name__}"
-                ) from None
+                raise NetworkError(_interrupted(exc, written, min_speed)) from None
             if stop.is_set():
                 raise DownloadError("download stopped", transient=True)
             os.fsync(fd)
             digests = buffers.finish()
     except OSError as exc:
-        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
+        raise write_error(part, exc, written=written, total=plan.total) from None
     progress(written, plan.total, final=True)
     return Pumped(written, digests)
+
+
+def _interrupted(exc: httpx.HTTPError, written: int, min_speed: MinSpeed | None) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        within = f" in {min_speed.read_timeout:g} s" if min_speed is not None else ""
+        return f"download stalled: no byte{within} after {written:,} bytes; resuming"
+    return f"download interrupted after {written:,} bytes: {type(exc).__name__}"
+
+
+def write_error(path: Path, exc: OSError, *, written: int, total: int | None) -> DownloadError:
+    """The error for a failed write to `path`: a full disk (or quota) is transient, says how
+    much is needed and where, and keeps the .part for the resume once there is room."""
+    if exc.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DownloadError(f"cannot write {path}: {exc.strerror or exc}")
+    try:
+        free: int | None = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    needed = f"{total - written:,} more bytes needed" if total is not None else "size unknown"
+    room = f"{free:,} bytes free" if free is not None else "free space unknown"
+    return DiskFullError(
+        f"disk full writing {path} after {written:,} bytes ({needed}, {room} in {path.parent}); "
+        "the download resumes once there is room"
+    )
 
 
 def _body_reader(response: httpx.Response) -> Callable[[bytearray], int]:
@@ -208,11 +240,17 @@ def _start_writeback(fd: int, start: int, length: int) -> None:
 
 
 async def stream_to_part(
-    response: httpx.Response, fh: io.FileIO, plan: Plan, progress: Progress
+    response: httpx.Response,
+    fh: io.FileIO,
+    plan: Plan,
+    progress: Progress,
+    *,
+    min_speed: MinSpeed | None = None,
 ) -> Pumped:
     """The event-loop variant of `pump` (async transports); the file is hashed after."""
     part = part_path(plan.target)
     written = plan.offset
+    speed = SpeedWatch(min_speed, written) if min_speed is not None else None
     try:
         fh.seek(plan.offset)
         fh.truncate()
@@ -220,16 +258,24 @@ async def stream_to_part(
         try:
             # No chunk_size: a re-chunking buffer would hold back up to a chunk that a broken
             # connection then loses; pieces are written as they arrive.
-            async for chunk in response.aiter_raw():
+            pieces = aiter(response.aiter_raw())
+            while True:
+                try:
+                    async with asyncio.timeout(min_speed.read_timeout if min_speed else None):
+                        chunk = await anext(pieces)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise httpx.ReadTimeout("no byte within the window") from None
                 _write_all(fd, memoryview(chunk))
                 written += len(chunk)
                 progress(written, plan.total)
+                if speed is not None:
+                    speed.check(written)
         except httpx.HTTPError as exc:
-            raise NetworkError(
-                f"download interrupted after {written:,} bytes: {type(exc).__name__}"
-            ) from None
+            raise NetworkError(_interrupted(exc, written, min_speed)) from None
         os.fsync(fd)
     except OSError as exc:
-        raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
+        raise write_error(part, exc, written=written, total=plan.total) from None
     progress(written, plan.total, final=True)
     return Pumped(written)

@@ -45,6 +45,8 @@ def _result_to_json(result: Result) -> dict[str, Any]:
         "sha256": result.sha256,
         # How the saved file was checked (docs/cli.md); null until it is saved.
         "verified": result.verified.value if done and result.verified else None,
+        # When a download that failed for a passing reason is tried again (docs/cli.md).
+        "retry_at": _iso(result.retry_at),
     }
 
 

@@ -19,6 +19,19 @@ class EngineSettings:
     poll_max: float | None = None
     max_per_origin: int = 4  # concurrent polls, and concurrent downloads, per origin
     download_retries: int = 5
+    # A download slower than `min_speed` bytes/s averaged over `min_speed_window` seconds (or
+    # silent that long) is dropped and resumed with Range on a new connection: a peer that
+    # trickles must not hold a download, or its origin's slot, forever.
+    min_speed: float = 1024.0
+    min_speed_window: float = 60.0
+    # Every API request (submit, poll, link refresh) has this long for its whole answer, body
+    # included: a status answer that stalls after its headers frees its per-origin slot.
+    request_deadline: float = 120.0
+    # A result whose download failed for a passing reason (network, 5xx, disk full) is tried
+    # again `retry_min` seconds later, doubling up to `retry_max`, for `retry_rounds` rounds.
+    retry_min: float = 30.0
+    retry_max: float = 15 * 60.0
+    retry_rounds: int = 8
     # When a result's link expired and the API cannot issue a new one (Shoptet after
     # validUntil), submit the same request again instead of only offering it.
     auto_resubmit: bool = False

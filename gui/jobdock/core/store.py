@@ -105,6 +105,8 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "etag": result.etag,
         "last_modified": result.last_modified,
         "error": result.error,
+        "retry_at": _dt(result.retry_at),
+        "retries": result.retries,
     }
 
 
@@ -125,6 +127,8 @@ def result_from_json(data: dict[str, Any]) -> Result:
         etag=data.get("etag"),
         last_modified=data.get("last_modified"),
         error=data.get("error"),
+        retry_at=_parse_dt(data.get("retry_at")),
+        retries=int(data.get("retries") or 0),
     )
 
 

@@ -4,8 +4,12 @@
 is refreshed by polling the job again; when the API gives no fresh link the result becomes
 `expired` (shown, never dropped). A link's expiry time is only a hint (`expiry`): it orders the
 downloads, and a link is always tried before it counts as expired. Transient failures retry with
-backoff, resuming the `.part` file. Progress reaches the engine's update batches at most four times
-a second per file (the downloader throttles it).
+backoff, resuming the `.part` file: a few quick attempts, then the result is `failed` with a retry
+scheduled (`Result.retry_at`, `retry_min` doubling to `retry_max`, for `retry_rounds` rounds; a
+full disk waits for room without a limit on rounds) that `schedule` starts when due, and at once
+in a new process (a new `watch` after space was freed). Permanent failures (a digest that
+disagrees, a refused link no refresh cures) get no retry. Progress reaches the engine's update
+batches at most four times a second per file (the downloader throttles it).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import logging
 import stat
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobdock.core import downloader, integrity, partfile
 from jobdock.core.errors import (
     ChecksumError,
+    DiskFullError,
     HintMismatchError,
     JobdockError,
     LinkExpiredError,
@@ -40,6 +45,7 @@ from jobdock.core.job import (
 )
 from jobdock.core.links import identity
 from jobdock.core.slots import PrioritySlots
+from jobdock.core.speed import MinSpeed
 
 if TYPE_CHECKING:
     from jobdock.core.engine import Engine
@@ -69,6 +75,8 @@ class Transfers:
         self._slots: dict[str, PrioritySlots] = {}
         # Whose plain ETag is the content's MD5 (S3's); tests on 127.0.0.1 stand in for S3.
         self.trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host
+        # Results this process has tried: a retry another run scheduled is due at once here.
+        self._tried: set[tuple[str, str]] = set()
 
     def _slot(self, result: Result) -> AbstractAsyncContextManager[None]:
         origin = origin_of(result.url)
@@ -92,22 +100,31 @@ class Transfers:
         root = self._engine.settings.download_dir
         return root / sanitize_filename(job.account, fallback="account") / job.id
 
-    def _auto_wanted(self, job: Job) -> bool:
+    def _auto_wanted(self, job: Job, now: datetime) -> bool:
         return (
             job.state == JobState.SUCCEEDED
             and not job.orphaned
             and job.id not in self._tasks
             and any(
                 r.download_state in (DownloadState.PENDING, DownloadState.DOWNLOADING)
+                or self._retry_due(job.id, r, now)
                 for r in job.results
             )
         )
 
+    def _retry_due(self, job_id: str, result: Result, now: datetime) -> bool:
+        """A failed result whose scheduled retry has come (or that this process never tried)."""
+        if result.download_state != DownloadState.FAILED or result.retry_at is None:
+            return False
+        return result.retry_at <= now or (job_id, identity(result)) not in self._tried
+
     def schedule(self, now: datetime) -> datetime | None:
-        """Start automatic downloads (soonest-expiring first). Returns when to look again."""
+        """Start automatic downloads (soonest-expiring first) and retries that are due. Returns
+        when the next retry is due (None: nothing scheduled)."""
         if not self._engine.settings.auto_download:
             return None
-        wanted = [j for j in self._engine.jobs() if self._auto_wanted(j)]
+        jobs = self._engine.jobs()
+        wanted = [j for j in jobs if self._auto_wanted(j, now)]
         wanted.sort(
             key=lambda j: min(
                 (r.expires_at for r in j.results if r.expires_at),
@@ -116,7 +133,14 @@ class Transfers:
         )
         for job in wanted:
             self._start(job.id, folder=None, retry_failed=False)
-        return None
+        later = [
+            r.retry_at
+            for j in jobs
+            if j.state == JobState.SUCCEEDED and not j.orphaned and j.id not in self._tasks
+            for r in j.results
+            if r.download_state == DownloadState.FAILED and r.retry_at and r.retry_at > now
+        ]
+        return min(later, default=None)
 
     def _start(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(
@@ -160,14 +184,20 @@ class Transfers:
         tried: set[str] = set()
         while True:
             job = self._engine.job(job_id)
+            now = self._engine.clock()
             result = next(
-                (r for r in job.results if identity(r) not in tried and self._due(r, retry_failed)),
+                (
+                    r
+                    for r in job.results
+                    if identity(r) not in tried and self._due(job_id, r, retry_failed, now)
+                ),
                 None,
             )
             if result is None:
                 return
             key = identity(result)
             tried.add(key)
+            self._tried.add((job_id, key))
             if result.download_state == DownloadState.DONE:
                 self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
             try:
@@ -181,13 +211,12 @@ class Transfers:
                     job_id, key, DownloadState.FAILED, "internal error while saving; see the log"
                 )
 
-    @staticmethod
-    def _due(result: Result, retry_failed: bool) -> bool:
+    def _due(self, job_id: str, result: Result, retry_failed: bool, now: datetime) -> bool:
         state = result.download_state
         if state == DownloadState.DONE:  # saved, unless the file is gone and a retry was asked
             return retry_failed and not (result.path and Path(result.path).exists())
         if state in (DownloadState.FAILED, DownloadState.EXPIRED):
-            return retry_failed
+            return retry_failed or self._retry_due(job_id, result, now)
         return True
 
     def _find(self, job_id: str, key: str) -> tuple[int, Result] | None:
@@ -232,12 +261,17 @@ class Transfers:
                 return
             except JobdockError as exc:
                 attempts += 1
-                if exc.transient and attempts < engine.settings.download_retries:
+                quick = not isinstance(exc, DiskFullError)  # room does not appear in seconds
+                if exc.transient and quick and attempts < engine.settings.download_retries:
                     self._note(job_id, "download-retry", f"{exc.user_message}; retrying")
                     await asyncio.sleep(min(0.25 * 2**attempts, 10.0))
                     continue
-                self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
+                if exc.transient:
+                    self._fail_for_now(job_id, key, exc)
+                else:
+                    self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                 return
+            done = replace(done, retry_at=None, retries=0)
             if self._set_result(job_id, key, done):
                 self._note(job_id, "saved", _saved_note(done, earlier))
             return
@@ -259,10 +293,16 @@ class Transfers:
             # account left, so its session is named after the link's own origin.
             owner = account or Account(name=job.account, provider=job.provider, base_url=result.url)
             session = engine.bare_session(owner)
-        self._update(job_id, key, download_state=DownloadState.DOWNLOADING, error=None)
+        self._update(
+            job_id, key, download_state=DownloadState.DOWNLOADING, error=None, retry_at=None
+        )
         meter = downloader.RateMeter()
+        settings = engine.settings
+        min_speed = MinSpeed(bytes_per_second=settings.min_speed, window=settings.min_speed_window)
 
         def on_started(started: downloader.Started) -> None:
+            if started.warning:
+                self._note(job_id, "low-space", started.warning)
             self._update(
                 job_id,
                 key,
@@ -298,6 +338,7 @@ class Transfers:
                     earlier_sha256=earlier,
                     # Below the download folder, no folder may be a link (see jobfolder).
                     root=engine.settings.download_dir if folder == self.folder_for(job) else None,
+                    min_speed=min_speed,
                 )
             finally:
                 part = self._find(job_id, key)
@@ -363,8 +404,33 @@ class Transfers:
             self._set_result(job_id, key, replace(found[1], **changes))  # type: ignore[arg-type]
 
     def _mark(self, job_id: str, key: str, state: DownloadState, message: str) -> None:
-        self._update(job_id, key, download_state=state, error=message)
+        self._update(job_id, key, download_state=state, error=message, retry_at=None)
         self._note(job_id, f"download-{state.value}", message)
+
+    def _fail_for_now(self, job_id: str, key: str, exc: JobdockError) -> None:
+        """Failed for a passing reason: `failed`, with the next round scheduled (backoff), or
+        for good once `retry_rounds` rounds failed (a full disk has no such limit)."""
+        settings = self._engine.settings
+        found = self._find(job_id, key)
+        if found is None:
+            return
+        rounds = found[1].retries + 1
+        if rounds >= settings.retry_rounds and not isinstance(exc, DiskFullError):
+            message = f"{exc.user_message}; gave up after {rounds} rounds of retries"
+            self._mark(job_id, key, DownloadState.FAILED, message)
+            return
+        delay = min(settings.retry_max, settings.retry_min * 2 ** min(rounds - 1, 30))
+        message = f"{exc.user_message}; trying again in {delay:g} s"
+        retry_at = self._engine.clock() + timedelta(seconds=delay)
+        self._update(
+            job_id,
+            key,
+            download_state=DownloadState.FAILED,
+            error=message,
+            retry_at=retry_at,
+            retries=rounds,
+        )
+        self._note(job_id, "download-failed", message)
 
     def _set_all_failed(self, job_id: str, message: str) -> None:
         try:
