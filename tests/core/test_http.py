@@ -277,3 +277,53 @@ def test_a_redirect_to_an_unusable_url_is_a_protocol_error(location: str) -> Non
             await api.aclose()
 
     asyncio.run(run())
+
+
+class _Trickle(httpx.AsyncByteStream):
+    """A body that sends a byte, then another every 50 ms, for ever (no read ever times out)."""
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        while True:
+            yield b"{"
+            await asyncio.sleep(0.05)
+
+
+def test_a_trickling_answer_ends_at_the_request_deadline() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": "100000"}, stream=_Trickle())
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="x", base_url="https://api.example")
+        api = make_api_client(headers={}, transport=transport)
+        session = ApiSession(account=account, api=api, bare=api, deadline=0.3)
+        try:
+            with pytest.raises(errors.NetworkError, match=r"no complete answer within 0\.3 s"):
+                await session.request("GET", "/status")
+        finally:
+            await api.aclose()
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+
+
+def test_a_body_that_breaks_while_being_read_is_a_network_error() -> None:
+    class Broken(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            yield b'{"state": '
+            raise httpx.ReadError("connection reset by peer")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Broken())
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="x", base_url="https://api.example")
+        api = make_api_client(headers={}, transport=transport)
+        session = ApiSession(account=account, api=api, bare=api, deadline=5.0)
+        try:
+            with pytest.raises(errors.NetworkError, match=r"connection to api\.example broke"):
+                await session.request("GET", "/status")
+        finally:
+            await api.aclose()
+
+    asyncio.run(run())

@@ -74,7 +74,6 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-@pytest.mark.xfail(strict=True, reason="waits for ENOSPC as transient (disk-full fix)")
 def test_disk_full_mid_download_waits_for_room_and_then_saves_every_file(
     cli: Cli, simulator: Simulator, small_disk: Path, tmp_path: Path
 ) -> None:

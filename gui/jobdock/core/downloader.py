@@ -142,6 +142,10 @@ async def _download_into(
         headers["If-Range"] = validator
     else:
         offset = 0
+    if offset and result.bytes is not None:
+        # Still no room for the rest of a file of known size (a full disk's retries): say so
+        # without asking the server again.
+        _check_free_space(place.path, result.bytes - offset)
     progress = _Throttled(asyncio.get_running_loop(), on_progress)
     try:
         return await _download(

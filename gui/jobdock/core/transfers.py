@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobdock.transfers")
 PROGRESS_INTERVAL = downloader.PROGRESS_INTERVAL
+DISK_FULL_RECHECK = 5.0  # seconds between looks for room on a full download disk
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,10 @@ class Transfers:
             self._mark(job_id, key, DownloadState.FAILED, message)
             return
         delay = min(settings.retry_max, settings.retry_min * 2 ** min(rounds - 1, 30))
+        if isinstance(exc, DiskFullError):
+            # Looking again costs a look at the free space (the downloader asks the server only
+            # once the rest fits), and the room may come back at any moment.
+            delay = min(settings.retry_min, DISK_FULL_RECHECK)
         message = f"{exc.user_message}; trying again in {delay:g} s"
         retry_at = self._engine.clock() + timedelta(seconds=delay)
         self._update(
