@@ -418,3 +418,38 @@ def test_batch_provider_polls_all_jobs_of_an_account_together(tmp_path: Path) ->
             store.close()
 
     run(scenario())
+
+
+def test_a_passing_download_failure_is_retried_later_without_being_asked(tmp_path: Path) -> None:
+    api = FakeApi(storage_faults=["500"] * 4)
+
+    async def scenario() -> None:
+        settings = {"download_retries": 2, "retry_min": 0.1, "retry_max": 0.2}
+        async with engine_for(api, tmp_path, **settings) as engine:
+            job_id = await submit_and_settle(engine)
+            result = engine.job(job_id).results[0]
+            assert result.download_state == DownloadState.DONE, result.error
+            assert result.retry_at is None and result.retries == 0
+            assert Path(result.path or "").read_bytes() == api.body
+            failed = [e.message for e in engine.events(job_id) if e.kind == "download-failed"]
+            assert len(failed) == 2 and all("trying again in" in m for m in failed)
+
+    run(scenario())
+    assert len(api.storage_requests()) == 5
+
+
+def test_a_permanent_download_failure_is_not_retried(tmp_path: Path) -> None:
+    api = FakeApi(storage_faults=["corrupt", "corrupt"])
+    api.storage_headers.update(_content_md5(api.body))
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path, retry_min=0.05, retry_max=0.05) as engine:
+            job_id = await submit_and_settle(engine)
+            result = engine.job(job_id).results[0]
+            assert result.download_state == DownloadState.FAILED and result.retry_at is None
+            engine.wake()
+            await asyncio.sleep(0.3)  # several retry intervals: nothing is scheduled
+            assert engine.job(job_id).results[0].download_state == DownloadState.FAILED
+
+    run(scenario())
+    assert len(api.storage_requests()) == 2
