@@ -164,7 +164,7 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._runner = self._store_watch = None
         self._flush()
-        self.writeback.retry()  # a last try; `store_problem` says when it failed
+        self._retry_store()  # a last try; `store_problem` says when it failed
         for name in self._sessions:
             try:
                 self._save_quota(name)
@@ -228,23 +228,33 @@ class Engine:
         jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
         jobs = [self._stamped(job) for job in jobs] if persist else jobs
         jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
+        events = [redact_event(event, self.redactor) for event in events]
         if persist and jobs:
             # Compare-and-set against the versions this process last saw: what another process
-            # changed meanwhile is merged, never overwritten (store.put_jobs, rowmerge.py).
-            written = self.store.put_jobs(jobs, bases={j.id: self._jobs.get(j.id) for j in jobs})
-            jobs = [w for j in jobs if (w := written.get(j.id)) is not None]
+            # changed meanwhile is merged, never overwritten (store.put_jobs, rowmerge.py). A
+            # store that cannot be written (full disk, read-only file) keeps nothing from
+            # running: these versions are the truth, `writeback` saves them when it can.
+            bases = {j.id: self._jobs.get(j.id) for j in jobs}
+            written = self.writeback.save(jobs, events, bases=bases)
+            if written is not None:
+                jobs = [w for j in jobs if (w := written.get(j.id)) is not None]
+        elif events:
+            self.writeback.save((), events)
         now, mono = self.clock(), self.monotonic()
         for job in jobs:
             if persist:  # computed here just now; a reload is read as `poll_due` says
                 self._note_poll_due(job, now, mono)
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
-        events = [redact_event(event, self.redactor) for event in events]
-        # A store that cannot be written (full disk, read-only file) keeps nothing from
-        # running: the memory above is the truth, `writeback` saves it as soon as it can.
-        self.writeback.save(jobs if persist else (), events)
         self._schedule_flush()
         self.wake()
+
+    def _retry_store(self) -> None:
+        """Write what the store refused before; take in the rows it merged meanwhile."""
+        written = self.writeback.retry() or {}
+        merged = [w for i, w in written.items() if w is not None and w != self._jobs.get(i)]
+        if merged:
+            self.commit([j for j in merged if j.id in self._jobs], persist=False)
 
     @property
     def store_problem(self) -> str | None:
@@ -645,8 +655,10 @@ class Engine:
             wait = None if soonest is None else soonest - mono
             self.health.next_poll_at = None if wait is None else now + timedelta(seconds=wait)
             timeout = IDLE_WAKE if wait is None else wait
-            if self.writeback.pending and not self.writeback.retry():
-                timeout = min(timeout, RETRY_INTERVAL)
+            if self.writeback.pending:
+                self._retry_store()
+                if self.writeback.pending:
+                    timeout = min(timeout, RETRY_INTERVAL)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # races with the event being set, and the scheduler would then never stop.
             try:
