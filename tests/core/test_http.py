@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 
 import httpx
@@ -327,3 +328,49 @@ def test_a_body_that_breaks_while_being_read_is_a_network_error() -> None:
             await api.aclose()
 
     asyncio.run(run())
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """Raw (still encoded) bytes, handed over 64 KiB at a time like a socket would."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        for start in range(0, len(self._data), 64 * 1024):
+            yield self._data[start : start + 64 * 1024]
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it_whole() -> None:
+    import tracemalloc
+    import zlib
+
+    def gzipped(data: bytes) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return packer.compress(data) + packer.flush()
+
+    answer = json.dumps({"status": "done", "pad": "x" * 100_000}).encode()
+    bomb = gzipped(b"\0" * (64 << 20))  # 64 MiB of zeros in about 64 KiB
+    gzip = {"Content-Encoding": "gzip"}
+
+    async def run() -> int:
+        session, api = _session(
+            lambda r: httpx.Response(
+                200, headers=gzip, stream=_Chunks(gzipped(answer) if r.url.path == "/ok" else bomb)
+            )
+        )
+        try:
+            read = await session.request("GET", "/ok")
+            assert read.content == answer and read.json()["status"] == "done"
+            tracemalloc.start()
+            try:
+                with pytest.raises(errors.ProtocolError, match="larger than 16 MiB"):
+                    await session.request("GET", "/bomb")
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        finally:
+            await api.aclose()
+
+    peak = asyncio.run(run())
+    assert peak < MAX_ANSWER_BYTES + (8 << 20)  # httpx alone would hold the 64 MiB at once

@@ -16,11 +16,13 @@ other. TLS verification is always on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +55,7 @@ from jobdock.core.redaction import Redactor
 USER_AGENT = f"Jobdock/{__version__} (+https://github.com/jobdock/jobdock)"
 TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 MAX_REDIRECTS = 5
+INFLATE_PIECE = 256 * 1024  # a gzip answer is inflated at most this much at a time
 BODY_EXCERPT = 300
 QueryCredentials = tuple[tuple[str, str], ...]
 
@@ -227,25 +230,54 @@ def next_hop(
 
 async def read_limited(response: httpx.Response, *, limit: int) -> bytes:
     """Read a streamed answer's body like `aread()`, but never more than `limit` bytes of it
-    (after decoding): a larger answer is a `ProtocolError`, and what was read is dropped."""
+    (after decoding): a larger answer is a `ProtocolError`, and what was read is dropped. A
+    gzip body is inflated here, `INFLATE_PIECE` bytes at a time (httpx inflates each received
+    chunk whole: 64 KiB of a gzip bomb would be 64 MiB in memory at once)."""
     host = response.request.url.host
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    gzip = encodings in (["gzip"], ["x-gzip"])
     chunks: list[bytes] = []
     size = 0
+    pieces = _pieces(response, gzip=gzip)
     try:
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                chunks.clear()
-                raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
-            chunks.append(chunk)
+        async with contextlib.aclosing(pieces):
+            async for chunk in pieces:
+                size += len(chunk)
+                if size > limit:
+                    chunks.clear()
+                    raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+                chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise NetworkError(describe_transport_error(exc, str(response.request.url))) from None
     # What `aread()` itself does once the stream is consumed: `.content` and `.text` work.
     response._content = b"".join(chunks)
     return response._content
+
+
+async def _pieces(response: httpx.Response, *, gzip: bool) -> AsyncGenerator[bytes, None]:
+    """The body's decoded bytes; a gzip body's in pieces of at most `INFLATE_PIECE` (zlib's
+    `max_length`), other encodings as httpx decodes them."""
+    if not gzip:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        async for raw in response.aiter_raw():
+            data = raw
+            while data and not inflater.eof:
+                yield inflater.decompress(data, INFLATE_PIECE)
+                data = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise ProtocolError(
+            f"the answer from {response.request.url.host} is not valid gzip ({exc})",
+            status_code=response.status_code,
+        ) from None
 
 
 def _too_large(host: str, limit: int) -> str:
