@@ -165,3 +165,34 @@ def test_killed_worker_is_replaced_and_the_part_is_resumed_with_range(
     assert sorted(p.name for p in folder.iterdir()) == [path.name]
     polls = Counter(r.path for r in simulator.requests("vainu"))
     assert polls[urlsplit(job.status_url or "").path] == job.polls > 0
+
+
+def test_a_scripts_download_is_done_by_the_running_worker(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    account = add_account(cli, simulator, "vainu")
+    first, second = submit_many(cli, account, 2)
+    downloads, out = tmp_path / "downloads", tmp_path / "watch.txt"
+    args = ("--no-auto-download", "--timeout", "120", "--download-dir", str(downloads))
+    with watching(cli, out, *args) as watch:
+        wait_until(
+            lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == watch.pid,
+            what="the watch to be the worker",
+        )
+        wait_until(
+            lambda: {j["state"] for j in cli.json("jobs", "--json")} == {"succeeded"},
+            what="the jobs to finish",
+        )
+        # The script's own download dir is not the watch's: a file under the watch's
+        # --download-dir was saved by the watch.
+        path = Path(cli("download", first).stdout.strip())
+        assert path.is_relative_to(downloads)
+        wait_until(lambda: f"saved {path}" in out.read_text(), what="the watch to say so")
+        there = tmp_path / "there"
+        elsewhere = Path(cli("download", second, "--to", str(there)).stdout.strip())
+        assert elsewhere.parent == there
+        wait_until(lambda: f"saved {elsewhere}" in out.read_text(), what="the watch to say so")
+    jobs = {j.id: j for j in stored_jobs(cli)}
+    for job_id, saved in ((first, path), (second, elsewhere)):
+        expected = simulator.expected_results("vainu", jobs[job_id].remote_id or "")
+        assert [saved.read_bytes()] == expected

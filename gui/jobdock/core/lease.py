@@ -97,6 +97,9 @@ class Lease:
     def tick(self) -> bool:
         """Renew the lease if held, take it if free or expired; True when this engine holds it."""
         now = self._wall()
+        seen = read_holder(self.store)
+        if seen is not None and seen.holder != self.id and not self._expired(seen, now):
+            return False  # the usual case for the others: a look, no write lock
         with self.store.transaction() as db:
             current = read_holder(self.store)
             if current is not None and current.holder == self.id:
