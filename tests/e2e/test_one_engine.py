@@ -196,3 +196,25 @@ def test_a_scripts_download_is_done_by_the_running_worker(
     for job_id, saved in ((first, path), (second, elsewhere)):
         expected = simulator.expected_results("vainu", jobs[job_id].remote_id or "")
         assert [saved.read_bytes()] == expected
+
+
+def test_two_watches_spend_a_shoptet_quota_once(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    account = add_account(cli, simulator, "shoptet")
+    ids = submit_many(cli, account, 5, "sim_duration=4")
+    outs = tmp_path / "first.txt", tmp_path / "second.txt"
+    args = ("--until-done", "--timeout", "120", "--download-dir", str(tmp_path / "downloads"))
+    with watching(cli, outs[0], *args) as first, watching(cli, outs[1], *args) as second:
+        assert first.wait(timeout=150) == 0, outs[0].read_text()
+        assert second.wait(timeout=150) == 0, outs[1].read_text()
+    jobs = stored_jobs(cli)
+    assert sorted(j.id for j in jobs) == sorted(ids)
+    # One poller: each batch poll is one job-list call and counts as a poll of every job still
+    # unfinished, the last to finish among them; each finished job's detail is read once.
+    stats = simulator.shoptet_stats()
+    assert stats["list_calls"] == max(j.polls for j in jobs), stats
+    assert stats["detail_calls"] == len(jobs), stats
+    assert stats["requests"] == len(jobs) + stats["list_calls"] + stats["detail_calls"], stats
+    fetched = Counter(r.path for r in simulator.requests("storage") if r.method == "GET")
+    assert len(fetched) == len(jobs) and set(fetched.values()) == {1}, fetched
