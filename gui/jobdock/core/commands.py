@@ -86,6 +86,8 @@ class Commands:
         worker took and never finished."""
         store = self._engine.store
         where = "" if again else "WHERE taken = 0"
+        if not store.rows(f"SELECT 1 FROM commands {where} LIMIT 1"):
+            return []  # the usual case, every beat: a look, no write lock
         with store.transaction() as db:
             rows = store.rows(f"SELECT id, kind, job_id, args FROM commands {where} ORDER BY id")
             db.executemany("UPDATE commands SET taken = 1 WHERE id = ?", [(r[0],) for r in rows])

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from jobdock.core.errors import StoreError
 from jobdock.core.job import utcnow
 from jobdock.core.store import JobStore
 
@@ -163,6 +164,7 @@ class Worker:
         self.holds = False
         self._task: asyncio.Task[None] | None = None
         self.on_change: Callable[[bool], None] | None = None  # told when `holds` changes
+        self._refused = False  # the last tick could not write the store
 
     @property
     def running(self) -> bool:
@@ -183,7 +185,17 @@ class Worker:
                 log.exception("renewing the worker lease failed")
 
     async def step(self) -> None:
-        held = self.lease.tick()
+        try:
+            held = self.lease.tick()
+        except StoreError as exc:
+            # A store that refuses writes (a full disk) cannot record the lease, for anyone:
+            # work on as before, or start when no live worker is seen, rather than stop.
+            held = self.holds or self.lease.live_holder() is None
+            if not self._refused:
+                log.warning("the worker lease cannot be written (%s); going on unrecorded", exc)
+            self._refused = True
+        else:
+            self._refused = False
         engine = self._engine
         if held and not self.holds:
             self.holds = True
@@ -219,7 +231,10 @@ class Worker:
     def release(self) -> None:
         if self.holds:
             self.holds = False
-            self.lease.release()
+            try:
+                self.lease.release()
+            except StoreError as exc:  # it lapses on its own within EXPIRY
+                log.warning("the worker lease was not released: %s", exc)
 
     def status(self) -> dict[str, object]:
         """`jobdock status --json`: the worker (None when there is no live one) and whether it
