@@ -218,3 +218,23 @@ def test_two_watches_spend_a_shoptet_quota_once(
     assert stats["requests"] == len(jobs) + stats["list_calls"] + stats["detail_calls"], stats
     fetched = Counter(r.path for r in simulator.requests("storage") if r.method == "GET")
     assert len(fetched) == len(jobs) and set(fetched.values()) == {1}, fetched
+
+
+def test_a_watch_that_is_not_the_worker_exits_with_the_jobs_outcome(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    account = add_account(cli, simulator, "vainu")
+    submit_many(cli, account, 1, "sim_duration=3")
+    submit_many(cli, account, 1, "sim_duration=3", "sim_outcome=fail")
+    worker_out, follower_out = tmp_path / "worker.txt", tmp_path / "follower.txt"
+    with watching(cli, worker_out, "--timeout", "120") as worker:
+        wait_until(
+            lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == worker.pid,
+            what="the first watch to be the worker",
+        )
+        with watching(cli, follower_out, "--until-done", "--timeout", "120") as follower:
+            assert follower.wait(timeout=150) == 1, follower_out.read_text()  # a job failed
+        assert worker.poll() is None, worker_out.read_text()
+    text = follower_out.read_text()
+    assert FOLLOWING in text and TOOK_OVER not in text, text
+    assert "failed" in text and "saved" in text, text
