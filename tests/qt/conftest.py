@@ -7,7 +7,8 @@ and publishes batches the way the engine does, so models and actions are tested 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,15 @@ class FakeEngine:
 @pytest.fixture
 def clock() -> Callable[[], datetime]:
     return lambda: NOW
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_collected_here() -> Iterator[None]:
+    # A test's windows, models and timers must die on this (the GUI) thread. Left to the
+    # cycle collector they die wherever it next runs, often in a later test's download or
+    # server thread: Qt then warns "Timers cannot be stopped from another thread" or crashes.
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
