@@ -369,7 +369,10 @@ class Engine:
             return cached
         provider = self.provider(account.provider)
         secret = await asyncio.to_thread(self.credentials.get, account.name)
-        if not secret:
+        # A profile with `auth.kind = "none"` (UniProt) needs no secret at all.
+        if not secret and not getattr(provider, "needs_secret", True):
+            secret = ""
+        elif not secret:
             raise ConfigError(
                 f"no secret for account {account.name!r} in the keyring; add it with "
                 f"`jobdock accounts add {account.name} --provider {account.provider} "

@@ -1,8 +1,10 @@
 """Paths into API answers, as profiles write them: dotted steps with list indexes into JSON
 (`data.items[0].url`), the same steps as element names into XML (relative to the root element,
-namespaces ignored, `@name` as the last step reads an attribute), or `header:Name` for a response
-header. `parse_path` refuses malformed paths with a message fit for `profiles check`; the lookups
-are tolerant and answer `None` when any step misses.
+namespaces ignored, `@name` as the last step reads an attribute), `header:Name` for a response
+header, `present:PATH` for the name of PATH's last step when PATH has a value (which of `error` and
+`response` an AIP-151 operation carries), or `http:status` for the answer's status code.
+`parse_path` refuses malformed paths with a message fit for `profiles check`; the lookups are
+tolerant and answer `None` when any step misses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import httpx
 
 _STEP = re.compile(r"^(?P<name>[^.\[\]\s]*)(?P<indexes>(?:\[-?\d+\])*)$")
 _INDEX = re.compile(r"\[(-?\d+)\]")
+STATUS_PATH = "http:status"
+PRESENT = "present:"
 _HEADER = re.compile(r"^header:(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
 
 
@@ -34,6 +38,8 @@ class FieldPath:
     text: str
     steps: tuple[Step, ...] = ()
     header: str | None = None
+    present: bool = False  # `present:PATH`: the last step's name when PATH has a value
+    status: bool = False  # `http:status`: the HTTP status code
 
     def __str__(self) -> str:
         return self.text
@@ -45,6 +51,17 @@ def parse_path(text: str) -> FieldPath:
         raise ValueError("expected a path like `data.items[0].url`, got an empty string")
     if text != text.strip():
         raise ValueError(f"path {text!r} has leading or trailing spaces")
+    if text == STATUS_PATH:
+        return FieldPath(text=text, status=True)
+    if text.startswith("http:"):
+        raise ValueError(f"path {text!r}: the only `http:` path is {STATUS_PATH!r}")
+    if text.startswith(PRESENT):
+        inner = parse_path(text[len(PRESENT) :])
+        if inner.header or inner.status or inner.present or not inner.steps[-1].name:
+            raise ValueError(
+                f"path {text!r}: `present:` must be followed by a path ending in a name"
+            )
+        return FieldPath(text=text, steps=inner.steps, present=True)
     header = _HEADER.match(text)
     if header:
         return FieldPath(text=text, header=header.group("name"))

@@ -1,10 +1,12 @@
 """The provider that follows any job-style API described by a `Profile`: submit the request,
 read the job id, status URL, state, progress, times, error, log and result links from the answers
 at the profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL
-(from the answer, or built from the job id) until the job ends. An unmapped raw state is a
-`ProtocolError` naming the value. Query-parameter auth is never sent by this module: the engine
-puts `auth_params` on the account's session, which merges them into the URL of every request to
-the account's origin and of no other.
+(from the answer, or built from the job id, with any method and a templated body) until the job
+ends. Result links are read from the answer, built from a template, or read from the answer to a
+second request (`fetch`), which is made again whenever the job is polled for fresh links. An
+unmapped raw state is a `ProtocolError` naming the value. Query-parameter auth is never sent by
+this module: the engine puts `auth_params` on the account's session, which merges them into the
+URL of every request to the account's origin and of no other.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element
 
 import httpx
@@ -51,12 +53,18 @@ from jobdock.core.providers.common import (
     presigned_expiry,
     raw_text,
 )
-from jobdock.core.providers.profile_paths import FieldPath, lookup_header, lookup_json, lookup_xml
+from jobdock.core.providers.profile_paths import (
+    FieldPath,
+    lookup_header,
+    lookup_json,
+    lookup_xml,
+    parse_path,
+)
 from jobdock.core.providers.profile_schema import Profile, ResultSpec, normalise_state
+from jobdock.core.providers.profile_templates import expand_job, expand_now
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,199}$")
-_NOW = re.compile(r"\{now(?:-(\d+)([smhd]))?\}")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# A job id: plain (`r-1`) or a URI (`gid://shopify/BulkOperation/1`, `operations/123`).
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{0,399}$")
 
 
 class _Answer:
@@ -66,6 +74,8 @@ class _Answer:
         self.response = response
         self.data: object = None
         self.root: Element | None = None
+        if response.is_redirect and not _looks_like(profile.answers, response):
+            return  # a redirect not followed (303 See Other) is read from its status and headers
         if profile.answers == "xml":
             self.root = parse_xml(response.text) if response.content else None
             if self.root is None:
@@ -74,20 +84,40 @@ class _Answer:
             self.data = expect_object(parse_json(response, what=what), what=what)
 
     def get(self, path: FieldPath) -> Any:
+        if path.status:  # a 200 leaves the state to the next path (or the missing state)
+            code = self.response.status_code
+            return str(code) if code != 200 else None
         if path.header is not None:
             return lookup_header(self.response, path)
-        if self.root is not None:
-            return lookup_xml(self.root, path)
-        return lookup_json(self.data, path)
+        value = lookup_xml(self.root, path) if self.root is not None else None
+        if self.root is None:
+            value = lookup_json(self.data, path)
+        if path.present:  # which key the answer carries: its name, or no match
+            return path.steps[-1].name if value is not None else None
+        return value
+
+    def first(self, paths: tuple[FieldPath, ...]) -> Any:
+        """The value at the first path that has one."""
+        for path in paths:
+            value = self.get(path)
+            if value is not None and value != "" and value != []:
+                return value
+        return None
 
     def text(self, paths: tuple[FieldPath, ...]) -> str | None:
+        """The first path's value that reads as text: strings, numbers, and booleans as `true`
+        and `false` (AIP-151's `done`)."""
         for path in paths:
             value = self.get(path)
             value = value[0] if isinstance(value, list) and value else value
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                if str(value).strip():
-                    return str(value).strip()
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, str | int | float) and str(value).strip():
+                return str(value).strip()
         return None
+
+    def lookup(self, text: str) -> str | None:
+        return self.text((parse_path(text),))
 
 
 class ProfileProvider:
@@ -95,6 +125,7 @@ class ProfileProvider:
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
+        self.needs_secret = profile.auth.kind != "none"
         self.id = profile.id
         self.display_name = profile.name
         self.default_base_url = profile.base_url
@@ -127,9 +158,9 @@ class ProfileProvider:
         body: bytes | None = None
         content_type = spec.content_type
         if isinstance(spec.body, str):
-            body = _expand_now(spec.body).encode()
+            body = str(expand_now(spec.body)).encode()
         elif spec.body is not None:
-            body = json.dumps(_expand_now(copy.deepcopy(spec.body))).encode()
+            body = json.dumps(expand_now(copy.deepcopy(spec.body))).encode()
             content_type = content_type or "application/json"
         return SubmitRequest(
             method=spec.method,
@@ -173,7 +204,9 @@ class ProfileProvider:
                 request.method or spec.method, path, params=params, content=request.body,
                 headers=headers,
             )  # fmt: skip
-            status = self._status(response, request=request, what=what)
+            status = await self._status(
+                session, response, request=request, what=what, url=None, known_id=None
+            )
             if status.remote_id is None and status.status_url is None:
                 wanted = " or ".join(f"`{p}`" for p in self._finders())
                 raise ProtocolError(f"{what}: the answer has no {wanted}")
@@ -188,23 +221,53 @@ class ProfileProvider:
                 f"{self.id}: job {job.id} has neither a {self.profile.id_noun} nor a status URL"
             )
         what = f"{self.id}: polling {self.profile.job_noun} {job.remote_id or safe_url(url)}"
+        spec = self.profile.poll_request
+        body, content_type = None, spec.content_type
+        if spec.body is not None:
+            values = {"id": job.remote_id, "status_url": url}
+            filled = _fill(spec.body, values, lambda _: None, url=False, what=what)
+            if isinstance(filled, str):
+                body = filled.encode()
+            else:
+                body, content_type = json.dumps(filled).encode(), content_type or "application/json"
+        headers = {"Content-Type": content_type} if body is not None and content_type else None
         with guard(session, what=what):
-            response = await session.request("GET", url)
-            status = self._status(response, request=job.request, what=what)
+            response = await session.request(
+                spec.method, url, content=body, headers=headers,
+                follow_redirects=spec.follow_redirects,
+            )  # fmt: skip
+            status = await self._status(
+                session, response, request=job.request, what=what, url=url, known_id=job.remote_id
+            )
         return status if status.status_url else dataclasses.replace(status, status_url=url)
 
     # reading answers -----------------------------------------------------------------------
-    def _status(
-        self, response: httpx.Response, *, request: SubmitRequest | None, what: str
+    async def _status(
+        self,
+        session: ApiSession,
+        response: httpx.Response,
+        *,
+        request: SubmitRequest | None,
+        what: str,
+        url: str | None,
+        known_id: str | None,
     ) -> RemoteStatus:
         raise_for_status(response, what=what)
         answer = _Answer(self.profile, response, what=what)
         fields = self.profile.fields
         state_path = fields["state"][0]
         remote_state = answer.text(fields["state"])
-        if remote_state is None:
+        # An answer without a state: a submit's job is `initial_state` (an API that answers only
+        # an id), a poll's is `absent_state` when the profile gives one (AIP-151 leaves out
+        # `done: false`).
+        missing = self.profile.initial_state if url is None else self.profile.absent_state
+        if remote_state is None and missing is not None:
+            remote_state = missing.value
+            state: JobState | None = missing
+        elif remote_state is None:
             raise ProtocolError(f"{what}: the answer has no `{state_path}`", status_code=200)
-        state = self.profile.states.get(normalise_state(remote_state))
+        else:
+            state = self.profile.states.get(normalise_state(remote_state))
         if state is None:
             noun = f"{self.profile.job_noun} {state_path.text.rsplit('.', 1)[-1]}"
             raise ProtocolError(
@@ -213,17 +276,23 @@ class ProfileProvider:
             )
         remote_id = answer.text(fields.get("id", ()))
         status_url = answer.text(fields.get("status_url", ()))
+        status_url = self._resolve(response, status_url) if status_url else None
+        values = {
+            "id": remote_id or known_id,
+            "status_url": status_url or url or self._template_url(session, remote_id, request),
+        }
+        results = await self._results(session, answer, state, values, request)
         return RemoteStatus(
             state=state,
             remote_state=remote_state,
             remote_id=remote_id,
-            status_url=self._resolve(response, status_url) if status_url else None,
+            status_url=status_url,
             progress=_progress(answer.text(fields.get("progress", ()))),
             created_at=parse_timestamp(answer.text(fields.get("created", ()))),
             finished_at=parse_timestamp(answer.text(fields.get("finished", ()))),
             error=self._error(answer, state),
             log=_log(answer, fields.get("log", ())),
-            results=self._results(answer, state, remote_id, request),
+            results=results,
             retry_after=parse_retry_after(response.headers),
             raw=raw_text(response),
         )
@@ -238,29 +307,54 @@ class ProfileProvider:
             return f"the {self.profile.job_noun} was cancelled"
         return f"the {self.profile.job_noun} failed on {self.profile.name}'s side (no reason given)"
 
-    def _results(
-        self, answer: _Answer, state: JobState, job_id: str | None, request: SubmitRequest | None
+    async def _results(
+        self,
+        session: ApiSession,
+        answer: _Answer,
+        state: JobState,
+        values: dict[str, str | None],
+        request: SubmitRequest | None,
     ) -> tuple[ResultLink, ...]:
         if state is not JobState.SUCCEEDED:
             return ()
-        found: list[tuple[str, str, ResultSpec, str | None]] = []
+        job_id = values["id"]
+        found: list[tuple[str, str, ResultSpec, str | None, _Answer]] = []
         for spec in self.profile.results:
-            items = [v for v in _as_list(answer.get(spec.url)) if _url_of(v)]
+            source = answer
+            if spec.fetch is not None:  # SP-API: getReport names a document, getReportDocument
+                source = await self._fetch(session, spec.fetch, answer, values)  # gives its link
+            if spec.url_template is not None:
+                what = f"{self.id}: results of {self.profile.job_noun} {job_id}"
+                built = _fill(spec.url_template, values, answer.lookup, url=True, what=what)
+                items: list[object] = [session.url(str(built))]
+            else:
+                items = [v for v in _as_list(source.first(spec.url)) if _url_of(v)]
             for n, item in enumerate(items, start=1):
-                url = self._resolve(answer.response, _url_of(item) or "")
+                url = self._resolve(source.response, _url_of(item) or "")
                 name = self._filename(spec, url, n, job_id, request)
-                found.append((url, name, spec, _checksum(spec, answer, item, len(items))))
-        names = unique_names([name for _, name, _, _ in found])
+                checksum = _checksum(spec, source, item, len(items))
+                found.append((url, name, spec, checksum, source))
+        names = unique_names([name for _, name, _, _, _ in found])
         return tuple(
             ResultLink(
                 url=url,
-                expires_at=_expiry(spec, answer, url),
+                expires_at=_expiry(spec, source, url),
                 filename_hint=name,
                 needs_auth=spec.needs_auth,
                 checksum=checksum,
             )
-            for (url, _, spec, checksum), name in zip(found, names, strict=True)
+            for (url, _, spec, checksum, source), name in zip(found, names, strict=True)
         )
+
+    async def _fetch(
+        self, session: ApiSession, template: str, answer: _Answer, values: dict[str, str | None]
+    ) -> _Answer:
+        """The answer to the second request a result needs (its URL built from the first)."""
+        what = f"{self.id}: fetching the result of {self.profile.job_noun} {values['id']}"
+        url = session.url(str(_fill(template, values, answer.lookup, url=True, what=what)))
+        response = await session.request("GET", url)
+        raise_for_status(response, what=what)
+        return _Answer(self.profile, response, what=what)
 
     def _filename(
         self, spec: ResultSpec, url: str, n: int, job_id: str | None, request: SubmitRequest | None
@@ -294,7 +388,8 @@ class ProfileProvider:
         if not (template and job_id):
             return None
         path = ((request.path if request else "") or self.profile.submit.path).rstrip("/")
-        return session.url(template.format(id=job_id, path=path))
+        # An id that is a URI (`gid://shopify/BulkOperation/1`) is one path segment, encoded.
+        return session.url(expand_job(template, {"id": job_id, "path": path}, _none, url=True))
 
     def _id_in_url(self, url: str) -> str | None:
         template = self.profile.status_url_template
@@ -303,9 +398,9 @@ class ProfileProvider:
         parts = [re.escape(p) for p in re.split(r"\{(?:id|path)\}", template.strip("/"))]
         markers = re.findall(r"\{(id|path)\}", template)
         pieces = zip(parts, markers, strict=False)
-        pattern = "".join(p + ("([^/?#]+)" if m == "id" else ".*?") for p, m in pieces)
+        pattern = "".join(p + ("([^?#]+?)" if m == "id" else ".*") for p, m in pieces)
         match = re.search("/" + pattern + re.escape(parts[-1]) + r"/?$", urlsplit(url).path)
-        return match.group(1) if match and match.groups() else None
+        return unquote(match.group(1)) if match and match.groups() else None
 
     def _resolve(self, response: httpx.Response, ref: str) -> str:
         """`ref` made absolute against the URL that answered, without any query credential."""
@@ -329,22 +424,22 @@ def _sniff(request: SubmitRequest) -> str:
     return "application/xml" if text.startswith(b"<") else "application/json"
 
 
-def _expand_now(value: Any) -> Any:
-    """`{now}` and `{now-24h}` (s, m, h, d) in strings, as ISO 8601 UTC to the second."""
-    if isinstance(value, str):
-        now = datetime.now(UTC).replace(microsecond=0)
+def _none(_: str) -> None:
+    return None
 
-        def fill(match: re.Match[str]) -> str:
-            amount, unit = match.groups()
-            when = now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
-            return when.isoformat().replace("+00:00", "Z")
 
-        return _NOW.sub(fill, value)
-    if isinstance(value, dict):
-        return {k: _expand_now(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_now(v) for v in value]
-    return value
+def _fill(
+    value: object, values: dict[str, str | None], answer: Any, *, url: bool, what: str
+) -> Any:
+    try:
+        return expand_job(copy.deepcopy(value), values, answer, url=url)
+    except KeyError as exc:
+        raise ProtocolError(f"{what}: no value for {{{exc.args[0]}}} in the answer") from None
+
+
+def _looks_like(answers: str, response: httpx.Response) -> bool:
+    text = response.text.lstrip() if response.content else ""
+    return text.startswith("<") if answers == "xml" else text.startswith(("{", "["))
 
 
 def _progress(text: str | None) -> float | None:
@@ -380,19 +475,21 @@ def _url_of(item: object) -> str | None:
 def _checksum(spec: ResultSpec, answer: _Answer, item: object, count: int) -> str | None:
     """The link's checksum: in its own `{"url": ...}` object, or in the answer when the entry
     gives one link (`"<algorithm>:<hex>"`, see `integrity.api_checksum`)."""
-    if spec.checksum is None or spec.checksum_algorithm is None:
+    if not spec.checksum or spec.checksum_algorithm is None:
         return None
-    value = lookup_json(item, spec.checksum) if isinstance(item, dict) else None
+    value = None
+    for path in spec.checksum if isinstance(item, dict) else ():
+        value = value if value is not None else lookup_json(item, path)
     if value is None and count == 1:
-        value = answer.text((spec.checksum,))
+        value = answer.text(spec.checksum)
     return api_checksum(spec.checksum_algorithm, value)
 
 
 def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:
     if spec.expiry == "presigned-url":
         return presigned_expiry(url)
-    if spec.expires_at is not None:
-        return parse_timestamp(answer.text((spec.expires_at,)))
+    if spec.expires_at:
+        return parse_timestamp(answer.text(spec.expires_at))
     if spec.ttl is not None:
         # From the answer's own time, on the server's clock like every other expiry time (the
         # engine moves them all onto the local clock, `expiry.ClockSkew`).

@@ -1,8 +1,8 @@
 """What a provider profile holds, and the checks that turn a parsed TOML table into one (the format
 is docs/profiles.md). `build_profile` collects every problem it finds — unknown and missing keys,
-wrong types, malformed paths and templates, a `[states]` table without a way to succeed or fail —
+wrong types, malformed paths and templates, a `[states]` table without a way to succeed —
 as `Problem`s naming the dotted key, and raises them together in a `ProfileError`; the loader adds
-file names and line numbers.
+file names and line numbers. Every field and result path may be a list of paths, first match wins.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from jobdock.core.errors import ConfigError
 from jobdock.core.job import JobState
 from jobdock.core.providers.base import PollPolicy
 from jobdock.core.providers.profile_paths import FieldPath, parse_path
+from jobdock.core.providers.profile_templates import unknown_placeholders
 
-AUTH_KINDS = ("header", "bearer", "basic", "query")
+AUTH_KINDS = ("header", "bearer", "basic", "query", "none")
 ANSWER_FORMATS = ("json", "xml")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPIRY_MODES = ("presigned-url",)
@@ -30,20 +31,22 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
-         "submit", "fields", "states", "poll", "results"),
+         "submit", "fields", "states", "initial_state", "absent_state", "poll", "results"),
     "auth": ("kind", "name"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
-    "poll": ("first_delay", "min", "max", "factor", "deadline"),
-    "results": ("url", "filename", "filename_from_url", "expiry", "expires_at", "ttl",
-                "needs_auth", "checksum", "checksum_algorithm"),
+    "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
+             "follow_redirects"),
+    "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
+                "expires_at", "ttl", "needs_auth", "checksum", "checksum_algorithm"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
     "auth": ("kind",),
     "fields": ("state",),
-    "results": ("url",),
 }
+TIMINGS = ("first_delay", "min", "max", "factor", "deadline")
+URL_VALUES = {"id", "status_url", "answer."}  # placeholders of result URL templates
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,27 @@ class SubmitSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PollRequest:
+    """How a job is polled: `body` (string or JSON) is templated with the job's values."""
+
+    method: str = "GET"
+    body: object = None
+    content_type: str | None = None
+    follow_redirects: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResultSpec:
-    url: FieldPath
+    url: tuple[FieldPath, ...] = ()  # in the answer (or in the `fetch` answer)
+    url_template: str | None = None  # or: built from the job's values
+    fetch: str | None = None  # a URL template whose answer holds `url` (a second request)
     filename: str | None = None
     filename_from_url: bool = True
     expiry: str | None = None
-    expires_at: FieldPath | None = None
+    expires_at: tuple[FieldPath, ...] = ()
     ttl: float | None = None
     needs_auth: bool = False
-    checksum: FieldPath | None = None  # in each link object, or in the answer for one link
+    checksum: tuple[FieldPath, ...] = ()  # in each link object, or in the answer for one link
     checksum_algorithm: str | None = None
 
 
@@ -117,7 +132,10 @@ class Profile:
     job_noun: str = "job"
     id_noun: str = "job id"
     submit: SubmitSpec = field(default_factory=SubmitSpec)
+    initial_state: JobState = JobState.QUEUED  # of a submit answer without a state
+    absent_state: JobState | None = None  # of a poll answer without one (None: an error)
     poll: PollPolicy = field(default_factory=PollPolicy)
+    poll_request: PollRequest = field(default_factory=PollRequest)
     results: tuple[ResultSpec, ...] = ()
     source: str = "<profile>"
 
@@ -159,9 +177,16 @@ class _Checker:
             self.add(_join(key, name), str(exc))
             return None
 
-    def path(self, data: Mapping[str, Any], key: str, name: str) -> FieldPath | None:
+    def paths(self, data: Mapping[str, Any], key: str, name: str) -> tuple[FieldPath, ...]:
+        """A path, or a list of paths tried in order."""
+        value = data.get(name)
+        if isinstance(value, list):
+            if not value:
+                self.add(_join(key, name), "expected a path or a non-empty list of paths")
+            found = [self.value({name: v}, key, name, _path) for v in value]
+            return tuple(p for p in found if p is not None)
         path: FieldPath | None = self.value(data, key, name, _path)
-        return path
+        return (path,) if path is not None else ()
 
 
 def build_profile(data: Mapping[str, Any], *, source: str) -> Profile:
@@ -183,7 +208,10 @@ def build_profile(data: Mapping[str, Any], *, source: str) -> Profile:
         fields=fields,
         status_url_template=template,
         submit=_submit(c, top.get("submit", {})),
+        initial_state=c.value(top, "", "initial_state", _canonical) or JobState.QUEUED,
+        absent_state=c.value(top, "", "absent_state", _canonical),
         poll=_poll(c, top.get("poll", {})),
+        poll_request=_poll_request(c, top.get("poll", {})),
         results=tuple(_results(c, top.get("results", []))),
         source=source,
     )
@@ -211,7 +239,7 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
     if kind in ("header", "query") and name is None and "name" not in table:
         what = "header" if kind == "header" else "query parameter"
         c.add("auth.name", f"missing: kind = {kind!r} needs the {what}'s name")
-    if kind in ("bearer", "basic") and "name" in table:
+    if kind in ("bearer", "basic", "none") and "name" in table:
         c.add("auth.name", f"not used with kind = {kind!r} (only with header or query)")
     return AuthSpec(kind=kind, name=name)
 
@@ -233,9 +261,9 @@ def _states(c: _Checker, data: object) -> dict[str, JobState]:
         if norm in states and states[norm] != JobState(value):
             c.add(key, f"conflicts with another raw state that compares equal ({norm!r})")
         states[norm] = JobState(value)
-    for needed in (JobState.SUCCEEDED, JobState.FAILED):
-        if needed not in states.values():
-            c.add("states", f"no raw state maps to {needed.value!r} (needed: succeeded and failed)")
+    # An API may report no failure at all (Mailchimp batches); every job API can succeed.
+    if JobState.SUCCEEDED not in states.values():
+        c.add("states", "no raw state maps to 'succeeded' (needed: a way to succeed)")
     return states
 
 
@@ -243,13 +271,9 @@ def _fields(c: _Checker, data: object) -> tuple[dict[str, tuple[FieldPath, ...]]
     table = c.table(data, "fields", "fields")
     fields: dict[str, tuple[FieldPath, ...]] = {}
     for name in FIELD_NAMES:
-        if name == "error" and isinstance(table.get(name), list):
-            paths = [c.value({"error": p}, "fields", "error", _path) for p in table[name]]
-            fields[name] = tuple(p for p in paths if p is not None)
-            continue
-        path = c.path(table, "fields", name)
-        if path is not None:
-            fields[name] = (path,)
+        paths = c.paths(table, "fields", name)
+        if paths:
+            fields[name] = paths
     template = c.value(table, "fields", "status_url_template", _template({"id", "path"}))
     if table and not ({"id", "status_url"} & table.keys()):
         c.add("fields", "missing: `id` or `status_url` (how else would the job be found again?)")
@@ -274,7 +298,7 @@ def _submit(c: _Checker, data: object) -> SubmitSpec:
 
 def _poll(c: _Checker, data: object) -> PollPolicy:
     table = c.table(data, "poll", "poll")
-    values = {name: c.value(table, "poll", name, _positive) for name in KEYS["poll"]}
+    values = {name: c.value(table, "poll", name, _positive) for name in TIMINGS}
     policy = PollPolicy()
     renamed = {"min": "min_interval", "max": "max_interval"}
     given = {renamed.get(k, k): v for k, v in values.items() if v is not None}
@@ -286,6 +310,18 @@ def _poll(c: _Checker, data: object) -> PollPolicy:
     return policy
 
 
+def _poll_request(c: _Checker, data: object) -> PollRequest:
+    table = data if isinstance(data, dict) else {}  # `_poll` reports what is wrong with it
+    method = c.value(table, "poll", "method", lambda v: _one_of(METHODS)(_string(v).upper()))
+    follow = c.value(table, "poll", "follow_redirects", _bool)
+    return PollRequest(
+        method=method or "GET",
+        body=c.value(table, "poll", "body", _body),
+        content_type=c.value(table, "poll", "content_type", _nonempty),
+        follow_redirects=True if follow is None else follow,
+    )
+
+
 def _results(c: _Checker, data: object) -> list[ResultSpec]:
     if not isinstance(data, list):
         c.add("results", f"expected an array of tables ([[results]]), got {_type(data)}")
@@ -294,7 +330,13 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
     for index, entry in enumerate(data):
         key = f"results[{index}]"
         table = c.table(entry, key, "results")
-        url = c.path(table, key, "url")
+        url = c.paths(table, key, "url")
+        template = c.value(table, key, "url_template", _url_template(URL_VALUES))
+        fetch = c.value(table, key, "fetch", _url_template(URL_VALUES))
+        if isinstance(table, dict) and table and ("url" in table) == ("url_template" in table):
+            c.add(key, "give one of url (a path) and url_template")
+        if "fetch" in table and "url" not in table:
+            c.add(key, "fetch needs url: the path to the link in the fetched answer")
         expiry_keys = [k for k in ("expiry", "expires_at", "ttl") if k in table]
         if len(expiry_keys) > 1:
             given = ", ".join(expiry_keys)
@@ -305,14 +347,16 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
         from_url = c.value(table, key, "filename_from_url", _bool)
         specs.append(
             ResultSpec(
-                url=url or parse_path("url"),
+                url=url,
+                url_template=template,
+                fetch=fetch,
                 filename=filename,
                 filename_from_url=("filename" not in table) if from_url is None else from_url,
                 expiry=c.value(table, key, "expiry", _one_of(EXPIRY_MODES)),
-                expires_at=c.path(table, key, "expires_at"),
+                expires_at=c.paths(table, key, "expires_at"),
                 ttl=c.value(table, key, "ttl", _positive),
                 needs_auth=bool(c.value(table, key, "needs_auth", _bool)),
-                checksum=c.path(table, key, "checksum"),
+                checksum=c.paths(table, key, "checksum"),
                 checksum_algorithm=c.value(
                     table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
                 ),
@@ -358,6 +402,28 @@ def _positive(value: object) -> float:
 
 def _path(value: object) -> FieldPath:
     return parse_path(_string(value))
+
+
+def _canonical(value: object) -> JobState:
+    if not isinstance(value, str) or value not in JobState.__members__.values():
+        raise ValueError(f"expected one of {', '.join(s.value for s in JobState)}, got {value!r}")
+    return JobState(value)
+
+
+def _url_template(allowed: set[str]) -> Callable[[object], str]:
+    """A URL template: `{id}`, `{status_url}`, `{answer.PATH}` (a valid path) and `{now…}`."""
+
+    def check(value: object) -> str:
+        text = _nonempty(value)
+        for name in unknown_placeholders(text, allowed):
+            raise ValueError(f"unknown placeholder {{{name}}} (known: {{id}}, {{status_url}}, "
+                             "{answer.PATH}, {now…})")  # fmt: skip
+        for name in _PLACEHOLDER.findall(text):
+            if name.startswith("answer."):
+                parse_path(name[len("answer.") :])
+        return text
+
+    return check
 
 
 def _profile_id(value: object) -> str:

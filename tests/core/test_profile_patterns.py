@@ -1,0 +1,539 @@
+"""The export-API patterns profiles describe (docs/profiles.md), each against a small fake of the
+API on 127.0.0.1 and followed through the real CLI where it matters: a submit answer without a
+state (`initial_state`), AIP-151 operations (a state from a boolean and from which key is present),
+a list of paths per field, polling with a templated POST body (GraphQL), ids that are URIs, auth
+kind `none`, `{now:epoch}` times, result URLs from a template and from a second request (made again
+when a link expires), and 303 See Other as the end of a job with `header:Location` as its result."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import keyring.core
+import pytest
+
+from jobdock.cli import main
+from jobdock.core.errors import ProtocolError
+from jobdock.core.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.job import Account, Job, JobState
+from jobdock.core.providers.profile_load import parse_profile
+from jobdock.core.providers.profile_provider import ProfileProvider
+from jobdock.core.providers.profile_templates import expand_now
+from tests.support import file_keyring
+
+SECRET = "s3cr3t-pattern-token"
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Fake:
+    """A fake API: `route(seen)` answers each request; every request is kept in `seen`."""
+
+    route: Callable[[Seen], Answer]
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [s.path for s in self.seen if method is None or s.method == method]
+
+
+def _handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length))
+            fake.seen.append(seen)
+            code, headers, body = fake.route(seen)
+            self.send_response(code)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _serve
+
+    return Handler
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[Seen], Answer]], Fake]]:
+    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(route: Callable[[Seen], Answer]) -> Fake:
+        fake = Fake(route)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        servers.append((server, thread))
+        fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return fake
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def js(value: object, code: int = 200, **headers: str) -> Answer:
+    return code, headers, json.dumps(value).encode()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv(file_keyring.FILE_VARIABLE, str(tmp_path / "keyring.json"))
+    monkeypatch.setattr(keyring.core, "_keyring_backend", file_keyring.FileKeyring())
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    def run(*args: str, stdin: str = "", code: int = 0, profile: str = "") -> str:
+        out = io.StringIO()
+        written = tmp_path / "profile.toml"
+        if profile:
+            written.write_text(profile)
+        extra = ["--profile", str(written)] if written.exists() else []
+        got = main([*data, *extra, *args], stdin=io.StringIO(stdin), stdout=out)
+        assert got == code, (args, out.getvalue())
+        assert SECRET not in out.getvalue()
+        return out.getvalue()
+
+    return run
+
+
+def run(text: str, fake: Fake, fn: Callable[[ProfileProvider, ApiSession], Any]) -> Any:
+    """`fn(provider, session)` with the profile in `text`, on real clients to `fake`."""
+    provider = ProfileProvider(parse_profile(text, source="test.toml"))
+    account = Account(name="a", provider=provider.id, base_url=fake.url)
+
+    async def go() -> Any:
+        api = make_api_client(headers=provider.auth_headers(account, SECRET))
+        bare = make_bare_client()
+        try:
+            return await fn(provider, ApiSession(account, api, bare))
+        finally:
+            await api.aclose()
+            await bare.aclose()
+
+    return asyncio.run(go())
+
+
+def saved(listed: dict[str, Any]) -> dict[str, bytes]:
+    return {Path(r["path"]).name: Path(r["path"]).read_bytes() for r in listed["results"]}
+
+
+POLL = "[poll]\nfirst_delay = 0.05\nmin = 0.05\nmax = 0.1\n"
+
+
+# SP-API reports: an answer with only an id, then a second request for the document ------------
+# https://developer-docs.amazon.com/sp-api/docs/reports-api-v2021-06-30-reference: createReport
+# answers `{"reportId"}`; getReport gives `processingStatus` and, when DONE, `reportDocumentId`;
+# getReportDocument gives a pre-signed `url` valid for five minutes.
+REPORTS = f"""
+id = "sp-like"
+name = "Reports with documents"
+base_url = "http://127.0.0.1:9"
+[auth]
+kind = "header"
+name = "x-amz-access-token"
+[submit]
+method = "POST"
+path = "reports/2021-06-30/reports"
+body = {{ reportType = "GET_FLAT_FILE_OPEN_LISTINGS_DATA", dataStartTime = "{{now-1d}}" }}
+[fields]
+id = ["reportId", "payload.reportId"]
+status_url_template = "reports/2021-06-30/reports/{{id}}"
+state = "processingStatus"
+[states]
+IN_QUEUE = "queued"
+IN_PROGRESS = "running"
+DONE = "succeeded"
+FATAL = "failed"
+CANCELLED = "cancelled"
+{POLL}
+[[results]]
+fetch = "reports/2021-06-30/documents/{{answer.reportDocumentId}}"
+url = "url"
+filename = "report-{{id}}.tsv"
+filename_from_url = false
+expiry = "presigned-url"
+"""
+
+
+def test_an_id_only_submit_and_a_document_from_a_second_request(serve, cli):
+    documents: list[str] = []
+
+    def store(seen: Seen) -> Answer:
+        if seen.path.endswith("doc-2"):
+            return 200, {"Content-Type": "text/plain"}, b"sku\tqty\nA-1\t3\n"
+        return 403, {}, b"<Error><Code>AccessDenied</Code>Request has expired</Error>"
+
+    storage = serve(store)
+
+    def api(seen: Seen) -> Answer:
+        if seen.headers.get("x-amz-access-token") != SECRET:
+            return js({"errors": [{"code": "Unauthorized"}]}, 403)
+        if seen.method == "POST":
+            return js({"reportId": "R1"}, 202)
+        if "/documents/" in seen.path:
+            documents.append(seen.path)  # the first link is refused: a refresh asks again
+            return js({"reportDocumentId": "D1", "url": f"{storage.url}/s3/doc-{len(documents)}"})
+        polls = len(api_fake.paths("GET")) - len(documents)
+        status = "IN_PROGRESS" if polls < 2 else "DONE"
+        return js({"reportId": "R1", "processingStatus": status, "reportDocumentId": "D1"})
+
+    api_fake = serve(api)
+    cli("accounts", "add", "sp", "--provider", "sp-like", "--base-url", api_fake.url,
+        "--secret-stdin", stdin=SECRET + "\n", profile=REPORTS)  # fmt: skip
+    job = json.loads(cli("submit", "sp", "--json"))
+    assert (job["remote_id"], job["state"], job["remote_state"]) == ("R1", "queued", "queued")
+    cli("watch", "--until-done", "--timeout", "20")
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert listed["state"] == "succeeded"
+    assert saved(listed) == {"report-R1.tsv": b"sku\tqty\nA-1\t3\n"}
+    assert len(documents) >= 2, "an expired link is refreshed by asking for the document again"
+    assert all(p == "/reports/2021-06-30/documents/D1" for p in documents)
+    assert all("x-amz-access-token" not in s.headers for s in storage.seen)
+    body = json.loads(api_fake.seen[0].body)
+    assert body["reportType"] == "GET_FLAT_FILE_OPEN_LISTINGS_DATA"
+    assert body["dataStartTime"].endswith("Z")
+
+
+def test_a_poll_answer_without_a_state_is_still_an_error(serve):
+    fake = serve(lambda s: js({"reportId": "R1"}, 202))  # every answer lacks the state
+
+    async def flow(provider: ProfileProvider, session: ApiSession) -> None:
+        status = await provider.submit(session, provider.default_request())
+        assert (status.state, status.remote_id) == (JobState.QUEUED, "R1")
+        assert status.status_url == f"{fake.url}/reports/2021-06-30/reports/R1"
+        job = Job(id="1", account="a", provider=provider.id, remote_id="R1")
+        with pytest.raises(ProtocolError, match="has no `processingStatus`"):
+            await provider.poll(session, job)
+
+    run(REPORTS, fake, flow)
+    running = REPORTS.replace('base_url = "http', 'initial_state = "running"\nbase_url = "http')
+
+    async def submit(provider: ProfileProvider, session: ApiSession) -> JobState:
+        return (await provider.submit(session, provider.default_request())).state
+
+    assert run(running, fake, submit) is JobState.RUNNING
+
+
+# Google AIP-151 long-running operations: `done` (left out while false), then `error` or
+# `response` (https://google.aip.dev/151); names are paths (`operations/op-1`) ------------------
+LRO = f"""
+id = "lro-like"
+name = "Operations"
+base_url = "http://127.0.0.1:9"
+absent_state = "running"           # proto3 JSON leaves out `done: false`
+[auth]
+kind = "bearer"
+[submit]
+method = "POST"
+path = "v1/exports"
+body = {{ since = "{{now-1d:epoch}}", note = "asked at {{now:epoch_ms}}" }}
+[fields]
+id = "name"
+status_url_template = "v1/{{id}}"
+state = ["present:error", "present:response", "done"]
+progress = "metadata.progressPercent"
+error = ["error.message", "error.status"]
+[states]
+false = "running"
+error = "failed"
+response = "succeeded"
+{POLL}
+[[results]]
+url = ["response.outputUris", "response.outputUri"]
+"""
+
+
+def test_aip151_operations_from_booleans_and_present_keys(serve, cli):
+    storage = serve(lambda s: (200, {"Content-Type": "text/csv"}, f"rows of {s.path}\n".encode()))
+    polls: dict[str, int] = {}
+
+    def api(seen: Seen) -> Answer:
+        assert seen.headers.get("Authorization") == f"Bearer {SECRET}"
+        if seen.method == "POST":
+            return js({"name": "operations/op-1", "metadata": {"progressPercent": 0}})
+        name = seen.path.removeprefix("/v1/")
+        polls[name] = polls.get(name, 0) + 1
+        if name == "operations/op-2":
+            return js({"name": name, "done": True, "error": {"code": 9, "message": "no rows"}})
+        if polls[name] < 2:
+            return js({"name": name, "done": False, "metadata": {"progressPercent": 40}})
+        uris = [f"{storage.url}/bucket/a.csv", f"{storage.url}/bucket/b.csv"]
+        return js({"name": name, "done": True, "response": {"outputUris": uris}})
+
+    fake = serve(api)
+    cli("accounts", "add", "g", "--provider", "lro-like", "--base-url", fake.url,
+        "--secret-stdin", stdin=SECRET + "\n", profile=LRO)  # fmt: skip
+    job = json.loads(cli("submit", "g", "--json"))
+    assert (job["remote_id"], job["state"]) == ("operations/op-1", "queued")  # no `done` yet
+    assert job["status_url"] == f"{fake.url}/v1/operations/op-1"
+    tracked = json.loads(cli("track", "g", "operations/op-2", "--json"))  # an id with a slash
+    assert tracked["remote_id"] == "operations/op-2"
+    cli("watch", "--until-done", "--timeout", "20", code=1)  # one job failed
+    jobs = {j["remote_id"]: j for j in json.loads(cli("jobs", "--json"))}
+    done, failed = jobs["operations/op-1"], jobs["operations/op-2"]
+    assert (done["state"], done["remote_state"]) == ("succeeded", "response")
+    assert saved(done) == {"a.csv": b"rows of /bucket/a.csv\n", "b.csv": b"rows of /bucket/b.csv\n"}
+    assert (failed["state"], failed["remote_state"], failed["error"]) == ("failed", "error",
+                                                                          "no rows")  # fmt: skip
+    assert "/v1/operations/op-1" in fake.paths("GET")
+    assert all("Authorization" not in s.headers for s in storage.seen)
+    body = json.loads(fake.seen[0].body)
+    now = datetime.now(UTC).timestamp()
+    assert isinstance(body["since"], int) and abs(now - 86400 - body["since"]) < 3600
+    stamp = int(body["note"].removeprefix("asked at "))
+    assert abs(now * 1000 - stamp) < 3_600_000
+
+
+def test_now_templates_in_epoch_seconds_and_milliseconds():
+    now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    body = {"a": "{now:epoch}", "b": "t={now-1h:epoch_ms}", "c": ["{now-2d}"], "d": "{nowhere}"}
+    assert expand_now(body, now=now) == {
+        "a": 1767323045, "b": f"t={(1767323045 - 3600) * 1000 + 678}",
+        "c": ["2025-12-31T03:04:05Z"], "d": "{nowhere}",
+    }  # fmt: skip
+
+
+# Shopify bulk operations: a GraphQL POST polls the operation by its URI id; the state and the
+# URL sit at different paths in the submit and the poll answer
+# (https://shopify.dev/docs/api/usage/bulk-operations/queries) -------------------------------
+SHOPIFY = r"""
+id = "bulk-like"
+name = "Bulk operations"
+base_url = "http://127.0.0.1:9"
+[auth]
+kind = "header"
+name = "X-Shopify-Access-Token"
+[submit]
+method = "POST"
+path = "admin/api/2025-01/graphql.json"
+[submit.body]
+query = '''mutation {
+  bulkOperationRunQuery(query: "{ products { edges { node { id } } } }") {
+    bulkOperation { id status } userErrors { message } } }'''
+[fields]
+id = ["data.bulkOperationRunQuery.bulkOperation.id", "data.node.id"]
+status_url_template = "admin/api/2025-01/graphql.json"
+state = ["data.bulkOperationRunQuery.bulkOperation.status", "data.node.status"]
+progress = "data.node.percent"
+error = "data.node.errorCode"
+[states]
+CREATED = "queued"
+RUNNING = "running"
+COMPLETED = "succeeded"
+FAILED = "failed"
+CANCELED = "cancelled"
+[poll]
+method = "POST"
+first_delay = 0.05
+min = 0.05
+max = 0.1
+[poll.body]
+query = "query($id: ID!) { node(id: $id) { ... on BulkOperation { id status url percent } } }"
+variables = { id = "{id}" }
+[[results]]
+url = "data.node.url"
+filename = "bulk-{n}.jsonl"
+filename_from_url = false
+"""
+
+
+def test_graphql_polling_by_a_uri_id_with_paths_that_move(serve, cli):
+    storage = serve(lambda s: (200, {"Content-Type": "application/jsonl"}, b'{"id":1}\n'))
+    polls: dict[str, int] = {}
+
+    def api(seen: Seen) -> Answer:
+        assert seen.headers.get("X-Shopify-Access-Token") == SECRET
+        sent = json.loads(seen.body)
+        if "mutation" in sent["query"]:
+            op = {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"}
+            return js({"data": {"bulkOperationRunQuery": {"bulkOperation": op, "userErrors": []}}})
+        gid = sent["variables"]["id"]
+        polls[gid] = polls.get(gid, 0) + 1
+        node: dict[str, Any] = {"id": gid, "status": "RUNNING", "percent": 50}
+        if polls[gid] > 1:
+            node |= {"status": "COMPLETED", "percent": 100, "url": f"{storage.url}/b/{gid[-1]}"}
+        return js({"data": {"node": node}})
+
+    fake = serve(api)
+    cli("accounts", "add", "shop", "--provider", "bulk-like", "--base-url", fake.url,
+        "--secret-stdin", stdin=SECRET + "\n", profile=SHOPIFY)  # fmt: skip
+    job = json.loads(cli("submit", "shop", "--json"))
+    assert (job["remote_id"], job["remote_state"]) == ("gid://shopify/BulkOperation/1", "CREATED")
+    tracked = json.loads(cli("track", "shop", "gid://shopify/BulkOperation/2", "--json"))
+    assert tracked["remote_id"] == "gid://shopify/BulkOperation/2"
+    cli("watch", "--until-done", "--timeout", "20")
+    jobs = {j["remote_id"]: j for j in json.loads(cli("jobs", "--json"))}
+    assert {j["state"] for j in jobs.values()} == {"succeeded"}
+    assert all(saved(j) == {"bulk-1.jsonl": b'{"id":1}\n'} for j in jobs.values())
+    assert jobs["gid://shopify/BulkOperation/2"]["progress"] == 100
+    assert set(polls) == {"gid://shopify/BulkOperation/1", "gid://shopify/BulkOperation/2"}
+    polled = [json.loads(s.body) for s in fake.seen[1:]]
+    assert all("node(id: $id) { ... on BulkOperation" in p["query"] for p in polled)
+    assert all(s.method == "POST" and s.path == "/admin/api/2025-01/graphql.json"
+               for s in fake.seen)  # fmt: skip
+
+
+# UniProt ID mapping: no auth; the status answers 303 See Other when the job is done, and the
+# results are at its Location (https://www.uniprot.org/help/id_mapping_prog) -------------------
+UNIPROT = f"""
+id = "idmapping-like"
+name = "ID mapping"
+base_url = "http://127.0.0.1:9"
+[auth]
+kind = "none"
+[submit]
+method = "POST"
+path = "idmapping/run"
+body = "from=UniProtKB_AC-ID&to=UniRef90&ids=P05067"
+content_type = "application/x-www-form-urlencoded"
+[fields]
+id = "jobId"
+status_url_template = "idmapping/status/{{id}}"
+state = ["jobStatus", "http:status"]
+[states]
+NEW = "queued"
+RUNNING = "running"
+FINISHED = "succeeded"
+303 = "succeeded"
+ERROR = "failed"
+{POLL}follow_redirects = false
+[[results]]
+url = "header:Location"
+filename = "idmapping-{{id}}.json"
+filename_from_url = false
+"""
+
+
+def test_no_auth_and_303_see_other_as_the_end_of_a_job(serve, cli):
+    polls: list[str] = []
+
+    def api(seen: Seen) -> Answer:
+        if seen.method == "POST":
+            assert seen.body == b"from=UniProtKB_AC-ID&to=UniRef90&ids=P05067"
+            return js({"jobId": "27a020f6"})
+        if seen.path.startswith("/idmapping/results/"):
+            return js({"results": [{"from": "P05067", "to": "UniRef90_P05067"}]})
+        polls.append(seen.path)
+        if len(polls) < 2:
+            return js({"jobStatus": "RUNNING"})
+        return 303, {"Location": "/idmapping/results/27a020f6"}, b""
+
+    fake = serve(api)
+    cli("accounts", "add", "up", "--provider", "idmapping-like", "--base-url", fake.url,
+        profile=UNIPROT)  # no secret: auth kind none  # fmt: skip
+    cli("submit", "up")
+    cli("watch", "--until-done", "--timeout", "20")
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert (listed["state"], listed["remote_state"]) == ("succeeded", "303")
+    expected = json.dumps({"results": [{"from": "P05067", "to": "UniRef90_P05067"}]}).encode()
+    assert saved(listed) == {"idmapping-27a020f6.json": expected}
+    assert fake.paths("GET").count("/idmapping/results/27a020f6") == 1  # not followed by polls
+    assert all("Authorization" not in s.headers for s in fake.seen)
+
+
+# Meta async insights: the report run answers its id; the results are at `{id}/insights`, on
+# the API's own origin with the token (https://developers.facebook.com/docs/marketing-api/
+# insights/best-practices/#asynchronous) --------------------------------------------------------
+INSIGHTS = f"""
+id = "insights-like"
+name = "Insights"
+base_url = "http://127.0.0.1:9/v21.0"
+[auth]
+kind = "bearer"
+[submit]
+method = "POST"
+path = "act_1/insights"
+[fields]
+id = "report_run_id"
+status_url_template = "{{id}}"
+state = "async_status"
+progress = "async_percent_completion"
+[states]
+"Job Not Started" = "queued"
+"Job Running" = "running"
+"Job Completed" = "succeeded"
+"Job Failed" = "failed"
+{POLL}
+[[results]]
+url_template = "{{status_url}}/insights"
+needs_auth = true
+filename = "insights-{{id}}.json"
+"""
+
+
+def test_a_result_url_from_a_template_fetched_with_the_token(serve, cli):
+    def api(seen: Seen) -> Answer:
+        if seen.headers.get("Authorization") != f"Bearer {SECRET}":
+            return js({"error": {"message": "no token"}}, 401)
+        if seen.method == "POST":
+            return js({"report_run_id": "6023"})
+        if seen.path == "/v21.0/6023/insights":
+            return js({"data": [{"impressions": "12"}]})
+        return js({"id": "6023", "async_status": "Job Completed", "async_percent_completion": 100})
+
+    fake = serve(api)
+    cli("accounts", "add", "meta", "--provider", "insights-like", "--base-url", f"{fake.url}/v21.0",
+        "--secret-stdin", stdin=SECRET + "\n", profile=INSIGHTS)  # fmt: skip
+    cli("submit", "meta")
+    cli("watch", "--until-done", "--timeout", "20")
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert listed["state"] == "succeeded" and listed["progress"] == 100
+    assert saved(listed) == {"insights-6023.json": b'{"data": [{"impressions": "12"}]}'}
+
+
+def test_a_vocabulary_without_a_failure_state_is_valid(tmp_path):
+    # Mailchimp batches report pending, preprocessing, started, finalizing, finished: no failure
+    # (https://mailchimp.com/developer/marketing/api/batch-operations/).
+    text = LRO.replace('error = "failed"\n', "")
+    profile = parse_profile(text, source="t.toml")
+    assert JobState.FAILED not in profile.states.values()
+
+
+def test_every_example_in_docs_profiles_md_is_a_valid_profile():
+    text = (Path(__file__).parents[2] / "docs/profiles.md").read_text()
+    blocks = text.split("```toml\n")[1:]
+    assert len(blocks) >= 8
+    for block in blocks:
+        profile = parse_profile(block.split("```", 1)[0], source="docs/profiles.md")
+        assert profile.fields["state"]
+
+
+def test_a_pasted_status_url_gives_back_an_id_with_slashes_or_a_uri():
+    provider = ProfileProvider(parse_profile(LRO, source="lro.toml"))
+    account = Account(name="g", provider="lro-like", base_url="https://ops.test")
+    ref = provider.parse_ref(account, "https://ops.test/v1/operations/op-1")
+    assert (ref.remote_id, ref.status_url) == (
+        "operations/op-1",
+        "https://ops.test/v1/operations/op-1",
+    )
+    encoded = provider.parse_ref(account, "https://ops.test/v1/gid%3A//x/Op/1")
+    assert encoded.remote_id == "gid://x/Op/1"
+    assert provider.parse_ref(account, "gid://x/Op/1").remote_id == "gid://x/Op/1"
