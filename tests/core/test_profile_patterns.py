@@ -18,11 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import keyring.core
 import pytest
 
 from jobdock.cli import main
-from jobdock.core.errors import ProtocolError
+from jobdock.core.errors import ConfigError, ProtocolError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobState
 from jobdock.core.providers.profile_load import parse_profile
@@ -537,3 +538,109 @@ def test_a_pasted_status_url_gives_back_an_id_with_slashes_or_a_uri():
     encoded = provider.parse_ref(account, "https://ops.test/v1/gid%3A//x/Op/1")
     assert encoded.remote_id == "gid://x/Op/1"
     assert provider.parse_ref(account, "gid://x/Op/1").remote_id == "gid://x/Op/1"
+
+
+# Stripe report runs: the file is on files.stripe.com and needs the same key
+# (https://docs.stripe.com/reports/api#report-runs); other hosts never get it -----------------
+STRIPE = f"""
+id = "runs-like"
+name = "Report runs"
+base_url = "http://127.0.0.1:9"
+result_hosts = ["files.stripe.com"]
+[auth]
+kind = "bearer"
+[submit]
+method = "POST"
+path = "v1/reporting/report_runs"
+body = "report_type=balance.summary.1&parameters[interval_start]={{now-1d:epoch}}"
+content_type = "application/x-www-form-urlencoded"
+[fields]
+id = "id"
+status_url_template = "v1/reporting/report_runs/{{id}}"
+state = "status"
+error = "error"
+[states]
+pending = "running"
+succeeded = "succeeded"
+failed = "failed"
+{POLL}
+[[results]]
+url = ["result.url", "result.links"]
+needs_auth = true
+"""
+
+
+def test_credentials_go_to_declared_result_hosts_only_never_by_redirect(serve, cli):
+    other = serve(lambda s: (200, {"Content-Type": "text/csv"}, b"moved\n"))
+
+    def files(seen: Seen) -> Answer:
+        if seen.path == "/moved.csv":
+            return 302, {"Location": f"{other.url}/moved.csv"}, b""
+        if seen.headers.get("Authorization") != f"Bearer {SECRET}":
+            return 401, {}, b"no key"
+        return 200, {"Content-Type": "text/csv"}, b"category,net\nfee,-1\n"
+
+    host = serve(files)
+
+    def api(seen: Seen) -> Answer:
+        assert seen.headers.get("Authorization") == f"Bearer {SECRET}"
+        if seen.method == "POST":
+            return js({"id": "frr_1", "status": "pending"})
+        links = [f"{host.url}/files/file_1", f"{host.url}/moved.csv", f"{other.url}/else.csv"]
+        return js({"id": "frr_1", "status": "succeeded", "result": {"links": links}})
+
+    fake = serve(api)
+    add = ["accounts", "add", "stripe", "--provider", "runs-like", "--base-url", fake.url]
+    cli(*add, "--option", f"result_hosts={host.url}", "--secret-stdin", stdin=SECRET + "\n",
+        profile=STRIPE)  # fmt: skip
+    cli("submit", "stripe")
+    cli("watch", "--until-done", "--timeout", "20")
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert saved(listed) == {"file_1": b"category,net\nfee,-1\n", "moved.csv": b"moved\n",
+                             "else.csv": b"moved\n"}  # fmt: skip
+    assert [s.headers.get("Authorization") for s in host.seen] == [f"Bearer {SECRET}"] * 2
+    assert other.seen and all("Authorization" not in s.headers for s in other.seen)
+    assert b"interval_start]=" in fake.seen[0].body
+
+
+def test_result_hosts_are_checked_in_the_profile_and_the_account():
+    profile = parse_profile(STRIPE, source="s.toml")
+    assert profile.result_hosts == ("https://files.stripe.com",)
+    provider = ProfileProvider(profile)
+    account = Account(name="s", provider="runs-like", base_url="https://api.stripe.com",
+                      options={"result_hosts": "http://127.0.0.1:8080, files.eu.test"})  # fmt: skip
+    assert provider.result_origins(account) == ("http://127.0.0.1:8080", "https://files.eu.test")
+    bad = Account(name="s", provider="runs-like", base_url="https://api.stripe.com",
+                  options={"result_hosts": "https://files.test/path"})  # fmt: skip
+    with pytest.raises(ConfigError, match="result_hosts: expected a host name"):
+        provider.result_origins(bad)
+
+
+def test_a_redirect_to_a_result_host_carries_no_credentials():
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path == "/go":
+            return httpx.Response(302, headers={"Location": "https://files.test/f"})
+        return httpx.Response(200, text="ok")
+
+    async def go() -> None:
+        transport = httpx.MockTransport(answer)
+        api = make_api_client(headers={"Authorization": f"Bearer {SECRET}"}, transport=transport)
+        bare = make_bare_client(transport=transport)
+        account = Account(name="a", provider="p", base_url="https://api.test")
+        session = ApiSession(account, api, bare, result_origins=("https://files.test",))
+        try:
+            await session.request("GET", "https://files.test/direct")
+            await session.request("GET", "https://api.test/go")
+            await session.request("GET", "https://elsewhere.test/x")
+        finally:
+            await api.aclose()
+            await bare.aclose()
+
+    asyncio.run(go())
+    auth = [(str(r.url), r.headers.get("Authorization")) for r in sent]
+    bearer = f"Bearer {SECRET}"
+    assert auth == [("https://files.test/direct", bearer), ("https://api.test/go", bearer),
+                    ("https://files.test/f", None), ("https://elsewhere.test/x", None)]  # fmt: skip

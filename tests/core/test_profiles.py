@@ -172,6 +172,8 @@ CHECKS = [
     ('broken = "failed"', 'broken = "failed"\n[poll]\nfollow_redirects = "no"',
      "18: poll.follow_redirects: expected true or false"),
     ('kind = "bearer"', 'kind = "none"\nname = "x"', "7: auth.name: not used with kind = 'none'"),
+    ('name = "Mini API"', 'name = "Mini API"\nresult_hosts = ["https://f.test/x"]',
+     "3: result_hosts: expected a host name (files.example.com) or an origin"),
 ]  # fmt: skip
 
 

@@ -330,6 +330,7 @@ class SyncRoute:
         read_timeout: float | None = TIMEOUT.read,
     ) -> None:
         self._origin = session.account.origin
+        self._result_origins = session.result_origins  # credentials on the first hop only
         self._read_timeout = read_timeout
         # The blocking clients mirror the async ones they stand in for: headers and cookies;
         # query-parameter credentials (profiles with `query` auth) go into each hop's URL on
@@ -341,11 +342,13 @@ class SyncRoute:
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
 
-    def _on_origin(self, url: str) -> bool:
-        return "api" in self._sources and origin_of(url) == self._origin
+    def _on_origin(self, url: str, *, first_hop: bool = False) -> bool:
+        origin = origin_of(url)
+        named = first_hop and origin in self._result_origins
+        return "api" in self._sources and (origin == self._origin or named)
 
-    def client_for(self, url: str) -> httpx.Client:
-        key = "api" if self._on_origin(url) else "bare"
+    def client_for(self, url: str, *, first_hop: bool = False) -> httpx.Client:
+        key = "api" if self._on_origin(url, first_hop=first_hop) else "bare"
         client = self._clients.get(key)
         if client is None:
             source = self._sources[key]
@@ -367,9 +370,11 @@ class SyncRoute:
         """GET `url`, following redirects hop by hop; the final answer, its body not read yet
         (close it, or `close()` the route)."""
         method, content = "GET", None
-        for _hop in range(MAX_REDIRECTS + 1):
-            client = self.client_for(url)
-            target = credentialed(url, self._credentials, on_origin=self._on_origin(url))
+        for hop_number in range(MAX_REDIRECTS + 1):
+            first = hop_number == 0
+            client = self.client_for(url, first_hop=first)
+            on_origin = self._on_origin(url, first_hop=first)
+            target = credentialed(url, self._credentials, on_origin=on_origin)
             request = client.build_request(method, target, content=content, headers=headers)
             try:
                 response = client.send(request, stream=True)

@@ -395,9 +395,11 @@ class Engine:
         )
         api.event_hooks = {"response": [self._observe_clock]}
         # The session teaches the redactor what its headers and parameters carry.
+        result_origins = getattr(provider, "result_origins", None)  # profiles' `result_hosts`
         session = ApiSession(
             account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
             redactor=self.redactor, deadline=self.settings.request_deadline,
+            result_origins=result_origins(account) if result_origins else (),
         )  # fmt: skip
         self._sessions[account.name] = session
         return session

@@ -115,6 +115,9 @@ class ApiSession:
     auth_params: QueryCredentials = ()
     redactor: Redactor = field(default_factory=Redactor)
     deadline: float | None = None
+    # Origins a profile names for its results (Stripe's files.stripe.com): a request that starts
+    # there gets the credentials too; a redirect to one never does.
+    result_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.api is not self.bare:
@@ -132,8 +135,9 @@ class ApiSession:
         """Whether `url` gets the account's credentials (its origin, and a session that has any)."""
         return self.api is not self.bare and origin_of(url) == self.account.origin
 
-    def client_for(self, url: str) -> httpx.AsyncClient:
-        return self.api if self.on_origin(url) else self.bare
+    def client_for(self, url: str, *, first_hop: bool = False) -> httpx.AsyncClient:
+        named = first_hop and self.api is not self.bare and origin_of(url) in self.result_origins
+        return self.api if self.on_origin(url) or named else self.bare
 
     async def request(
         self,
@@ -186,8 +190,8 @@ class ApiSession:
         problem = url_problem(url)
         if problem is not None:
             raise ProtocolError(f"refusing to request {_short(safe_url(url), 100)}: {problem}")
-        for _hop in range(MAX_REDIRECTS + 1):
-            client = self.client_for(url)
+        for hop_number in range(MAX_REDIRECTS + 1):
+            client = self.client_for(url, first_hop=hop_number == 0)
             target = credentialed(url, self.auth_params, on_origin=client is self.api)
             request = client.build_request(method, target, content=content, headers=headers)
             try:

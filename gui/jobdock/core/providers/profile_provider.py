@@ -60,7 +60,12 @@ from jobdock.core.providers.profile_paths import (
     lookup_xml,
     parse_path,
 )
-from jobdock.core.providers.profile_schema import Profile, ResultSpec, normalise_state
+from jobdock.core.providers.profile_schema import (
+    Profile,
+    ResultSpec,
+    normalise_state,
+    result_origin,
+)
 from jobdock.core.providers.profile_templates import expand_job, expand_now
 
 # A job id: plain (`r-1`) or a URI (`gid://shopify/BulkOperation/1`, `operations/123`).
@@ -146,6 +151,18 @@ class ProfileProvider:
         if auth.kind == "header":
             return {str(auth.name): secret}
         return {}
+
+    def result_origins(self, account: Account) -> tuple[str, ...]:
+        """The origins besides the account's that get its credentials, for a request that starts
+        there: the profile's `result_hosts`, or the account's `result_hosts` option (comma
+        separated: a sandbox's or a test server's)."""
+        option = account.options.get("result_hosts")
+        if option is None:
+            return self.profile.result_hosts
+        try:
+            return tuple(result_origin(h) for h in option.split(",") if h.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{self.id}: account option result_hosts: {exc}") from None
 
     def auth_params(self, account: Account, secret: str) -> dict[str, str]:
         """Query parameters that authenticate requests to the account's origin (query auth)."""

@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobdock.core.errors import ConfigError
-from jobdock.core.job import JobState
+from jobdock.core.job import JobState, origin_of
 from jobdock.core.providers.base import PollPolicy
 from jobdock.core.providers.profile_paths import FieldPath, parse_path
 from jobdock.core.providers.profile_templates import unknown_placeholders
@@ -31,7 +32,8 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
-         "submit", "fields", "states", "initial_state", "absent_state", "poll", "results"),
+         "submit", "fields", "states", "initial_state", "absent_state", "poll", "results",
+         "result_hosts"),
     "auth": ("kind", "name"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
@@ -136,6 +138,7 @@ class Profile:
     absent_state: JobState | None = None  # of a poll answer without one (None: an error)
     poll: PollPolicy = field(default_factory=PollPolicy)
     poll_request: PollRequest = field(default_factory=PollRequest)
+    result_hosts: tuple[str, ...] = ()  # origins that get the credentials too (never by redirect)
     results: tuple[ResultSpec, ...] = ()
     source: str = "<profile>"
 
@@ -212,6 +215,7 @@ def build_profile(data: Mapping[str, Any], *, source: str) -> Profile:
         absent_state=c.value(top, "", "absent_state", _canonical),
         poll=_poll(c, top.get("poll", {})),
         poll_request=_poll_request(c, top.get("poll", {})),
+        result_hosts=c.value(top, "", "result_hosts", _origins) or (),
         results=tuple(_results(c, top.get("results", []))),
         source=source,
     )
@@ -402,6 +406,24 @@ def _positive(value: object) -> float:
 
 def _path(value: object) -> FieldPath:
     return parse_path(_string(value))
+
+
+def result_origin(text: str) -> str:
+    """`files.stripe.com` → `https://files.stripe.com`; an `http(s)://host[:port]` origin as it
+    is (lower-cased); `ValueError` for anything with a path, query or credentials."""
+    text = text.strip()
+    url = text if "://" in text else f"https://{text}"
+    parts = urlsplit(url)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
+            or parts.path.strip("/") or parts.query or parts.fragment):  # fmt: skip
+        raise ValueError(f"expected a host name (files.example.com) or an origin, got {text!r}")
+    return origin_of(url)
+
+
+def _origins(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected an array of host names, got {_type(value)}")
+    return tuple(result_origin(v) for v in value)
 
 
 def _canonical(value: object) -> JobState:
