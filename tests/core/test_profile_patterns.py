@@ -26,9 +26,11 @@ from jobdock.cli import main
 from jobdock.core.errors import ConfigError, ProtocolError
 from jobdock.core.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.job import Account, Job, JobState
+from jobdock.core.paths import AppPaths
 from jobdock.core.providers.profile_load import parse_profile
 from jobdock.core.providers.profile_provider import ProfileProvider
 from jobdock.core.providers.profile_templates import expand_now
+from jobdock.core.store import JobStore
 from tests.support import file_keyring
 
 SECRET = "s3cr3t-pattern-token"
@@ -644,3 +646,42 @@ def test_a_redirect_to_a_result_host_carries_no_credentials():
     bearer = f"Bearer {SECRET}"
     assert auth == [("https://files.test/direct", bearer), ("https://api.test/go", bearer),
                     ("https://files.test/f", None), ("https://elsewhere.test/x", None)]  # fmt: skip
+
+
+def test_a_submit_answer_that_cannot_be_read_still_records_the_job(serve, cli, tmp_path):
+    answers = iter([js({"reportId": "R9", "processingStatus": "ACCEPTED_MAYBE"}, 202),
+                    (200, {"Content-Type": "text/html"}, b"<html>busy</html>")])  # fmt: skip
+    fake = serve(lambda s: next(answers) if s.method == "POST" else js({"processingStatus": "X"}))
+    cli("accounts", "add", "sp", "--provider", "sp-like", "--base-url", fake.url,
+        "--secret-stdin", stdin=SECRET + "\n", profile=REPORTS)  # fmt: skip
+    job = json.loads(cli("submit", "sp", "--json"))
+    assert (job["remote_id"], job["state"]) == ("R9", "queued")  # the vendor's job is followed
+    store = JobStore.open(
+        AppPaths(data_dir=tmp_path / "data", default_download_dir=tmp_path).store_file
+    )
+    try:
+        (kept,) = store.list_jobs()
+    finally:
+        store.close()
+    assert "ACCEPTED_MAYBE" in (kept.last_response or "")
+    assert "could not be read" in (kept.log or "") and "ACCEPTED_MAYBE" in (kept.log or "")
+    cli("submit", "sp", code=1)  # nothing names a job: an error, and nothing recorded
+    assert [j["remote_id"] for j in json.loads(cli("jobs", "--json"))] == ["R9"]
+
+
+def test_an_ended_job_whose_answer_never_reads_fails_after_a_few_identical_tries(serve, cli):
+    def api(seen: Seen) -> Answer:
+        if seen.method == "POST":
+            return js({"reportId": "R1"}, 202)
+        return js({"reportId": "R1", "processingStatus": "DONE"})  # no reportDocumentId, ever
+
+    fake = serve(api)
+    cli("accounts", "add", "sp", "--provider", "sp-like", "--base-url", fake.url,
+        "--secret-stdin", stdin=SECRET + "\n", profile=REPORTS)  # fmt: skip
+    cli("submit", "sp")
+    cli("watch", "--until-done", "--timeout", "60", code=1)
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert (listed["state"], listed["remote_state"]) == ("failed", "DONE")
+    assert "no value for {answer.reportDocumentId}" in listed["error"]
+    assert "the same answer 3 times" in listed["error"]
+    assert len(fake.paths("GET")) == 3

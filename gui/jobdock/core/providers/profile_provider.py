@@ -1,18 +1,21 @@
-"""The provider that follows any job-style API described by a `Profile`: submit the request,
-read the job id, status URL, state, progress, times, error, log and result links from the answers
-at the profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL
-(from the answer, or built from the job id, with any method and a templated body) until the job
-ends. Result links are read from the answer, built from a template, or read from the answer to a
-second request (`fetch`), which is made again whenever the job is polled for fresh links. An
-unmapped raw state is a `ProtocolError` naming the value. Query-parameter auth is never sent by
-this module: the engine puts `auth_params` on the account's session, which merges them into the
-URL of every request to the account's origin and of no other.
+"""The provider that follows any job-style API described by a `Profile`: submit the request, read the
+job id, status URL, state, progress, times, error, log and result links from the answers at the
+profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL (from
+the answer, or built from the job id, with any method and a templated body) until the job ends.
+Result links are read from the answer, built from a template, or read from the answer to a second
+request (`fetch`), which is made again whenever the job is polled for fresh links. An unmapped raw
+state is a `ProtocolError` naming the value. A submit answer that cannot be read but names the job
+is still a job (the vendor's job exists); a job that ended but whose answer cannot be read fails
+after `UNREADABLE_TRIES` identical answers instead of being polled until its deadline. Query-
+parameter auth is never sent by this module: the engine puts `auth_params` on the account's
+session, which merges them into the URL of every request to the account's origin and of no other.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -68,6 +71,7 @@ from jobdock.core.providers.profile_schema import (
 )
 from jobdock.core.providers.profile_templates import expand_job, expand_now
 
+UNREADABLE_TRIES = 3  # identical unreadable answers of an ended job before it fails
 # A job id: plain (`r-1`) or a URI (`gid://shopify/BulkOperation/1`, `operations/123`).
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{0,399}$")
 
@@ -75,12 +79,22 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{0,399}$")
 class _Answer:
     """One answer, parsed once, with lookups at the profile's paths."""
 
-    def __init__(self, profile: Profile, response: httpx.Response, *, what: str) -> None:
+    def __init__(
+        self, profile: Profile, response: httpx.Response, *, what: str, strict: bool = True
+    ) -> None:
         self.response = response
         self.data: object = None
         self.root: Element | None = None
         if response.is_redirect and not _looks_like(profile.answers, response):
             return  # a redirect not followed (303 See Other) is read from its status and headers
+        try:
+            self._parse(profile, response, what=what)
+        except ProtocolError:
+            if strict:
+                raise
+            # not strict: whatever can be read, here the headers (`header:Location`)
+
+    def _parse(self, profile: Profile, response: httpx.Response, *, what: str) -> None:
         if profile.answers == "xml":
             self.root = parse_xml(response.text) if response.content else None
             if self.root is None:
@@ -130,6 +144,7 @@ class ProfileProvider:
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
+        self._unreadable: dict[str, tuple[str, int]] = {}  # job id: (answer digest, times)
         self.needs_secret = profile.auth.kind != "none"
         self.id = profile.id
         self.display_name = profile.name
@@ -221,9 +236,12 @@ class ProfileProvider:
                 request.method or spec.method, path, params=params, content=request.body,
                 headers=headers,
             )  # fmt: skip
-            status = await self._status(
-                session, response, request=request, what=what, url=None, known_id=None
-            )
+            try:
+                status = await self._status(
+                    session, response, request=request, what=what, url=None, known_id=None
+                )
+            except ProtocolError as exc:
+                status = self._unreadable_submit(response, exc)
             if status.remote_id is None and status.status_url is None:
                 wanted = " or ".join(f"`{p}`" for p in self._finders())
                 raise ProtocolError(f"{what}: the answer has no {wanted}")
@@ -253,10 +271,55 @@ class ProfileProvider:
                 spec.method, url, content=body, headers=headers,
                 follow_redirects=spec.follow_redirects,
             )  # fmt: skip
-            status = await self._status(
-                session, response, request=job.request, what=what, url=url, known_id=job.remote_id
-            )
+            try:
+                status = await self._status(
+                    session, response, request=job.request, what=what, url=url,
+                    known_id=job.remote_id,
+                )  # fmt: skip
+            except _EndedUnreadable as exc:
+                status = self._unreadable_poll(job, response, exc)
+            if status.state is not JobState.FAILED:
+                self._unreadable.pop(job.id, None)
         return status if status.status_url else dataclasses.replace(status, status_url=url)
+
+    def _unreadable_submit(self, response: httpx.Response, exc: ProtocolError) -> RemoteStatus:
+        """A submit answer that cannot be read: the job it names (if any) is recorded with the
+        raw answer, since the vendor's job exists and must not be orphaned."""
+        answer = _Answer(self.profile, response, what="", strict=False)
+        fields = self.profile.fields
+        remote_id = answer.text(fields.get("id", ()))
+        status_url = answer.text(fields.get("status_url", ()))
+        if remote_id is None and status_url is None:
+            raise exc
+        state = self.profile.initial_state
+        return RemoteStatus(
+            state=state,
+            remote_state=state.value,
+            remote_id=remote_id,
+            status_url=self._resolve(response, status_url) if status_url else None,
+            log=f"the submit answer could not be read: {exc.user_message}",
+            raw=raw_text(response),
+        )
+
+    def _unreadable_poll(
+        self, job: Job, response: httpx.Response, exc: _EndedUnreadable
+    ) -> RemoteStatus:
+        """The job ended but its answer cannot be read: retried (a `ProtocolError`) until the
+        same answer came `UNREADABLE_TRIES` times, then the job fails with the reason."""
+        digest = hashlib.sha256(response.content + exc.user_message.encode()).hexdigest()
+        last = self._unreadable.get(job.id)
+        times = last[1] + 1 if last and last[0] == digest else 1
+        self._unreadable[job.id] = (digest, times)
+        if times < UNREADABLE_TRIES:
+            raise exc
+        del self._unreadable[job.id]
+        return RemoteStatus(
+            state=JobState.FAILED,
+            remote_state=exc.remote_state,
+            remote_id=job.remote_id,
+            error=f"{exc.user_message} (the same answer {times} times)",
+            raw=raw_text(response),
+        )
 
     # reading answers -----------------------------------------------------------------------
     async def _status(
@@ -298,7 +361,10 @@ class ProfileProvider:
             "id": remote_id or known_id,
             "status_url": status_url or url or self._template_url(session, remote_id, request),
         }
-        results = await self._results(session, answer, state, values, request)
+        try:
+            results = await self._results(session, answer, state, values, request)
+        except ProtocolError as exc:  # the job has ended: the same answer will not read better
+            raise _EndedUnreadable(exc.user_message, remote_state=remote_state) from None
         return RemoteStatus(
             state=state,
             remote_state=remote_state,
@@ -439,6 +505,14 @@ class ProfileProvider:
 def _sniff(request: SubmitRequest) -> str:
     text = (request.body or b"").lstrip()
     return "application/xml" if text.startswith(b"<") else "application/json"
+
+
+class _EndedUnreadable(ProtocolError):
+    """A job's answer says it ended, but the rest of it cannot be read."""
+
+    def __init__(self, message: str, *, remote_state: str) -> None:
+        super().__init__(message)
+        self.remote_state = remote_state
 
 
 def _none(_: str) -> None:
