@@ -269,6 +269,32 @@ def test_accounts_form_shows_only_what_the_provider_uses(qasync_loop: Any, qtbot
     assert "Token kind" in seen["shoptet"] and "Token exchange URL" not in seen["shoptet"]
 
 
+def test_a_profile_without_auth_asks_for_no_secret(qasync_loop: Any, qtbot: Any) -> None:
+    from jobdock.core.providers.profile_load import parse_profile
+    from jobdock.core.providers.profile_provider import ProfileProvider
+    from tests.core.test_profile_patterns import UNIPROT
+
+    engine = FakeEngine()
+    provider = ProfileProvider(parse_profile(UNIPROT, source="u"))
+    engine.providers = {**engine.providers, provider.id: provider}
+
+    async def scenario() -> list[str]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.provider.setCurrentIndex(dialog.provider.findData("idmapping-like"))
+        rows = visible_rows(dialog)
+        dialog.name.setText("uniprot")
+        dialog.save()  # no secret asked, none needed
+        await settle()
+        dialog.done(0)
+        return rows
+
+    rows = qasync_loop.run_until_complete(scenario())
+    assert "Secret" not in rows and rows[:3] == ["Name", "Provider", "Base URL"]
+    assert ("add_account", "uniprot", "no secret") in engine.calls
+
+
 def test_accounts_form_saves_and_loads_the_documented_options(qasync_loop: Any, qtbot: Any) -> None:
     engine = FakeEngine()
 

@@ -147,6 +147,8 @@ class AccountsDialog(AsyncDialog):
         provider = self._engine.provider(self.provider.currentData())
         self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
         self.form.labelForField(self.secret).setText(provider.secret_label.split(" (")[0])
+        # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for.
+        self.form.setRowVisible(self.secret, getattr(provider, "needs_secret", True))
         if not self.name.isReadOnly():
             self.base_url.setText(provider.default_base_url)
         self._build_option_inputs(account_form_of(provider))
@@ -236,7 +238,8 @@ class AccountsDialog(AsyncDialog):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError("The base URL must be an http:// or https:// address.")
         provider = self._engine.provider(self.provider.currentData())
-        if not self.name.isReadOnly() and not self.secret.text():
+        needs_secret = getattr(provider, "needs_secret", True)
+        if needs_secret and not self.name.isReadOnly() and not self.secret.text():
             raise UsageError(f"A new account needs its {provider.secret_label}.")
         user = self.user.text().strip() if self._user_wanted() else ""
         if self._user_wanted() and not user:
