@@ -1,5 +1,6 @@
-"""Actions handed to the worker through the store: "download now" and "refresh" from a process
-that does not hold the lease (the window, `jobdock download`) while another one is the worker.
+"""Actions handed to the worker through the store: "download now", "refresh" and pause, resume
+or cancel of a download, from a process that does not hold the lease (the window, `jobdock
+download`) while another one is the worker.
 
 The sender adds a row to the `commands` table; the worker (`lease.Worker`) takes the waiting
 rows on each of its beats, oldest first, carries them out as if its own user had asked, and
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobdock.commands")
 DOWNLOAD, REFRESH = "download", "refresh"
+PAUSE, RESUME, CANCEL = "pause-download", "resume-download", "cancel-download"
 WAIT_STEP = 0.2  # seconds between a sender's looks at its command
 
 
@@ -117,6 +119,12 @@ class Commands:
                 await engine.transfers.download(command.job_id, to=Path(to) if to else None)
             elif command.kind == REFRESH:
                 await engine.poll_once(command.job_id)
+            elif command.kind == PAUSE:
+                await engine.transfers.pause(command.job_id)
+            elif command.kind == RESUME:
+                engine.transfers.resume(command.job_id)
+            elif command.kind == CANCEL:
+                await engine.transfers.stop(command.job_id)
             else:
                 log.warning("unknown command %r from another process", command.kind)
         except JobdockError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from jobdock.core.commands import DOWNLOAD, REFRESH, Commands
+from jobdock.core.commands import CANCEL, DOWNLOAD, PAUSE, REFRESH, RESUME, Commands
 from jobdock.core.credentials import CredentialStore, Redactor
 from jobdock.core.errors import (
     AuthError,
@@ -592,6 +592,27 @@ class Engine:
         if await self._by_worker(DOWNLOAD, job_id, to=str(to) if to else None):
             return self.job(job_id)
         return await self.transfers.download(job_id, to=to)
+
+    async def pause_download(self, job_id: str) -> Job:
+        """Pause the job's unfinished downloads (each `.part` kept; they stay paused across
+        restarts); by the worker when another process is the worker."""
+        if await self._by_worker(PAUSE, job_id):
+            return self.job(job_id)
+        return await self.transfers.pause(job_id)
+
+    async def resume_download(self, job_id: str) -> Job:
+        """Continue the job's paused downloads with Range from their `.part` (returns once
+        they are under way, not when they are done)."""
+        if await self._by_worker(RESUME, job_id):
+            return self.job(job_id)
+        return self.transfers.resume(job_id)
+
+    async def cancel_download(self, job_id: str) -> Job:
+        """Stop the job's unfinished downloads and delete their `.part` files; the results
+        stay `pending`, not fetched again until the user asks (download now)."""
+        if await self._by_worker(CANCEL, job_id):
+            return self.job(job_id)
+        return await self.transfers.stop(job_id)
 
     async def _by_worker(self, kind: str, job_id: str, **args: object) -> bool:
         """Hand an action to the live worker in another process and wait until it is done

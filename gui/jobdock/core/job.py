@@ -37,10 +37,16 @@ class DownloadState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     EXPIRED = "expired"
+    PAUSED = "paused"  # stopped by the user, the `.part` kept for a resume with Range
 
     @property
     def is_settled(self) -> bool:
-        return self in (DownloadState.DONE, DownloadState.FAILED, DownloadState.EXPIRED)
+        return self in (
+            DownloadState.DONE,
+            DownloadState.FAILED,
+            DownloadState.EXPIRED,
+            DownloadState.PAUSED,
+        )
 
 
 class Verified(enum.StrEnum):
@@ -148,11 +154,14 @@ class Result:
     # `retries` counts those rounds. None: nothing scheduled (done, or failed for good).
     retry_at: datetime | None = None
     retries: int = 0
+    # The user paused or cancelled its download: nothing fetches it until they ask again
+    # (resume, or download now), also after a restart.
+    held: bool = False
 
     @property
     def is_settled(self) -> bool:
-        """Saved, expired, or failed with no retry to come."""
-        return self.download_state.is_settled and self.retry_at is None
+        """Saved, expired, failed with no retry to come, or held by the user."""
+        return self.held or (self.download_state.is_settled and self.retry_at is None)
 
     def replace_state(
         self, state: DownloadState = DownloadState.PENDING, *, error: str | None = None

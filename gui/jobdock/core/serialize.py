@@ -47,6 +47,8 @@ def _result_to_json(result: Result) -> dict[str, Any]:
         "verified": result.verified.value if done and result.verified else None,
         # When a download that failed for a passing reason is tried again (docs/cli.md).
         "retry_at": _iso(result.retry_at),
+        # Paused or cancelled by the user: not downloaded until asked (docs/cli.md).
+        "held": result.held,
     }
 
 

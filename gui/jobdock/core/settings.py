@@ -18,6 +18,9 @@ class EngineSettings:
     poll_min: float | None = None  # override the providers' interval bounds when set
     poll_max: float | None = None
     max_per_origin: int = 4  # concurrent polls, and concurrent downloads, per origin
+    # Downloads at once in all (the files of one job too), each origin still within its own
+    # `max_per_origin`.
+    max_downloads: int = 4
     download_retries: int = 5
     # A download slower than `min_speed` bytes/s averaged over `min_speed_window` seconds (or
     # silent that long) is dropped and resumed with Range on a new connection: a peer that

@@ -25,6 +25,17 @@ class PrioritySlots:
     def busy(self) -> int:
         return self._used
 
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def resize(self, size: int) -> None:
+        """A new limit (the user changed it): more room lets waiters in at once; less is
+        reached as holders leave."""
+        self._size = max(1, size)
+        while self._used < self._size and self._wake_one():
+            self._used += 1
+
     @asynccontextmanager
     async def slot(self, priority: float) -> AsyncIterator[None]:
         """Hold a slot; lower `priority` values are served first (e.g. an expiry timestamp)."""
@@ -45,9 +56,14 @@ class PrioritySlots:
             self._release()
 
     def _release(self) -> None:
+        if self._used > self._size or not self._wake_one():
+            self._used -= 1  # over a lowered limit, or nobody waits: the slot is given back
+
+    def _wake_one(self) -> bool:
+        """Hand a slot to the most urgent waiter still waiting; False when there is none."""
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
                 future.set_result(None)
-                return
-        self._used -= 1
+                return True
+        return False

@@ -107,6 +107,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "error": result.error,
         "retry_at": _dt(result.retry_at),
         "retries": result.retries,
+        "held": result.held,
     }
 
 
@@ -129,6 +130,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         error=data.get("error"),
         retry_at=_parse_dt(data.get("retry_at")),
         retries=int(data.get("retries") or 0),
+        held=bool(data.get("held")),
     )
 
 

@@ -74,6 +74,7 @@ class Transfers:
         self._engine = engine
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, PrioritySlots] = {}
+        self._all = PrioritySlots(engine.settings.max_downloads)  # every download, any origin
         # Whose plain ETag is the content's MD5 (S3's); tests on 127.0.0.1 stand in for S3.
         self.trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host
         # Results this process has tried: a retry another run scheduled is due at once here.
@@ -84,9 +85,12 @@ class Transfers:
         slots = self._slots.get(origin)
         if slots is None:
             slots = self._slots[origin] = PrioritySlots(self._engine.settings.max_per_origin)
-        # Soonest-expiring first; links with no known expiry after every dated one.
-        priority = result.expires_at.timestamp() if result.expires_at else float("inf")
-        return slots.slot(priority)
+        return slots.slot(_priority(result))
+
+    def _download_slot(self, result: Result) -> AbstractAsyncContextManager[None]:
+        """One of the `max_downloads` (read each time: the user may change it while running)."""
+        self._all.resize(self._engine.settings.max_downloads)
+        return self._all.slot(_priority(result))
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return list(self._tasks.values())
@@ -107,15 +111,18 @@ class Transfers:
             and not job.orphaned
             and job.id not in self._tasks
             and any(
-                r.download_state in (DownloadState.PENDING, DownloadState.DOWNLOADING)
-                or self._retry_due(job.id, r, now)
+                not r.held
+                and (
+                    r.download_state in (DownloadState.PENDING, DownloadState.DOWNLOADING)
+                    or self._retry_due(job.id, r, now)
+                )
                 for r in job.results
             )
         )
 
     def _retry_due(self, job_id: str, result: Result, now: datetime) -> bool:
         """A failed result whose scheduled retry has come (or that this process never tried)."""
-        if result.download_state != DownloadState.FAILED or result.retry_at is None:
+        if result.download_state != DownloadState.FAILED or result.retry_at is None or result.held:
             return False
         return result.retry_at <= now or (job_id, identity(result)) not in self._tried
 
@@ -161,7 +168,68 @@ class Transfers:
         running = self._tasks.get(job_id)
         if running is not None:
             await asyncio.gather(running, return_exceptions=True)
-        await self._start(job_id, folder=to, retry_failed=True)
+        task = self._start(job_id, folder=to, retry_failed=True)
+        try:
+            await asyncio.wait({task})  # a pause or cancel ends it early: the job tells how
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return self._engine.job(job_id)
+
+    # the user's hand on a download ---------------------------------------------------------
+    async def pause(self, job_id: str) -> Job:
+        """Stop the job's unfinished downloads and keep each `.part` for a resume with Range;
+        nothing fetches them again, after a restart neither, until `resume` or a download."""
+        keys = [identity(r) for r in self._engine.job(job_id).results if _running(r)]
+        if not keys:
+            return self._engine.job(job_id)
+        # Held before the task is stopped, so the scheduler never sees them as wanted.
+        for key in keys:
+            self._update(job_id, key, download_state=DownloadState.PAUSED, held=True,
+                         error=None, retry_at=None)  # fmt: skip
+        await self.cancel(job_id)
+        for key in keys:  # the bytes the .part holds now that nothing writes to it
+            found = self._find(job_id, key)
+            if found is not None and found[1].path:
+                size = _size(partfile.part_path(Path(found[1].path)))
+                self._update(job_id, key, bytes_done=size)
+        self._note(job_id, "download-paused", f"paused {len(keys)} download(s); partial files kept")
+        return self._engine.job(job_id)
+
+    def resume(self, job_id: str) -> Job:
+        """Continue the job's paused downloads from the bytes of their `.part` (Range)."""
+        job = self._engine.job(job_id)
+        keys = [identity(r) for r in job.results if r.download_state == DownloadState.PAUSED]
+        for key in keys:
+            self._update(job_id, key, download_state=DownloadState.PENDING, held=False)
+        if keys:
+            self._note(job_id, "download-resumed", f"resumed {len(keys)} download(s)")
+            if job_id not in self._tasks:
+                self._start(job_id, folder=None, retry_failed=False)
+        return self._engine.job(job_id)
+
+    async def stop(self, job_id: str) -> Job:
+        """Cancel the job's unfinished downloads: stopped, their `.part` files deleted, the
+        results `pending` and held (not fetched again until the user asks)."""
+        job = self._engine.job(job_id)
+        stopping = [
+            r for r in job.results if _running(r) or r.download_state == DownloadState.PAUSED
+        ]
+        if not stopping:
+            return job
+        for result in stopping:
+            self._update(job_id, identity(result), download_state=DownloadState.PENDING,
+                         held=True, error=None, retry_at=None, retries=0)  # fmt: skip
+        await self.cancel(job_id)  # the writing thread is gone once this returns
+        for result in stopping:
+            key = identity(result)
+            found = self._find(job_id, key)
+            path = (found[1].path if found else None) or result.path
+            if path:
+                _delete_part(partfile.part_path(Path(path)))
+            self._update(job_id, key, path=None, bytes_done=0)
+        self._note(job_id, "download-cancelled",
+                   f"cancelled {len(stopping)} download(s); partial files deleted")  # fmt: skip
         return self._engine.job(job_id)
 
     async def _guarded(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
@@ -178,42 +246,61 @@ class Transfers:
             self._engine.wake()
 
     async def _download_job(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
+        """Fetch the job's due results side by side, each within the download limits."""
         job = self._engine.job(job_id)
         target = folder or self.folder_for(job)
         # Results are followed by identity, not position: a link refresh may list them in
-        # another order, or add and drop some.
+        # another order, or add and drop some; so the due ones are looked for again whenever
+        # one ends.
         tried: set[str] = set()
-        while True:
-            job = self._engine.job(job_id)
-            now = self._engine.clock()
-            result = next(
-                (
-                    r
-                    for r in job.results
-                    if identity(r) not in tried and self._due(job_id, r, retry_failed, now)
-                ),
-                None,
-            )
-            if result is None:
-                return
-            key = identity(result)
-            tried.add(key)
-            self._tried.add((job_id, key))
-            if result.download_state == DownloadState.DONE:
-                self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
-            try:
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                job = self._engine.job(job_id)
+                now = self._engine.clock()
+                for result in job.results:
+                    key = identity(result)
+                    if key in tried or not self._due(job_id, result, retry_failed, now):
+                        continue
+                    tried.add(key)
+                    self._tried.add((job_id, key))
+                    if result.download_state == DownloadState.DONE:
+                        self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
+                    running.add(
+                        asyncio.get_running_loop().create_task(
+                            self._one(job_id, key, target), name=f"download:{job_id}:{key}"
+                        )
+                    )
+                if not running:
+                    return
+                finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    task.result()  # a removed job (UsageError) ends them all
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _one(self, job_id: str, key: str, target: Path) -> None:
+        found = self._find(job_id, key)
+        if found is None:
+            return
+        try:
+            async with self._download_slot(found[1]):
                 await self._download_result(job_id, key, target)
-            except UsageError:
-                raise  # the job was removed meanwhile
-            except Exception:
-                # One result's trouble is its own: its siblings are still fetched.
-                log.exception("unexpected error downloading a result of job %s", job_id)
-                self._mark(
-                    job_id, key, DownloadState.FAILED, "internal error while saving; see the log"
-                )
+        except UsageError:
+            raise  # the job was removed meanwhile
+        except Exception:
+            # One result's trouble is its own: its siblings are still fetched.
+            log.exception("unexpected error downloading a result of job %s", job_id)
+            self._mark(
+                job_id, key, DownloadState.FAILED, "internal error while saving; see the log"
+            )
 
     def _due(self, job_id: str, result: Result, retry_failed: bool, now: datetime) -> bool:
         state = result.download_state
+        if result.held or state == DownloadState.PAUSED:  # until the user asks
+            return retry_failed
         if state == DownloadState.DONE:  # saved, unless the file is gone and a retry was asked
             return retry_failed and not (result.path and Path(result.path).exists())
         if state in (DownloadState.FAILED, DownloadState.EXPIRED):
@@ -295,7 +382,12 @@ class Transfers:
             owner = account or Account(name=job.account, provider=job.provider, base_url=result.url)
             session = engine.bare_session(owner)
         self._update(
-            job_id, key, download_state=DownloadState.DOWNLOADING, error=None, retry_at=None
+            job_id,
+            key,
+            download_state=DownloadState.DOWNLOADING,
+            error=None,
+            retry_at=None,
+            held=False,
         )
         meter = downloader.RateMeter()
         settings = engine.settings
@@ -453,6 +545,30 @@ class Transfers:
     def _note(self, job_id: str, kind: str, message: str) -> None:
         event = JobEvent(job_id=job_id, at=self._engine.clock(), kind=kind, message=message)
         self._engine.commit([], [event])
+
+
+def _running(result: Result) -> bool:
+    """A download under way or to come on its own: what pause and cancel stop."""
+    if result.held:
+        return False
+    state = result.download_state
+    return state in (DownloadState.PENDING, DownloadState.DOWNLOADING) or (
+        state == DownloadState.FAILED and result.retry_at is not None
+    )
+
+
+def _delete_part(path: Path) -> None:
+    """Delete a `.part` Jobdock wrote: a plain file only, never through a link."""
+    try:
+        if stat.S_ISREG(path.lstat().st_mode):
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _priority(result: Result) -> float:
+    """Soonest-expiring first; links with no known expiry after every dated one."""
+    return result.expires_at.timestamp() if result.expires_at else float("inf")
 
 
 def _saved_note(done: Result, earlier: str | None) -> str:

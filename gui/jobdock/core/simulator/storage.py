@@ -128,8 +128,22 @@ class StorageApi(Api):
         self.config = config
         self._faults = faults
         self._alt = alt
+        # Downloads being answered now, and the most at once: how tests see a client's limit.
+        self._count_lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     def handle(self, req: Request, out: Responder) -> None:
+        with self._count_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            self._handle(req, out)
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+
+    def _handle(self, req: Request, out: Responder) -> None:
         obj, failure = self._lookup(req)
         if failure is not None or obj is None:
             out.send(failure or _s3_error(404, "NoSuchKey", "The specified key does not exist."))
@@ -349,6 +363,16 @@ class StorageServer:
 
     def add_fault(self, fault: StorageFault) -> None:
         self.site.faults.add(fault)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered at this moment (a download's whole body included)."""
+        return self.api.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests answered at once since the simulator started."""
+        return self.api.peak_in_flight
 
     def clear_faults(self) -> None:
         self.site.faults.clear()
