@@ -139,6 +139,18 @@ class FakeEngine:
         self.calls.append(("refresh", job_id))
         return self.job(job_id)
 
+    async def pause_download(self, job_id: str) -> Job:
+        self.calls.append(("pause", job_id))
+        return self.job(job_id)
+
+    async def resume_download(self, job_id: str) -> Job:
+        self.calls.append(("resume", job_id))
+        return self.job(job_id)
+
+    async def cancel_download(self, job_id: str) -> Job:
+        self.calls.append(("cancel", job_id))
+        return self.job(job_id)
+
     async def resubmit(self, job_id: str) -> Job:
         self.calls.append(("resubmit", job_id))
         return self.job(job_id)

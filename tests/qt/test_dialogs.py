@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,28 @@ def test_settings_dialog_saves(qasync_loop: Any, qtbot: Any, tmp_path: Path) -> 
     assert engine.settings.expiry_margin == 1800.0
     assert engine.settings.poll_min == 5.0 and engine.settings.poll_max is None
     assert load_notice_toggles(settings) == set(Notice) - {Notice.SAVED}
+
+
+def test_settings_dialog_sets_the_limit_of_parallel_downloads(
+    qasync_loop: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    engine = FakeEngine(download_dir=tmp_path)
+    engine.settings = replace(engine.settings, max_downloads=5)
+    settings = QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat)
+
+    async def scenario() -> int:
+        dialog = SettingsDialog(engine, settings)
+        qtbot.addWidget(dialog)
+        shown = dialog.max_downloads.value()
+        dialog.max_downloads.setValue(0)  # below the minimum: one at least
+        assert dialog.max_downloads.value() == 1
+        dialog.max_downloads.setValue(2)
+        dialog.accept()
+        await settle()
+        return shown
+
+    assert qasync_loop.run_until_complete(scenario()) == 5
+    assert engine.settings.max_downloads == 2
 
 
 def test_settings_dialog_refuses_a_download_folder_that_is_a_file(

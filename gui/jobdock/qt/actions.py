@@ -19,7 +19,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
 from jobdock.core.errors import JobdockError
-from jobdock.core.job import DownloadState, Job
+from jobdock.core.job import DownloadState, Job, Result
 from jobdock.core.providers.base import SupportsJobList
 from jobdock.qt.icons import set_themed_icon
 from jobdock.qt.loop import Tasks
@@ -29,6 +29,28 @@ StdKey = QKeySequence.StandardKey
 
 def saved_paths(job: Job) -> list[Path]:
     return [Path(r.path) for r in job.results if r.download_state == DownloadState.DONE and r.path]
+
+
+def _under_way(result: Result) -> bool:
+    """Downloading or about to be (pending, or a retry scheduled), and not held by the user."""
+    if result.held:
+        return False
+    state = result.download_state
+    return state in (DownloadState.PENDING, DownloadState.DOWNLOADING) or (
+        state == DownloadState.FAILED and result.retry_at is not None
+    )
+
+
+def can_pause(job: Job) -> bool:
+    return any(_under_way(r) for r in job.results)
+
+
+def can_resume(job: Job) -> bool:
+    return any(r.download_state == DownloadState.PAUSED for r in job.results)
+
+
+def can_cancel(job: Job) -> bool:
+    return can_pause(job) or can_resume(job)
 
 
 def delete_saved_files(paths: list[Path]) -> int:
@@ -75,6 +97,14 @@ class JobActions(QObject):
         self.new_job = add("New job…", "new-job", self.new_job_requested.emit, StdKey.New)
         self.track = add("Track job…", "track", self.track_requested.emit, "Ctrl+T")
         self.download = add("Download now", "download", self.download_selected, "Ctrl+D")
+        self.pause = add("Pause download", "pause", self.pause_selected, "Ctrl+P")
+        self.resume = add("Resume download", "resume", self.resume_selected, "Ctrl+Shift+P")
+        self.cancel_download = add(
+            "Cancel download", "cancel-download", self.cancel_selected, "Ctrl+Shift+X"
+        )
+        self.cancel_download.setStatusTip(
+            "Stop the download and delete its partial file; it waits for Download now"
+        )
         self.open_file = add("Open file", "open-file", self.open_files, "Ctrl+O")
         self.open_folder = add("Open folder", "open-folder", self.open_folders, "Ctrl+Shift+O")
         self.copy_link = add("Copy result link", "copy-link", self.copy_links, "Ctrl+Shift+C")
@@ -97,14 +127,17 @@ class JobActions(QObject):
 
     def job_actions(self) -> list[QAction]:
         return [
-            self.download, self.open_file, self.open_folder, self.copy_link, self.copy_id,
-            self.refresh, self.retry, self.remove,
+            self.download, self.pause, self.resume, self.cancel_download, self.open_file,
+            self.open_folder, self.copy_link, self.copy_id, self.refresh, self.retry, self.remove,
         ]  # fmt: skip
 
     def update_enabled(self) -> None:
         jobs = self._selection()
         with_results = any(j.results for j in jobs)
         self.download.setEnabled(with_results)
+        self.pause.setEnabled(any(can_pause(j) for j in jobs))
+        self.resume.setEnabled(any(can_resume(j) for j in jobs))
+        self.cancel_download.setEnabled(any(can_cancel(j) for j in jobs))
         self.copy_link.setEnabled(with_results)
         self.open_file.setEnabled(any(saved_paths(j) for j in jobs))
         self.retry.setEnabled(any(j.request is not None for j in jobs))
@@ -143,6 +176,26 @@ class JobActions(QObject):
 
     def download_job(self, job_id: str) -> None:
         self._tasks.spawn(self._engine.download(job_id), what=f"download job {job_id}")
+
+    def pause_selected(self) -> None:
+        for job in self._selection():
+            if can_pause(job):
+                self._tasks.spawn(self._engine.pause_download(job.id), what=f"pause job {job.id}")
+
+    def resume_selected(self) -> None:
+        for job in self._selection():
+            if can_resume(job):
+                self.resume_job(job.id)
+
+    def resume_job(self, job_id: str) -> None:
+        self._tasks.spawn(self._engine.resume_download(job_id), what=f"resume job {job_id}")
+
+    def cancel_selected(self) -> None:
+        for job in self._selection():
+            if can_cancel(job):
+                self._tasks.spawn(
+                    self._engine.cancel_download(job.id), what=f"cancel download of job {job.id}"
+                )
 
     def open_files(self) -> None:
         for job in self._selection():

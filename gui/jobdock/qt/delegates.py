@@ -2,7 +2,8 @@
 
 It paints what the model's `Role.DOWNLOAD` cell says (a `DownloadCell`) with the current style,
 so it follows the light/dark palette, and turns one click on a button cell into
-`download_requested(job_id)`. No widgets per row: painting only, cheap for big tables.
+`download_requested(job_id)`, on a paused cell's Resume button into `resume_requested(job_id)`.
+No widgets per row: painting only, cheap for big tables.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def progress_layout(area: QRect, line_height: int) -> tuple[QRect, QRect]:
     return bar, text
 
 
+RESUME = "Resume"
+
+
+def paused_layout(area: QRect, button_width: int) -> tuple[QRect, QRect]:
+    """A paused download's text and its Resume button side by side in `area`: the button at
+    the right, as wide as its label needs (at most half the cell), the text the rest."""
+    width = min(button_width, area.width() // 2)
+    button = QRect(area.right() - width + 1, area.top(), width, area.height())
+    text = QRect(area.left(), area.top(), max(0, area.width() - width - 2 * MARGIN), area.height())
+    return text, button
+
+
+def _resume_width(option: QStyleOptionViewItem) -> int:
+    return option.fontMetrics.horizontalAdvance(RESUME) + 6 * MARGIN
+
+
 def _text_role(option: QStyleOptionViewItem) -> QPalette.ColorRole:
     if option.state & QStyle.StateFlag.State_Selected:
         return QPalette.ColorRole.HighlightedText
@@ -52,6 +69,7 @@ def _text_role(option: QStyleOptionViewItem) -> QPalette.ColorRole:
 
 class DownloadDelegate(QStyledItemDelegate):
     download_requested = _Signal(str)
+    resume_requested = _Signal(str)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         cell: DownloadCell | None = index.data(Role.DOWNLOAD.value)
@@ -66,6 +84,8 @@ class DownloadDelegate(QStyledItemDelegate):
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, background, painter, option.widget)
         if cell.kind == CellKind.PROGRESS:
             self._paint_progress(painter, option, cell, style)
+        elif cell.kind == CellKind.PAUSED:
+            self._paint_paused(painter, option, cell, style)
         else:
             self._paint_button(painter, option, cell, style)
 
@@ -94,11 +114,31 @@ class DownloadDelegate(QStyledItemDelegate):
         )
         painter.restore()
 
-    def _paint_button(
+    def _paint_paused(
         self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle
     ) -> None:
+        text_rect, button = paused_layout(button_rect(option.rect), _resume_width(option))
+        text = option.fontMetrics.elidedText(
+            cell.text, Qt.TextElideMode.ElideRight, text_rect.width()
+        )
+        painter.save()
+        painter.setPen(option.palette.color(_text_role(option)))
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text
+        )
+        painter.restore()
+        self._paint_button(painter, option, DownloadCell(CellKind.BUTTON, RESUME), style, button)
+
+    def _paint_button(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        cell: DownloadCell,
+        style: QStyle,
+        rect: QRect | None = None,
+    ) -> None:
         button = QStyleOptionButton()
-        button.rect = button_rect(option.rect)
+        button.rect = rect if rect is not None else button_rect(option.rect)
         button.text = cell.text
         button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
         if option.state & QStyle.StateFlag.State_MouseOver:
@@ -121,9 +161,16 @@ class DownloadDelegate(QStyledItemDelegate):
         cell: DownloadCell | None = index.data(Role.DOWNLOAD.value)
         if not isinstance(event, QMouseEvent) or event.button() != Qt.MouseButton.LeftButton:
             return False
+        point = event.position().toPoint()
+        if cell is not None and cell.kind == CellKind.PAUSED:
+            _, button = paused_layout(button_rect(option.rect), _resume_width(option))
+            if not button.contains(point):
+                return False
+            self.resume_requested.emit(index.data(Role.JOB_ID.value))
+            return True
         if cell is None or cell.kind != CellKind.BUTTON:
             return False
-        if not button_rect(option.rect).contains(event.position().toPoint()):
+        if not button_rect(option.rect).contains(point):
             return False
         self.download_requested.emit(index.data(Role.JOB_ID.value))
         return True

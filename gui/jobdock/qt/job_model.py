@@ -69,6 +69,7 @@ class CellKind(enum.Enum):
     NONE = "none"  # nothing to download (yet)
     BUTTON = "button"  # results waiting: one click downloads
     PROGRESS = "progress"  # a download is running
+    PAUSED = "paused"  # the user paused it: the text, and a Resume button
     DONE = "done"  # every result saved
 
 
@@ -382,6 +383,8 @@ def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCe
         percent = f"{fraction * 100:.0f}% · " if fraction is not None else ""
         # beside the bar, elided to the cell's width (the tooltip has it whole)
         return DownloadCell(CellKind.PROGRESS, percent + fmt.speed_eta(speed, eta), fraction)
+    if DownloadState.PAUSED in states:
+        return DownloadCell(CellKind.PAUSED, "Paused")
     if states == {DownloadState.DONE}:
         return DownloadCell(CellKind.DONE, "Saved")
     if states & {DownloadState.FAILED, DownloadState.EXPIRED}:

@@ -151,7 +151,8 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         toolbar = QToolBar("Main", objectName="main-toolbar", movable=False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (a.new_job, a.track, None, a.download, a.open_file, a.open_folder, None,
+        for action in (a.new_job, a.track, None, a.download, a.pause, a.resume, a.open_file,
+                       a.open_folder, None,
                        a.refresh, a.retry, a.remove, None, self.accounts_action,
                        self.settings_action):  # fmt: skip
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         self.table.customContextMenuRequested.connect(self._on_table_menu_requested)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.download_delegate.download_requested.connect(self.actions.download_job)
+        self.table.download_delegate.resume_requested.connect(self.actions.resume_job)
         self.actions.new_job_requested.connect(self.open_new_job)
         self.actions.track_requested.connect(self.open_track)
         self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 4000))

@@ -1,6 +1,6 @@
-"""Settings: the engine's (download dir, auto-download, expiry margin, poll interval bounds, kept in
-the store through `engine.configure(persist=True)`) and the window's own (notification toggles,
-start minimised to tray, kept in QSettings)."""
+"""Settings: the engine's (download dir, auto-download, parallel downloads, expiry margin, poll
+interval bounds, kept in the store through `engine.configure(persist=True)`) and the window's own
+(notification toggles, start minimised to tray, kept in QSettings)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.notices import NOTICE_LABELS, Notice
 
 START_IN_TRAY = "tray/start_minimised"
+MAX_PARALLEL = 32
 
 
 def load_notice_toggles(settings: QSettings) -> set[Notice]:
@@ -47,6 +48,12 @@ class SettingsDialog(AsyncDialog):
         row.addWidget(browse)
         self.auto_download = QCheckBox("Save results as soon as jobs succeed")
         self.auto_download.setChecked(current.auto_download)
+        self.max_downloads = QSpinBox(minimum=1, maximum=MAX_PARALLEL)
+        self.max_downloads.setValue(max(1, min(MAX_PARALLEL, current.max_downloads)))
+        self.max_downloads.setToolTip(
+            "Files downloaded at once, those of one job included; each server also gets at "
+            f"most {current.max_per_origin} at a time"
+        )
         self.margin = QSpinBox(suffix=" min", minimum=1, maximum=24 * 60)
         self.margin.setValue(round(current.expiry_margin / 60))
         self.poll_min = _seconds(current.poll_min)
@@ -55,6 +62,7 @@ class SettingsDialog(AsyncDialog):
         form = QFormLayout(engine_box)
         form.addRow("Download folder", row)
         form.addRow("", self.auto_download)
+        form.addRow("Parallel downloads", self.max_downloads)
         form.addRow("Expiry margin", self.margin)
         form.addRow("Shortest poll interval", self.poll_min)
         form.addRow("Longest poll interval", self.poll_max)
@@ -102,6 +110,7 @@ class SettingsDialog(AsyncDialog):
         changes = {
             "download_dir": Path(folder).expanduser(),
             "auto_download": self.auto_download.isChecked(),
+            "max_downloads": self.max_downloads.value(),
             "expiry_margin": self.margin.value() * 60.0,
             "poll_min": low,
             "poll_max": high,
