@@ -130,3 +130,10 @@ def test_a_paused_download_shows_paused_and_its_resume_button_resumes(
 
     qasync_loop.run_until_complete(scenario())
     assert engine.calls == [("resume", "job0002")]
+
+
+def test_a_paused_download_still_counts_as_unsaved_for_its_expiry() -> None:
+    from jobdock.qt.categories import unsaved_expiry
+
+    paused = held(succeeded(2, expires_in=60), DownloadState.PAUSED)
+    assert unsaved_expiry(paused) == paused.results[0].expires_at

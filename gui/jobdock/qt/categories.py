@@ -28,7 +28,8 @@ def unsaved_expiry(job: Job) -> datetime | None:
         r.expires_at
         for r in job.results
         if r.expires_at is not None
-        and r.download_state in (DownloadState.PENDING, DownloadState.DOWNLOADING)
+        and r.download_state
+        in (DownloadState.PENDING, DownloadState.DOWNLOADING, DownloadState.PAUSED)
     ]
     return min(times, default=None)
 
