@@ -219,7 +219,10 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         return EXIT_OK
     provider = engine.provider(args.provider)
     secret = None
-    if args.secret_stdin:
+    names: tuple[str, ...] = getattr(provider, "secret_names", ())
+    if args.secret_stdin and names:
+        secret = _named_secrets(stdin, names)
+    elif args.secret_stdin:
         secret = stdin.readline().rstrip("\r\n")
         if not secret:
             raise UsageError("--secret-stdin: no secret on standard input")
@@ -238,6 +241,27 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
     where = f"; secret stored in {engine.credentials.backend_name()}" if secret else ""
     out.write(f"account {account.name} ({provider.id}, {account.base_url}){where}\n")
     return EXIT_OK
+
+
+def _named_secrets(stdin: TextIO, names: tuple[str, ...]) -> str:
+    """Several secrets on stdin, one `NAME=VALUE` line each (docs/cli.md), as one keyring entry."""
+    from jobdock.core.providers.profile_oauth import encode_secrets
+
+    values: dict[str, str] = {}
+    for line in stdin.read().splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or name.strip() not in names:
+            raise UsageError(
+                f"--secret-stdin: expected NAME=VALUE lines, NAME one of {', '.join(names)}; "
+                f"got a line starting {quoted(name[:20])}"
+            )
+        values[name.strip()] = value
+    missing = [n for n in names if not values.get(n)]
+    if missing:
+        raise UsageError(f"--secret-stdin: missing {', '.join(missing)} (one NAME=VALUE line each)")
+    return encode_secrets(values)
 
 
 async def _submit(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:

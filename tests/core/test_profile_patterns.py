@@ -525,7 +525,12 @@ def test_every_example_in_docs_profiles_md_is_a_valid_profile():
     blocks = text.split("```toml\n")[1:]
     assert len(blocks) >= 8
     for block in blocks:
-        profile = parse_profile(block.split("```", 1)[0], source="docs/profiles.md")
+        text = block.split("```", 1)[0]
+        if not text.startswith(("id =", "#")):  # a fragment: a table of a profile
+            head = 'id = "x"\nname = "X"\nbase_url = "https://x.test"\n'
+            tail = '[fields]\nid = "id"\nstatus_url_template = "{id}"\nstate = "s"\n'
+            text = head + text + tail + '[states]\ndone = "succeeded"\n'
+        profile = parse_profile(text, source="docs/profiles.md")
         assert profile.fields["state"]
 
 
@@ -685,3 +690,98 @@ def test_an_ended_job_whose_answer_never_reads_fails_after_a_few_identical_tries
     assert "no value for {answer.reportDocumentId}" in listed["error"]
     assert "the same answer 3 times" in listed["error"]
     assert len(fake.paths("GET")) == 3
+
+
+# OAuth2 token exchange (RFC 6749 §4.4, §6; Amazon LWA: https://developer-docs.amazon.com/
+# sp-api/docs/connecting-to-the-selling-partner-api) ---------------------------------------------
+OAUTH = REPORTS.replace(
+    'kind = "header"\nname = "x-amz-access-token"',
+    'kind = "oauth2"\ngrant = "refresh_token"\ntoken_url = "https://api.amazon.com/auth/o2/token"',
+)
+CLIENT_SECRET = "client-secret-value-1"
+REFRESH = "Atzr|refresh-token-value-1"
+
+
+def test_oauth2_tokens_from_named_secrets_renewed_once_on_a_401(serve, cli, tmp_path):
+    issued: list[str] = []
+
+    def token(seen: Seen) -> Answer:
+        form = dict(p.split("=", 1) for p in seen.body.decode().split("&"))
+        if form.get("client_secret") != CLIENT_SECRET or form.get("grant_type") != "refresh_token":
+            return js({"error": "invalid_client"}, 401)
+        issued.append(f"Atza-token-{len(issued) + 1}")
+        return js({"access_token": issued[-1], "token_type": "bearer", "expires_in": 3600})
+
+    tokens = serve(token)
+    storage = serve(lambda s: (200, {"Content-Type": "text/plain"}, b"report\n"))
+
+    def api(seen: Seen) -> Answer:
+        if seen.headers.get("Authorization") in (None, "Bearer Atza-token-1") and issued[1:] == []:
+            return js({"errors": [{"code": "Unauthorized"}]}, 401)  # the first token is revoked
+        if seen.headers.get("Authorization") != f"Bearer {issued[-1]}":
+            return js({"errors": [{"code": "Unauthorized"}]}, 401)
+        if seen.method == "POST":
+            return js({"reportId": "R1"}, 202)
+        if "/documents/" in seen.path:
+            return js({"url": f"{storage.url}/doc"})
+        return js({"reportId": "R1", "processingStatus": "DONE", "reportDocumentId": "D1"})
+
+    fake = serve(api)
+    secrets = f"client_id=amzn1.application-oa2-client.1\nclient_secret={CLIENT_SECRET}\n"
+    add = ["accounts", "add", "sp", "--provider", "sp-like", "--base-url", fake.url,
+           "--option", f"token_url={tokens.url}/auth/o2/token", "--secret-stdin"]  # fmt: skip
+    cli(*add, stdin=secrets, code=2, profile=OAUTH)  # the refresh token is missing
+    cli(*add, stdin=secrets + f"refresh_token={REFRESH}\n")
+    stored = (tmp_path / "keyring.json").read_text()
+    assert CLIENT_SECRET in stored and "Atzr|refresh" in stored  # all three, in the keyring
+    cli("submit", "sp")
+    cli("watch", "--until-done", "--timeout", "20")
+    (listed,) = json.loads(cli("jobs", "--json"))
+    assert listed["state"] == "succeeded" and saved(listed) == {"report-R1.tsv": b"report\n"}
+    # `submit`: the first token is refused once and renewed; `watch` (another process: tokens
+    # live in memory only) gets its own and uses it for every request.
+    assert issued == ["Atza-token-1", "Atza-token-2", "Atza-token-3"] and len(tokens.seen) == 3
+    used = [s.headers.get("Authorization") for s in fake.seen]
+    assert used[:2] == ["Bearer Atza-token-1", "Bearer Atza-token-2"]
+    assert len(used) >= 4 and set(used[2:]) == {"Bearer Atza-token-3"}
+    for seen in [*fake.seen, *storage.seen]:
+        assert CLIENT_SECRET not in str(seen) and "refresh-token" not in str(seen)
+    assert all("Authorization" not in s.headers for s in storage.seen)
+    assert all(t not in stored for t in issued), "access tokens live in memory only"
+
+
+def test_a_token_is_renewed_before_it_expires_and_a_401_renews_it_only_once():
+    from jobdock.core.providers.profile_oauth import TokenAuth
+    from jobdock.core.redaction import Redactor
+
+    now = [0.0]
+    issued: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "token.test":
+            issued.append(f"tok-{len(issued) + 1}")
+            return httpx.Response(200, json={"access_token": issued[-1], "expires_in": 600})
+        return httpx.Response(401 if request.url.path == "/denied" else 200)
+
+    transport = httpx.MockTransport(answer)
+    auth = TokenAuth(grant="client_credentials", token_url="https://token.test/t", scope="r",
+                     secrets={"client_id": "id", "client_secret": "sec"}, redactor=Redactor(),
+                     clock=lambda: now[0], transport=transport)  # fmt: skip
+
+    async def go() -> list[str | None]:
+        seen: list[str | None] = []
+        async with httpx.AsyncClient(auth=auth, transport=transport) as client:
+            for at, path in ((0, "/a"), (500, "/a"), (541, "/a"), (542, "/denied")):
+                now[0] = at
+                response = await client.get(f"https://api.test{path}")
+                seen.append(response.request.headers.get("Authorization"))
+        return seen
+
+    seen = asyncio.run(go())
+    # 600 s tokens are renewed 60 s early; a 401 renews once and is then the answer.
+    assert seen == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-3"]
+    assert issued == ["tok-1", "tok-2", "tok-3"]
+    # The blocking download clients share the token (and renew it the same way).
+    with httpx.Client(auth=auth, transport=transport) as client:
+        sent = client.get("https://api.test/file").request.headers["Authorization"]
+    assert sent == "Bearer tok-3" and len(issued) == 3

@@ -172,6 +172,12 @@ CHECKS = [
     ('broken = "failed"', 'broken = "failed"\n[poll]\nfollow_redirects = "no"',
      "18: poll.follow_redirects: expected true or false"),
     ('kind = "bearer"', 'kind = "none"\nname = "x"', "7: auth.name: not used with kind = 'none'"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "password"',
+     "7: auth.grant: expected one of client_credentials, refresh_token"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"',
+     "5: auth.token_url: missing: kind = 'oauth2' needs it"),
+    ('kind = "bearer"', 'kind = "bearer"\ntoken_url = "https://t.test/token"',
+     "7: auth.token_url: not used with kind = 'bearer'"),
     ('name = "Mini API"', 'name = "Mini API"\nresult_hosts = ["https://f.test/x"]',
      "3: result_hosts: expected a host name (files.example.com) or an origin"),
 ]  # fmt: skip

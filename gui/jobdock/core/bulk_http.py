@@ -358,6 +358,7 @@ class SyncRoute:
             client = self._clients[key] = httpx.Client(
                 headers=source.headers,
                 cookies=source.cookies,
+                auth=source.auth,  # a token exchange's (it has a blocking flow too)
                 timeout=httpx.Timeout(
                     TIMEOUT.connect, read=self._read_timeout, write=TIMEOUT.write, pool=TIMEOUT.pool
                 ),

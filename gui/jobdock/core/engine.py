@@ -394,6 +394,9 @@ class Engine:
             transport=self._transport,
         )
         api.event_hooks = {"response": [self._observe_clock]}
+        http_auth = getattr(provider, "http_auth", None)  # profiles' OAuth2 token exchange
+        if http_auth is not None:
+            api.auth = http_auth(account, secret, self.redactor)
         # The session teaches the redactor what its headers and parameters carry.
         result_origins = getattr(provider, "result_origins", None)  # profiles' `result_hosts`
         session = ApiSession(

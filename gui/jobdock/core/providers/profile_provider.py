@@ -1,5 +1,5 @@
-"""The provider that follows any job-style API described by a `Profile`: submit the request, read the
-job id, status URL, state, progress, times, error, log and result links from the answers at the
+"""The provider that follows any job-style API described by a `Profile`: submit the request, read
+the job id, status URL, state, progress, times, error, log and result links from the answers at the
 profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL (from
 the answer, or built from the job id, with any method and a templated body) until the job ends.
 Result links are read from the answer, built from a template, or read from the answer to a second
@@ -56,6 +56,7 @@ from jobdock.core.providers.common import (
     presigned_expiry,
     raw_text,
 )
+from jobdock.core.providers.profile_oauth import SECRETS, TokenAuth, decode_secrets
 from jobdock.core.providers.profile_paths import (
     FieldPath,
     lookup_header,
@@ -70,6 +71,7 @@ from jobdock.core.providers.profile_schema import (
     result_origin,
 )
 from jobdock.core.providers.profile_templates import expand_job, expand_now
+from jobdock.core.redaction import Redactor
 
 UNREADABLE_TRIES = 3  # identical unreadable answers of an ended job before it fails
 # A job id: plain (`r-1`) or a URI (`gid://shopify/BulkOperation/1`, `operations/123`).
@@ -146,6 +148,8 @@ class ProfileProvider:
         self.profile = profile
         self._unreadable: dict[str, tuple[str, int]] = {}  # job id: (answer digest, times)
         self.needs_secret = profile.auth.kind != "none"
+        # Named secrets, one NAME=VALUE line each on `accounts add --secret-stdin` (oauth2).
+        self.secret_names: tuple[str, ...] = SECRETS.get(profile.auth.grant or "", ())
         self.id = profile.id
         self.display_name = profile.name
         self.default_base_url = profile.base_url
@@ -165,7 +169,20 @@ class ProfileProvider:
             return basic_auth(account, secret, provider=self.id)
         if auth.kind == "header":
             return {str(auth.name): secret}
-        return {}
+        return {}  # none; oauth2 tokens come from `http_auth`
+
+    def http_auth(self, account: Account, secret: str, redactor: Redactor) -> TokenAuth | None:
+        """The token exchange for the account's API client (`oauth2`), else None. The account's
+        `token_url` option replaces the profile's (a sandbox, a region, a test server)."""
+        auth = self.profile.auth
+        if auth.kind != "oauth2" or auth.grant is None:
+            return None
+        token_url = account.options.get("token_url") or auth.token_url or ""
+        if not token_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{self.id}: token_url must be an http(s) URL, got {token_url!r}")
+        secrets = decode_secrets(secret, self.secret_names, provider=self.id)
+        return TokenAuth(grant=auth.grant, token_url=token_url, scope=auth.scope,
+                         secrets=secrets, redactor=redactor)  # fmt: skip
 
     def result_origins(self, account: Account) -> tuple[str, ...]:
         """The origins besides the account's that get its credentials, for a request that starts

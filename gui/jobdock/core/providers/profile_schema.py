@@ -20,7 +20,8 @@ from jobdock.core.providers.base import PollPolicy
 from jobdock.core.providers.profile_paths import FieldPath, parse_path
 from jobdock.core.providers.profile_templates import unknown_placeholders
 
-AUTH_KINDS = ("header", "bearer", "basic", "query", "none")
+AUTH_KINDS = ("header", "bearer", "basic", "query", "none", "oauth2")
+GRANTS = ("client_credentials", "refresh_token")
 ANSWER_FORMATS = ("json", "xml")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPIRY_MODES = ("presigned-url",)
@@ -34,7 +35,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
          "submit", "fields", "states", "initial_state", "absent_state", "poll", "results",
          "result_hosts"),
-    "auth": ("kind", "name"),
+    "auth": ("kind", "name", "grant", "token_url", "scope"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
@@ -82,6 +83,9 @@ def format_problem(source: str, problem: Problem) -> str:
 class AuthSpec:
     kind: str
     name: str | None = None
+    grant: str | None = None  # oauth2: client_credentials or refresh_token
+    token_url: str | None = None  # oauth2; an account's `token_url` option replaces it
+    scope: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,9 +247,20 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
     if kind in ("header", "query") and name is None and "name" not in table:
         what = "header" if kind == "header" else "query parameter"
         c.add("auth.name", f"missing: kind = {kind!r} needs the {what}'s name")
-    if kind in ("bearer", "basic", "none") and "name" in table:
+    if kind in ("bearer", "basic", "none", "oauth2") and "name" in table:
         c.add("auth.name", f"not used with kind = {kind!r} (only with header or query)")
-    return AuthSpec(kind=kind, name=name)
+    grant = c.value(table, "auth", "grant", _one_of(GRANTS))
+    token_url = c.value(table, "auth", "token_url", _http_url)
+    scope = c.value(table, "auth", "scope", _nonempty)
+    if kind == "oauth2":
+        for needed in ("grant", "token_url"):
+            if needed not in table:
+                c.add(f"auth.{needed}", "missing: kind = 'oauth2' needs it")
+    else:
+        for extra in ("grant", "token_url", "scope"):
+            if extra in table:
+                c.add(f"auth.{extra}", f"not used with kind = {kind!r} (only with oauth2)")
+    return AuthSpec(kind=kind, name=name, grant=grant, token_url=token_url, scope=scope)
 
 
 def _states(c: _Checker, data: object) -> dict[str, JobState]:
