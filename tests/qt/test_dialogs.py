@@ -318,6 +318,48 @@ def test_a_profile_without_auth_asks_for_no_secret(qasync_loop: Any, qtbot: Any)
     assert ("add_account", "uniprot", "no secret") in engine.calls
 
 
+def test_an_oauth2_profile_asks_for_each_named_secret(qasync_loop: Any, qtbot: Any) -> None:
+    from jobdock.core.providers.profile_load import parse_profile
+    from jobdock.core.providers.profile_provider import ProfileProvider
+    from tests.core.test_profile_patterns import OAUTH
+
+    engine = FakeEngine()
+    provider = ProfileProvider(parse_profile(OAUTH, source="o"))
+    engine.providers = {**engine.providers, provider.id: provider}
+    kept: list[str | None] = []
+
+    async def add_account(account: Any, secret: str | None) -> Any:
+        kept.append(secret)
+        return account
+
+    engine.add_account = add_account  # type: ignore[method-assign]
+
+    async def scenario() -> list[str]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.provider.setCurrentIndex(dialog.provider.findData(provider.id))
+        rows = visible_rows(dialog)
+        dialog.name.setText("sp")
+        dialog.named_secrets["client_id"].setText("cid")
+        dialog.named_secrets["client_secret"].setText("csecret")
+        dialog.save()  # the refresh token is missing: refused, nothing saved
+        dialog.named_secrets["refresh_token"].setText("rtoken")
+        dialog.save()
+        await settle()
+        assert all(not e.text() for e in dialog.named_secrets.values())
+        dialog.done(0)
+        return rows
+
+    rows = qasync_loop.run_until_complete(scenario())
+    assert "Secret" not in rows
+    assert ["Client ID", "Client secret", "Refresh token"] == [r for r in rows if r in
+            ("Client ID", "Client secret", "Refresh token")]  # fmt: skip
+    assert kept and json.loads(kept[-1] or "") == {"client_id": "cid", "client_secret": "csecret",
+                                                    "refresh_token": "rtoken"}  # fmt: skip
+    assert len(kept) == 1
+
+
 def test_accounts_form_saves_and_loads_the_documented_options(qasync_loop: Any, qtbot: Any) -> None:
     engine = FakeEngine()
 

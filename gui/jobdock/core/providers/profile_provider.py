@@ -148,7 +148,8 @@ class ProfileProvider:
         self.profile = profile
         self._unreadable: dict[str, tuple[str, int]] = {}  # job id: (answer digest, times)
         self.needs_secret = profile.auth.kind != "none"
-        # Named secrets, one NAME=VALUE line each on `accounts add --secret-stdin` (oauth2).
+        # Named secrets (oauth2): NAME=VALUE lines on `accounts add --secret-stdin`, and one
+        # password field each in the accounts dialog.
         self.secret_names: tuple[str, ...] = SECRETS.get(profile.auth.grant or "", ())
         self.id = profile.id
         self.display_name = profile.name

@@ -34,6 +34,7 @@ from jobdock.core.errors import (
 )
 from jobdock.core.job import Account, Job
 from jobdock.core.providers.base import AccountForm, account_form_of
+from jobdock.core.providers.profile_oauth import encode_secrets
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.dialogs.new_job import parse_pairs
 
@@ -62,6 +63,10 @@ async def test_connection(engine: Any, account: Account) -> str:
     return f"Connected to {account.origin}: credentials accepted."
 
 
+NAMED_SECRETS = {"client_id": "Client ID", "client_secret": "Client secret",
+                 "refresh_token": "Refresh token"}  # fmt: skip
+
+
 class AccountsDialog(AsyncDialog):
     def __init__(self, engine: Any, parent: QWidget | None = None) -> None:
         super().__init__("Accounts", parent)
@@ -75,6 +80,10 @@ class AccountsDialog(AsyncDialog):
         self.base_url = QLineEdit()
         self.user = QLineEdit(placeholderText="the HTTP Basic user name")
         self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        # A profile's named secrets (OAuth2: client id, client secret, refresh token): one
+        # password field each, shown when the provider names them; one keyring entry together.
+        self.named_secrets = {name: QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+                              for name in NAMED_SECRETS}  # fmt: skip
         # The options the provider documents get labelled inputs (a list where it names the
         # allowed values); anything else it may take goes in "More options" as key=value lines.
         self.option_inputs: dict[str, QComboBox | QLineEdit] = {}
@@ -88,6 +97,8 @@ class AccountsDialog(AsyncDialog):
         form.addRow("Base URL", self.base_url)
         form.addRow("User", self.user)
         form.addRow("Secret", self.secret)
+        for name, edit in self.named_secrets.items():
+            form.addRow(NAMED_SECRETS[name], edit)
         form.addRow("More options", self.options)
         self.form = form
         buttons = QHBoxLayout()
@@ -148,7 +159,10 @@ class AccountsDialog(AsyncDialog):
         self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
         self.form.labelForField(self.secret).setText(provider.secret_label.split(" (")[0])
         # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for.
-        self.form.setRowVisible(self.secret, getattr(provider, "needs_secret", True))
+        names = getattr(provider, "secret_names", ())
+        self.form.setRowVisible(self.secret, getattr(provider, "needs_secret", True) and not names)
+        for name, edit in self.named_secrets.items():
+            self.form.setRowVisible(edit, name in names)
         if not self.name.isReadOnly():
             self.base_url.setText(provider.default_base_url)
         self._build_option_inputs(account_form_of(provider))
@@ -239,7 +253,12 @@ class AccountsDialog(AsyncDialog):
             raise UsageError("The base URL must be an http:// or https:// address.")
         provider = self._engine.provider(self.provider.currentData())
         needs_secret = getattr(provider, "needs_secret", True)
-        if needs_secret and not self.name.isReadOnly() and not self.secret.text():
+        names = getattr(provider, "secret_names", ())
+        given = [n for n in names if self.named_secrets[n].text()]
+        if names and (given or not self.name.isReadOnly()) and len(given) < len(names):
+            missing = [NAMED_SECRETS[n] for n in names if n not in given]
+            raise UsageError(f"Fill in {', '.join(missing)} (all of them are kept together).")
+        if needs_secret and not names and not self.name.isReadOnly() and not self.secret.text():
             raise UsageError(f"A new account needs its {provider.secret_label}.")
         user = self.user.text().strip() if self._user_wanted() else ""
         if self._user_wanted() and not user:
@@ -263,8 +282,13 @@ class AccountsDialog(AsyncDialog):
         except UsageError as exc:
             self.show_error(exc.user_message)
             return
+        names = getattr(self._engine.provider(account.provider), "secret_names", ())
         secret = self.secret.text() or None
+        if names and all(self.named_secrets[n].text() for n in names):
+            secret = encode_secrets({n: self.named_secrets[n].text() for n in names})
         self.secret.clear()  # the secret leaves the dialog for the keyring, nowhere else
+        for edit in self.named_secrets.values():
+            edit.clear()
         self.run(lambda: self._save(account, secret), close=False)
 
     async def _save(self, account: Account, secret: str | None) -> None:
