@@ -785,3 +785,82 @@ def test_a_token_is_renewed_before_it_expires_and_a_401_renews_it_only_once():
     with httpx.Client(auth=auth, transport=transport) as client:
         sent = client.get("https://api.test/file").request.headers["Authorization"]
     assert sent == "Bearer tok-3" and len(issued) == 3
+
+
+# Compressed results: SP-API's getReportDocument says `compressionAlgorithm: GZIP`; other APIs
+# serve `.gz` files. Saved decompressed, named without `.gz`; the bytes as served are verified.
+GZIPPED = f"""
+id = "gz-like"
+name = "Compressed exports"
+base_url = "http://127.0.0.1:9"
+[auth]
+kind = "none"
+[submit]
+method = "POST"
+path = "exports"
+[fields]
+id = "id"
+status_url_template = "exports/{{id}}"
+state = "state"
+[states]
+running = "running"
+done = "succeeded"
+{POLL}
+[[results]]
+url = "file.url"
+checksum = "file.sha256"
+checksum_algorithm = "sha256"
+decompress = true
+[[results]]
+url = "doc.url"
+compression = "doc.compressionAlgorithm"
+filename = "report-{{id}}.tsv"
+filename_from_url = false
+[[results]]
+url = "plain.url"
+compression = "plain.compressionAlgorithm"
+[[results]]
+url = "broken.url"
+decompress = true
+"""
+
+
+def test_results_saved_decompressed_after_the_raw_bytes_are_verified(serve, cli):
+    import gzip
+    import hashlib
+
+    rows = b"id,name\n" + b"1,alpha\n" * 5000
+    packed = gzip.compress(rows)
+    served = {"/f/export.csv.gz": packed, "/f/doc": gzip.compress(b"sku\tqty\n"),
+              "/f/plain.txt": b"not compressed\n", "/f/bad.csv.gz": b"not gzip at all"}  # fmt: skip
+    storage = serve(lambda s: (200, {"Content-Type": "application/octet-stream"}, served[s.path]))
+
+    def api(seen: Seen) -> Answer:
+        if seen.method == "POST":
+            return js({"id": "e1", "state": "running"})
+        base = f"{storage.url}/f"
+        return js({"id": "e1", "state": "done",
+                   "file": {"url": f"{base}/export.csv.gz",
+                            "sha256": hashlib.sha256(packed).hexdigest()},
+                   "doc": {"url": f"{base}/doc", "compressionAlgorithm": "GZIP"},
+                   "plain": {"url": f"{base}/plain.txt", "compressionAlgorithm": "NONE"},
+                   "broken": {"url": f"{base}/bad.csv.gz"}})  # fmt: skip
+
+    fake = serve(api)
+    cli("accounts", "add", "gz", "--provider", "gz-like", "--base-url", fake.url, profile=GZIPPED)
+    cli("submit", "gz")
+    cli("watch", "--until-done", "--timeout", "20", code=1)  # bad.csv.gz fails
+    (listed,) = json.loads(cli("jobs", "--json"))
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for result in listed["results"]:
+        by_state.setdefault(result["download_state"], []).append(result)
+    files = {Path(r["path"]).name: Path(r["path"]).read_bytes() for r in by_state["done"]}
+    assert files == {"export.csv": rows, "report-e1.tsv": b"sku\tqty\n",
+                     "plain.txt": b"not compressed\n"}  # fmt: skip
+    verified = {Path(r["path"]).name: (r["verified"], r["sha256"]) for r in by_state["done"]}
+    assert verified["export.csv"] == ("sha256", hashlib.sha256(packed).hexdigest())
+    (failed,) = by_state["failed"]
+    assert "cannot be decompressed" in failed["error"]
+    folder = Path(by_state["done"][0]["path"]).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["bad.csv.gz", "export.csv", "plain.txt",
+                                                         "report-e1.tsv"]  # fmt: skip

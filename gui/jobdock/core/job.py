@@ -147,6 +147,7 @@ class Result:
     sha256: str | None = None
     verified: Verified | None = None  # set with DONE; None for files saved before it existed
     checksum: str | None = None  # "<algorithm>:<hex>" stated by the API's job answer
+    decompress: str | None = None  # "gzip": saved decompressed, once the raw bytes are verified
     etag: str | None = None
     last_modified: str | None = None
     error: str | None = None

@@ -102,6 +102,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "sha256": result.sha256,
         "verified": result.verified.value if result.verified is not None else None,
         "checksum": result.checksum,
+        "decompress": result.decompress,
         "etag": result.etag,
         "last_modified": result.last_modified,
         "error": result.error,
@@ -123,6 +124,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         bytes=data.get("bytes"),
         bytes_done=int(data.get("bytes_done") or 0),
         sha256=data.get("sha256"),
+        decompress=data.get("decompress"),
         verified=_VERIFIED.get(data.get("verified") or ""),  # rows from before: None
         checksum=data.get("checksum"),
         etag=data.get("etag"),

@@ -60,6 +60,7 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 filename_hint=link.filename_hint or previous.filename_hint,
                 needs_auth=link.needs_auth,
                 checksum=link.checksum,
+                decompress=link.decompress,
                 download_state=state,
                 error=previous.error if state == previous.download_state else None,
             )
@@ -78,6 +79,7 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 filename_hint=link.filename_hint,
                 needs_auth=link.needs_auth,
                 checksum=link.checksum,
+                decompress=link.decompress,
             )
         )
     # Results stored before keys existed may share one (two links to one object): told apart.

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobdock.core import downloader, integrity, partfile
+from jobdock.core.decompress import decompressed
 from jobdock.core.errors import (
     ChecksumError,
     DiskFullError,
+    DownloadError,
     HintMismatchError,
     JobdockError,
     LinkExpiredError,
@@ -360,6 +362,12 @@ class Transfers:
                     self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                 return
             done = replace(done, retry_at=None, retries=0)
+            if done.decompress and done.path:  # verified as served; saved as meant (gzip)
+                try:
+                    done = await asyncio.to_thread(decompressed, done)
+                except DownloadError as exc:
+                    self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
+                    return
             if self._set_result(job_id, key, done):
                 self._note(job_id, "saved", _saved_note(done, earlier))
             return

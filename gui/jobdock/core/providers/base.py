@@ -39,6 +39,7 @@ class ResultLink:
     filename_hint: str | None = None
     needs_auth: bool = False
     checksum: str | None = None  # "<algorithm>:<hex>" the job answer gives for the file
+    decompress: str | None = None  # "gzip": saved decompressed (the raw bytes are verified)
 
 
 @dataclass(frozen=True, kw_only=True)

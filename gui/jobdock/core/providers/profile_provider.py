@@ -443,6 +443,7 @@ class ProfileProvider:
                 filename_hint=name,
                 needs_auth=spec.needs_auth,
                 checksum=checksum,
+                decompress=_decompress(spec, source, name),
             )
             for (url, _, spec, checksum, source), name in zip(found, names, strict=True)
         )
@@ -592,6 +593,15 @@ def _checksum(spec: ResultSpec, answer: _Answer, item: object, count: int) -> st
     if value is None and count == 1:
         value = answer.text(spec.checksum)
     return api_checksum(spec.checksum_algorithm, value)
+
+
+def _decompress(spec: ResultSpec, answer: _Answer, name: str) -> str | None:
+    """`gzip` when the answer says so (`compressionAlgorithm: GZIP`) or, with `decompress`,
+    when the file is named `.gz`."""
+    said = answer.text(spec.compression) if spec.compression else None
+    if said is not None:
+        return "gzip" if said.strip().lower() == "gzip" else None
+    return "gzip" if spec.decompress and name.lower().endswith(".gz") else None
 
 
 def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:

@@ -41,7 +41,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
              "follow_redirects"),
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
-                "expires_at", "ttl", "needs_auth", "checksum", "checksum_algorithm"),
+                "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
+                "checksum_algorithm"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
@@ -118,7 +119,11 @@ class ResultSpec:
     expires_at: tuple[FieldPath, ...] = ()
     ttl: float | None = None
     needs_auth: bool = False
-    checksum: tuple[FieldPath, ...] = ()  # in each link object, or in the answer for one link
+    checksum: tuple[FieldPath, ...] = ()
+    decompress: bool = False  # gunzip a link whose name ends in .gz
+    compression: tuple[
+        FieldPath, ...
+    ] = ()  # or: where the answer says GZIP  # in each link object, or in the answer for one link
     checksum_algorithm: str | None = None
 
 
@@ -376,6 +381,8 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 ttl=c.value(table, key, "ttl", _positive),
                 needs_auth=bool(c.value(table, key, "needs_auth", _bool)),
                 checksum=c.paths(table, key, "checksum"),
+                decompress=bool(c.value(table, key, "decompress", _bool)),
+                compression=c.paths(table, key, "compression"),
                 checksum_algorithm=c.value(
                     table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
                 ),
