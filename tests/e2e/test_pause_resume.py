@@ -265,3 +265,36 @@ def test_the_files_of_one_job_come_side_by_side_within_the_limit(
     assert all(r.download_state == DownloadState.DONE for r in job.results)
     assert simulator.storage.peak_in_flight == peak
     assert len(simulator.requests("storage")) == 4
+
+
+def test_a_pause_wins_over_a_download_asked_for_before_it(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    async def scenario() -> tuple[Job, Job, Result]:
+        async with engine_on(
+            simulator, tmp_path, MemoryCredentialStore(), auto_download=False
+        ) as engine:
+            simulator.storage.add_fault(StorageFault(rate=RATE, times=1))
+            job = await engine.submit("vainu", big_request())
+            await until(engine, lambda: bool(engine.job(job.id).results))
+            first = asyncio.create_task(engine.download(job.id))
+            await until(
+                engine,
+                lambda: the_result(engine, job.id).download_state == DownloadState.DOWNLOADING,
+            )
+            second = asyncio.create_task(engine.download(job.id))
+            for _ in range(10):  # its turn on the loop: it now waits for the first
+                await asyncio.sleep(0)
+            await until(engine, lambda: simulator.storage.in_flight > 0)
+            await engine.pause_download(job.id)
+            done = await asyncio.gather(first, second)
+            await server_idle(simulator)
+            await nothing_more_asked(engine, simulator, job.id)
+            return done[0], done[1], the_result(engine, job.id)
+
+    first, second, result = run(scenario())
+    assert result.download_state == DownloadState.PAUSED and result.held
+    assert result.error is not None and "paused" in result.error
+    assert first.results[0].download_state == DownloadState.PAUSED
+    assert second.results[0].download_state == DownloadState.PAUSED
+    assert len(simulator.requests("storage")) == 1

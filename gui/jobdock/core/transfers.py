@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobdock.transfers")
 PROGRESS_INTERVAL = downloader.PROGRESS_INTERVAL
 DISK_FULL_RECHECK = 5.0  # seconds between looks for room on a full download disk
+PAUSED_NOTE = "paused; the partial file is kept for the resume"
+CANCELLED_NOTE = "download cancelled; waits until asked for again"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Transfers:
         self.trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host
         # Results this process has tried: a retry another run scheduled is due at once here.
         self._tried: set[tuple[str, str]] = set()
+        self._stops: dict[str, int] = {}  # pauses and cancels per job, the latest word wins
 
     def _slot(self, result: Result) -> AbstractAsyncContextManager[None]:
         origin = origin_of(result.url)
@@ -169,7 +172,10 @@ class Transfers:
             raise UsageError(f"job {job_id} finished without result files")
         running = self._tasks.get(job_id)
         if running is not None:
+            stops = self._stops.get(job_id, 0)
             await asyncio.gather(running, return_exceptions=True)
+            if self._stops.get(job_id, 0) != stops:
+                return self._engine.job(job_id)  # paused or cancelled since: that is the word
         task = self._start(job_id, folder=to, retry_failed=True)
         try:
             await asyncio.wait({task})  # a pause or cancel ends it early: the job tells how
@@ -186,9 +192,10 @@ class Transfers:
         if not keys:
             return self._engine.job(job_id)
         # Held before the task is stopped, so the scheduler never sees them as wanted.
+        self._stops[job_id] = self._stops.get(job_id, 0) + 1
         for key in keys:
             self._update(job_id, key, download_state=DownloadState.PAUSED, held=True,
-                         error=None, retry_at=None)  # fmt: skip
+                         error=PAUSED_NOTE, retry_at=None)  # fmt: skip
         await self.cancel(job_id)
         for key in keys:  # the bytes the .part holds now that nothing writes to it
             found = self._find(job_id, key)
@@ -203,7 +210,7 @@ class Transfers:
         job = self._engine.job(job_id)
         keys = [identity(r) for r in job.results if r.download_state == DownloadState.PAUSED]
         for key in keys:
-            self._update(job_id, key, download_state=DownloadState.PENDING, held=False)
+            self._update(job_id, key, download_state=DownloadState.PENDING, held=False, error=None)
         if keys:
             self._note(job_id, "download-resumed", f"resumed {len(keys)} download(s)")
             if job_id not in self._tasks:
@@ -219,9 +226,10 @@ class Transfers:
         ]
         if not stopping:
             return job
+        self._stops[job_id] = self._stops.get(job_id, 0) + 1
         for result in stopping:
             self._update(job_id, identity(result), download_state=DownloadState.PENDING,
-                         held=True, error=None, retry_at=None, retries=0)  # fmt: skip
+                         held=True, error=CANCELLED_NOTE, retry_at=None, retries=0)  # fmt: skip
         await self.cancel(job_id)  # the writing thread is gone once this returns
         for result in stopping:
             key = identity(result)
