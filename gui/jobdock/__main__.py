@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-_GLOBAL_FLAGS_WITH_VALUE = {"--data-dir"}
+_GLOBAL_FLAGS_WITH_VALUE = {"--data-dir", "--profile"}
 
 
 def _has_command(argv: Sequence[str]) -> bool:

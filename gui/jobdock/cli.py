@@ -1,7 +1,8 @@
 """The headless commands of docs/cli.md: same engine as the window, for scripts and cron.
 
 Exit codes: 0 success · 1 a job failed, a result was not saved or the API refused/was unreachable ·
-2 bad usage or input · 3 `--timeout` reached · 4 no usable keyring. Errors are one line on stderr.
+2 bad usage or input · 3 `--timeout` reached · 4 no usable keyring · 130/143 `watch` stopped by
+Ctrl+C/SIGTERM · 141 stdout closed by its reader. Errors are one line on stderr.
 Secrets are read from stdin only (`--secret-stdin`), never from the command line.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jobdock import __version__, profiles_cli
+from jobdock.completion import SHELLS
 from jobdock.core.errors import (
     ConfigError,
     JobdockError,
@@ -29,13 +32,14 @@ from jobdock.core.jobfolder import writable_problem
 from jobdock.core.providers.profile_load import load_profiles
 from jobdock.core.quota import QuotaStatus, SupportsQuota
 from jobdock.core.requests import build_request
-from jobdock.core.runtime import Runtime
+from jobdock.core.runtime import Runtime, demo_dir, reset_demo
 from jobdock.core.serialize import account_to_json, job_to_json
 
 if TYPE_CHECKING:
     from jobdock.core.engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_KEYRING = 0, 1, 2, 3, 4
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command its reader closed on
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,81 +55,200 @@ def _seconds(raw: str) -> float:
         raise UsageError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jobdock", description="Follow asynchronous API jobs and save results.")
-    parser.add_argument("--version", action="version", version=f"jobdock {__version__}")
-    parser.add_argument("--data-dir", help="store, settings and logs (env JOBDOCK_DATA_DIR)")
-    parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
+EXAMPLES = """\
+examples:
+  jobdock --demo jobs                       the demo's jobs (its simulator and accounts persist)
+  jobdock --demo watch --until-done         follow them until settled, saving every result
+  jobdock accounts add work --provider vainu --secret-stdin < key.txt
+  jobdock submit work --param country=FI --json
+  jobdock watch --until-done --timeout 3600 --download-dir ~/exports   (e.g. from cron)
+  jobdock jobs --json | jq '.[] | select(.state == "failed") | .id'
+  jobdock completion bash > ~/.local/share/bash-completion/completions/jobdock
+"""
+EXIT_CODES = """\
+exit codes:
+  0    success; every job watched settled, succeeded and its results are saved
+  1    a job failed, a result was not saved or expired, or the API refused or was unreachable
+  2    bad usage or input (one line on stderr)
+  3    --timeout reached before every job watched settled
+  4    no usable keyring (the message says how to fix it)
+  130  stopped by Ctrl+C; 143 stopped by SIGTERM (state saved, .part files kept)
+  141  standard output was closed (e.g. `| head`); nothing more is printed
+"""
+
+
+def _providers_line() -> str:
+    from jobdock.core.providers import builtin_providers
+
+    return "provider ids: " + ", ".join(builtin_providers()) + ", and any profile's id"
+
+
+def _global_options(parser: argparse.ArgumentParser, *, late: bool) -> None:
+    """The options every command takes, before the sub-command or (`late`) after it. After it,
+    a default never overwrites what was given before it (SUPPRESS: set only when given)."""
+    keep = argparse.SUPPRESS if late else None
     parser.add_argument(
-        "--profile", action="append", default=[], metavar="FILE", help="load a provider profile"
+        "--data-dir",
+        default=keep,
+        metavar="DIR",
+        help="Where the job store, settings and logs live (default: the platform's user data dir;"
+        " environment JOBDOCK_DATA_DIR).",
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=keep if late else False,
+        help="Use the built-in API simulator and its demo accounts (kept between runs).",
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        dest="late_profile" if late else "profile",
+        default=keep if late else [],
+        metavar="FILE",
+        help="Load a provider profile (TOML) for this run; may be repeated.",
+    )
+
+
+def _everywhere(parser: argparse.ArgumentParser) -> None:
+    """Give every sub-command (at any depth) the global options, its help the exit codes."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _global_options(child, late=True)
+                child.formatter_class = argparse.RawDescriptionHelpFormatter
+                child.epilog = child.epilog or EXIT_CODES
+                _everywhere(child)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jobdock",
+        description="Follow asynchronous API jobs and save their results before the links "
+        "expire. Without a command, the window opens.",
+        epilog=f"{_providers_line()}\n\n{EXAMPLES}\n{EXIT_CODES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jobdock {__version__}")
+    _global_options(parser, late=False)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     profiles_cli.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="manage API accounts")
     acc = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
-    add = acc.add_parser("add", help="add (or update) an account")
-    add.add_argument("name")
-    add.add_argument("--provider", required=True)
-    add.add_argument("--base-url", help="API base URL (default: the vendor's)")
-    add.add_argument("--user")
-    add.add_argument("--option", action="append", default=[], metavar="K=V")
-    add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
+    add = acc.add_parser(
+        "add", help="add (or update) an account", epilog=_providers_line() + "\n\n" + EXIT_CODES
+    )
+    add.add_argument("name", help="a name of your choosing (no slash)")
+    add.add_argument("--provider", required=True, metavar="ID", help="The API's provider id.")
+    add.add_argument("--base-url", help="The API's base URL (default: the vendor's).")
+    add.add_argument("--user", help="The user name, for APIs with Basic auth (cisco-cce).")
+    add.add_argument(
+        "--option", action="append", default=[], metavar="K=V",
+        help="A provider option such as poll_min=5; may be repeated.",
+    )  # fmt: skip
+    add.add_argument(
+        "--secret-stdin", action="store_true",
+        help="Read the secret (API key, password) as one line from standard input; it is kept"
+        " only in the OS keyring.",
+    )  # fmt: skip
     listing = acc.add_parser("list", help="list accounts (never secrets)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="Print a JSON array.")
     rm = acc.add_parser("remove", help="remove an account and its keyring entry")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the account's name")
     check = acc.add_parser("test", help="check that the API answers and accepts the secret")
-    check.add_argument("name")
+    check.add_argument("name", help="the account's name")
 
     submit = sub.add_parser("submit", help="start a job")
-    submit.add_argument("account")
-    submit.add_argument("--method")
-    submit.add_argument("--path")
-    submit.add_argument("--param", action="append", default=[], metavar="K=V")
-    submit.add_argument("--body", metavar="DATA|@FILE")
-    submit.add_argument("--content-type")
-    submit.add_argument("--label", default="")
-    submit.add_argument("--json", action="store_true")
+    submit.add_argument("account", help="the account's name")
+    submit.add_argument("--method", help="The HTTP method (default: the provider's).")
+    submit.add_argument("--path", help="The request path below the base URL.")
+    submit.add_argument(
+        "--param", action="append", default=[], metavar="K=V",
+        help="A query parameter; may be repeated.",
+    )  # fmt: skip
+    submit.add_argument(
+        "--body", metavar="DATA|@FILE", help="The request body, or @FILE to send a file's bytes."
+    )
+    submit.add_argument(
+        "--content-type", help="The body's media type (default: inferred as JSON or XML)."
+    )
+    submit.add_argument("--label", default="", help="A label to tell the job apart.")
+    submit.add_argument("--json", action="store_true", help="Print the job object, not its id.")
 
     track = sub.add_parser("track", help="follow an existing job by id or status URL")
-    track.add_argument("account")
-    track.add_argument("ref")
-    track.add_argument("--json", action="store_true")
+    track.add_argument("account", help="the account's name")
+    track.add_argument("ref", help="the provider's job id or the job's status URL")
+    track.add_argument("--json", action="store_true", help="Print the job object, not its id.")
 
     hooks = sub.add_parser("webhooks", help="Shoptet job:finished webhooks")
     hook = hooks.add_subparsers(dest="webhooks_command", required=True, parser_class=_Parser)
     enable = hook.add_parser("enable", help="run the local receiver during `watch`")
-    enable.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
-    enable.add_argument("--port", type=int, help="port to listen on (default 8787)")
-    enable.add_argument("--public-url", help="base URL by which Shoptet reaches the receiver")
+    enable.add_argument("--bind", help="The address to listen on (default 127.0.0.1).")
+    enable.add_argument("--port", type=int, help="The port to listen on (default 8787).")
+    enable.add_argument("--public-url", help="The base URL by which Shoptet reaches the receiver.")
     hook.add_parser("disable", help="stop running the receiver")
     register = hook.add_parser("register", help="register job:finished for an account")
-    register.add_argument("account")
+    register.add_argument("account", help="the Shoptet account's name")
     register.add_argument("url", nargs="?", help="default: the receiver's public URL")
 
     sync = sub.add_parser("sync", help="import the provider's job list")
-    sync.add_argument("account")
+    sync.add_argument("account", help="the account's name")
 
     jobs = sub.add_parser("jobs", help="list jobs")
-    jobs.add_argument("--json", action="store_true")
-    jobs.add_argument("--state", choices=[s.value for s in JobState])
+    jobs.add_argument("--json", action="store_true", help="Print a JSON array of job objects.")
+    jobs.add_argument(
+        "--state", choices=[s.value for s in JobState], help="Only jobs in this state."
+    )
 
     watch = sub.add_parser("watch", help="poll and download until interrupted or done")
-    watch.add_argument("--until-done", action="store_true")
-    watch.add_argument("--timeout", type=_seconds, metavar="SECONDS")
-    watch.add_argument("--download-dir", type=Path)
-    watch.add_argument("--no-auto-download", action="store_true")
+    watch.add_argument(
+        "--until-done", action="store_true",
+        help="Exit once the jobs unsettled at start, and those submitted meanwhile, are settled;"
+        " the exit code speaks of those jobs only.",
+    )  # fmt: skip
+    watch.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS",
+        help="Give up after this many seconds (a number above zero): exit 3.",
+    )  # fmt: skip
+    watch.add_argument(
+        "--download-dir", type=Path, metavar="DIR",
+        help="Save results under DIR for this run (default: the settings').",
+    )  # fmt: skip
+    watch.add_argument(
+        "--no-auto-download", action="store_true", help="Follow jobs, but download nothing."
+    )
+    output = watch.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="Print one JSON event a line (docs/cli.md)."
+    )
+    output.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="Print only failures and retries (stderr), no progress and no summary.",
+    )  # fmt: skip
+    output.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="Also print every job event, and job changes on a terminal.",
+    )  # fmt: skip
 
     download = sub.add_parser("download", help="download a job's results now")
-    download.add_argument("job")
-    download.add_argument("--to", type=Path)
+    download.add_argument("job", help="the job's local id")
+    download.add_argument("--to", type=Path, metavar="DIR", help="Save into DIR instead.")
 
     remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
-    remove.add_argument("job")
+    remove.add_argument("job", help="the job's local id")
 
     status = sub.add_parser("status", help="which process is this data dir's worker")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="Print a JSON object.")
+
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+
+    reset = sub.add_parser("reset", help="with --demo: start the demo over")
+    reset.add_argument(
+        "--yes", action="store_true", help="Do not ask; delete the demo's data dir at once."
+    )
+    _everywhere(parser)
     return parser
 
 
@@ -135,11 +258,30 @@ def main(
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     try:
-        args = build_parser().parse_args(argv)
+        code = _main(argv, stdin=stdin, out=out)
+        out.flush()  # here, not at exit: a reader that went away is a quiet end (_closed_pipe)
+    except BrokenPipeError:
+        return _closed_pipe()
+    return code
+
+
+def _main(argv: Sequence[str] | None, *, stdin: TextIO, out: TextIO) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.profile = [*args.profile, *getattr(args, "late_profile", [])]
         if args.command is None:
             raise UsageError("no command given (run `jobdock --help`)")
         if args.command == "profiles":  # needs neither the store nor the keyring
             return profiles_cli.run(args, out=out)
+        if args.command == "completion":
+            from jobdock.completion import script
+
+            out.write(script(parser, args.shell))
+            out.flush()
+            return EXIT_OK
+        if args.command == "reset":
+            return _reset(args, stdin=stdin, out=out)
         _check_download_folder(args)
         return asyncio.run(_dispatch(args, stdin=stdin, out=out))
     except KeyringUnavailableError as exc:
@@ -150,6 +292,36 @@ def main(
         return _fail(exc.user_message, EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+
+
+def _closed_pipe() -> int:
+    """Whoever read our output stopped (`jobs --json | head -1`): end quietly, as a command
+    killed by SIGPIPE would. Python's advice (library/signal.html, "Note on SIGPIPE"): point
+    stdout at devnull, so the flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
+
+
+def _reset(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> int:
+    """`jobdock --demo reset`: delete the demo's data dir (only that), after a yes."""
+    if not args.demo:
+        raise UsageError("reset starts the demo over; run it as `jobdock --demo reset`")
+    folder = demo_dir(args.data_dir)
+    if not args.yes:
+        if not stdin.isatty():
+            raise UsageError(f"reset deletes {folder}; confirm with --yes")
+        out.write(f"Delete the demo's jobs, accounts and files in {folder}? [y/N] ")
+        out.flush()
+        if stdin.readline().strip().lower() not in ("y", "yes"):
+            out.write("nothing deleted\n")
+            return EXIT_OK
+    reset_demo(folder, chosen=args.data_dir is not None)
+    out.write(f"demo reset: deleted {folder}; the next `jobdock --demo` starts afresh\n")
+    return EXIT_OK
 
 
 def _check_download_folder(args: argparse.Namespace) -> None:
@@ -316,6 +488,7 @@ async def _jobs(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextI
 
 async def _watch(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     from jobdock.watch import watch
+    from jobdock.watch_report import NORMAL, QUIET, VERBOSE
 
     return await watch(
         rt.engine,
@@ -324,6 +497,8 @@ async def _watch(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Text
         time_limit=args.timeout,
         download_dir=args.download_dir,
         auto_download=not args.no_auto_download,
+        as_json=args.json,
+        verbosity=QUIET if args.quiet else VERBOSE if args.verbose else NORMAL,
     )
 
 

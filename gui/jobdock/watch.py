@@ -1,20 +1,24 @@
-"""`jobdock watch`: run the engine in the foreground, print what happens, and end with the
-exit code of docs/cli.md when everything is settled (or the timeout passes)."""
+"""`jobdock watch`: run the engine in the foreground, say what happens (`watch_report`), and end
+with the exit code of docs/cli.md when the jobs it answers for are settled (or the timeout
+passes, or SIGTERM/Ctrl+C stops it: state saved, `.part` files kept for the next run)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
 from jobdock.core.engine import Engine, UpdateBatch
 from jobdock.core.job import DownloadState, Job, JobState
-from jobdock.core.links import identity
 from jobdock.core.webhooks import WebhookReceiver
+from jobdock.watch_report import NORMAL, Report, pick_mode
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_PIPE = 130, 143, 141  # 128 + SIGINT / SIGTERM / SIGPIPE
 
 
 def exit_code(jobs: list[Job], *, auto_download: bool) -> int:
@@ -28,47 +32,42 @@ def exit_code(jobs: list[Job], *, auto_download: bool) -> int:
     return EXIT_OK
 
 
-class _Printer:
-    def __init__(self, out: TextIO, jobs: list[Job]) -> None:
-        self._out = out
-        self._seen = {j.id: self._key(j) for j in jobs}
+class _Watched:
+    """The jobs this watch answers for: those unsettled when it started and every job that
+    appears while it runs (submitted here or by another process). Jobs settled before it started
+    are history: their outcome is not this run's (an old failure must not fail every cron run)."""
 
-    @staticmethod
-    def _key(job: Job) -> tuple[JobState, str, dict[str, DownloadState]]:
-        # results by identity: a refresh may list them in another order
-        return (job.state, job.remote_state, {identity(r): r.download_state for r in job.results})
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known = {j.id for j in engine.jobs()}
+        self.ids = {j.id for j in engine.jobs() if not engine.all_settled([j.id])}
 
     def __call__(self, batch: UpdateBatch) -> None:
         for job in batch.changed:
-            old = self._seen.get(job.id)
-            new = self._key(job)
-            if old == new:
-                continue
-            self._seen[job.id] = new
-            if old is None or old[:2] != new[:2]:
-                raw = f" ({job.remote_state})" if job.remote_state else ""
-                error = f": {job.error}" if job.error and job.state == JobState.FAILED else ""
-                self._out.write(f"{job.id} {job.account} {job.state.value}{raw}{error}\n")
-            old_downloads = old[2] if old else {}
-            for result in job.results:
-                if result.download_state == old_downloads.get(identity(result)):
-                    continue
-                if result.download_state == DownloadState.DONE:
-                    self._out.write(f"{job.id} saved {result.path} ({result.bytes or 0:,} bytes)\n")
-                elif result.download_state in (DownloadState.FAILED, DownloadState.EXPIRED):
-                    self._out.write(f"{job.id} {result.download_state.value}: {result.error}\n")
-        self._out.flush()
+            if job.id not in self._known:
+                self._known.add(job.id)
+                self.ids.add(job.id)
+
+    def jobs(self) -> list[Job]:
+        return [j for j in self._engine.jobs() if j.id in self.ids]
+
+    def settled(self) -> bool:
+        return self._engine.all_settled(self.ids)
 
 
 async def watch(
     engine: Engine,
     *,
     out: TextIO,
+    err: TextIO | None = None,
     until_done: bool,
     time_limit: float | None,
     download_dir: Path | None,
     auto_download: bool,
+    as_json: bool = False,
+    verbosity: int = NORMAL,
 ) -> int:
+    err = err or sys.stderr
     changes: dict[str, object] = {"auto_download": auto_download}
     if download_dir is not None:
         changes["download_dir"] = Path(os.path.abspath(os.path.expanduser(download_dir)))
@@ -78,72 +77,135 @@ async def watch(
     for name in sorted(busy_accounts):
         await engine.session(engine.account(name))
     changed = asyncio.Event()
-    printer = _Printer(out, engine.jobs())
+    watched = _Watched(engine)
+    report = Report(
+        out=out,
+        err=err,
+        mode=pick_mode(out, as_json=as_json),
+        verbosity=verbosity,
+        jobs=engine.jobs(),
+        watched=lambda: watched.ids,
+    )
     store_refused = False
 
     def on_batch(batch: UpdateBatch) -> None:
         nonlocal store_refused
-        printer(batch)
+        watched(batch)
+        report(batch)
         problem = engine.store_problem
         if (problem is not None) != store_refused:  # said once, and once when it is over
             store_refused = problem is not None
-            out.write(
-                f"{problem}; keeping job changes in memory until the store can be written\n"
+            report.note(
+                f"{problem}; keeping job changes in memory until the store can be written"
                 if problem is not None
-                else "the job store can be written again; every kept change is saved\n"
+                else "the job store can be written again; every kept change is saved"
             )
-            out.flush()
         changed.set()
 
     unsubscribe = engine.subscribe(on_batch)
-    receiver = await _start_receiver(engine, out)
+    stop = _Stop(changed)
+    receiver = await _start_receiver(engine, report)
     await engine.start()
-    _say_who_works(engine, out)
+    report.event("start", jobs=sorted(watched.ids), worker=engine.worker.holds,
+                 until_done=until_done, timeout=time_limit)  # fmt: skip
+    _say_who_works(engine, report)
     deadline = None if time_limit is None else time.monotonic() + time_limit
+    code, reason = EXIT_OK, "done"
     try:
         while True:
-            if until_done and engine.all_settled():
-                return exit_code(engine.jobs(), auto_download=auto_download)
+            if report.broken:  # stdout was closed (`watch | head -1`): end quietly
+                code, reason = EXIT_PIPE, "closed pipe"
+                break
+            if stop.signal is not None:
+                # Like Ctrl+C: what is under way stops, the store keeps every change and the
+                # `.part` files stay for the next run to resume (Runtime closes the engine).
+                code = EXIT_TERMINATED if stop.signal == signal.SIGTERM else EXIT_INTERRUPTED
+                reason = stop.signal.name
+                report.problem(
+                    f"stopped by {stop.signal.name}; unfinished downloads resume next run"
+                )
+                break
+            if until_done and watched.settled():
+                code = exit_code(watched.jobs(), auto_download=auto_download)
+                break
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                if engine.all_settled():
-                    return exit_code(engine.jobs(), auto_download=auto_download)
-                out.write("timeout reached before every job settled\n")
-                return EXIT_TIMEOUT
+                if watched.settled():
+                    code = exit_code(watched.jobs(), auto_download=auto_download)
+                    break
+                left = sum(1 for i in watched.ids if not engine.all_settled([i]))
+                report.problem(
+                    f"timeout reached after {time_limit:g} s before every job settled "
+                    f"({left} still unsettled)"
+                )
+                report.event("timeout", unsettled=left)
+                code, reason = EXIT_TIMEOUT, "timeout"
+                break
             changed.clear()
+            wait = remaining if report.mode != "live" else min(remaining or 1.0, 1.0)
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout(wait):
                     await changed.wait()
             except TimeoutError:
                 pass
+            report.redraw()
+        if code != EXIT_PIPE:
+            report.summary(code, reason=reason)
+        return code
     finally:
+        stop.close()
         unsubscribe()
         if receiver is not None:
             await receiver.aclose()
 
 
-def _say_who_works(engine: Engine, out: TextIO) -> None:
+class _Stop:
+    """SIGTERM (and Ctrl+C) end the watch from its own loop, so everything closes in order: the
+    same clean stop for `kill`, systemd and a terminal."""
+
+    def __init__(self, changed: asyncio.Event) -> None:
+        self.signal: signal.Signals | None = None
+        self._changed = changed
+        self._installed: list[signal.Signals] = []
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+                continue
+            self._installed.append(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.signal is None:
+            self.signal = sig
+        self._changed.set()
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+
+
+def _say_who_works(engine: Engine, report: Report) -> None:
     """One line when another process is the worker: this watch follows it (and takes over when
     its lease lapses; `lease.py`), so its `--download-dir` applies only from then on."""
 
     def on_change(holds: bool) -> None:
-        out.write("this watch is the worker now\n" if holds else "another process took over\n")
-        out.flush()
+        report.note("this watch is the worker now" if holds else "another process took over")
 
     engine.worker.on_change = on_change
     if engine.worker.holds:
         return
     holder = engine.worker.lease.holder()
     who = f"pid {holder.pid} on {holder.host}" if holder else "another process"
-    out.write(f"{who} is the worker for this data dir; following its work\n")
-    out.flush()
+    report.note(f"{who} is the worker for this data dir; following its work")
 
 
-async def _start_receiver(engine: Engine, out: TextIO) -> WebhookReceiver | None:
+async def _start_receiver(engine: Engine, report: Report) -> WebhookReceiver | None:
     """The webhook receiver, when the settings enable it (Shoptet job:finished events)."""
     if not engine.settings.webhook_enabled:
         return None
     receiver = WebhookReceiver(engine)
     await receiver.start()
-    out.write(f"receiving webhooks at {receiver.url}\n")
+    report.note(f"receiving webhooks at {receiver.url}")
     return receiver

@@ -64,11 +64,13 @@ _TICK = timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class UpdateBatch:
-    """What changed since the last batch: new/changed jobs, removed job ids, download progress."""
+    """What changed since the last batch: new/changed jobs, removed job ids, download progress,
+    and the job events recorded meanwhile (redacted; retries among them)."""
 
     changed: tuple[Job, ...] = ()
     removed: tuple[str, ...] = ()
     progress: tuple[DownloadProgress, ...] = ()
+    events: tuple[JobEvent, ...] = ()
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Pending:
     changed: dict[str, Job] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     progress: dict[tuple[str, int], DownloadProgress] = field(default_factory=dict)
+    events: list[JobEvent] = field(default_factory=list)
 
 
 class Engine:
@@ -203,12 +206,13 @@ class Engine:
     def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, _Pending()
-        if not (pending.changed or pending.removed or pending.progress):
+        if not (pending.changed or pending.removed or pending.progress or pending.events):
             return
         batch = UpdateBatch(
             changed=tuple(pending.changed.values()),
             removed=tuple(pending.removed),
             progress=tuple(pending.progress.values()),
+            events=tuple(pending.events),
         )
         for listener in list(self._listeners):
             try:
@@ -246,6 +250,7 @@ class Engine:
                 self._note_poll_due(job, now, mono)
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
+        self._pending.events.extend(events)
         self._schedule_flush()
         self.wake()
 

@@ -18,6 +18,7 @@ import httpx
 
 from jobdock.core.credentials import CredentialStore, KeyringCredentialStore, MemoryCredentialStore
 from jobdock.core.engine import Engine
+from jobdock.core.errors import UsageError
 from jobdock.core.job import Account
 from jobdock.core.logs import setup_logging, teardown_logging
 from jobdock.core.paths import AppPaths
@@ -54,9 +55,12 @@ class Runtime:
         paths.ensure()
         simulator = None
         if demo:
-            from jobdock.core.simulator import Simulator, demo_config
+            from jobdock.core.simulator import Simulator, demo_config, persist
 
-            simulator = Simulator(sim_config or demo_config()).start()
+            simulator = Simulator(sim_config or demo_config())
+            # Back where the last run left it: same ports, secrets, jobs and result files, so
+            # the demo's accounts and jobs chain across commands (`persist`).
+            simulator.start(ports=persist.restore(simulator, paths.data_dir))
             credentials = credentials or MemoryCredentialStore()
         store = JobStore.open(paths.store_file)
         engine = Engine(
@@ -77,6 +81,9 @@ class Runtime:
             store.close()
             teardown_logging(handler)
             if simulator is not None:
+                from jobdock.core.simulator import persist
+
+                persist.save(simulator, paths.data_dir)  # the engine is closed: nothing changes
                 simulator.stop()
 
     async def setup_demo(self) -> None:
@@ -99,11 +106,27 @@ class Runtime:
                 await self.engine.submit(demo.name, failing, label=f"demo {demo.provider} (fails)")
 
 
-def demo_paths(data_dir: str | Path | None) -> AppPaths:
-    """Demo data lives apart from real data and starts fresh each time (the simulator does)."""
+def demo_dir(data_dir: str | Path | None) -> Path:
+    """Where the demo keeps its store, settings, simulator state and files: `--data-dir` when
+    given, else a `demo` folder inside the real data dir (apart from real data)."""
     if data_dir is not None:
-        return AppPaths.resolve(data_dir)
-    real = AppPaths.resolve(None)
-    demo_dir = real.data_dir / "demo"
-    shutil.rmtree(demo_dir, ignore_errors=True)
-    return AppPaths.resolve(demo_dir)
+        return AppPaths.resolve(data_dir).data_dir
+    return AppPaths.resolve(None).data_dir / "demo"
+
+
+def demo_paths(data_dir: str | Path | None) -> AppPaths:
+    """The demo's paths. It keeps its jobs and accounts between runs (its simulator comes back
+    where they expect it); `jobdock --demo reset` starts it over."""
+    return AppPaths.resolve(demo_dir(data_dir))
+
+
+def reset_demo(folder: Path, *, chosen: bool) -> None:
+    """Delete the demo's data dir, only that: a folder `chosen` with `--data-dir` must be one
+    the demo made (it holds the simulator's state), never a real data dir."""
+    from jobdock.core.simulator.persist import STATE_FILE
+
+    if not folder.exists():
+        return
+    if chosen and not (folder / STATE_FILE).is_file():
+        raise UsageError(f"{folder} is not a demo data dir (no {STATE_FILE}); nothing deleted")
+    shutil.rmtree(folder)

@@ -86,3 +86,15 @@ def job_table(jobs: list[Job]) -> str:
         for r in rows
     ]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def watch_event(kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """One line of `watch --json` (docs/cli.md, "watch --json"): `event`, `at`, then its fields."""
+    return {"event": kind, "at": at.isoformat(), **fields}
+
+
+def result_event_fields(job: Job, index: int) -> dict[str, Any]:
+    """The fields `saved` and `download_failed` events carry: the job, the file's place in its
+    results, and the file as `jobs --json` shows it."""
+    return {"job_id": job.id, "account": job.account, "index": index,
+            **_result_to_json(job.results[index])}  # fmt: skip

@@ -298,11 +298,11 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, port: int = 0) -> None:
         self.site = site
         self._conn_lock = threading.Lock()
         self._conns: dict[threading.Thread, socket.socket] = {}
-        super().__init__(("127.0.0.1", 0), SimHandler)
+        super().__init__(("127.0.0.1", port), SimHandler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (getfqdn), which can stall offline.
@@ -377,8 +377,15 @@ class Site:
             raise RuntimeError(f"simulator origin {self.name!r} is not running")
         return f"http://127.0.0.1:{self._httpd.server_port}"
 
-    def start(self) -> None:
-        self._httpd = SimHTTPServer(self)
+    def start(self, port: int = 0) -> None:
+        """Listen on `port` (the demo's port of its last run) when it is free, else on any."""
+        try:
+            self._httpd = SimHTTPServer(self, port)
+        except OSError:
+            if not port:
+                raise
+            log.warning("simulator %s: port %d is taken; using another", self.name, port)
+            self._httpd = SimHTTPServer(self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.02},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 
 from jobdock.core.job import SubmitRequest
@@ -78,13 +79,14 @@ class Simulator:
         return StorageServer(self._site(name, api, faults), api)
 
     # Lifecycle
-    def start(self) -> Simulator:
+    def start(self, *, ports: Mapping[str, int] | None = None) -> Simulator:
+        """Start every origin; `ports` (from `ports()` of an earlier run) where they are free."""
         if self._running:
             return self
         started: list[Site] = []
         try:
-            for site in self._sites.values():
-                site.start()
+            for name, site in self._sites.items():
+                site.start((ports or {}).get(name, 0))
                 started.append(site)
         except BaseException:
             for site in reversed(started):
@@ -115,6 +117,10 @@ class Simulator:
         self.stop()
 
     # Addresses and credentials
+    def ports(self) -> dict[str, int]:
+        """The port of every origin, by name (`storage`, `vainu`, …)."""
+        return {name: int(site.origin.rsplit(":", 1)[1]) for name, site in self._sites.items()}
+
     def origin(self, server: str) -> str:
         return self._sites[server].origin
 
