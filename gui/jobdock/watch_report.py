@@ -194,6 +194,11 @@ class Report:
                 if self.mode == "lines" or self.verbosity > QUIET:
                     self.line(f"{job.id} saved {result.path} ({result.bytes or 0:,} bytes)")
                 self.event("saved", **result_event_fields(job, index))
+            elif state == DownloadState.FAILED and result.retry_at is not None:
+                when = result.retry_at.astimezone().strftime("%H:%M:%S")
+                message = f"file {index + 1}: {result.error}; trying again at {when}"
+                self.problem(f"job {job.id}: {message}")
+                self.event("retry", job_id=job.id, what="download", message=message)
             elif state in (DownloadState.FAILED, DownloadState.EXPIRED):
                 self.failed_files += 1
                 if self.mode == "lines":
