@@ -263,3 +263,20 @@ def test_demo_keeps_its_jobs_between_runs_and_reset_starts_over(cli: Cli) -> Non
     fresh = cli.json("--demo", "jobs", "--json")
     assert fresh and not {j["id"] for j in fresh} & set(again)
     assert cli.data_dir.exists()  # only the demo's folder went
+
+
+def test_watch_into_a_closed_pipe_ends_quietly(cli: Cli, simulator: Simulator) -> None:
+    account = add_account(cli, simulator, "vainu")
+    _submit(cli, account, "async_format=csv", "sim_duration=2")
+    process = subprocess.Popen(
+        [*JOBDOCK, "watch", "--until-done", "--timeout", "60", "--json"],
+        env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    assert json.loads(process.stdout.readline())["event"] == "start"
+    process.stdout.close()  # like `| head -1`: the next event finds no reader
+    code = process.wait(60)
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert "Traceback" not in err and "Exception" not in err, err
+    assert code == 141, err
