@@ -196,7 +196,9 @@ class Report:
                 self.event("saved", **result_event_fields(job, index))
             elif state == DownloadState.FAILED and result.retry_at is not None:
                 when = result.retry_at.astimezone().strftime("%H:%M:%S")
-                message = f"file {index + 1}: {result.error}; trying again at {when}"
+                message = f"file {index + 1}: {result.error}"
+                if "trying again" not in (result.error or ""):
+                    message += f"; trying again at {when}"
                 self.problem(f"job {job.id}: {message}")
                 self.event("retry", job_id=job.id, what="download", message=message)
             elif state in (DownloadState.FAILED, DownloadState.EXPIRED):

@@ -190,5 +190,5 @@ def window_data_dir(options: argparse.Namespace) -> Path:
     """The data dir this window will use (the demo's own folder in demo mode), resolved."""
     paths = AppPaths.resolve(options.data_dir)
     if options.demo and options.data_dir is None:
-        return paths.data_dir / "demo"  # what runtime.demo_paths uses (and empties at start)
+        return paths.data_dir / "demo"  # what runtime.demo_paths uses
     return paths.data_dir
