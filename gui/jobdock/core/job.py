@@ -164,6 +164,17 @@ class Result:
         """Saved, expired, failed with no retry to come, or held by the user."""
         return self.held or (self.download_state.is_settled and self.retry_at is None)
 
+    @property
+    def is_under_way(self) -> bool:
+        """Downloading or to be on its own (pending, or a retry to come), and not held by the
+        user: what pause and cancel stop."""
+        if self.held:
+            return False
+        state = self.download_state
+        return state in (DownloadState.PENDING, DownloadState.DOWNLOADING) or (
+            state == DownloadState.FAILED and self.retry_at is not None
+        )
+
     def replace_state(
         self, state: DownloadState = DownloadState.PENDING, *, error: str | None = None
     ) -> Result:

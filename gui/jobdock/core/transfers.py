@@ -188,7 +188,7 @@ class Transfers:
     async def pause(self, job_id: str) -> Job:
         """Stop the job's unfinished downloads and keep each `.part` for a resume with Range;
         nothing fetches them again, after a restart neither, until `resume` or a download."""
-        keys = [identity(r) for r in self._engine.job(job_id).results if _running(r)]
+        keys = [identity(r) for r in self._engine.job(job_id).results if r.is_under_way]
         if not keys:
             return self._engine.job(job_id)
         # Held before the task is stopped, so the scheduler never sees them as wanted.
@@ -222,7 +222,7 @@ class Transfers:
         results `pending` and held (not fetched again until the user asks)."""
         job = self._engine.job(job_id)
         stopping = [
-            r for r in job.results if _running(r) or r.download_state == DownloadState.PAUSED
+            r for r in job.results if r.is_under_way or r.download_state == DownloadState.PAUSED
         ]
         if not stopping:
             return job
@@ -561,16 +561,6 @@ class Transfers:
     def _note(self, job_id: str, kind: str, message: str) -> None:
         event = JobEvent(job_id=job_id, at=self._engine.clock(), kind=kind, message=message)
         self._engine.commit([], [event])
-
-
-def _running(result: Result) -> bool:
-    """A download under way or to come on its own: what pause and cancel stop."""
-    if result.held:
-        return False
-    state = result.download_state
-    return state in (DownloadState.PENDING, DownloadState.DOWNLOADING) or (
-        state == DownloadState.FAILED and result.retry_at is not None
-    )
 
 
 def _delete_part(path: Path) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
 from jobdock.core.errors import JobdockError
-from jobdock.core.job import DownloadState, Job, Result
+from jobdock.core.job import DownloadState, Job
 from jobdock.core.providers.base import SupportsJobList
 from jobdock.qt.icons import set_themed_icon
 from jobdock.qt.loop import Tasks
@@ -31,18 +31,8 @@ def saved_paths(job: Job) -> list[Path]:
     return [Path(r.path) for r in job.results if r.download_state == DownloadState.DONE and r.path]
 
 
-def _under_way(result: Result) -> bool:
-    """Downloading or about to be (pending, or a retry scheduled), and not held by the user."""
-    if result.held:
-        return False
-    state = result.download_state
-    return state in (DownloadState.PENDING, DownloadState.DOWNLOADING) or (
-        state == DownloadState.FAILED and result.retry_at is not None
-    )
-
-
 def can_pause(job: Job) -> bool:
-    return any(_under_way(r) for r in job.results)
+    return any(r.is_under_way for r in job.results)
 
 
 def can_resume(job: Job) -> bool:

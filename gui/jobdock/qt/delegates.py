@@ -61,6 +61,15 @@ def _resume_width(option: QStyleOptionViewItem) -> int:
     return option.fontMetrics.horizontalAdvance(RESUME) + 6 * MARGIN
 
 
+def _draw_text(painter: QPainter, option: QStyleOptionViewItem, rect: QRect, text: str) -> None:
+    """A line of the cell's text in `rect`, elided to fit, in the row's text colour."""
+    shown = option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+    painter.save()
+    painter.setPen(option.palette.color(_text_role(option)))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown)
+    painter.restore()
+
+
 def _text_role(option: QStyleOptionViewItem) -> QPalette.ColorRole:
     if option.state & QStyle.StateFlag.State_Selected:
         return QPalette.ColorRole.HighlightedText
@@ -104,29 +113,13 @@ class DownloadDelegate(QStyledItemDelegate):
         bar.palette = option.palette
         bar.fontMetrics = option.fontMetrics
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
-        text = option.fontMetrics.elidedText(
-            cell.text, Qt.TextElideMode.ElideRight, text_rect.width()
-        )
-        painter.save()
-        painter.setPen(option.palette.color(_text_role(option)))
-        painter.drawText(
-            text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text
-        )
-        painter.restore()
+        _draw_text(painter, option, text_rect, cell.text)
 
     def _paint_paused(
         self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle
     ) -> None:
         text_rect, button = paused_layout(button_rect(option.rect), _resume_width(option))
-        text = option.fontMetrics.elidedText(
-            cell.text, Qt.TextElideMode.ElideRight, text_rect.width()
-        )
-        painter.save()
-        painter.setPen(option.palette.color(_text_role(option)))
-        painter.drawText(
-            text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text
-        )
-        painter.restore()
+        _draw_text(painter, option, text_rect, cell.text)
         self._paint_button(painter, option, DownloadCell(CellKind.BUTTON, RESUME), style, button)
 
     def _paint_button(
