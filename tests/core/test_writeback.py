@@ -5,9 +5,7 @@ with its state in memory, and saves everything as soon as space is freed."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 import queue
 import sqlite3
 import subprocess
@@ -27,42 +25,13 @@ from jobdock.core.simulator import SimConfig, Simulator
 from jobdock.core.store import JobStore
 from tests.core.shoptet_helpers import until
 from tests.e2e.conftest import Cli, add_account
+from tests.support.tmpfs import fill, mounted_tmpfs
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(disk: Path) -> Path:
-    """Write a file until the disk has no byte left; returns it (delete it to free the disk)."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        block = b"\0" * 4096
-        while True:
-            try:
-                os.write(fd, block)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                block = block[: len(block) // 2]
-                if not block:
-                    return filler
-    finally:
-        os.close(fd)
+    with mounted_tmpfs(tmp_path / "disk", "2m") as disk:
+        yield disk.path
 
 
 def _stored_states(path: Path) -> dict[str, str]:
@@ -94,7 +63,7 @@ def test_a_full_data_disk_keeps_the_state_in_memory_until_it_can_be_written(
             try:
                 first = await engine.submit("v", request)
                 await engine.start()  # the worker's lease is taken while there is room
-                filler = _fill(tiny_disk)
+                filler = fill(tiny_disk, "filler")
                 before = _stored_states(paths.store_file)
                 assert list(before) == [first.id]
                 second = await engine.submit("v", request)  # the store refuses it: no error
@@ -144,7 +113,7 @@ def test_a_running_watch_rides_out_a_full_data_disk(
         reader.start()
         try:
             _wait_for(lambda: _stored_states(store_file).get(job_id) == "running")
-            filler = _fill(tiny_disk)
+            filler = fill(tiny_disk, "filler")
             said = _next_line(lines, "keeping job changes in memory")
             assert "cannot write the job store" in said and "full" in said, said
             assert _stored_states(store_file) == {job_id: "running"}

@@ -10,8 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,40 +19,15 @@ from jobdock.core.simulator import Simulator
 from jobdock.core.simulator.faults import StorageFault
 from jobdock.core.store import JobStore
 from tests.e2e.conftest import Cli, add_account
+from tests.support.tmpfs import TmpFs, mounted_tmpfs
 
 MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class TmpFs:
-    path: Path
-    resize: Callable[[str], None]
-
-
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[TmpFs]:
-    where = tmp_path / "disk"
-    where.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        pytest.skip("no `mount` command here: the disk-full tests need a real small tmpfs")
-    if done.returncode != 0:
-        reason = done.stderr.strip() or f"exit {done.returncode}"
-        pytest.skip(f"mounting a tmpfs is not permitted here ({reason}); needs root")
-
-    def resize(size: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={size}", str(where)], check=True)
-
-    try:
-        yield TmpFs(where, resize)
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+    with mounted_tmpfs(tmp_path / "disk", "1m") as disk:
+        yield disk
 
 
 class Lines:

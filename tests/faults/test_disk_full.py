@@ -9,9 +9,7 @@ running, say how much space it needs and where, and once the tmpfs is enlarged
 
 from __future__ import annotations
 
-import errno
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from tests.faults.harness import (
     wait_until,
     watch_args,
 )
+from tests.support.tmpfs import TmpFs, fill, mounted_tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -39,49 +38,21 @@ NEEDED = re.compile(r"need.*\d[\d,.]*\s*(more\s+)?(bytes|[KMGT]i?B)\b|\d[\d,.]*\
                     r"(bytes|[KMGT]i?B)\b.*need", re.IGNORECASE)  # fmt: skip
 
 
-def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-
-
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
+def small_disk(tmp_path: Path) -> Iterator[TmpFs]:
     """A 6 MiB tmpfs mounted on tmp_path/disk, unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    try:
-        done = _mount("-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(disk))
-    except FileNotFoundError:
-        pytest.skip("no `mount` command: cannot make a small download disk")
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "6m") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "--lazy", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of `disk` with a file of its own (another program's, as it were)."""
-    filler = disk / "someone-else.bin"
-    with filler.open("wb", buffering=0) as out:
-        for chunk in (b"\0" * 65536, b"\0" * 4096, b"\0"):
-            try:
-                while True:
-                    out.write(chunk)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-    return filler
 
 
 def test_disk_full_mid_download_waits_for_room_and_then_saves_every_file(
-    cli: Cli, simulator: Simulator, small_disk: Path, tmp_path: Path
+    cli: Cli, simulator: Simulator, small_disk: TmpFs, tmp_path: Path
 ) -> None:
     simulator.storage.add_fault(StorageFault(rate=RATE, times=10**6))
     add_account(cli, simulator)
     params = [[("async_format", "csv"), ("sim_size", str(SIZE)), ("sim_duration", "0.2")]] * 2
     job_ids = submit_many(cli, simulator, params)
-    downloads = small_disk / "downloads"
+    downloads = small_disk.path / "downloads"
     watch = start(cli, *watch_args(downloads, timeout=60), logs=tmp_path / "logs")
 
     def under_way() -> bool:
@@ -89,7 +60,7 @@ def test_disk_full_mid_download_waits_for_room_and_then_saves_every_file(
 
     wait_until(lambda: under_way() or not watch.running(), timeout=30, what="a download began")
     assert watch.running(), watch.describe()
-    fill(small_disk)
+    fill(small_disk.path)
 
     def says_what_is_needed() -> bool:
         lines = (watch.stdout + watch.stderr).splitlines()
@@ -103,7 +74,6 @@ def test_disk_full_mid_download_waits_for_room_and_then_saves_every_file(
     assert watch.running(), "watch gave up on a full disk: " + watch.describe()
     assert says_what_is_needed(), watch.describe()
 
-    grown = _mount("-o", "remount,size=24m", str(small_disk))
-    assert grown.returncode == 0, grown.stderr
+    small_disk.resize("24m")  # raises when the remount fails
     assert watch.wait(60) == 0, watch.describe()
     assert_all_saved(cli, simulator, downloads, job_ids)
