@@ -104,6 +104,12 @@ class JobActions(QObject):
         self.remove = add("Remove…", "remove", self.confirm_remove, StdKey.Delete)
         self.sync = add("Sync job lists", "sync", self.sync_all, "Ctrl+Shift+S")
         self.sync.setStatusTip("Import the job lists of the accounts whose API has one (Shoptet)")
+        # Shorter words on the toolbar (menus keep the full text), so that at 1280 px every
+        # toolbar button fits without the overflow arrow hiding Accounts and Settings.
+        for action, short in ((self.pause, "Pause"), (self.resume, "Resume"),
+                              (self.open_file, "Open"), (self.open_folder, "Folder"),
+                              (self.refresh, "Refresh")):  # fmt: skip
+            action.setIconText(short)
         self.update_enabled()
         self.update_sync_enabled()
 
