@@ -34,12 +34,13 @@ def window(qtbot: Any, tmp_path: Path, clock: Any, qasync_loop: Any) -> Any:
     opened: list[QUrl] = []
     settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
     win = MainWindow(engine, settings=settings, clock=clock, open_url=opened.append)
-    qtbot.addWidget(win)
+    # pytest-qt closes (and deletes) the window before this fixture's own teardown runs: close
+    # the window's engine side first, from pytest-qt's own hook, never after the deletion.
+    qtbot.addWidget(win, before_close_func=lambda w: qasync_loop.run_until_complete(w.aclose()))
     win.start()
     win.show()
     win.opened = opened
-    yield win
-    qasync_loop.run_until_complete(win.aclose())
+    return win
 
 
 def select(win: MainWindow, *job_ids: str) -> None:
