@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -132,6 +133,38 @@ def test_query_credentials_and_cookies_ride_the_worker_path_to_the_origin_only(
     assert seen[0].url.params["api_key"] == "secret-2"
     assert seen[0].headers["cookie"] == "affinity=n1"
     assert "api_key" not in seen[1].url.params and "cookie" not in seen[1].headers
+
+
+def test_a_cancelled_download_waits_for_its_thread_however_often_it_is_cancelled() -> None:
+    """The thread writing a .part must end before the task does: the task's `with` block then
+    closes the descriptor, whose number may name another file by the time a late write comes."""
+    release = threading.Event()
+    interrupted = threading.Event()
+    ended = threading.Event()
+
+    def work() -> int:
+        release.wait(30)
+        ended.set()
+        return 1
+
+    async def main() -> bool:
+        task = asyncio.ensure_future(
+            downloader._in_thread(work, "test", interrupt=interrupted.set)
+        )
+        for _ in range(3):
+            await asyncio.sleep(0)
+        for _ in range(4):  # e.g. a pause, then the engine closing, then the job's own cleanup
+            task.cancel()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not task.done(), "the task ended while its thread still ran"
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return ended.is_set()
+
+    assert asyncio.run(main())
+    assert interrupted.is_set()
 
 
 def test_resume_hashes_the_bytes_already_on_disk(tmp_path: Path) -> None:

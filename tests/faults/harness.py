@@ -187,8 +187,11 @@ def assert_all_saved(
             path = Path(result["path"])
             assert path.parent == downloads / job["account"] / job_id, f"{path}{context}"
             digest = hashlib.sha256(data).hexdigest()
-            on_disk = hashlib.sha256(path.read_bytes()).hexdigest()
-            assert on_disk == digest == result["sha256"], f"{path}: wrong bytes{context}"
+            saved = path.read_bytes()
+            on_disk = hashlib.sha256(saved).hexdigest()
+            assert on_disk == digest == result["sha256"], (
+                f"{path}: wrong bytes ({_differences(saved, data, result)}){context}"
+            )
             assert result["bytes"] == len(data), f"{path}: {result}{context}"
             # The simulator states every length (and a plain-MD5 ETag): never "unverified".
             assert result["verified"] not in (None, "unverified"), f"{path}: {result}{context}"
@@ -202,6 +205,22 @@ def assert_all_saved(
     assert not duplicates, f"saved twice: {duplicates}{context}"
     assert set(present) == expected_files, f"unexpected files: {sorted(present)}{context}"
     return jobs
+
+
+def _differences(saved: bytes, served: bytes, result: dict[str, Any]) -> str:
+    """What differs between the file on disk and the bytes the simulator served."""
+    first = next((i for i, (a, b) in enumerate(zip(saved, served)) if a != b), None)
+    recorded = result["sha256"]
+    if recorded == hashlib.sha256(saved).hexdigest():
+        matches = "the disk"
+    elif recorded == hashlib.sha256(served).hexdigest():
+        matches = "what was served"
+    else:
+        matches = "neither"
+    return (
+        f"{len(saved):,} bytes on disk, {len(served):,} served, first difference at {first}; "
+        f"the recorded sha256 matches {matches}"
+    )
 
 
 def assert_no_credentials_at_storage(sim: Simulator, *secrets: str) -> None:

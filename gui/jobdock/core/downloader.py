@@ -244,9 +244,10 @@ async def _finish_in_thread(
     verify: _Verify,
     place: JobFolder,
 ) -> Result:
-    """Verify and rename (the caller still holds the .part's claim)."""
-    return await asyncio.to_thread(
-        _finish, result, plan, pumped, claims, verify.earlier_sha256, place
+    """Verify and rename (the caller still holds the .part's claim, until the thread is done:
+    a cancelled task still waits for it)."""
+    return await _in_thread(
+        lambda: _finish(result, plan, pumped, claims, verify.earlier_sha256, place), "finish"
     )
 
 
@@ -419,9 +420,17 @@ async def _in_thread(
     except asyncio.CancelledError:
         if interrupt is not None:
             interrupt()
-        with contextlib.suppress(BaseException):
-            await future
+        await _outlast(future)
         raise
+
+
+async def _outlast(future: asyncio.Future[T]) -> None:
+    """Wait until `future` (a thread's outcome) is settled, however often the waiting task is
+    cancelled meanwhile: a thread that outlived its task would go on writing to a descriptor
+    that the task's `with` block has closed, and the number may name another file by then."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({future})
 
 
 def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Response:
