@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from jobdock.core.job import Job
 from jobdock.core.paths import AppPaths
 from jobdock.core.simulator import Simulator
+from jobdock.core.simulator.config import FakeClock, SimConfig
 from jobdock.core.simulator.faults import StorageFault
 from jobdock.core.store import JobStore
 from tests.e2e.conftest import Cli, add_account
@@ -221,20 +222,29 @@ def test_two_watches_spend_a_shoptet_quota_once(
 
 
 def test_a_watch_that_is_not_the_worker_exits_with_the_jobs_outcome(
-    cli: Cli, simulator: Simulator, tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
-    account = add_account(cli, simulator, "vainu")
-    submit_many(cli, account, 1, "sim_duration=3")
-    submit_many(cli, account, 1, "sim_duration=3", "sim_outcome=fail")
-    worker_out, follower_out = tmp_path / "worker.txt", tmp_path / "follower.txt"
-    with watching(cli, worker_out, "--timeout", "120") as worker:
-        wait_until(
-            lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == worker.pid,
-            what="the first watch to be the worker",
-        )
-        with watching(cli, follower_out, "--until-done", "--timeout", "120") as follower:
-            assert follower.wait(timeout=150) == 1, follower_out.read_text()  # a job failed
-        assert worker.poll() is None, worker_out.read_text()
+    # The simulator's clock stands still until the follower is following: the jobs are unsettled
+    # when it starts however slow the machine, so its exit code speaks of them.
+    clock = FakeClock(start=time.time())
+    config = SimConfig(queue_time=0.1, run_time=0.3, result_size=48 * 1024, clock=clock)
+    with Simulator(config) as simulator:
+        account = add_account(cli, simulator, "vainu")
+        submit_many(cli, account, 1, "sim_duration=3")
+        submit_many(cli, account, 1, "sim_duration=3", "sim_outcome=fail")
+        worker_out, follower_out = tmp_path / "worker.txt", tmp_path / "follower.txt"
+        with watching(cli, worker_out, "--timeout", "120") as worker:
+            wait_until(
+                lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == worker.pid,
+                what="the first watch to be the worker",
+            )
+            with watching(cli, follower_out, "--until-done", "--timeout", "120") as follower:
+                wait_until(
+                    lambda: FOLLOWING in follower_out.read_text(), what="the follower to follow"
+                )
+                clock.advance(10)  # both jobs finish now: one succeeds, one fails
+                assert follower.wait(timeout=150) == 1, follower_out.read_text()  # one failed
+            assert worker.poll() is None, worker_out.read_text()
     text = follower_out.read_text()
     assert FOLLOWING in text and TOOK_OVER not in text, text
     assert "failed" in text and "saved" in text, text

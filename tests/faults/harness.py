@@ -209,7 +209,7 @@ def assert_all_saved(
 
 def _differences(saved: bytes, served: bytes, result: dict[str, Any]) -> str:
     """What differs between the file on disk and the bytes the simulator served."""
-    first = next((i for i, (a, b) in enumerate(zip(saved, served)) if a != b), None)
+    first = next((i for i, (a, b) in enumerate(zip(saved, served, strict=False)) if a != b), None)
     recorded = result["sha256"]
     if recorded == hashlib.sha256(saved).hexdigest():
         matches = "the disk"

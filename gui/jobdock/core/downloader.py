@@ -431,6 +431,8 @@ async def _outlast(future: asyncio.Future[T]) -> None:
     while not future.done():
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait({future})
+    if not future.cancelled():
+        future.exception()  # the thread's own error ("download stopped") is the cancel's echo
 
 
 def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Response:
