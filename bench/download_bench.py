@@ -180,10 +180,10 @@ def child(url: str, folder: Path, *, on_loop: bool) -> None:
     """One download through Jobdock's downloader, as the engine runs it; prints JSON figures."""
     import httpx
 
-    from jobdock.core import downloader
-    from jobdock.core.bulk_http import SyncRoute
-    from jobdock.core.http import ApiSession, make_bare_client
-    from jobdock.core.job import Account, Result
+    from jobdock.core.download import downloader
+    from jobdock.core.model.job import Account, Result
+    from jobdock.core.net.bulk_http import SyncRoute
+    from jobdock.core.net.http import ApiSession, make_bare_client
 
     async def main() -> dict[str, float]:
         bare = make_bare_client()

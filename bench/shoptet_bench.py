@@ -41,7 +41,7 @@ from tests.core.shoptet_helpers import (
     until,
 )
 
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.simulator import SimConfig, Simulator
 
 COLUMNS = ("requests", "list_calls", "detail_calls", "detail_403", "rate_limited", "max_concurrent")
 

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "gui"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from jobdock.core.job import (  # noqa: E402
+from jobdock.core.model.job import (  # noqa: E402
     Account,
     DownloadState,
     Job,
@@ -110,9 +110,9 @@ def _finished(n: int, submitted: datetime, now: datetime, state: DownloadState) 
 
 
 def make_data_dir(path: Path, count: int) -> Path:
-    from jobdock.core.paths import AppPaths
-    from jobdock.core.settings import EngineSettings, save_settings
-    from jobdock.core.store import JobStore
+    from jobdock.core.model.paths import AppPaths
+    from jobdock.core.store.jobs import JobStore
+    from jobdock.core.store.settings import EngineSettings, save_settings
 
     paths = AppPaths.resolve(path).ensure()
     now = datetime.now(UTC)
@@ -163,7 +163,7 @@ class Driver:
         self.updates += max(0, owed)
 
     def _change(self, kind: float) -> Job | None:
-        from jobdock.core.transfers import DownloadProgress
+        from jobdock.core.engine.transfers import DownloadProgress
 
         engine, now = self.engine, datetime.now(UTC)
         if kind < 0.02:  # a new job
@@ -200,10 +200,10 @@ class Driver:
 async def live_run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from PySide6.QtCore import QSettings, Qt, QTimer
 
-    from jobdock.core.credentials import MemoryCredentialStore
-    from jobdock.core.engine import Engine
-    from jobdock.core.paths import AppPaths
-    from jobdock.core.store import JobStore
+    from jobdock.core.engine.engine import Engine
+    from jobdock.core.model.paths import AppPaths
+    from jobdock.core.store.credentials import MemoryCredentialStore
+    from jobdock.core.store.jobs import JobStore
     from jobdock.qt.main_window import MainWindow
 
     paths = AppPaths.resolve(data_dir)

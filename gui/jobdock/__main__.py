@@ -26,7 +26,7 @@ def _has_command(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if _has_command(args):
-        from jobdock.cli import main as cli_main
+        from jobdock.cli.main import main as cli_main
 
         return cli_main(args)
     return gui(args)

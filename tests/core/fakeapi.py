@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from jobdock.core.http import ApiSession, parse_json, parse_retry_after, raise_for_status
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.net.http import ApiSession, parse_json, parse_retry_after, raise_for_status
 from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus, ResultLink
 
 API = "https://api.fake"

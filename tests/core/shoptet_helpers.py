@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine
-from jobdock.core.job import Account
-from jobdock.core.paths import AppPaths
-from jobdock.core.simulator import Simulator
-from jobdock.core.store import JobStore
+from jobdock.core.engine.engine import Engine
+from jobdock.core.model.job import Account
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.core.store.jobs import JobStore
+from jobdock.simulator import Simulator
 
 ACCOUNT = "shop"
 

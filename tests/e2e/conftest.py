@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.simulator import SimConfig, Simulator
 
 FAST_POLLS = ["--option", "poll_min=0.05", "--option", "poll_max=0.3"]
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine
-from jobdock.core.job import Account, DownloadState, Job, JobState, SubmitRequest
-from jobdock.core.paths import AppPaths
-from jobdock.core.store import JobStore
+from jobdock.core.engine.engine import Engine
+from jobdock.core.model.job import Account, DownloadState, Job, JobState, SubmitRequest
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.core.store.jobs import JobStore
 from tests.support.tools import skip_or_fail
 
 pytestmark = pytest.mark.slow

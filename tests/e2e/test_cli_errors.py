@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.simulator import Simulator
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli, add_account
 from tests.support import file_keyring
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.simulator import Simulator
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import Cli, add_account
 from tests.e2e.test_cli_errors import _one_line_error, _store_is_sound
 
@@ -214,7 +214,7 @@ def test_a_huge_retry_after_waits_at_most_six_hours(cli: Cli, api: _Api, value: 
 
 @pytest.mark.parametrize("value", ["inf", "Infinity"])
 def test_an_infinite_retry_after_is_ignored(cli: Cli, api: _Api, value: str) -> None:
-    """Unusable values (also NaN and negative ones: tests/core/test_http.py) are ignored."""
+    """Unusable values (also NaN and negative ones: tests/core/net/test_http.py) are ignored."""
     account = _generic(cli, api)
     api.routes["/jobs"] = (202, {"Operation-Location": "/ops/1", "Retry-After": value}, b"")
     api.routes["/ops/1"] = (200, {"Retry-After": value, "retry-after-ms": value},

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobdock.core.simulator import Simulator
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import Cli, add_account
 
 SECRET_HEADERS = ("api-key", "x-custom-api-key", "authorization", "shoptet-private-api-token")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.job import Job, JobState
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
-from jobdock.core.store import JobStore
+from jobdock.core.model.job import Job, JobState
+from jobdock.core.store.jobs import JobStore
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
 
 JOBDOCK = [sys.executable, "-m", "jobdock"]

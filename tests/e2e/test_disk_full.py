@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
-from jobdock.core.store import JobStore
+from jobdock.core.store.jobs import JobStore
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
 from tests.support.tmpfs import TmpFs, mounted_tmpfs
 

@@ -20,12 +20,12 @@ from typing import TypeVar
 
 import pytest
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine, UpdateBatch
-from jobdock.core.job import Account, DownloadState, Job, SubmitRequest
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
+from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.model.job import Account, DownloadState, Job, SubmitRequest
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.runtime import Runtime
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
 
 T = TypeVar("T")

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jobdock.core.job import Job
-from jobdock.core.paths import AppPaths
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.config import FakeClock, SimConfig
-from jobdock.core.simulator.faults import StorageFault
-from jobdock.core.store import JobStore
+from jobdock.core.model.job import Job
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.store.jobs import JobStore
+from jobdock.simulator import Simulator
+from jobdock.simulator.config import FakeClock, SimConfig
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
 from tests.support.processes import stop_process
 

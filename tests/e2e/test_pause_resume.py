@@ -16,13 +16,13 @@ from typing import TypeVar
 
 import pytest
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine, UpdateBatch
-from jobdock.core.job import Account, DownloadState, Job, Result, SubmitRequest
-from jobdock.core.partfile import part_path
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
+from jobdock.core.download.partfile import part_path
+from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.model.job import Account, DownloadState, Job, Result, SubmitRequest
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.runtime import Runtime
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 
 T = TypeVar("T")
 SIZE = 2 * 1024 * 1024

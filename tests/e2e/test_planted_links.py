@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine, UpdateBatch
-from jobdock.core.job import Account, DownloadState, Job
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import Simulator
+from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.model.job import Account, DownloadState, Job
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.runtime import Runtime
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import Cli
 
 PRECIOUS = b"the user's own file, which no download may touch\n"

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
 
 

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from jobdock.core.simulator import SimConfig, Simulator
-from jobdock.core.simulator.faults import StatusFault
+from jobdock.simulator import SimConfig, Simulator
+from jobdock.simulator.faults import StatusFault
 from tests.e2e.conftest import FAST_POLLS, Cli
 
 VAINU_PROFILE = Path(__file__).parents[2] / "gui/jobdock/core/providers/profiles/vainu.toml"

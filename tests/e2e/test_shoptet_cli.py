@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.simulator import SimConfig, Simulator
 from tests.e2e.conftest import Cli, add_account
 
 

@@ -14,8 +14,8 @@ import random
 import time
 from pathlib import Path
 
-from jobdock.core.job import DownloadState, JobState
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.core.model.job import DownloadState, JobState
+from jobdock.simulator import SimConfig, Simulator
 from tests.core.shoptet_helpers import (
     ACCOUNT,
     PausableClock,

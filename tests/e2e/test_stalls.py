@@ -14,12 +14,12 @@ from typing import TypeVar
 
 import pytest
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.engine import Engine
-from jobdock.core.job import Account, DownloadState, Job, JobState, SubmitRequest
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StallFault, StorageFault
+from jobdock.core.engine.engine import Engine
+from jobdock.core.model.job import Account, DownloadState, Job, JobState, SubmitRequest
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.runtime import Runtime
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StallFault, StorageFault
 
 T = TypeVar("T")
 SIZE = 3 * 1024 * 1024  # more than one 1 MiB read buffer: a lost buffer would show

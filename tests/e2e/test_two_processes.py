@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobdock.core.simulator import Simulator
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import Cli, add_account
 
 

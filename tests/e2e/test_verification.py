@@ -5,7 +5,7 @@ stated digest, S3's plain ETag that disagrees, and resumed downloads.
 
 The simulator cannot answer from `*.amazonaws.com`: where S3's own ETag matters, the test stands
 in for S3 through the engine's seam (`Transfers.trust_etag_host`); the host rule itself is unit
-tested in tests/core/test_integrity.py.
+tested in tests/core/download/test_integrity.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.job import DownloadState, Job, Verified
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
-from jobdock.core.simulator.integrity import StoredDigests
+from jobdock.core.model.job import DownloadState, Job, Verified
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
+from jobdock.simulator.integrity import StoredDigests
 from tests.e2e.conftest import Cli, add_account
 from tests.e2e.test_downloads import Watch, assert_saved, engine_on, fetch, ranges, run
 

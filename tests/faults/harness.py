@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.requests import build_request
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import Simulator
+from jobdock.core.net.requests import build_request
+from jobdock.core.store.credentials import MemoryCredentialStore
+from jobdock.runtime import Runtime
+from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
 
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.config import FakeClock
+from jobdock.simulator import Simulator
+from jobdock.simulator.config import FakeClock
 from tests.e2e.conftest import Cli
 from tests.faults.harness import (
     ACCOUNT,

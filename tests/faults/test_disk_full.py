@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StorageFault
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli
 from tests.faults.harness import (
     add_account,

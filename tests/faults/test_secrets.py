@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import pytest
 
-from jobdock.core.simulator import Simulator
-from jobdock.core.simulator.faults import StatusFault
-from jobdock.core.simulator.vainu import BASE_PATH
+from jobdock.simulator import Simulator
+from jobdock.simulator.faults import StatusFault
+from jobdock.simulator.vainu import BASE_PATH
 from tests.e2e.conftest import FAST_POLLS, Cli
 from tests.faults.harness import ACCOUNT, assert_no_credentials_at_storage, tree, watch_args
 

@@ -1,8 +1,9 @@
 """Fixtures for the window's tests: hand-made jobs and a fake engine (`qasync_loop` lives in
 tests/conftest.py).
 
-`FakeEngine` has the parts of `jobdock.core.engine.Engine` the window uses, records every call,
-and publishes batches the way the engine does, so models and actions are tested without network.
+`FakeEngine` has the parts of `jobdock.core.engine.engine.Engine` the window uses, records
+every call, and publishes batches the way the engine does, so models and actions are tested
+without network.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from jobdock.core.credentials import Redactor
-from jobdock.core.engine import PollHealth, UpdateBatch
-from jobdock.core.job import Account, DownloadState, Job, JobEvent, JobState, Result
-from jobdock.core.settings import EngineSettings
+from jobdock.core.engine.engine import PollHealth, UpdateBatch
+from jobdock.core.model.job import Account, DownloadState, Job, JobEvent, JobState, Result
+from jobdock.core.store.credentials import Redactor
+from jobdock.core.store.settings import EngineSettings
 
 NOW = datetime(2025, 11, 23, 12, 0, tzinfo=UTC)
 

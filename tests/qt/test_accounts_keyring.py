@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from jobdock.core.credentials import KeyringCredentialStore
-from jobdock.core.engine import Engine
-from jobdock.core.paths import AppPaths
-from jobdock.core.simulator import SimConfig, Simulator
-from jobdock.core.store import JobStore
+from jobdock.core.engine.engine import Engine
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.store.credentials import KeyringCredentialStore
+from jobdock.core.store.jobs import JobStore
 from jobdock.qt.dialogs.accounts import AccountsDialog
+from jobdock.simulator import SimConfig, Simulator
 
 
 async def until(predicate: Any, seconds: float = 10.0) -> None:

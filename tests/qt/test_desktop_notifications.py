@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from jobdock.core.job import JobState
+from jobdock.core.model.job import JobState
 from jobdock.qt.desktop_notifications import NOTIFICATIONS, PORTAL, PORTAL_INTERFACE
 from jobdock.qt.job_model import Role
 from jobdock.qt.main_window import MainWindow

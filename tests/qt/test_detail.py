@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobdock.core.job import DownloadState, Verified
+from jobdock.core.model.job import DownloadState, Verified
 from jobdock.qt.detail import DetailPane
 from tests.qt.conftest import succeeded
 

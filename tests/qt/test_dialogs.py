@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from jobdock.core.errors import KeyringUnavailableError
+from jobdock.core.model.errors import KeyringUnavailableError
 from jobdock.qt.dialogs.accounts import AccountsDialog
 from jobdock.qt.dialogs.new_job import NewJobDialog
 from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
@@ -293,9 +293,9 @@ def test_accounts_form_shows_only_what_the_provider_uses(qasync_loop: Any, qtbot
 
 
 def test_a_profile_without_auth_asks_for_no_secret(qasync_loop: Any, qtbot: Any) -> None:
-    from jobdock.core.providers.profile_load import parse_profile
-    from jobdock.core.providers.profile_provider import ProfileProvider
-    from tests.core.test_profile_patterns import UNIPROT
+    from jobdock.core.providers.profiles.load import parse_profile
+    from jobdock.core.providers.profiles.provider import ProfileProvider
+    from tests.core.providers.profiles.test_patterns import UNIPROT
 
     engine = FakeEngine()
     provider = ProfileProvider(parse_profile(UNIPROT, source="u"))
@@ -319,9 +319,9 @@ def test_a_profile_without_auth_asks_for_no_secret(qasync_loop: Any, qtbot: Any)
 
 
 def test_an_oauth2_profile_asks_for_each_named_secret(qasync_loop: Any, qtbot: Any) -> None:
-    from jobdock.core.providers.profile_load import parse_profile
-    from jobdock.core.providers.profile_provider import ProfileProvider
-    from tests.core.test_profile_patterns import OAUTH
+    from jobdock.core.providers.profiles.load import parse_profile
+    from jobdock.core.providers.profiles.provider import ProfileProvider
+    from tests.core.providers.profiles.test_patterns import OAUTH
 
     engine = FakeEngine()
     provider = ProfileProvider(parse_profile(OAUTH, source="o"))

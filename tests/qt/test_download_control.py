@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QToolBar
 
-from jobdock.core.job import DownloadState, Job
+from jobdock.core.model.job import DownloadState, Job
 from jobdock.qt.delegates import button_rect, paused_layout
 from jobdock.qt.job_model import CellKind, Column, Role, download_cell
 from jobdock.qt.main_window import MainWindow

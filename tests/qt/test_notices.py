@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobdock.core.engine import PollHealth
-from jobdock.core.job import DownloadState, JobState
+from jobdock.core.engine.engine import PollHealth
+from jobdock.core.model.job import DownloadState, JobState
 from jobdock.qt.notices import Notice, Notices
 from jobdock.qt.status import health_text
 from tests.qt.conftest import NOW, make_job, succeeded

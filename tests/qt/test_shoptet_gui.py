@@ -17,14 +17,14 @@ import httpx
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.job import Account
-from jobdock.core.quota import QuotaStatus
-from jobdock.core.runtime import Runtime
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.core.model.job import Account
+from jobdock.core.providers.shoptet.quota import QuotaStatus
+from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.qt.app import window_session
 from jobdock.qt.main_window import MainWindow
 from jobdock.qt.shoptet import RegisterWebhookDialog, WebhookNotice, quota_text
+from jobdock.runtime import Runtime
+from jobdock.simulator import SimConfig, Simulator
 from tests.qt.conftest import NOW, FakeEngine
 from tests.support.qt_async import next_emission
 

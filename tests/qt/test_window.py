@@ -12,7 +12,7 @@ from PySide6.QtCore import QItemSelectionModel, QSettings, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
-from jobdock.core.job import DownloadState, JobState, SubmitRequest
+from jobdock.core.model.job import DownloadState, JobState, SubmitRequest
 from jobdock.qt.categories import Category
 from jobdock.qt.job_model import Column, Role
 from jobdock.qt.main_window import MainWindow
@@ -356,7 +356,7 @@ def test_deleting_saved_files_never_follows_a_link(tmp_path: Path) -> None:
 
 
 def test_status_bar_sums_every_download(window: MainWindow) -> None:
-    from jobdock.core.transfers import DownloadProgress
+    from jobdock.core.engine.transfers import DownloadProgress
 
     assert window.transfer_status.text() == ""
     downloading = [

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from jobdock.core.credentials import MemoryCredentialStore
-from jobdock.core.job import DownloadState
-from jobdock.core.simulator import SimConfig, Simulator
+from jobdock.core.model.job import DownloadState
+from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.qt.app import window_session
+from jobdock.simulator import SimConfig, Simulator
 from tests.e2e.conftest import Cli, add_account
 from tests.e2e.test_one_engine import (
     assert_polled_and_saved_once,

@@ -10,8 +10,8 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
-from jobdock.core.job import DownloadState, JobState
-from jobdock.core.requests import build_request
+from jobdock.core.model.job import DownloadState, JobState
+from jobdock.core.net.requests import build_request
 from jobdock.qt.app import window_session
 from jobdock.qt.job_model import CellKind, Column, Role
 

@@ -18,8 +18,8 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
-from jobdock.core.errors import JobdockError
-from jobdock.core.job import DownloadState, Job
+from jobdock.core.model.errors import JobdockError
+from jobdock.core.model.job import DownloadState, Job
 from jobdock.core.providers.base import SupportsJobList
 from jobdock.qt.icons import set_themed_icon
 from jobdock.qt.loop import Tasks

@@ -26,14 +26,14 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from jobdock import __version__
-from jobdock.core.errors import JobdockError
-from jobdock.core.paths import AppPaths
-from jobdock.core.providers.profile_load import load_profiles
-from jobdock.core.runtime import Runtime
+from jobdock.core.model.errors import JobdockError
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.providers.profiles.load import load_profiles
 from jobdock.qt.dialogs.settings import START_IN_TRAY
 from jobdock.qt.loop import ErrorReporter
 from jobdock.qt.main_window import MainWindow
 from jobdock.qt.single_instance import SingleInstance, instance_key
+from jobdock.runtime import Runtime
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

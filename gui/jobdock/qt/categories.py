@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-from jobdock.core.job import DownloadState, Job, JobState
+from jobdock.core.model.job import DownloadState, Job, JobState
 
 
 class Category(enum.StrEnum):

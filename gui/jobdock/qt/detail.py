@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.http import safe_url
-from jobdock.core.job import DownloadState, Job, JobEvent, Verified
+from jobdock.core.model.job import DownloadState, Job, JobEvent, Verified
+from jobdock.core.net.http import safe_url
 from jobdock.qt import formatting as fmt
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from jobdock.core.engine import UpdateBatch
-from jobdock.core.job import DownloadState, Job
-from jobdock.core.transfers import DownloadProgress
+from jobdock.core.engine.engine import UpdateBatch
+from jobdock.core.engine.transfers import DownloadProgress
+from jobdock.core.model.job import DownloadState, Job
 from jobdock.qt.job_model import LIVE_COLUMNS, Column, JobTableModel, Role
 
 DR = Qt.ItemDataRole

@@ -16,7 +16,7 @@ from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from jobdock.core.job import JobState
+from jobdock.core.model.job import JobState
 
 log = logging.getLogger("jobdock.qt.icons")
 

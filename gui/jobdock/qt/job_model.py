@@ -19,9 +19,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon
 
-from jobdock.core.http import safe_url
-from jobdock.core.job import DownloadState, Job, JobState, utcnow
-from jobdock.core.transfers import DownloadProgress
+from jobdock.core.engine.transfers import DownloadProgress
+from jobdock.core.model.job import DownloadState, Job, JobState, utcnow
+from jobdock.core.net.http import safe_url
 from jobdock.qt import formatting as fmt
 from jobdock.qt.categories import Category, lasting_categories, unsaved_expiry
 

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
 
-from jobdock.core.job import Job
+from jobdock.core.model.job import Job
 from jobdock.qt.delegates import DownloadDelegate
 from jobdock.qt.job_model import HEADERS, Column, Role
 from jobdock.qt.proxy import JobFilterProxy

@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from jobdock.core.errors import JobdockError
+from jobdock.core.model.errors import JobdockError
 
 log = logging.getLogger("jobdock.qt")
 

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from jobdock.core.job import DownloadState, Job, JobState
+from jobdock.core.model.job import DownloadState, Job, JobState
 from jobdock.qt.categories import is_expiring, unsaved_expiry
 
 

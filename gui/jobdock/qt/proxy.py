@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
 
-from jobdock.core.job import Job
+from jobdock.core.model.job import Job
 from jobdock.qt.categories import Category, matches, matches_search
 from jobdock.qt.job_model import JobTableModel, Role
 

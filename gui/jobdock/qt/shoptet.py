@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core import webhooks
-from jobdock.core.errors import JobdockError
-from jobdock.core.providers.shoptet_api import WebhookRequiredError
-from jobdock.core.quota import QuotaStatus
+from jobdock.core.model.errors import JobdockError
+from jobdock.core.providers.shoptet import webhooks
+from jobdock.core.providers.shoptet.api import WebhookRequiredError
+from jobdock.core.providers.shoptet.quota import QuotaStatus
 from jobdock.qt.dialogs.base import AsyncDialog
 
 SHOPTET = "shoptet"

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.job import Job, JobState
+from jobdock.core.model.job import Job, JobState
 from jobdock.qt.categories import Category, is_downloaded, is_expiring
 from jobdock.qt.icons import icon, set_themed_icon
 

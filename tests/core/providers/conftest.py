@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from jobdock.core.errors import JobdockError
-from jobdock.core.http import ApiSession, make_api_client, make_bare_client
-from jobdock.core.job import Account
+from jobdock.core.model.errors import JobdockError
+from jobdock.core.model.job import Account
+from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.providers.base import Provider
 
 Handler = Callable[[httpx.Request], httpx.Response]

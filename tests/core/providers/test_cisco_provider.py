@@ -8,8 +8,8 @@ import base64
 import httpx
 import pytest
 
-from jobdock.core.errors import ConfigError, ProtocolError, ProviderError, UsageError
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.errors import ConfigError, ProtocolError, ProviderError, UsageError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.cisco import CiscoCceProvider
 
 BASE = "https://cce.test/unifiedconfig/config"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from jobdock.core.errors import ConfigError, UsageError
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.errors import ConfigError, UsageError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.generic202 import Generic202Provider
 
 BASE = "https://lro.test"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from jobdock.core.errors import ProtocolError
-from jobdock.core.filenames import filename_from_url, unique_names
-from jobdock.core.http import ApiSession
-from jobdock.core.job import Account
+from jobdock.core.download.filenames import filename_from_url, unique_names
+from jobdock.core.model.errors import ProtocolError
+from jobdock.core.model.job import Account
+from jobdock.core.net.http import ApiSession
 from jobdock.core.providers import builtin_providers
 from jobdock.core.providers.base import Provider, SupportsJobList
 from jobdock.core.providers.common import (

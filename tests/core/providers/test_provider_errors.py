@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from jobdock.core.errors import (
+from jobdock.core.model.errors import (
     AuthError,
     NotFoundError,
     ProtocolError,
     RateLimitedError,
     ServerError,
 )
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers import builtin_providers
 from jobdock.core.providers.base import Provider
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from jobdock.core.errors import ProtocolError, UsageError
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
-from jobdock.core.providers.profile_load import bundled_profile
-from jobdock.core.providers.profile_provider import ProfileProvider
+from jobdock.core.model.errors import ProtocolError, UsageError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.providers.profiles.load import bundled_profile
+from jobdock.core.providers.profiles.provider import ProfileProvider
 
 BASE = "https://api.vainu.test/api/v2"
 ACCOUNT = Account(name="v", provider="vainu", base_url=BASE)

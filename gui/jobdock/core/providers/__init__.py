@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from jobdock.core.errors import ConfigError, UsageError
+from jobdock.core.model.errors import ConfigError, UsageError
 from jobdock.core.providers.base import Provider
 
 if TYPE_CHECKING:
-    from jobdock.core.providers.profile_schema import Profile
+    from jobdock.core.providers.profiles.schema import Profile
 
 _ORDER = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
 
@@ -22,9 +22,9 @@ _ORDER = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
 def builtin_providers() -> dict[str, Provider]:
     from jobdock.core.providers.cisco import CiscoCceProvider
     from jobdock.core.providers.generic202 import Generic202Provider
-    from jobdock.core.providers.profile_load import bundled_profiles
-    from jobdock.core.providers.profile_provider import ProfileProvider
-    from jobdock.core.providers.shoptet import ShoptetProvider
+    from jobdock.core.providers.profiles.load import bundled_profiles
+    from jobdock.core.providers.profiles.provider import ProfileProvider
+    from jobdock.core.providers.shoptet.provider import ShoptetProvider
 
     providers: list[Provider] = [ProfileProvider(p) for p in bundled_profiles()]
     providers += [CiscoCceProvider(), Generic202Provider(), ShoptetProvider()]
@@ -36,7 +36,7 @@ def builtin_providers() -> dict[str, Provider]:
 def with_profiles(profiles: Iterable[Profile]) -> dict[str, Provider]:
     """The built-in providers plus one `ProfileProvider` for each profile (a `Profile`);
     `ConfigError` when a profile takes a built-in provider's id."""
-    from jobdock.core.providers.profile_provider import ProfileProvider
+    from jobdock.core.providers.profiles.provider import ProfileProvider
 
     registry = builtin_providers()
     for profile in profiles:

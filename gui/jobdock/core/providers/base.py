@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from jobdock.core.errors import JobdockError
-from jobdock.core.http import ApiSession
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.errors import JobdockError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.net.http import ApiSession
 
 
 @dataclass(frozen=True, kw_only=True)

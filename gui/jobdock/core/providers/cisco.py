@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from jobdock.core.errors import UsageError
-from jobdock.core.http import ApiSession
-from jobdock.core.job import Account, Job, SubmitRequest
+from jobdock.core.model.errors import UsageError
+from jobdock.core.model.job import Account, Job, SubmitRequest
+from jobdock.core.net.http import ApiSession
 from jobdock.core.providers import lro
 from jobdock.core.providers.base import AccountForm, JobRef, PollPolicy, RemoteStatus
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url

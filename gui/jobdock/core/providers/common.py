@@ -19,11 +19,11 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 import httpx
 
-from jobdock.core.errors import ConfigError, JobdockError, ProtocolError, UsageError
-from jobdock.core.http import ApiSession
-from jobdock.core.inputs import load_json
-from jobdock.core.job import Account, origin_of
-from jobdock.core.redaction import Redactor
+from jobdock.core.model.errors import ConfigError, JobdockError, ProtocolError, UsageError
+from jobdock.core.model.job import Account, origin_of
+from jobdock.core.net.http import ApiSession
+from jobdock.core.net.inputs import load_json
+from jobdock.core.net.redaction import Redactor
 
 RAW_LIMIT = 64 * 1024
 LINE_LIMIT = 300

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 
-from jobdock.core.errors import ConfigError, UsageError
-from jobdock.core.http import ApiSession
-from jobdock.core.job import Account, Job, SubmitRequest
+from jobdock.core.model.errors import ConfigError, UsageError
+from jobdock.core.model.job import Account, Job, SubmitRequest
+from jobdock.core.net.http import ApiSession
 from jobdock.core.providers import lro
 from jobdock.core.providers.base import (
     AccountForm,

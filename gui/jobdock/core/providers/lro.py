@@ -18,16 +18,16 @@ from urllib.parse import urlencode, urljoin
 
 import httpx
 
-from jobdock.core.errors import ConfigError, ProtocolError, ProviderError
-from jobdock.core.filenames import filename_from_url
-from jobdock.core.http import (
+from jobdock.core.download.filenames import filename_from_url
+from jobdock.core.model.errors import ConfigError, ProtocolError, ProviderError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.net.http import (
     ApiSession,
     body_excerpt,
     parse_retry_after,
     raise_for_status,
     safe_url,
 )
-from jobdock.core.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.providers.base import RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
     dig,

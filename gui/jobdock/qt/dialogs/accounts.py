@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.errors import (
+from jobdock.core.model.errors import (
     AuthError,
     ConfigError,
     JobdockError,
@@ -32,9 +32,9 @@ from jobdock.core.errors import (
     NotFoundError,
     UsageError,
 )
-from jobdock.core.job import Account, Job
+from jobdock.core.model.job import Account, Job
 from jobdock.core.providers.base import AccountForm, account_form_of
-from jobdock.core.providers.profile_oauth import encode_secrets
+from jobdock.core.providers.profiles.oauth import encode_secrets
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.dialogs.new_job import parse_pairs
 

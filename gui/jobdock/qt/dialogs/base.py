@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from jobdock.core.errors import JobdockError
+from jobdock.core.model.errors import JobdockError
 
 
 class AsyncDialog(QDialog):

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.errors import UsageError
-from jobdock.core.job import SubmitRequest
-from jobdock.core.requests import build_request
+from jobdock.core.model.errors import UsageError
+from jobdock.core.model.job import SubmitRequest
+from jobdock.core.net.requests import build_request
 from jobdock.qt.dialogs.base import AsyncDialog
 
 TESTO_FORMATS = ("CSV", "PARQUET", "JSON", "ORC", "AVRO", "TEXTFILE")

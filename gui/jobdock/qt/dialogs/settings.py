@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.jobfolder import writable_problem
+from jobdock.core.download.jobfolder import writable_problem
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.notices import NOTICE_LABELS, Notice
 

@@ -1,1 +1,0 @@
-"""The profiles shipped with Jobdock: TOML package data, read by `profile_load`."""

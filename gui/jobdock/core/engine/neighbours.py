@@ -1,0 +1,66 @@
+"""Other Jobdock processes on the same data dir: the window, a `jobdock watch`, a script's
+`jobdock submit`. Each writes the jobs it changes to the shared SQLite file; `Neighbours` looks
+once a second whether another connection committed (`PRAGMA data_version`) and, if so, takes
+their work in: new jobs (followed here from then on), newer versions of ours (a later
+`updated_at`: the engine moves it forward on every change it persists) and removals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobdock.core.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+CHECK_INTERVAL = 1.0  # seconds between looks at the store
+
+
+class Neighbours:
+    def __init__(self, engine: Engine, store_version: int) -> None:
+        """`store_version`: the store's `data_version` read before the engine loaded its jobs."""
+        self._engine = engine
+        self._version = store_version
+
+    async def run(self) -> None:
+        """Look every `CHECK_INTERVAL` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            try:
+                await self.adopt()
+            except Exception:  # a busy or broken file: the next look may do better
+                log.exception("reading jobs written by another process failed")
+
+    async def adopt(self) -> int:
+        """Take in what other processes wrote since the last look; how many jobs changed here."""
+        engine = self._engine
+        version = engine.store.data_version()
+        if version == self._version:
+            return 0
+        self._version = version
+        stamps = engine.store.job_stamps()
+        fresh: list[str] = []
+        for job_id, stamp in stamps.items():
+            mine = engine.current(job_id)
+            if mine is None or (
+                stamp != mine.updated_at.isoformat()
+                and datetime.fromisoformat(stamp) > mine.updated_at
+            ):
+                fresh.append(job_id)
+        # A job the store has not taken yet (it refused the write) is not gone.
+        gone = [
+            job.id
+            for job in engine.jobs()
+            if job.id not in stamps and not engine.writeback.holds(job.id)
+        ]
+        for job_id in gone:
+            engine.polling.cancel(job_id)
+            await engine.transfers.cancel(job_id)
+            engine.forget(job_id)
+        jobs = engine.store.get_jobs(fresh)
+        if jobs:
+            engine.commit(jobs, persist=False)
+        return len(jobs) + len(gone)

@@ -1,0 +1,227 @@
+"""The engine's polling side: which jobs are due, single and batched polls, poll health.
+
+`Polling` decides when to ask and applies what comes back through the engine's `commit`; the
+rules for folding an answer into a job live in `tracking.py`, the timing rules in `poller.py`.
+Providers that can refresh many jobs in one call (`SupportsBatchPoll`: Shoptet's job list) get one
+batch per account whenever any of its jobs is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from jobdock.core.engine.tracking import apply_poll_error, apply_status, past_deadline
+from jobdock.core.model.errors import JobdockError, NetworkError, ProtocolError, UsageError
+from jobdock.core.model.job import Job, JobEvent
+from jobdock.core.providers.base import RemoteStatus, SupportsBatchPoll
+
+if TYPE_CHECKING:
+    from jobdock.core.engine.engine import Engine
+
+log = logging.getLogger("jobdock.polling")
+
+
+@dataclass
+class PollHealth:
+    """For the status bar: is polling working, and when is the next poll."""
+
+    last_ok_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    network_failures: int = 0
+    next_poll_at: datetime | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.network_failures >= 3
+
+
+class Polling:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.tasks: dict[str, asyncio.Task[None]] = {}  # job id → its poll (a batch serves many)
+        self.health = PollHealth()
+
+    def cancel(self, job_id: str) -> None:
+        task = self.tasks.pop(job_id, None)
+        if task is not None and task not in self.tasks.values():  # a batch serves others too
+            task.cancel()
+
+    async def poll_once(self, job_id: str) -> None:
+        job = self._engine.job(job_id)
+        account = self._engine.account(job.account)
+        provider = self._engine.provider(job.provider)
+        policy = self._engine.policy(provider, account)
+        try:
+            session = await self._engine.session(account)
+            async with self._engine.semaphore(f"poll:{account.origin}"):
+                status = self._engine.localized(await provider.poll(session, job), account)
+        except JobdockError as exc:
+            self._note_health(exc)
+            current = self._engine.current(job_id)
+            if current is not None:
+                failed, events = apply_poll_error(
+                    current, exc, now=self._engine.clock(), policy=policy, rng=self._engine.rng
+                )
+                self._engine.commit([failed], events)
+            return
+        self._note_health(None)
+        current = self._engine.current(
+            job_id
+        )  # the job as it is now: a download may have changed it
+        if current is not None:
+            updated, events = apply_status(
+                current, status, now=self._engine.clock(), policy=policy, rng=self._engine.rng,
+                redact=self._engine.redactor,
+            )  # fmt: skip
+            self._engine.commit([updated], events)
+
+    def _note_health(self, error: JobdockError | None) -> None:
+        now = self._engine.clock()
+        if error is None:
+            self.health.last_ok_at = now
+            self.health.network_failures = 0
+            return
+        self.health.last_error = error.user_message
+        self.health.last_error_at = now
+        if isinstance(error, NetworkError):
+            self.health.network_failures += 1
+
+    def _wants_poll(self, job: Job) -> bool:
+        return (
+            not job.state.is_terminal
+            and not job.orphaned
+            and bool(job.remote_id or job.status_url)
+            and job.id not in self.tasks
+        )
+
+    async def _guarded_poll(self, job_id: str) -> None:
+        try:
+            await self.poll_once(job_id)
+        except UsageError:
+            pass  # removed meanwhile
+        except Exception:
+            log.exception("unexpected error polling job %s", job_id)
+            current = self._engine.current(job_id)
+            if current is not None:
+                retry = self._engine.clock() + timedelta(seconds=60)
+                self._engine.commit(
+                    [
+                        current.replace(
+                            error="internal error while polling; see the log", next_poll_at=retry
+                        )
+                    ]
+                )
+        finally:
+            self.tasks.pop(job_id, None)
+            self._engine.wake()
+
+    def start_due(self, loop: asyncio.AbstractEventLoop, now: datetime) -> float | None:
+        """Start the polls that are due; returns when (monotonic) the next one will be. `now`
+        (wall) only decides deadlines: waits are measured on the monotonic clock."""
+        mono = self._engine.monotonic()
+        soonest: float | None = None
+        expired: list[tuple[Job, list[JobEvent]]] = []
+        batch_accounts: set[str] = set()
+        for job in list(self._engine.jobs()):
+            if not self._wants_poll(job):
+                continue
+            gave_up = past_deadline(job, now)
+            if gave_up is not None:
+                expired.append(gave_up)
+                continue
+            due = self._engine.poll_due(job)
+            if due > mono:
+                soonest = due if soonest is None or due < soonest else soonest
+            elif self._batched(job):
+                batch_accounts.add(job.account)
+            else:
+                self.tasks[job.id] = loop.create_task(self._guarded_poll(job.id))
+        for job, events in expired:
+            self._engine.commit([job], events)
+        for account in sorted(batch_accounts):
+            self._start_batch(loop, account)
+        return soonest
+
+    def _batched(self, job: Job) -> bool:
+        try:
+            return isinstance(self._engine.provider(job.provider), SupportsBatchPoll)
+        except UsageError:
+            return False
+
+    def _start_batch(self, loop: asyncio.AbstractEventLoop, account: str) -> None:
+        """One batch poll for every unfinished job of the account (one of them is due)."""
+        ids = [j.id for j in self._engine.jobs() if j.account == account and self._wants_poll(j)]
+        task = loop.create_task(self._guarded_batch(account, ids), name=f"batch-poll:{account}")
+        for job_id in ids:
+            self.tasks[job_id] = task
+
+    async def poll_batch(self, account_name: str, job_ids: list[str]) -> None:
+        account = self._engine.account(account_name)
+        provider = self._engine.provider(account.provider)
+        assert isinstance(provider, SupportsBatchPoll)
+        policy = self._engine.policy(provider, account)
+        jobs = [j for i in job_ids if (j := self._engine.current(i))]
+        answers: Mapping[str, RemoteStatus | JobdockError]
+        try:
+            session = await self._engine.session(account)
+            async with self._engine.semaphore(f"poll:{account.origin}"):
+                answers = await provider.poll_many(session, jobs)
+        except JobdockError as exc:
+            answers = {job.id: exc for job in jobs}
+        now = self._engine.clock()
+        updates: list[Job] = []
+        events: list[JobEvent] = []
+        for job in jobs:
+            current = self._engine.current(job.id)  # as it is now, after the await
+            if current is None:
+                continue
+            answer = answers.get(job.id) or ProtocolError(
+                f"{provider.id}: the job list did not mention job {job.remote_id}"
+            )
+            if isinstance(answer, JobdockError):
+                self._note_health(answer)
+                updated, more = apply_poll_error(
+                    current, answer, now=now, policy=policy, rng=self._engine.rng
+                )
+            else:
+                self._note_health(None)
+                updated, more = apply_status(
+                    current,
+                    self._engine.localized(answer, account),
+                    now=now,
+                    policy=policy,
+                    rng=self._engine.rng,
+                    redact=self._engine.redactor,
+                )
+            updates.append(updated)
+            events += more
+        self._engine.commit(updates, events)
+
+    async def _guarded_batch(self, account: str, job_ids: list[str]) -> None:
+        try:
+            await self.poll_batch(account, job_ids)
+        except UsageError:
+            pass  # the account was removed meanwhile
+        except Exception:
+            log.exception("unexpected error polling account %s", account)
+            retry = self._engine.clock() + timedelta(seconds=60)
+            note = "internal error while polling; see the log"
+            self._engine.commit(
+                [
+                    j.replace(error=note, next_poll_at=retry)
+                    for i in job_ids
+                    if (j := self._engine.current(i))
+                ]
+            )
+        finally:
+            me = asyncio.current_task()
+            for job_id in job_ids:
+                if self.tasks.get(job_id) is me:
+                    del self.tasks[job_id]
+            self._engine.wake()

@@ -1,0 +1,151 @@
+"""OAuth2 token exchange for profiles (`[auth] kind = "oauth2"`): the `client_credentials` and
+`refresh_token` grants (RFC 6749 §4.4 and §6; Amazon LWA, Salesforce, HubSpot). The account's
+named secrets (client id, client secret, refresh token) are one keyring entry, a JSON object;
+the access token lives in memory only, in the `TokenAuth` on the account's API client: it is
+fetched before the first request, renewed shortly before its `expires_in`, and renewed once
+more when the API answers 401. The token endpoint gets the client secret and nothing else, and
+is asked with a client that follows no redirect.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+
+import httpx
+
+from jobdock.core.model.errors import AuthError, ConfigError, ProtocolError
+from jobdock.core.net.http import TIMEOUT, USER_AGENT, safe_url
+from jobdock.core.net.redaction import Redactor
+
+GRANTS = ("client_credentials", "refresh_token")
+SECRETS = {
+    "client_credentials": ("client_id", "client_secret"),
+    "refresh_token": ("client_id", "client_secret", "refresh_token"),
+}
+EARLY = 60.0  # renew this long before the token expires (or a tenth of a short lifetime)
+
+
+def encode_secrets(values: Mapping[str, str]) -> str:
+    """Several named secrets as the one keyring entry of an account."""
+    return json.dumps(dict(values), sort_keys=True)
+
+
+def decode_secrets(secret: str, names: tuple[str, ...], *, provider: str) -> dict[str, str]:
+    try:
+        values = json.loads(secret)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict) or any(not isinstance(values.get(n), str) for n in names):
+        raise ConfigError(
+            f"{provider}: the account's keyring entry should hold {', '.join(names)}; add the "
+            "account again with `--secret-stdin` and one NAME=VALUE line each"
+        )
+    return {n: values[n] for n in names}
+
+
+class TokenAuth(httpx.Auth):
+    """Bearer tokens from a token endpoint, for the account's API client (async) and for the
+    blocking download clients made from it (sync)."""
+
+    def __init__(
+        self,
+        *,
+        grant: str,
+        token_url: str,
+        scope: str | None,
+        secrets: Mapping[str, str],
+        redactor: Redactor,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._grant = grant
+        self._token_url = token_url
+        self._scope = scope
+        self._secrets = dict(secrets)
+        self._redactor = redactor
+        self._clock = clock
+        self._transport = transport
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = threading.Lock()
+        redactor.add_all(self._secrets.values())
+
+    def _form(self) -> dict[str, str]:
+        form = {"grant_type": self._grant, "client_id": self._secrets["client_id"],
+                "client_secret": self._secrets["client_secret"]}  # fmt: skip
+        if self._grant == "refresh_token":
+            form["refresh_token"] = self._secrets["refresh_token"]
+        if self._scope:
+            form["scope"] = self._scope
+        return form
+
+    def _take(self, response: httpx.Response) -> str:
+        where = safe_url(self._token_url)
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"the token endpoint {where} refused the account's credentials "
+                f"(HTTP {response.status_code}); check the client id and secret",
+                status_code=response.status_code,
+            )
+        if response.status_code != 200:
+            raise ProtocolError(f"the token endpoint {where} answered HTTP {response.status_code}")
+        try:
+            data = response.json()
+            token, lifetime = data["access_token"], float(data.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise ProtocolError(f"the token endpoint {where} gave no access_token") from None
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(f"the token endpoint {where} gave no access_token")
+        self._redactor.add(token)
+        with self._lock:
+            self._token = token
+            self._renew_at = self._clock() + max(lifetime - min(EARLY, lifetime / 10), 0.0)
+        return token
+
+    def _valid(self) -> str | None:
+        with self._lock:
+            return self._token if self._token and self._clock() < self._renew_at else None
+
+    async def _fetch(self) -> str:
+        async with httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT}, timeout=TIMEOUT, follow_redirects=False,
+            transport=self._transport,
+        ) as client:  # fmt: skip
+            try:
+                response = await client.post(self._token_url, data=self._form())
+            except httpx.HTTPError as exc:
+                raise ProtocolError(f"cannot get a token from {safe_url(self._token_url)}: "
+                                    f"{type(exc).__name__}") from None  # fmt: skip
+        return self._take(response)
+
+    def _fetch_sync(self) -> str:
+        with httpx.Client(
+            headers={"User-Agent": USER_AGENT}, timeout=TIMEOUT, follow_redirects=False
+        ) as client:
+            try:
+                response = client.post(self._token_url, data=self._form())
+            except httpx.HTTPError as exc:
+                raise ProtocolError(f"cannot get a token from {safe_url(self._token_url)}: "
+                                    f"{type(exc).__name__}") from None  # fmt: skip
+        return self._take(response)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = self._valid() or await self._fetch()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:  # revoked or expired early: renew once
+            request.headers["Authorization"] = f"Bearer {await self._fetch()}"
+            yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        token = self._valid() or self._fetch_sync()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {self._fetch_sync()}"
+            yield request

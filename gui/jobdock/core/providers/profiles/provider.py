@@ -1,0 +1,617 @@
+"""The provider that follows any job-style API described by a `Profile`: submit the request, read
+the job id, status URL, state, progress, times, error, log and result links from the answers at the
+profile's paths (JSON or XML), map the raw state to a canonical one, and poll the status URL (from
+the answer, or built from the job id, with any method and a templated body) until the job ends.
+Result links are read from the answer, built from a template, or read from the answer to a second
+request (`fetch`), which is made again whenever the job is polled for fresh links. An unmapped raw
+state is a `ProtocolError` naming the value. A submit answer that cannot be read but names the job
+is still a job (the vendor's job exists); a job that ended but whose answer cannot be read fails
+after `UNREADABLE_TRIES` identical answers instead of being polled until its deadline. Query-
+parameter auth is never sent by this module: the engine puts `auth_params` on the account's
+session, which merges them into the URL of every request to the account's origin and of no other.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from xml.etree.ElementTree import Element
+
+import httpx
+
+from jobdock.core.download.filenames import filename_from_url, unique_names
+from jobdock.core.download.integrity import api_checksum
+from jobdock.core.model.errors import ConfigError, ProtocolError, UsageError
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.net.http import (
+    ApiSession,
+    expect_object,
+    parse_json,
+    parse_retry_after,
+    raise_for_status,
+    safe_url,
+    server_date,
+)
+from jobdock.core.net.redaction import Redactor
+from jobdock.core.providers.base import (
+    AccountForm,
+    JobRef,
+    PollPolicy,
+    RemoteStatus,
+    ResultLink,
+)
+from jobdock.core.providers.common import (
+    basic_auth,
+    check_ref_origin,
+    guard,
+    is_url,
+    one_line,
+    parse_timestamp,
+    parse_xml,
+    presigned_expiry,
+    raw_text,
+)
+from jobdock.core.providers.profiles.oauth import SECRETS, TokenAuth, decode_secrets
+from jobdock.core.providers.profiles.paths import (
+    FieldPath,
+    lookup_header,
+    lookup_json,
+    lookup_xml,
+    parse_path,
+)
+from jobdock.core.providers.profiles.schema import (
+    Profile,
+    ResultSpec,
+    normalise_state,
+    result_origin,
+)
+from jobdock.core.providers.profiles.templates import expand_job, expand_now
+
+UNREADABLE_TRIES = 3  # identical unreadable answers of an ended job before it fails
+# A job id: plain (`r-1`) or a URI (`gid://shopify/BulkOperation/1`, `operations/123`).
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{0,399}$")
+
+
+class _Answer:
+    """One answer, parsed once, with lookups at the profile's paths."""
+
+    def __init__(
+        self, profile: Profile, response: httpx.Response, *, what: str, strict: bool = True
+    ) -> None:
+        self.response = response
+        self.data: object = None
+        self.root: Element | None = None
+        if response.is_redirect and not _looks_like(profile.answers, response):
+            return  # a redirect not followed (303 See Other) is read from its status and headers
+        try:
+            self._parse(profile, response, what=what)
+        except ProtocolError:
+            if strict:
+                raise
+            # not strict: whatever can be read, here the headers (`header:Location`)
+
+    def _parse(self, profile: Profile, response: httpx.Response, *, what: str) -> None:
+        if profile.answers == "xml":
+            self.root = parse_xml(response.text) if response.content else None
+            if self.root is None:
+                raise ProtocolError(f"{what}: expected XML (HTTP {response.status_code})")
+        else:
+            self.data = expect_object(parse_json(response, what=what), what=what)
+
+    def get(self, path: FieldPath) -> Any:
+        if path.status:  # a 200 leaves the state to the next path (or the missing state)
+            code = self.response.status_code
+            return str(code) if code != 200 else None
+        if path.header is not None:
+            return lookup_header(self.response, path)
+        value = lookup_xml(self.root, path) if self.root is not None else None
+        if self.root is None:
+            value = lookup_json(self.data, path)
+        if path.present:  # which key the answer carries: its name, or no match
+            return path.steps[-1].name if value is not None else None
+        return value
+
+    def first(self, paths: tuple[FieldPath, ...]) -> Any:
+        """The value at the first path that has one."""
+        for path in paths:
+            value = self.get(path)
+            if value is not None and value != "" and value != []:
+                return value
+        return None
+
+    def text(self, paths: tuple[FieldPath, ...]) -> str | None:
+        """The first path's value that reads as text: strings, numbers, and booleans as `true`
+        and `false` (AIP-151's `done`)."""
+        for path in paths:
+            value = self.get(path)
+            value = value[0] if isinstance(value, list) and value else value
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, str | int | float) and str(value).strip():
+                return str(value).strip()
+        return None
+
+    def lookup(self, text: str) -> str | None:
+        return self.text((parse_path(text),))
+
+
+class ProfileProvider:
+    """A provider made from a profile: see docs/profiles.md."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self._unreadable: dict[str, tuple[str, int]] = {}  # job id: (answer digest, times)
+        self.needs_secret = profile.auth.kind != "none"
+        # Named secrets (oauth2): NAME=VALUE lines on `accounts add --secret-stdin`, and one
+        # password field each in the accounts dialog.
+        self.secret_names: tuple[str, ...] = SECRETS.get(profile.auth.grant or "", ())
+        self.id = profile.id
+        self.display_name = profile.name
+        self.default_base_url = profile.base_url
+        self.secret_label = profile.secret_label
+        self.poll_policy: PollPolicy = profile.poll
+        self.account_form = AccountForm(user=profile.auth.kind == "basic")
+
+    def __repr__(self) -> str:
+        return f"ProfileProvider({self.id!r} from {self.profile.source})"
+
+    # credentials ---------------------------------------------------------------------------
+    def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
+        auth = self.profile.auth
+        if auth.kind == "bearer":
+            return {"Authorization": f"Bearer {secret}"}
+        if auth.kind == "basic":
+            return basic_auth(account, secret, provider=self.id)
+        if auth.kind == "header":
+            return {str(auth.name): secret}
+        return {}  # none; oauth2 tokens come from `http_auth`
+
+    def http_auth(self, account: Account, secret: str, redactor: Redactor) -> TokenAuth | None:
+        """The token exchange for the account's API client (`oauth2`), else None. The account's
+        `token_url` option replaces the profile's (a sandbox, a region, a test server)."""
+        auth = self.profile.auth
+        if auth.kind != "oauth2" or auth.grant is None:
+            return None
+        token_url = account.options.get("token_url") or auth.token_url or ""
+        if not token_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{self.id}: token_url must be an http(s) URL, got {token_url!r}")
+        secrets = decode_secrets(secret, self.secret_names, provider=self.id)
+        return TokenAuth(grant=auth.grant, token_url=token_url, scope=auth.scope,
+                         secrets=secrets, redactor=redactor)  # fmt: skip
+
+    def result_origins(self, account: Account) -> tuple[str, ...]:
+        """The origins besides the account's that get its credentials, for a request that starts
+        there: the profile's `result_hosts`, or the account's `result_hosts` option (comma
+        separated: a sandbox's or a test server's)."""
+        option = account.options.get("result_hosts")
+        if option is None:
+            return self.profile.result_hosts
+        try:
+            return tuple(result_origin(h) for h in option.split(",") if h.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{self.id}: account option result_hosts: {exc}") from None
+
+    def auth_params(self, account: Account, secret: str) -> dict[str, str]:
+        """Query parameters that authenticate requests to the account's origin (query auth)."""
+        auth = self.profile.auth
+        return {str(auth.name): secret} if auth.kind == "query" else {}
+
+    # requests ------------------------------------------------------------------------------
+    def default_request(self) -> SubmitRequest:
+        spec = self.profile.submit
+        body: bytes | None = None
+        content_type = spec.content_type
+        if isinstance(spec.body, str):
+            body = str(expand_now(spec.body)).encode()
+        elif spec.body is not None:
+            body = json.dumps(expand_now(copy.deepcopy(spec.body))).encode()
+            content_type = content_type or "application/json"
+        return SubmitRequest(
+            method=spec.method,
+            path=spec.path,
+            params=spec.query,
+            body=body,
+            content_type=content_type,
+        )
+
+    def parse_ref(self, account: Account, ref: str) -> JobRef:
+        ref = ref.strip()
+        if is_url(ref):
+            url = check_ref_origin(account, ref, provider=self.id)
+            return JobRef(remote_id=self._id_in_url(url), status_url=url)
+        if "id" in self.profile.fields and _ID.match(ref):
+            return JobRef(remote_id=ref)
+        like = ""
+        if self.profile.status_url_template:
+            example = self.profile.status_url_template.format(
+                id=f"<{self.profile.id_noun}>", path=self.profile.submit.path.rstrip("/")
+            )
+            like = f" (like {account.base_url.rstrip('/')}/{example.lstrip('/')})"
+        if "id" not in self.profile.fields:
+            raise UsageError(f"{self.id}: jobs are tracked by their status URL{like}, not {ref!r}")
+        raise UsageError(
+            f"{self.id}: {ref!r} is neither a {self.profile.id_noun} nor a status URL{like}"
+        )
+
+    async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:
+        self._check_session(session)
+        spec = self.profile.submit
+        path = request.path or spec.path
+        params = list(request.params)
+        params += [(k, v) for k, v in spec.query if not any(k == key for key, _ in params)]
+        headers = None
+        if request.body is not None:
+            headers = {"Content-Type": request.content_type or spec.content_type or _sniff(request)}
+        what = f"{self.id}: submitting {path or '/'}"
+        with guard(session, what=what):
+            response = await session.request(
+                request.method or spec.method, path, params=params, content=request.body,
+                headers=headers,
+            )  # fmt: skip
+            try:
+                status = await self._status(
+                    session, response, request=request, what=what, url=None, known_id=None
+                )
+            except ProtocolError as exc:
+                status = self._unreadable_submit(response, exc)
+            if status.remote_id is None and status.status_url is None:
+                wanted = " or ".join(f"`{p}`" for p in self._finders())
+                raise ProtocolError(f"{what}: the answer has no {wanted}")
+            url = status.status_url or self._template_url(session, status.remote_id, request)
+        return dataclasses.replace(status, status_url=url)
+
+    async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
+        self._check_session(session)
+        url = job.status_url or self._template_url(session, job.remote_id, job.request)
+        if not url:
+            raise ProtocolError(
+                f"{self.id}: job {job.id} has neither a {self.profile.id_noun} nor a status URL"
+            )
+        what = f"{self.id}: polling {self.profile.job_noun} {job.remote_id or safe_url(url)}"
+        spec = self.profile.poll_request
+        body, content_type = None, spec.content_type
+        if spec.body is not None:
+            values = {"id": job.remote_id, "status_url": url}
+            filled = _fill(spec.body, values, lambda _: None, url=False, what=what)
+            if isinstance(filled, str):
+                body = filled.encode()
+            else:
+                body, content_type = json.dumps(filled).encode(), content_type or "application/json"
+        headers = {"Content-Type": content_type} if body is not None and content_type else None
+        with guard(session, what=what):
+            response = await session.request(
+                spec.method, url, content=body, headers=headers,
+                follow_redirects=spec.follow_redirects,
+            )  # fmt: skip
+            try:
+                status = await self._status(
+                    session, response, request=job.request, what=what, url=url,
+                    known_id=job.remote_id,
+                )  # fmt: skip
+            except _EndedUnreadable as exc:
+                status = self._unreadable_poll(job, response, exc)
+            if status.state is not JobState.FAILED:
+                self._unreadable.pop(job.id, None)
+        return status if status.status_url else dataclasses.replace(status, status_url=url)
+
+    def _unreadable_submit(self, response: httpx.Response, exc: ProtocolError) -> RemoteStatus:
+        """A submit answer that cannot be read: the job it names (if any) is recorded with the
+        raw answer, since the vendor's job exists and must not be orphaned."""
+        answer = _Answer(self.profile, response, what="", strict=False)
+        fields = self.profile.fields
+        remote_id = answer.text(fields.get("id", ()))
+        status_url = answer.text(fields.get("status_url", ()))
+        if remote_id is None and status_url is None:
+            raise exc
+        state = self.profile.initial_state
+        return RemoteStatus(
+            state=state,
+            remote_state=state.value,
+            remote_id=remote_id,
+            status_url=self._resolve(response, status_url) if status_url else None,
+            log=f"the submit answer could not be read: {exc.user_message}",
+            raw=raw_text(response),
+        )
+
+    def _unreadable_poll(
+        self, job: Job, response: httpx.Response, exc: _EndedUnreadable
+    ) -> RemoteStatus:
+        """The job ended but its answer cannot be read: retried (a `ProtocolError`) until the
+        same answer came `UNREADABLE_TRIES` times, then the job fails with the reason."""
+        digest = hashlib.sha256(response.content + exc.user_message.encode()).hexdigest()
+        last = self._unreadable.get(job.id)
+        times = last[1] + 1 if last and last[0] == digest else 1
+        self._unreadable[job.id] = (digest, times)
+        if times < UNREADABLE_TRIES:
+            raise exc
+        del self._unreadable[job.id]
+        return RemoteStatus(
+            state=JobState.FAILED,
+            remote_state=exc.remote_state,
+            remote_id=job.remote_id,
+            error=f"{exc.user_message} (the same answer {times} times)",
+            raw=raw_text(response),
+        )
+
+    # reading answers -----------------------------------------------------------------------
+    async def _status(
+        self,
+        session: ApiSession,
+        response: httpx.Response,
+        *,
+        request: SubmitRequest | None,
+        what: str,
+        url: str | None,
+        known_id: str | None,
+    ) -> RemoteStatus:
+        raise_for_status(response, what=what)
+        answer = _Answer(self.profile, response, what=what)
+        fields = self.profile.fields
+        state_path = fields["state"][0]
+        remote_state = answer.text(fields["state"])
+        # An answer without a state: a submit's job is `initial_state` (an API that answers only
+        # an id), a poll's is `absent_state` when the profile gives one (AIP-151 leaves out
+        # `done: false`).
+        missing = self.profile.initial_state if url is None else self.profile.absent_state
+        if remote_state is None and missing is not None:
+            remote_state = missing.value
+            state: JobState | None = missing
+        elif remote_state is None:
+            raise ProtocolError(f"{what}: the answer has no `{state_path}`", status_code=200)
+        else:
+            state = self.profile.states.get(normalise_state(remote_state))
+        if state is None:
+            noun = f"{self.profile.job_noun} {state_path.text.rsplit('.', 1)[-1]}"
+            raise ProtocolError(
+                f"{what}: unknown {noun} {one_line(remote_state, 60)!r} "
+                f"(not in the profile's [states])"
+            )
+        remote_id = answer.text(fields.get("id", ()))
+        status_url = answer.text(fields.get("status_url", ()))
+        status_url = self._resolve(response, status_url) if status_url else None
+        values = {
+            "id": remote_id or known_id,
+            "status_url": status_url or url or self._template_url(session, remote_id, request),
+        }
+        try:
+            results = await self._results(session, answer, state, values, request)
+        except ProtocolError as exc:  # the job has ended: the same answer will not read better
+            raise _EndedUnreadable(exc.user_message, remote_state=remote_state) from None
+        return RemoteStatus(
+            state=state,
+            remote_state=remote_state,
+            remote_id=remote_id,
+            status_url=status_url,
+            progress=_progress(answer.text(fields.get("progress", ()))),
+            created_at=parse_timestamp(answer.text(fields.get("created", ()))),
+            finished_at=parse_timestamp(answer.text(fields.get("finished", ()))),
+            error=self._error(answer, state),
+            log=_log(answer, fields.get("log", ())),
+            results=results,
+            retry_after=parse_retry_after(response.headers),
+            raw=raw_text(response),
+        )
+
+    def _error(self, answer: _Answer, state: JobState) -> str | None:
+        if state not in (JobState.FAILED, JobState.CANCELLED):
+            return None
+        found = answer.text(self.profile.fields.get("error", ()))
+        if found:
+            return one_line(found)
+        if state is JobState.CANCELLED:
+            return f"the {self.profile.job_noun} was cancelled"
+        return f"the {self.profile.job_noun} failed on {self.profile.name}'s side (no reason given)"
+
+    async def _results(
+        self,
+        session: ApiSession,
+        answer: _Answer,
+        state: JobState,
+        values: dict[str, str | None],
+        request: SubmitRequest | None,
+    ) -> tuple[ResultLink, ...]:
+        if state is not JobState.SUCCEEDED:
+            return ()
+        job_id = values["id"]
+        found: list[tuple[str, str, ResultSpec, str | None, _Answer]] = []
+        for spec in self.profile.results:
+            source = answer
+            if spec.fetch is not None:  # SP-API: getReport names a document, getReportDocument
+                source = await self._fetch(session, spec.fetch, answer, values)  # gives its link
+            if spec.url_template is not None:
+                what = f"{self.id}: results of {self.profile.job_noun} {job_id}"
+                built = _fill(spec.url_template, values, answer.lookup, url=True, what=what)
+                items: list[object] = [session.url(str(built))]
+            else:
+                items = [v for v in _as_list(source.first(spec.url)) if _url_of(v)]
+            for n, item in enumerate(items, start=1):
+                url = self._resolve(source.response, _url_of(item) or "")
+                name = self._filename(spec, url, n, job_id, request)
+                checksum = _checksum(spec, source, item, len(items))
+                found.append((url, name, spec, checksum, source))
+        names = unique_names([name for _, name, _, _, _ in found])
+        return tuple(
+            ResultLink(
+                url=url,
+                expires_at=_expiry(spec, source, url),
+                filename_hint=name,
+                needs_auth=spec.needs_auth,
+                checksum=checksum,
+                decompress=_decompress(spec, source, name),
+            )
+            for (url, _, spec, checksum, source), name in zip(found, names, strict=True)
+        )
+
+    async def _fetch(
+        self, session: ApiSession, template: str, answer: _Answer, values: dict[str, str | None]
+    ) -> _Answer:
+        """The answer to the second request a result needs (its URL built from the first)."""
+        what = f"{self.id}: fetching the result of {self.profile.job_noun} {values['id']}"
+        url = session.url(str(_fill(template, values, answer.lookup, url=True, what=what)))
+        response = await session.request("GET", url)
+        raise_for_status(response, what=what)
+        return _Answer(self.profile, response, what=what)
+
+    def _filename(
+        self, spec: ResultSpec, url: str, n: int, job_id: str | None, request: SubmitRequest | None
+    ) -> str:
+        params = dict(self.profile.submit.query)
+        params.update(dict(request.params) if request else {})
+        template = spec.filename or f"result-{n}"
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "id":
+                return re.sub(r"[^A-Za-z0-9._-]", "_", job_id or "result")
+            if name == "n":
+                return str(n)
+            return re.sub(r"[^a-z0-9]", "", params.get(name[len("param.") :], "").lower())
+
+        default = re.sub(r"\{([^{}]*)\}", fill, template)
+        from_url = filename_from_url(url, default="") if spec.filename_from_url else ""
+        if "." in from_url or (from_url and spec.filename is None):
+            return from_url
+        return default
+
+    # URLs ----------------------------------------------------------------------------------
+    def _finders(self) -> list[str]:
+        return [p.text for name in ("id", "status_url") for p in self.profile.fields.get(name, ())]
+
+    def _template_url(
+        self, session: ApiSession, job_id: str | None, request: SubmitRequest | None
+    ) -> str | None:
+        template = self.profile.status_url_template
+        if not (template and job_id):
+            return None
+        path = ((request.path if request else "") or self.profile.submit.path).rstrip("/")
+        # An id that is a URI (`gid://shopify/BulkOperation/1`) is one path segment, encoded.
+        return session.url(expand_job(template, {"id": job_id, "path": path}, _none, url=True))
+
+    def _id_in_url(self, url: str) -> str | None:
+        template = self.profile.status_url_template
+        if not template or "id" not in self.profile.fields:
+            return None
+        parts = [re.escape(p) for p in re.split(r"\{(?:id|path)\}", template.strip("/"))]
+        markers = re.findall(r"\{(id|path)\}", template)
+        pieces = zip(parts, markers, strict=False)
+        pattern = "".join(p + ("([^?#]+?)" if m == "id" else ".*") for p, m in pieces)
+        match = re.search("/" + pattern + re.escape(parts[-1]) + r"/?$", urlsplit(url).path)
+        return unquote(match.group(1)) if match and match.groups() else None
+
+    def _resolve(self, response: httpx.Response, ref: str) -> str:
+        """`ref` made absolute against the URL that answered, without any query credential."""
+        base = urlsplit(str(response.url))
+        if self.profile.auth.kind == "query":
+            kept = [(k, v) for k, v in parse_qsl(base.query, True) if k != self.profile.auth.name]
+            base = base._replace(query=urlencode(kept))
+        return urljoin(urlunsplit(base), ref.strip())
+
+    def _check_session(self, session: ApiSession) -> None:
+        auth = self.profile.auth
+        if auth.kind == "query" and str(auth.name) not in dict(session.auth_params):
+            raise ConfigError(
+                f"{self.id}: query-parameter auth needs an engine that passes `auth_params` "
+                "to the account's session"
+            )
+
+
+def _sniff(request: SubmitRequest) -> str:
+    text = (request.body or b"").lstrip()
+    return "application/xml" if text.startswith(b"<") else "application/json"
+
+
+class _EndedUnreadable(ProtocolError):
+    """A job's answer says it ended, but the rest of it cannot be read."""
+
+    def __init__(self, message: str, *, remote_state: str) -> None:
+        super().__init__(message)
+        self.remote_state = remote_state
+
+
+def _none(_: str) -> None:
+    return None
+
+
+def _fill(
+    value: object, values: dict[str, str | None], answer: Any, *, url: bool, what: str
+) -> Any:
+    try:
+        return expand_job(copy.deepcopy(value), values, answer, url=url)
+    except KeyError as exc:
+        raise ProtocolError(f"{what}: no value for {{{exc.args[0]}}} in the answer") from None
+
+
+def _looks_like(answers: str, response: httpx.Response) -> bool:
+    text = response.text.lstrip() if response.content else ""
+    return text.startswith("<") if answers == "xml" else text.startswith(("{", "["))
+
+
+def _progress(text: str | None) -> float | None:
+    try:
+        value = float(text.rstrip("%")) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 <= value <= 100.0 else None
+
+
+def _log(answer: _Answer, paths: tuple[FieldPath, ...]) -> str | None:
+    for path in paths:
+        value = answer.get(path)
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, dict | list) and value:
+            return json.dumps(value, indent=2)
+    return None
+
+
+def _as_list(value: object) -> list[object]:
+    if isinstance(value, list):
+        return value
+    return [value] if value else []
+
+
+def _url_of(item: object) -> str | None:
+    # Lists of links come as bare strings or as `{"url": ...}` objects.
+    value = item.get("url") if isinstance(item, dict) else item
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _checksum(spec: ResultSpec, answer: _Answer, item: object, count: int) -> str | None:
+    """The link's checksum: in its own `{"url": ...}` object, or in the answer when the entry
+    gives one link (`"<algorithm>:<hex>"`, see `integrity.api_checksum`)."""
+    if not spec.checksum or spec.checksum_algorithm is None:
+        return None
+    value = None
+    for path in spec.checksum if isinstance(item, dict) else ():
+        value = value if value is not None else lookup_json(item, path)
+    if value is None and count == 1:
+        value = answer.text(spec.checksum)
+    return api_checksum(spec.checksum_algorithm, value)
+
+
+def _decompress(spec: ResultSpec, answer: _Answer, name: str) -> str | None:
+    """`gzip` when the answer says so (`compressionAlgorithm: GZIP`) or, with `decompress`,
+    when the file is named `.gz`."""
+    said = answer.text(spec.compression) if spec.compression else None
+    if said is not None:
+        return "gzip" if said.strip().lower() == "gzip" else None
+    return "gzip" if spec.decompress and name.lower().endswith(".gz") else None
+
+
+def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:
+    if spec.expiry == "presigned-url":
+        return presigned_expiry(url)
+    if spec.expires_at:
+        return parse_timestamp(answer.text(spec.expires_at))
+    if spec.ttl is not None:
+        # From the answer's own time, on the server's clock like every other expiry time (the
+        # engine moves them all onto the local clock, `expiry.ClockSkew`).
+        sent = server_date(answer.response.headers) or datetime.now(UTC)
+        return sent + timedelta(seconds=spec.ttl)
+    return None

@@ -1,0 +1,233 @@
+"""`Simulator`: every fake API plus two storage origins, started and stopped together.
+
+It owns the shared pieces (config, request record, object store, URL signer, secrets), builds one
+`Site` per origin, and is the single handle tests and `jobdock --demo` use: base URLs and secrets,
+faults, the request record, the exact bytes a finished job's results hold, and demo accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+
+from jobdock.core.model.job import SubmitRequest
+from jobdock.simulator.cisco import USER, CiscoApi
+from jobdock.simulator.config import DemoAccount, SimConfig, demo_config
+from jobdock.simulator.faults import FaultQueue, HttpFault, StorageFault
+from jobdock.simulator.generic202 import GenericApi
+from jobdock.simulator.server import Api, Site
+from jobdock.simulator.shoptet import ShoptetApi
+from jobdock.simulator.signing import Signer
+from jobdock.simulator.storage import ObjectStore, StorageApi, StorageServer
+from jobdock.simulator.testo import TestoApi
+from jobdock.simulator.vainu import VainuApi
+from jobdock.simulator.webhooks import Delivery
+from jobdock.simulator.wire import RecordedRequest, Recorder
+
+PROVIDERS = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
+BUCKET = "sim-results"
+
+
+class Simulator:
+    """Fakes of every built-in API on 127.0.0.1; a context manager (or `start()`/`stop()`)."""
+
+    demo_config = staticmethod(demo_config)
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config if config is not None else SimConfig()
+        self._recorder = Recorder()
+        store, signer = ObjectStore(), Signer(BUCKET)
+        self.storage = self._storage("storage", store, signer)
+        self.storage_alt = self._storage("storage-alt", store, signer)
+        self._secrets = {p: f"sim-{p}-{secrets.token_urlsafe(18)}" for p in PROVIDERS}
+        cfg = self.config
+        self.apis: dict[str, VainuApi | TestoApi | CiscoApi | GenericApi | ShoptetApi] = {
+            "vainu": VainuApi(config=cfg, storage=self.storage, secret=self._secrets["vainu"]),
+            "testo": TestoApi(config=cfg, storage=self.storage, secret=self._secrets["testo"]),
+            "cisco-cce": CiscoApi(config=cfg, secret=self._secrets["cisco-cce"]),
+            "generic-202": GenericApi(config=cfg, secret=self._secrets["generic-202"]),
+            "shoptet": ShoptetApi(
+                config=cfg, storage=self.storage, secret=self._secrets["shoptet"]
+            ),
+        }
+        self._sites: dict[str, Site] = {
+            "storage": self.storage.site,
+            "storage-alt": self.storage_alt.site,
+            **{name: self._site(name, api) for name, api in self.apis.items()},
+        }
+        self._running = False
+
+    def _site(self, name: str, api: Api, faults: FaultQueue | None = None) -> Site:
+        return Site(name, api, recorder=self._recorder, clock=self._now, faults=faults)
+
+    def _now(self) -> float:
+        return self.config.clock()  # read live: tests may swap the clock on a running simulator
+
+    def _storage(self, name: str, store: ObjectStore, signer: Signer) -> StorageServer:
+        faults = FaultQueue()
+        api = StorageApi(
+            name,
+            store=store,
+            signer=signer,
+            config=self.config,
+            faults=faults,
+            alt=lambda: self.storage_alt if name == "storage" else self.storage,
+        )
+        return StorageServer(self._site(name, api, faults), api)
+
+    # Lifecycle
+    def start(self, *, ports: Mapping[str, int] | None = None) -> Simulator:
+        """Start every origin; `ports` (from `ports()` of an earlier run) where they are free."""
+        if self._running:
+            return self
+        started: list[Site] = []
+        try:
+            for name, site in self._sites.items():
+                site.start((ports or {}).get(name, 0))
+                started.append(site)
+        except BaseException:
+            for site in reversed(started):
+                site.stop()
+            raise
+        self._running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop every origin, close every connection and join the threads."""
+        # In parallel: each server's loop takes up to its poll interval to notice the shutdown.
+        stoppers = [threading.Thread(target=site.stop) for site in self._sites.values()]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        self._running = False
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Addresses and credentials
+    def ports(self) -> dict[str, int]:
+        """The port of every origin, by name (`storage`, `vainu`, …)."""
+        return {name: int(site.origin.rsplit(":", 1)[1]) for name, site in self._sites.items()}
+
+    def origin(self, server: str) -> str:
+        return self._sites[server].origin
+
+    def base_url(self, provider: str) -> str:
+        api = self.apis[provider]
+        if isinstance(api, VainuApi | CiscoApi):
+            return api.base_url
+        return self._sites[provider].origin
+
+    def secret(self, provider: str) -> str:
+        return self._secrets[provider]
+
+    def user(self, provider: str) -> str | None:
+        return USER if provider == "cisco-cce" else None
+
+    # Faults and the request record
+    def add_fault(self, server: str, fault: HttpFault | StorageFault) -> None:
+        self._sites[server].faults.add(fault)
+
+    def clear_faults(self, server: str | None = None) -> None:
+        for name, site in self._sites.items():
+            if server is None or name == server:
+                site.faults.clear()
+
+    def requests(self, server: str | None = None) -> list[RecordedRequest]:
+        if server is not None and server not in self._sites:
+            raise KeyError(server)
+        return self._recorder.snapshot(server)
+
+    def clear_requests(self) -> None:
+        self._recorder.clear()
+
+    def expected_results(self, provider_id: str, remote_id: str) -> list[bytes]:
+        """The exact bytes of each result file of a job, in the order the API lists them."""
+        return self.apis[provider_id].expected_results(remote_id)
+
+    # Shoptet
+    @property
+    def _shoptet(self) -> ShoptetApi:
+        api = self.apis["shoptet"]
+        assert isinstance(api, ShoptetApi)
+        return api
+
+    def shoptet_stats(self) -> dict[str, int]:
+        """Counters: requests, detail_calls, detail_403, max_concurrent (requests in flight for
+        one token, rejected ones included), list_calls, rate_limited, too_many_connections,
+        webhooks_sent (deliveries answered 2xx)."""
+        stats = self._shoptet.guard.snapshot()
+        sent = [d for d in self.shoptet_deliveries() if 200 <= d.status < 300]
+        return {**stats, "webhooks_sent": len(sent)}
+
+    @property
+    def shoptet_oauth_token(self) -> str:
+        """The add-on OAuth access token that `GET {shoptet}/token` exchanges."""
+        return self._shoptet.guard.oauth_token
+
+    def shoptet_signature_key(self) -> str:
+        return self._shoptet.webhooks.signature_key
+
+    def shoptet_deliveries(self) -> list[Delivery]:
+        return self._shoptet.webhooks.deliveries()
+
+    # Demo
+    def demo_accounts(self) -> list[DemoAccount]:
+        return [
+            DemoAccount(
+                name=f"demo-{provider.split('-')[0]}",
+                provider=provider,
+                base_url=self.base_url(provider),
+                user=self.user(provider),
+                secret=self.secret(provider),
+                request=DEMO_REQUESTS[provider],
+            )
+            for provider in PROVIDERS
+        ]
+
+
+DEMO_REQUESTS = {
+    "vainu": SubmitRequest(
+        method="GET",
+        path="companies/async/",
+        params=(("async_format", "csv"), ("country", "FI"), ("industry_code", "62")),
+    ),
+    "testo": SubmitRequest(
+        method="POST",
+        path="/v3/devices/status",
+        body=json.dumps(
+            {
+                "time_range": {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"},
+                "options": {"result_file_format": "CSV"},
+            }
+        ).encode(),
+        content_type="application/json",
+    ),
+    "cisco-cce": SubmitRequest(
+        method="POST",
+        path="calltype",
+        params=(("async", "true"),),
+        body=b"<callType><name>demo_calltype</name>"
+        b"<description>Created by the Jobdock demo</description></callType>",
+        content_type="application/xml",
+    ),
+    "generic-202": SubmitRequest(
+        method="PUT",
+        path="items/demo-1",
+        body=json.dumps({"name": "demo-1", "size": "large"}).encode(),
+        content_type="application/json",
+    ),
+    "shoptet": SubmitRequest(method="GET", path="/api/products/snapshot"),
+}
