@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +259,14 @@ def test_offscreen_main_window_shows_without_qt_warnings(qtbot: Any) -> None:
     qtbot.waitExposed(window)
     runtime = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.RuntimeLocation)
     assert runtime == os.environ["XDG_RUNTIME_DIR"]
+
+
+def test_dev_tools_are_pinned_and_installed_at_their_pins() -> None:
+    """Every checkout lints, type-checks and tests with the same tools: the [dev] extra pins
+    each exactly, and this venv has those versions (scripts/setup reinstalls when they move)."""
+    with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as file:
+        dev = tomllib.load(file)["project"]["optional-dependencies"]["dev"]
+    pins = dict(requirement.split("==") for requirement in dev)
+    assert {"pytest", "ruff", "mypy"} <= pins.keys(), dev
+    installed = {name: metadata.version(name) for name in pins}
+    assert installed == pins
