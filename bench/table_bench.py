@@ -163,7 +163,7 @@ class Driver:
         self.updates += max(0, owed)
 
     def _change(self, kind: float) -> Job | None:
-        from jobdock.core.engine.transfers import DownloadProgress
+        from jobdock.core.model.updates import DownloadProgress
 
         engine, now = self.engine, datetime.now(UTC)
         if kind < 0.02:  # a new job

@@ -20,8 +20,9 @@ from typing import TypeVar
 
 import pytest
 
-from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.engine.engine import Engine
 from jobdock.core.model.job import Account, DownloadState, Job, SubmitRequest
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.runtime import Runtime
 from jobdock.simulator import Simulator

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from jobdock.core.engine.engine import PollHealth, UpdateBatch
+from jobdock.core.engine.engine import PollHealth
 from jobdock.core.model.job import Account, DownloadState, Job, JobEvent, JobState, Result
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import Redactor
 from jobdock.core.store.settings import EngineSettings
 

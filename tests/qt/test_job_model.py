@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from jobdock.core.engine.transfers import DownloadProgress
 from jobdock.core.model.job import DownloadState, JobState
+from jobdock.core.model.updates import DownloadProgress
 from jobdock.qt.categories import Category, matches
 from jobdock.qt.feed import JobFeed, contiguous_runs
 from jobdock.qt.formatting import NONE

@@ -356,7 +356,7 @@ def test_deleting_saved_files_never_follows_a_link(tmp_path: Path) -> None:
 
 
 def test_status_bar_sums_every_download(window: MainWindow) -> None:
-    from jobdock.core.engine.transfers import DownloadProgress
+    from jobdock.core.model.updates import DownloadProgress
 
     assert window.transfer_status.text() == ""
     downloading = [

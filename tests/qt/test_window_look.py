@@ -17,8 +17,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-from jobdock.core.engine.transfers import DownloadProgress
 from jobdock.core.model.job import Account, DownloadState, JobState
+from jobdock.core.model.updates import DownloadProgress
 from jobdock.qt.main_window import MainWindow
 from tests.qt.conftest import NOW, FakeEngine, make_job, succeeded
 

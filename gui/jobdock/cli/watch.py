@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 from jobdock.cli.watch_report import NORMAL, Report, pick_mode
-from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.engine.engine import Engine
 from jobdock.core.model.job import DownloadState, Job, JobState
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.providers.shoptet.webhooks import WebhookReceiver
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jobdock.cli.serialize import job_to_json, result_event_fields, watch_event
-from jobdock.core.engine.engine import UpdateBatch
 from jobdock.core.engine.links import identity
-from jobdock.core.engine.transfers import DownloadProgress
 from jobdock.core.model.job import DownloadState, Job, JobState, utcnow
+from jobdock.core.model.updates import DownloadProgress, UpdateBatch
 
 LIVE_INTERVAL = 0.25  # the live line: at most four redraws a second
 LINE_INTERVAL = 10.0  # elsewhere: at most one progress line per file every ten seconds

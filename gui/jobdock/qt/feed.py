@@ -19,9 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from jobdock.core.engine.engine import UpdateBatch
-from jobdock.core.engine.transfers import DownloadProgress
 from jobdock.core.model.job import DownloadState, Job
+from jobdock.core.model.updates import DownloadProgress, UpdateBatch
 from jobdock.qt.job_model import LIVE_COLUMNS, Column, JobTableModel, Role
 
 DR = Qt.ItemDataRole

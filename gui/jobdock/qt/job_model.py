@@ -19,8 +19,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QIcon
 
-from jobdock.core.engine.transfers import DownloadProgress
 from jobdock.core.model.job import DownloadState, Job, JobState, utcnow
+from jobdock.core.model.updates import DownloadProgress
 from jobdock.core.net.http import safe_url
 from jobdock.qt import formatting as fmt
 from jobdock.qt.categories import Category, lasting_categories, unsaved_expiry

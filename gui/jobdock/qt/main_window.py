@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from jobdock.core.engine.engine import UpdateBatch
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import utcnow
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.qt.about import AboutDialog
 from jobdock.qt.actions import JobActions, saved_paths
 from jobdock.qt.categories import Category

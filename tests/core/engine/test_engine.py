@@ -12,9 +12,10 @@ from typing import TypeVar
 
 import httpx
 
-from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.engine.engine import Engine
 from jobdock.core.model.job import Account, DownloadState, JobState, Verified
 from jobdock.core.model.paths import AppPaths
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.core.store.jobs import JobStore
 from tests.core.fakeapi import API, SECRET, FakeApi, FakeProvider

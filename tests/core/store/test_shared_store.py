@@ -9,9 +9,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from jobdock.core.engine.engine import Engine, UpdateBatch
+from jobdock.core.engine.engine import Engine
 from jobdock.core.model.job import Account, DownloadState, JobState
 from jobdock.core.model.paths import AppPaths
+from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.core.store.jobs import JobStore
 from tests.core.engine.test_engine import run, until

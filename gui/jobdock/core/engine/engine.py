@@ -29,7 +29,7 @@ from jobdock.core.engine.neighbours import Neighbours
 from jobdock.core.engine.poller import deadline_for, effective_policy
 from jobdock.core.engine.polling import PollHealth, Polling
 from jobdock.core.engine.tracking import apply_status
-from jobdock.core.engine.transfers import DownloadProgress, Transfers
+from jobdock.core.engine.transfers import Transfers
 from jobdock.core.model.errors import (
     AuthError,
     ConfigError,
@@ -40,6 +40,7 @@ from jobdock.core.model.errors import (
 )
 from jobdock.core.model.job import Account, Job, JobEvent, JobState, SubmitRequest, utcnow
 from jobdock.core.model.paths import AppPaths
+from jobdock.core.model.updates import DownloadProgress, UpdateBatch
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.inputs import MAX_REF_CHARS, has_line_break, quoted, url_problem
 from jobdock.core.net.redaction import redact_event, redact_job
@@ -60,17 +61,6 @@ log = logging.getLogger("jobdock.engine")
 PROBE_JOB_ID = "jobdockconnectiontest0"  # a valid id shape for every provider
 IDLE_WAKE = 30.0
 _TICK = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class UpdateBatch:
-    """What changed since the last batch: new/changed jobs, removed job ids, download progress,
-    and the job events recorded meanwhile (redacted; retries among them)."""
-
-    changed: tuple[Job, ...] = ()
-    removed: tuple[str, ...] = ()
-    progress: tuple[DownloadProgress, ...] = ()
-    events: tuple[JobEvent, ...] = ()
 
 
 @dataclass

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import stat
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +48,7 @@ from jobdock.core.model.job import (
     Verified,
     origin_of,
 )
+from jobdock.core.model.updates import DownloadProgress
 
 if TYPE_CHECKING:
     from jobdock.core.engine.engine import Engine
@@ -57,16 +58,6 @@ PROGRESS_INTERVAL = downloader.PROGRESS_INTERVAL
 DISK_FULL_RECHECK = 5.0  # seconds between looks for room on a full download disk
 PAUSED_NOTE = "paused; the partial file is kept for the resume"
 CANCELLED_NOTE = "download cancelled; waits until asked for again"
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    job_id: str
-    index: int
-    done: int
-    total: int | None
-    speed: float
-    eta: float | None
 
 
 class _Gone(Exception):
