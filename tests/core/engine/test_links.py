@@ -4,7 +4,7 @@ position: reordered, re-signed, same-path-different-query and unknown-signature 
 from __future__ import annotations
 
 from jobdock.core.engine.links import link_key, pair_links
-from jobdock.core.engine.tracking import merge_results
+from jobdock.core.engine.rules import merge_results
 from jobdock.core.model.job import DownloadState, Result
 from jobdock.core.providers.base import ResultLink
 

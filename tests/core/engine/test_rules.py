@@ -16,11 +16,13 @@ from jobdock.core.download.filenames import (
     sanitize_filename,
 )
 from jobdock.core.download.jobfolder import open_folder
-from jobdock.core.engine.poller import backoff_delay, effective_policy, next_poll_delay
-from jobdock.core.engine.tracking import (
+from jobdock.core.engine.rules import (
     apply_poll_error,
     apply_status,
+    backoff_delay,
+    effective_policy,
     merge_results,
+    next_poll_delay,
     past_deadline,
 )
 from jobdock.core.model.errors import NetworkError, NotFoundError, RateLimitedError, UsageError

@@ -4,7 +4,7 @@ One `Engine` per process, driven by whatever asyncio loop runs it (plain asyncio
 qasync in the window). It owns the in-memory job table (mirrored to the `JobStore` on every
 change), one API session per account, and the scheduler task. Listeners receive `UpdateBatch`es:
 all changes made within one loop iteration are coalesced, so a burst of answers reaches the window
-as one batch. Downloads live in `transfers.py`; the pure rules in `tracking.py`.
+as one batch. Downloads live in `transfers.py`; the pure rules in `rules.py`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from jobdock.core.engine.commands import CANCEL, DOWNLOAD, PAUSE, REFRESH, RESUM
 from jobdock.core.engine.expiry import ClockSkew
 from jobdock.core.engine.lease import Worker
 from jobdock.core.engine.neighbours import Neighbours
-from jobdock.core.engine.poller import deadline_for, effective_policy
 from jobdock.core.engine.polling import PollHealth, Polling
-from jobdock.core.engine.tracking import apply_status
+from jobdock.core.engine.rules import apply_status, deadline_for, effective_policy
 from jobdock.core.engine.transfers import Transfers
 from jobdock.core.model.errors import (
     AuthError,

@@ -1,7 +1,7 @@
 """The engine's polling side: which jobs are due, single and batched polls, poll health.
 
 `Polling` decides when to ask and applies what comes back through the engine's `commit`; the
-rules for folding an answer into a job live in `tracking.py`, the timing rules in `poller.py`.
+rules for folding an answer into a job, and the timing rules, live in `rules.py`.
 Providers that can refresh many jobs in one call (`SupportsBatchPoll`: Shoptet's job list) get one
 batch per account whenever any of its jobs is due.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from jobdock.core.engine.tracking import apply_poll_error, apply_status, past_deadline
+from jobdock.core.engine.rules import apply_poll_error, apply_status, past_deadline
 from jobdock.core.model.errors import JobdockError, NetworkError, ProtocolError, UsageError
 from jobdock.core.model.job import Job, JobEvent
 from jobdock.core.providers.base import RemoteStatus, SupportsBatchPoll

@@ -1,8 +1,12 @@
-"""Pure functions that fold a provider's answer (or failure) into a job, with its history events.
+"""The engine's rules, as pure functions: when to ask again, and how an answer (or a failure)
+folds into a job, with its history events.
 
-Kept apart from the engine so the rules — what a state change records, how fresh result links
-replace old ones without losing what was downloaded, when a job gives up — are plain functions with
-plain tests.
+Timing: the first poll waits `first_delay`; after that the wait grows `min → min·factor → …` up
+to `max`, each wait drawn uniformly between the minimum and the current ceiling ("full jitter", so
+many jobs started together do not poll in lockstep). A server's `Retry-After`/`retry-after-ms`
+replaces the computed wait. Answers: what a state change records, how fresh result links replace
+old ones without losing what was downloaded, when a job gives up. The engine owns the loop and the
+job table; these are plain functions with plain tests (tests/core/engine/test_rules.py).
 """
 
 from __future__ import annotations
@@ -10,15 +14,62 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jobdock.core.engine.links import identity, link_key, link_path, pair_links, unique_keys
-from jobdock.core.engine.poller import next_poll_at
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import DownloadState, Job, JobEvent, JobState, Result
+from jobdock.core.net.inputs import MAX_RETRY_AFTER
 from jobdock.core.providers.base import PollPolicy, RemoteStatus, ResultLink
 
 RAW_LIMIT = 64 * 1024
+
+
+def effective_policy(
+    policy: PollPolicy, *, poll_min: float | None = None, poll_max: float | None = None
+) -> PollPolicy:
+    """The provider's policy with the user's interval bounds (settings) applied."""
+    lo = policy.min_interval if poll_min is None else poll_min
+    hi = policy.max_interval if poll_max is None else poll_max
+    hi = max(hi, lo)
+    first = min(max(policy.first_delay, lo), hi)
+    return dataclasses.replace(policy, min_interval=lo, max_interval=hi, first_delay=first)
+
+
+def backoff_delay(policy: PollPolicy, attempt: int, *, rng: random.Random) -> float:
+    """The wait before poll number `attempt + 1` (attempt 0 → exactly the minimum)."""
+    ceiling = min(policy.max_interval, policy.min_interval * policy.factor ** min(attempt, 60))
+    if ceiling <= policy.min_interval:
+        return policy.min_interval
+    return rng.uniform(policy.min_interval, ceiling)
+
+
+def next_poll_delay(
+    policy: PollPolicy,
+    *,
+    attempt: int,
+    retry_after: float | None,
+    rng: random.Random,
+) -> float:
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+    return backoff_delay(policy, attempt, rng=rng)
+
+
+def next_poll_at(
+    now: datetime,
+    policy: PollPolicy,
+    *,
+    attempt: int,
+    retry_after: float | None,
+    rng: random.Random,
+) -> datetime:
+    delay = next_poll_delay(policy, attempt=attempt, retry_after=retry_after, rng=rng)
+    return now + timedelta(seconds=delay)
+
+
+def deadline_for(start: datetime, policy: PollPolicy) -> datetime:
+    return start + timedelta(seconds=policy.deadline)
 
 
 def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tuple[Result, ...]:
