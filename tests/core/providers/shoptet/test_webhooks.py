@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tests.core.shoptet_helpers import ACCOUNT, shoptet_engine, until
 SLOW_POLLS = {"poll_min": "300", "poll_max": "600"}  # only the webhook can refresh in time
 
 
-def test_signed_webhook_refreshes_the_job_within_a_second(tmp_path: Path) -> None:
+def test_signed_webhook_refreshes_the_job_before_any_poll_is_due(tmp_path: Path) -> None:
     config = SimConfig(shoptet_require_webhook=True, result_size=128)
     with Simulator(config) as sim:
 
@@ -44,9 +43,9 @@ def test_signed_webhook_refreshes_the_job_within_a_second(tmp_path: Path) -> Non
                         method="GET", path=request.path, params=(("sim_duration", "0.5"),)
                     ))  # fmt: skip
                     await until(engine, lambda: bool(sim.shoptet_deliveries()), limit=10)
-                    delivered = time.monotonic()
-                    await until(engine, lambda: engine.job(job.id).state.is_terminal, 1.0)
-                    assert time.monotonic() - delivered < 1.0
+                    # Polls are 300-600 s apart (SLOW_POLLS): a job settled within this wait
+                    # was refreshed by the webhook, not by a poll falling due.
+                    await until(engine, lambda: engine.job(job.id).state.is_terminal, limit=30)
                     assert engine.job(job.id).state is JobState.SUCCEEDED
                     assert engine.job(job.id).results
                     assert receiver.accepted == 1 and receiver.rejected == 0
@@ -55,6 +54,10 @@ def test_signed_webhook_refreshes_the_job_within_a_second(tmp_path: Path) -> Non
 
         asyncio.run(scenario())
         assert sim.shoptet_stats()["webhooks_sent"] == 1
+        status_reads = [
+            r for r in sim.requests("shoptet") if r.path.startswith("/api/system/jobs/")
+        ]
+        assert len(status_reads) == 1  # the webhook's refresh: no poll fell due
 
 
 def test_bad_or_missing_signature_is_refused(
