@@ -16,7 +16,7 @@ import httpx
 
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import ApiSession, parse_json, parse_retry_after, raise_for_status
-from jobdock.core.providers.base import JobRef, PollPolicy, RemoteStatus, ResultLink
+from jobdock.core.providers.base import JobRef, PollPolicy, Provider, RemoteStatus, ResultLink
 
 API = "https://api.fake"
 STORAGE = "https://storage.fake"
@@ -125,7 +125,7 @@ class _Short(httpx.AsyncByteStream):
             yield self._body[start : start + 65536]
 
 
-class FakeProvider:
+class FakeProvider(Provider):
     id = "fake"
     display_name = "Fake API"
     default_base_url = API

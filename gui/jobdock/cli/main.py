@@ -392,7 +392,7 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         return EXIT_OK
     provider = engine.provider(args.provider)
     secret = None
-    names: tuple[str, ...] = getattr(provider, "secret_names", ())
+    names = provider.secret_names
     if args.secret_stdin and names:
         secret = _named_secrets(stdin, names)
     elif args.secret_stdin:

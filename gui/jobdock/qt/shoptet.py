@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.providers.shoptet import webhooks
 from jobdock.core.providers.shoptet.api import WebhookRequiredError
-from jobdock.core.providers.shoptet.quota import QuotaStatus
+from jobdock.core.providers.shoptet.quota import QuotaStatus, ReportsAccountQuota
 from jobdock.qt.dialogs.base import AsyncDialog
 
 SHOPTET = "shoptet"
@@ -169,15 +169,15 @@ class ShoptetSupport(QObject):
     # quota -----------------------------------------------------------------------------------
     def refresh_quota(self) -> None:
         """Each Shoptet account's bucket in its sidebar tooltip; all of them in the status bar."""
-        status_of = getattr(self._engine, "account_status", None)
-        if status_of is None:
+        engine = self._engine
+        if not isinstance(engine, ReportsAccountQuota):
             return
         now = self._window.model.now()
         lines = []
         for account in self._engine.accounts():
             if account.provider != SHOPTET:
                 continue
-            text = quota_text(status_of(account.name), now=now)
+            text = quota_text(engine.account_status(account.name), now=now)
             self._window.sidebar.set_account_tooltip(account.name, text)
             if text:
                 lines.append(f"{account.name}: {text}")

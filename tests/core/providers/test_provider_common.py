@@ -11,6 +11,7 @@ from jobdock.core.download.filenames import filename_from_url, unique_names
 from jobdock.core.model.errors import ProtocolError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession
+from jobdock.core.net.redaction import Redactor
 from jobdock.core.providers import builtin_providers
 from jobdock.core.providers.base import Provider, SupportsJobList
 from jobdock.core.providers.common import (
@@ -154,3 +155,16 @@ def test_registry_holds_five_conforming_providers():
         assert provider.default_base_url.startswith("https://")
         assert provider.default_request().method
     assert isinstance(registry["shoptet"], SupportsJobList)
+
+
+def test_providers_declare_their_capabilities_with_the_protocols_defaults():
+    registry = builtin_providers()
+    account = Account(name="a", provider="cisco-cce", base_url="https://x.test")
+    for provider_id in ("cisco-cce", "generic-202"):
+        provider = registry[provider_id]
+        assert provider.needs_secret is True and provider.secret_names == ()
+        assert provider.max_connections is None
+        assert provider.auth_params(account, "s") == {}
+        assert provider.http_auth(account, "s", Redactor()) is None
+        assert provider.result_origins(account) == ()
+    assert registry["shoptet"].max_connections == 3

@@ -383,7 +383,7 @@ class Engine:
             # An API that limits connections per token (Shoptet: 3) caps its client lower.
             max_connections=min(
                 self.settings.max_per_origin,
-                getattr(provider, "max_connections", self.settings.max_per_origin),
+                provider.max_connections or self.settings.max_per_origin,
             ),
             transport=self._transport,
         )

@@ -3,6 +3,10 @@
 A provider is stateless: it is handed an `ApiSession` (account + clients) and a job, sends the
 requests its API needs, and answers a `RemoteStatus`, or raises an error from `core.errors`.
 Scheduling, storage and downloads are not its business.
+
+Providers subclass `Provider` explicitly, so they inherit the defaults of its optional
+capabilities (`needs_secret`, `secret_names`, `max_connections`, `auth_params`, `http_auth`,
+`result_origins`) and override only what their API needs; callers read them as attributes.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import httpx
+
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import ApiSession
+from jobdock.core.net.redaction import Redactor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +84,22 @@ class Provider(Protocol):
     default_base_url: str
     secret_label: str
     poll_policy: PollPolicy
+    # Optional capabilities, with the defaults most APIs want; a provider overrides them.
+    needs_secret: bool = True  # False: the account has no secret (a profile's `auth.kind = "none"`)
+    secret_names: tuple[str, ...] = ()  # named secrets (oauth2): NAME=VALUE lines, one field each
+    max_connections: int | None = None  # a per-token connection cap (Shoptet: 3); None: no cap
+
+    def auth_params(self, account: Account, secret: str) -> dict[str, str]:
+        """Query parameters that authenticate requests to the account's origin (query auth)."""
+        return {}
+
+    def http_auth(self, account: Account, secret: str, redactor: Redactor) -> httpx.Auth | None:
+        """An `httpx.Auth` for the account's API client (an OAuth2 token exchange), or None."""
+        return None
+
+    def result_origins(self, account: Account) -> tuple[str, ...]:
+        """Origins besides the account's that get its credentials on a request starting there."""
+        return ()
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
         """Headers that authenticate requests to the account's origin."""

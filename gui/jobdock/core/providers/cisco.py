@@ -13,13 +13,13 @@ from jobdock.core.model.errors import UsageError
 from jobdock.core.model.job import Account, Job, SubmitRequest
 from jobdock.core.net.http import ApiSession
 from jobdock.core.providers import lro
-from jobdock.core.providers.base import AccountForm, JobRef, PollPolicy, RemoteStatus
+from jobdock.core.providers.base import AccountForm, JobRef, PollPolicy, Provider, RemoteStatus
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
 
 _STYLE = lro.LroStyle(provider="cisco-cce", async_param=True)
 
 
-class CiscoCceProvider:
+class CiscoCceProvider(Provider):
     """Cisco CCE configuration API, asynchronous create/update/delete."""
 
     id = "cisco-cce"

@@ -19,6 +19,7 @@ from jobdock.core.providers.base import (
     AccountOption,
     JobRef,
     PollPolicy,
+    Provider,
     RemoteStatus,
 )
 from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
@@ -29,7 +30,7 @@ _STYLE = lro.LroStyle(
 _AUTH_KINDS = ("bearer", "header", "basic")
 
 
-class Generic202Provider:
+class Generic202Provider(Provider):
     """Any API with `202 Accepted` + Location / Operation-Location / Azure-AsyncOperation."""
 
     id = "generic-202"

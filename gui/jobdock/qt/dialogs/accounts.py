@@ -33,7 +33,7 @@ from jobdock.core.model.errors import (
     UsageError,
 )
 from jobdock.core.model.job import Account, Job
-from jobdock.core.providers.base import AccountForm, account_form_of
+from jobdock.core.providers.base import AccountForm, Provider, account_form_of
 from jobdock.core.providers.profiles.oauth import encode_secrets
 from jobdock.qt.dialogs.base import AsyncDialog
 from jobdock.qt.dialogs.new_job import parse_pairs
@@ -155,12 +155,12 @@ class AccountsDialog(AsyncDialog):
         self._on_provider_changed()
 
     def _on_provider_changed(self, _index: int = 0) -> None:
-        provider = self._engine.provider(self.provider.currentData())
+        provider: Provider = self._engine.provider(self.provider.currentData())
         self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
         self.form.labelForField(self.secret).setText(provider.secret_label.split(" (")[0])
         # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for.
-        names = getattr(provider, "secret_names", ())
-        self.form.setRowVisible(self.secret, getattr(provider, "needs_secret", True) and not names)
+        names = provider.secret_names
+        self.form.setRowVisible(self.secret, provider.needs_secret and not names)
         for name, edit in self.named_secrets.items():
             self.form.setRowVisible(edit, name in names)
         if not self.name.isReadOnly():
@@ -251,9 +251,9 @@ class AccountsDialog(AsyncDialog):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError("The base URL must be an http:// or https:// address.")
-        provider = self._engine.provider(self.provider.currentData())
-        needs_secret = getattr(provider, "needs_secret", True)
-        names = getattr(provider, "secret_names", ())
+        provider: Provider = self._engine.provider(self.provider.currentData())
+        needs_secret = provider.needs_secret
+        names = provider.secret_names
         given = [n for n in names if self.named_secrets[n].text()]
         if names and (given or not self.name.isReadOnly()) and len(given) < len(names):
             missing = [NAMED_SECRETS[n] for n in names if n not in given]
@@ -282,7 +282,7 @@ class AccountsDialog(AsyncDialog):
         except UsageError as exc:
             self.show_error(exc.user_message)
             return
-        names = getattr(self._engine.provider(account.provider), "secret_names", ())
+        names = self._engine.provider(account.provider).secret_names
         secret = self.secret.text() or None
         if names and all(self.named_secrets[n].text() for n in names):
             secret = encode_secrets({n: self.named_secrets[n].text() for n in names})

@@ -43,6 +43,7 @@ from jobdock.core.providers.base import (
     AccountForm,
     JobRef,
     PollPolicy,
+    Provider,
     RemoteStatus,
     ResultLink,
 )
@@ -141,7 +142,7 @@ class _Answer:
         return self.text((parse_path(text),))
 
 
-class ProfileProvider:
+class ProfileProvider(Provider):
     """A provider made from a profile: see docs/profiles.md."""
 
     def __init__(self, profile: Profile) -> None:

@@ -26,6 +26,7 @@ from jobdock.core.providers.base import (
     AccountOption,
     JobRef,
     PollPolicy,
+    Provider,
     RemoteStatus,
 )
 from jobdock.core.providers.common import (
@@ -70,7 +71,7 @@ _JOB_ID = re.compile(r"^[0-9a-z]+$", re.IGNORECASE)
 _JOB_URL = re.compile(r"/api/system/jobs/([0-9a-z]+)/?$", re.IGNORECASE)
 
 
-class ShoptetProvider:
+class ShoptetProvider(Provider):
     """Shoptet API (private API token or add-on), asynchronous requests and the jobs list."""
 
     id = "shoptet"
@@ -87,7 +88,7 @@ class ShoptetProvider:
         ),
     )  # fmt: skip
     poll_policy = PollPolicy(first_delay=5.0, min_interval=5.0, max_interval=120.0)
-    max_connections = MAX_CONNECTIONS  # per token, all requests together (Engine.session)
+    max_connections: int = MAX_CONNECTIONS  # per token, all requests together (Engine.session)
 
     def __init__(self) -> None:
         self._links: WeakKeyDictionary[httpx.AsyncClient, ShoptetLink] = WeakKeyDictionary()

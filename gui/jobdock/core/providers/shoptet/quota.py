@@ -87,6 +87,14 @@ class SupportsQuota(Protocol):
     def quota_status(self, session: ApiSession) -> QuotaStatus | None: ...
 
 
+@runtime_checkable
+class ReportsAccountQuota(Protocol):
+    """An engine that tells an account's quota (`Engine.account_status`; `accounts list --json`,
+    the window's quota tooltips): the last known `QuotaStatus`, None when nothing is known."""
+
+    def account_status(self, name: str) -> QuotaStatus | None: ...
+
+
 class Quota:
     """One token's quota. Single event loop; `clock` is wall time (HTTP-dates), `monotonic`
     measures spacing; both and `sleep` can be replaced in tests."""
