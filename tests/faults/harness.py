@@ -13,8 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,18 +28,6 @@ T = TypeVar("T")
 ACCOUNT = "acc"
 # Header names a storage origin must never receive (every built-in provider's credential).
 SECRET_HEADERS = ("api-key", "x-custom-api-key", "authorization", "shoptet-private-api-token")
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str) -> T:
-    """Poll `condition` until it answers something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
 
 
 @dataclass
