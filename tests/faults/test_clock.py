@@ -25,10 +25,10 @@ from tests.faults.harness import (
     add_account,
     assert_all_saved,
     start,
-    wait_until,
     watch_args,
 )
 from tests.support.tools import skip_or_fail
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -24,10 +24,10 @@ from tests.faults.harness import (
     start,
     submit_many,
     tree,
-    wait_until,
     watch_args,
 )
 from tests.support.tmpfs import TmpFs, fill, mounted_tmpfs
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

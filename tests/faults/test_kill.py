@@ -26,9 +26,9 @@ from tests.faults.harness import (
     start,
     submit_many,
     tree,
-    wait_until,
     watch_args,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
