@@ -1,25 +1,21 @@
 """The `cisco-cce` provider: Cisco Unified/Packaged CCE configuration API with `?async=true`
 (docs/providers.md, seed 002). Create/update/delete requests are answered `202` with a `Location` to
 poll and a `progress` of IN_QUEUE or IN_PROGRESS (JSON or XML); the final answer is the
-synchronous one. The work is done by the shared engine in `lro`; this module adds HTTP Basic auth,
-the default request and the rule that such jobs are tracked only by their polling URL.
+synchronous one. The work is done by the shared engine in `lro` (its `StatusMonitorProvider`
+tracks the jobs by their polling URL); this module adds HTTP Basic auth and the default request.
 """
 
 from __future__ import annotations
 
 import json
 
-from jobdock.core.model.errors import UsageError
-from jobdock.core.model.job import Account, Job, SubmitRequest
-from jobdock.core.net.http import ApiSession
-from jobdock.core.providers import lro
-from jobdock.core.providers.base import AccountForm, JobRef, PollPolicy, Provider, RemoteStatus
-from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
-
-_STYLE = lro.LroStyle(provider="cisco-cce", async_param=True)
+from jobdock.core.model.job import Account, SubmitRequest
+from jobdock.core.providers.base import AccountForm, PollPolicy
+from jobdock.core.providers.common import basic_auth
+from jobdock.core.providers.lro import LroStyle, StatusMonitorProvider
 
 
-class CiscoCceProvider(Provider):
+class CiscoCceProvider(StatusMonitorProvider):
     """Cisco CCE configuration API, asynchronous create/update/delete."""
 
     id = "cisco-cce"
@@ -28,6 +24,8 @@ class CiscoCceProvider(Provider):
     secret_label = "Password"
     account_form = AccountForm(user=True)  # HTTP Basic: a user and its password
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)
+    style = LroStyle(provider="cisco-cce", async_param=True)
+    monitor_url = "polling URL (the Location header)"
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
         return basic_auth(account, secret, provider=self.id)
@@ -40,18 +38,3 @@ class CiscoCceProvider(Provider):
             body=json.dumps(body).encode(),
             content_type="application/json",
         )
-
-    def parse_ref(self, account: Account, ref: str) -> JobRef:
-        ref = ref.strip()
-        if not is_url(ref):
-            raise UsageError(
-                "cisco-cce jobs are tracked by their polling URL (the Location header), "
-                f"not by an id like {ref!r}"
-            )
-        return JobRef(status_url=check_ref_origin(account, ref, provider=self.id))
-
-    async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:
-        return await lro.submit(session, request, style=_STYLE)
-
-    async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
-        return await lro.poll(session, job, style=_STYLE)

@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import json
 
-from jobdock.core.model.errors import ConfigError, UsageError
-from jobdock.core.model.job import Account, Job, SubmitRequest
-from jobdock.core.net.http import ApiSession
-from jobdock.core.providers import lro
-from jobdock.core.providers.base import (
-    AccountForm,
-    AccountOption,
-    JobRef,
-    PollPolicy,
-    Provider,
-    RemoteStatus,
+from jobdock.core.model.errors import ConfigError
+from jobdock.core.model.job import Account, SubmitRequest
+from jobdock.core.providers.base import AccountForm, AccountOption, PollPolicy
+from jobdock.core.providers.common import basic_auth
+from jobdock.core.providers.lro import (
+    FINAL_STATE_VIA,
+    LroStyle,
+    StatusMonitorProvider,
+    final_state_via,
 )
-from jobdock.core.providers.common import basic_auth, check_ref_origin, is_url
 
-_STYLE = lro.LroStyle(
-    provider="generic-202", status_monitors=True, final_body_is_result=True, body_polling=True
-)
 _AUTH_KINDS = ("bearer", "header", "basic")
 
 
-class Generic202Provider(Provider):
+class Generic202Provider(StatusMonitorProvider):
     """Any API with `202 Accepted` + Location / Operation-Location / Azure-AsyncOperation."""
 
     id = "generic-202"
@@ -44,13 +38,17 @@ class Generic202Provider(Provider):
             AccountOption(key="auth_header", label="Header name",
                           hint="e.g. Ocp-Apim-Subscription-Key", when=("auth", "header")),
             AccountOption(key="final_state_via", label="Final result from",
-                          choices=("", *lro.FINAL_STATE_VIA)),
+                          choices=("", *FINAL_STATE_VIA)),
         ),
     )  # fmt: skip
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)
+    style = LroStyle(
+        provider="generic-202", status_monitors=True, final_body_is_result=True, body_polling=True
+    )
+    monitor_url = "monitor URL (the Azure-AsyncOperation, Operation-Location or Location header)"
 
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
-        lro.final_state_via(account, style=_STYLE)  # a bad option fails here, not at the end
+        final_state_via(account, style=self.style)  # a bad option fails here, not at the end
         kind = (account.options.get("auth") or "bearer").strip().lower()
         if kind == "bearer":
             return {"Authorization": f"Bearer {secret}"}
@@ -70,21 +68,6 @@ class Generic202Provider(Provider):
             body=json.dumps({"name": "jobdock-example"}).encode(),
             content_type="application/json",
         )
-
-    def parse_ref(self, account: Account, ref: str) -> JobRef:
-        ref = ref.strip()
-        if not is_url(ref):
-            raise UsageError(
-                "generic-202 jobs are tracked by their monitor URL (the Azure-AsyncOperation, "
-                f"Operation-Location or Location header), not by an id like {ref!r}"
-            )
-        return JobRef(status_url=check_ref_origin(account, ref, provider=self.id))
-
-    async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:
-        return await lro.submit(session, request, style=_STYLE)
-
-    async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
-        return await lro.poll(session, job, style=_STYLE)
 
 
 def _header_name(account: Account) -> str:

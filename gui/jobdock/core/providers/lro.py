@@ -8,18 +8,23 @@ are raised as errors instead, because they say nothing about the operation itsel
 a PUT/PATCH answered 200/201 with an unfinished ARM `properties.provisioningState` and no monitor
 is followed by polling the resource itself, and the account option `final_state_via` (Azure's
 `final-state-via`) says where the result of a finished operation is read.
+
+`StatusMonitorProvider` is the base both providers subclass: it tracks jobs by their monitor URL
+and runs `submit`/`poll` with the provider's `LroStyle`; a provider adds its names, auth, form
+and default request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 from urllib.parse import urlencode, urljoin
 
 import httpx
 
 from jobdock.core.download.filenames import filename_from_url
-from jobdock.core.model.errors import ConfigError, ProtocolError, ProviderError
+from jobdock.core.model.errors import ConfigError, ProtocolError, ProviderError, UsageError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import (
     ApiSession,
@@ -28,13 +33,15 @@ from jobdock.core.net.http import (
     raise_for_status,
     safe_url,
 )
-from jobdock.core.providers.base import RemoteStatus, ResultLink
+from jobdock.core.providers.base import JobRef, Provider, RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
+    check_ref_origin,
     dig,
     find_text,
     first_json_text,
     first_xml_text,
     guard,
+    is_url,
     load_body,
     one_line,
     parse_timestamp,
@@ -80,6 +87,28 @@ class LroStyle:
     status_monitors: bool = False  # generic-202: honour Azure-AsyncOperation/Operation-Location
     final_body_is_result: bool = False  # generic-202: a final 200 body is the result
     body_polling: bool = False  # generic-202: follow an ARM provisioningState on the resource
+
+
+class StatusMonitorProvider(Provider):
+    """A provider whose jobs this engine follows: tracked only by their monitor URL (a pasted
+    id cannot be one), submitted and polled as its `style` says."""
+
+    style: ClassVar[LroStyle]
+    monitor_url: ClassVar[str]  # what the URL to paste is, for the error on a bare id
+
+    def parse_ref(self, account: Account, ref: str) -> JobRef:
+        ref = ref.strip()
+        if not is_url(ref):
+            raise UsageError(
+                f"{self.id} jobs are tracked by their {self.monitor_url}, not by an id like {ref!r}"
+            )
+        return JobRef(status_url=check_ref_origin(account, ref, provider=self.id))
+
+    async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:
+        return await submit(session, request, style=self.style)
+
+    async def poll(self, session: ApiSession, job: Job) -> RemoteStatus:
+        return await poll(session, job, style=self.style)
 
 
 async def submit(session: ApiSession, request: SubmitRequest, *, style: LroStyle) -> RemoteStatus:
