@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,8 +13,30 @@ from pathlib import Path
 from typing import Any
 
 from jobdock.qt.loop import ErrorReporter
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    store = data_dir / "jobs.sqlite3"
+    if not store.exists():
+        return []
+    uri = store.as_uri() + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # its tables are not made yet
+        return []
+
+
+def _lease_pid(data_dir: Path) -> int | None:
+    rows = _query(data_dir, "SELECT pid FROM lease")
+    return int(rows[0][0]) if rows else None
+
+
+def _job_count(data_dir: Path) -> int:
+    return int(_query(data_dir, "SELECT count(*) FROM jobs")[0][0])
 
 
 def test_demo_window_starts_and_quits_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -21,11 +45,10 @@ def test_demo_window_starts_and_quits_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         [sys.executable, "-m", "jobdock", "--demo", "--data-dir", str(tmp_path)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    store = tmp_path / "jobs.sqlite3"
-    deadline = time.monotonic() + 20
-    while not store.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # the demo submits its jobs and the window shows
+    # Up once its engine holds the worker's lease: by then the demo has submitted its jobs and
+    # the window is made (app.py starts the engine after the window).
+    wait_until(lambda: _lease_pid(tmp_path) == process.pid, timeout=30, what="the demo's engine")
+    assert _job_count(tmp_path) > 0
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err

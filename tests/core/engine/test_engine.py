@@ -275,7 +275,7 @@ def test_auto_download_off_leaves_results_pending(tmp_path: Path) -> None:
         async with engine_for(api, tmp_path, auto_download=False) as engine:
             job_id = await submit_and_settle(engine)
             assert engine.job(job_id).results[0].download_state == DownloadState.PENDING
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # room for a download that must not start
             assert not api.storage_requests()
             job = await engine.transfers.download(job_id, to=tmp_path / "here")
             assert Path(job.results[0].path or "").parent == tmp_path / "here"

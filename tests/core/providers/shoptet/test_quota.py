@@ -126,7 +126,9 @@ def test_an_http_date_retry_after_holds_back_the_whole_account() -> None:
         job = Job(id="1", account="s", provider="shoptet", remote_id="3ax1844")
         try:
             polled = asyncio.create_task(provider.poll(session, job))
-            await asyncio.sleep(0.2)  # the 429 has come back by now
+            async with asyncio.timeout(10):  # until the 429 has come back and been read
+                while not getattr(provider.quota_status(session), "not_before", None):  # noqa: ASYNC110 - set by the poll's task
+                    await asyncio.sleep(0.01)
             assert provider.quota_status(session).not_before is not None  # type: ignore[union-attr]
             submitted = await provider.submit(session, SubmitRequest(path="/api/x/snapshot"))
             assert submitted.remote_id == "new1"

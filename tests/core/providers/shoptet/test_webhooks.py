@@ -84,6 +84,7 @@ def test_bad_or_missing_signature_is_refused(
                         wrong_path = receiver.url.rsplit("/", 1)[0] + "/guess"
                         good = {"Shoptet-Webhook-Signature": webhooks.sign("the-real-key", body)}
                         other = await client.post(wrong_path, content=body, headers=good)
+                    # Room for a refresh that must not come (the scenario: nothing is awaited).
                     await asyncio.sleep(0.2)
                 finally:
                     await receiver.aclose()
