@@ -16,7 +16,7 @@ from jobdock.simulator import SimConfig, Simulator
 from jobdock.simulator.faults import StatusFault
 from tests.e2e.conftest import FAST_POLLS, Cli
 
-VAINU_PROFILE = Path(__file__).parents[2] / "gui/jobdock/core/providers/profiles/vainu.toml"
+VAINU_PROFILE = Path(__file__).parents[2] / "gui/jobdock/core/providers/profiles/bundled/vainu.toml"
 
 
 def _query_vainu() -> str:
