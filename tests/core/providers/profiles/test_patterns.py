@@ -526,11 +526,13 @@ def test_a_vocabulary_without_a_failure_state_is_valid(tmp_path):
 def test_every_example_in_docs_profiles_md_is_a_valid_profile():
     text = (REPO_ROOT / "docs/profiles.md").read_text()
     blocks = text.split("```toml\n")[1:]
-    assert len(blocks) >= 8
+    assert len(blocks) >= 11
     for block in blocks:
         text = block.split("```", 1)[0]
         if not text.startswith(("id =", "#")):  # a fragment: a table of a profile
             head = 'id = "x"\nname = "X"\nbase_url = "https://x.test"\n'
+            if "[auth]" not in text:  # a `[[results]]` fragment
+                head += '[auth]\nkind = "bearer"\n'
             tail = '[fields]\nid = "id"\nstatus_url_template = "{id}"\nstate = "s"\n'
             text = head + text + tail + '[states]\ndone = "succeeded"\n'
         profile = parse_profile(text, source="docs/profiles.md")

@@ -50,7 +50,8 @@ def user_profile_dir() -> Path:
 
 def key_lines(text: str) -> dict[str, int]:
     """Line numbers (1-based) of the tables and keys written in TOML `text`, by dotted key;
-    array tables are numbered from 0 (`results[1].url`)."""
+    array tables are numbered from 0 (`results[1].url`), and so are their own tables
+    (`[results.pages]` after the second `[[results]]` is `results[1].pages`)."""
     lines: dict[str, int] = {}
     counts: dict[str, int] = {}
     table = ""
@@ -67,6 +68,8 @@ def key_lines(text: str) -> dict[str, int]:
                 index = counts.get(name, -1) + 1
                 counts[name] = index
                 name = f"{name}[{index}]"
+            else:  # `[results.pages]` is a table of the last `[[results]]`
+                name = _in_array(name, counts)
             table = name
             lines.setdefault(table, number)
             continue
@@ -79,6 +82,13 @@ def key_lines(text: str) -> dict[str, int]:
                 if rest.count(quote) % 2 == 1:
                     in_multiline = quote
     return lines
+
+
+def _in_array(name: str, counts: dict[str, int]) -> str:
+    for array in sorted(counts, key=len, reverse=True):
+        if name.startswith(array + "."):
+            return f"{array}[{counts[array]}]{name[len(array) :]}"
+    return name
 
 
 def _dotted(key: str) -> str:

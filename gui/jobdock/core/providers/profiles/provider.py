@@ -13,6 +13,7 @@ session, which merges them into the URL of every request to the account's origin
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import hashlib
@@ -35,9 +36,11 @@ from jobdock.core.net.http import (
     parse_json,
     parse_retry_after,
     raise_for_status,
+    read_limited,
     safe_url,
     server_date,
 )
+from jobdock.core.net.inputs import MAX_ANSWER_BYTES
 from jobdock.core.net.redaction import Redactor
 from jobdock.core.providers.base import (
     AccountForm,
@@ -67,6 +70,7 @@ from jobdock.core.providers.profiles.paths import (
     parse_path,
 )
 from jobdock.core.providers.profiles.schema import (
+    PageSpec,
     Profile,
     ResultSpec,
     normalise_state,
@@ -434,6 +438,13 @@ class ProfileProvider(Provider):
             for n, item in enumerate(items, start=1):
                 url = self._resolve(source.response, _url_of(item) or "")
                 name = self._filename(spec, url, n, job_id, request)
+                if spec.pages is not None:  # one result a page, each named by its number
+                    pages = await self._pages(session, spec.pages, url, job_id)
+                    width = max(3, len(str(len(pages))))
+                    for page, page_url in enumerate(pages, start=1):
+                        numbered = _numbered(name, str(page).zfill(width))
+                        found.append((page_url, numbered, spec, None, source))
+                    continue
                 checksum = _checksum(spec, source, item, len(items))
                 found.append((url, name, spec, checksum, source))
         names = unique_names([name for _, name, _, _, _ in found])
@@ -459,6 +470,57 @@ class ProfileProvider(Provider):
         raise_for_status(response, what=what)
         return _Answer(self.profile, response, what=what)
 
+    async def _pages(
+        self, session: ApiSession, spec: PageSpec, first: str, job_id: str | None
+    ) -> list[str]:
+        """The URL of every page of a paged result, from the first: each page's answer names
+        the next (so the chain is walked here, while the result list is built). A `header:`
+        chain reads only each page's headers (the body is left unread: the download fetches
+        it); a body chain reads each page's body, which must then fit an answer's limit."""
+        what = f"{self.id}: pages of the result of {self.profile.job_noun} {job_id}"
+        urls = [first]
+        while True:
+            value = await self._next_page(session, spec, urls[-1], what=what)
+            if value is None or value == spec.end_value:
+                return urls
+            if spec.next_query is not None:
+                following = _with_query(first, spec.next_query, value)
+            else:
+                following = self._strip_credential(urljoin(urls[-1], value))
+            if following in urls:
+                again = urls.index(following) + 1
+                raise ProtocolError(f"{what}: page {len(urls)} names page {again} as the next")
+            if len(urls) >= spec.max_pages:
+                raise ProtocolError(f"{what}: more than {spec.max_pages} pages (max_pages)")
+            urls.append(following)
+
+    async def _next_page(
+        self, session: ApiSession, spec: PageSpec, url: str, *, what: str
+    ) -> str | None:
+        """What page `url`'s answer says of the next page (None: none)."""
+        what = f"{what}: {safe_url(url)}"
+        if any(path.header is None for path in spec.next):
+            response = await session.request("GET", url)
+            raise_for_status(response, what=what)
+            return _Answer(self.profile, response, what=what).text(spec.next)
+        async with asyncio.timeout(session.deadline):
+            async with session.stream("GET", url) as streamed:
+                if streamed.status_code >= 400:
+                    await read_limited(streamed, limit=MAX_ANSWER_BYTES)
+                raise_for_status(streamed, what=what)
+                found = (lookup_header(streamed, path) for path in spec.next)
+                return next((value for value in found if value), None)  # the body unread
+
+    def _strip_credential(self, url: str) -> str:
+        """`url` without the query credential an answer may echo into its links (Meta's
+        `paging.next` carries the `access_token` it was asked with)."""
+        auth = self.profile.auth
+        if auth.kind != "query":
+            return url
+        parts = urlsplit(url)
+        kept = [(k, v) for k, v in parse_qsl(parts.query, True) if k != auth.name]
+        return urlunsplit(parts._replace(query=urlencode(kept)))
+
     def _filename(
         self, spec: ResultSpec, url: str, n: int, job_id: str | None, request: SubmitRequest | None
     ) -> str:
@@ -472,9 +534,13 @@ class ProfileProvider(Provider):
                 return re.sub(r"[^A-Za-z0-9._-]", "_", job_id or "result")
             if name == "n":
                 return str(n)
+            if name == "page":
+                return "{page}"  # numbered by `_numbered`
             return re.sub(r"[^a-z0-9]", "", params.get(name[len("param.") :], "").lower())
 
         default = re.sub(r"\{([^{}]*)\}", fill, template)
+        if spec.pages is not None and spec.filename is not None:
+            return default  # every page has the same URL path: the profile's name, numbered
         from_url = filename_from_url(url, default="") if spec.filename_from_url else ""
         if "." in from_url or (from_url and spec.filename is None):
             return from_url
@@ -520,6 +586,22 @@ class ProfileProvider(Provider):
                 f"{self.id}: query-parameter auth needs an engine that passes `auth_params` "
                 "to the account's session"
             )
+
+
+def _numbered(name: str, page: str) -> str:
+    """The name of one page: `{page}` filled in, else the number before the first extension
+    (`results.csv` → `results-001.csv`)."""
+    if "{page}" in name:
+        return name.replace("{page}", page)
+    stem, dot, extension = name.partition(".")
+    return f"{stem}-{page}{dot}{extension}" if stem else f"{name}-{page}"
+
+
+def _with_query(url: str, name: str, value: str) -> str:
+    """`url` with query parameter `name` set to `value` (replacing it, keeping the others)."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode([*kept, (name, value)])))
 
 
 def _sniff(request: SubmitRequest) -> str:

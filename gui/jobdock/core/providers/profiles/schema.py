@@ -42,15 +42,18 @@ KEYS: dict[str, tuple[str, ...]] = {
              "follow_redirects"),
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
                 "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
-                "checksum_algorithm"),
+                "checksum_algorithm", "pages"),
+    "pages": ("next", "next_query", "end_value", "max_pages"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
     "auth": ("kind",),
     "fields": ("state",),
+    "pages": ("next",),
 }
 TIMINGS = ("first_delay", "min", "max", "factor", "deadline")
 URL_VALUES = {"id", "status_url", "answer."}  # placeholders of result URL templates
+MAX_PAGES = 10_000  # the most `[results.pages] max_pages` may say
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,21 @@ class PollRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PageSpec:
+    """`[results.pages]`: a result in pages, each page's answer naming the next one. `next` is a
+    `header:` path (read from the headers alone: Salesforce's `Sforce-Locator`) or a body path
+    (or a list of them)
+    (Meta's `paging.next`, Databricks' `next_chunk_internal_link`); its value is the next page's
+    URL (absolute, or relative to the page that answered), or with `next_query` the value of that
+    query parameter on the first page's URL. No value, an empty one or `end_value` ends it."""
+
+    next: tuple[FieldPath, ...]  # tried in order, like every path
+    next_query: str | None = None
+    end_value: str | None = None
+    max_pages: int = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResultSpec:
     url: tuple[FieldPath, ...] = ()  # in the answer (or in the `fetch` answer)
     url_template: str | None = None  # or: built from the job's values
@@ -125,6 +143,7 @@ class ResultSpec:
         FieldPath, ...
     ] = ()  # or: where the answer says GZIP  # in each link object, or in the answer for one link
     checksum_algorithm: str | None = None
+    pages: PageSpec | None = None  # the result comes in pages, one result each
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,7 +386,12 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
             c.add(key, f"give at most one of expiry, expires_at, ttl (got {given})")
         if ("checksum" in table) != ("checksum_algorithm" in table):
             c.add(key, "give checksum and checksum_algorithm together")
+        pages = _pages(c, table.get("pages"), f"{key}.pages") if "pages" in table else None
+        if pages is not None and "checksum" in table:
+            c.add(f"{key}.pages", "not with checksum: an answer's checksum is of one file")
         filename = c.value(table, key, "filename", _template(None))
+        if filename and "{page}" in filename and pages is None:
+            c.add(f"{key}.filename", "{page} needs a [results.pages] table")
         from_url = c.value(table, key, "filename_from_url", _bool)
         specs.append(
             ResultSpec(
@@ -375,7 +399,7 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 url_template=template,
                 fetch=fetch,
                 filename=filename,
-                filename_from_url=("filename" not in table) if from_url is None else from_url,
+                filename_from_url=(("filename" not in table) if from_url is None else from_url),
                 expiry=c.value(table, key, "expiry", _one_of(EXPIRY_MODES)),
                 expires_at=c.paths(table, key, "expires_at"),
                 ttl=c.value(table, key, "ttl", _positive),
@@ -386,9 +410,30 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 checksum_algorithm=c.value(
                     table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
                 ),
+                pages=pages,
             )
         )
     return specs
+
+
+def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
+    table = c.table(data, key, "pages")
+    paths = c.paths(table, key, "next")
+    if any(p.status or p.present for p in paths):
+        c.add(f"{key}.next", "expected a `header:Name` or a body path to the next page")
+    next_query = c.value(table, key, "next_query", _token)
+    end_value = c.value(table, key, "end_value", _nonempty)
+    max_pages = c.value(table, key, "max_pages", _page_count)
+    if not paths:
+        return None
+    return PageSpec(next=paths, next_query=next_query, end_value=end_value,
+                    max_pages=max_pages or 1000)  # fmt: skip
+
+
+def _page_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGES:
+        raise ValueError(f"expected a whole number from 1 to {MAX_PAGES}, got {value!r}")
+    return value
 
 
 # value checks: each returns the value or raises ValueError with what was expected -------------
@@ -505,7 +550,7 @@ def _template(allowed: set[str] | None) -> Callable[[object], str]:
         for name in _PLACEHOLDER.findall(text):
             ok = name in allowed if allowed is not None else _filename_placeholder(name)
             if not ok:
-                known = ", ".join(sorted(allowed or {"id", "n", "param.NAME"}))
+                known = ", ".join(sorted(allowed or {"id", "n", "page", "param.NAME"}))
                 raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
         return text
 
@@ -513,7 +558,7 @@ def _template(allowed: set[str] | None) -> Callable[[object], str]:
 
 
 def _filename_placeholder(name: str) -> bool:
-    return name in ("id", "n") or (name.startswith("param.") and len(name) > len("param."))
+    return name in ("id", "n", "page") or (name.startswith("param.") and len(name) > len("param."))
 
 
 def _query(value: object) -> tuple[tuple[str, str], ...]:

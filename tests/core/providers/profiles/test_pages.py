@@ -1,0 +1,315 @@
+"""Paged results (`[results.pages]`): the next page named by a response header (Salesforce Bulk
+API 2.0's `Sforce-Locator`, the literal `null` at the end) or by a field of the page's body (Meta's
+`paging.next`, a full URL; Databricks' `next_chunk_internal_link`, a path on the host), one
+result a page with numbered names; the chain walked on httpx.MockTransport, credentials only on
+the account's origin and its declared result hosts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from jobdock.core.model.errors import NotFoundError
+from jobdock.core.model.job import Account
+from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.providers.base import RemoteStatus
+from jobdock.core.providers.profiles.load import parse_profile
+from jobdock.core.providers.profiles.provider import ProfileProvider
+from jobdock.core.providers.profiles.schema import ProfileError
+
+TOKEN = "00D-page-token"
+HEAD = """
+id = "{id}"
+name = "Paged"
+base_url = "https://api.test"
+[auth]
+kind = "{auth}"
+{auth_name}
+[submit]
+method = "POST"
+path = "{path}"
+[fields]
+id = "id"
+status_url_template = "{path}/{{id}}"
+state = "state"
+[states]
+UploadComplete = "queued"
+JobComplete = "succeeded"
+"""
+
+
+def profile(results: str, *, auth: str = "bearer", path: str = "jobs", **kw: str) -> str:
+    name = 'name = "access_token"' if auth == "query" else ""
+    head = HEAD.format(id=kw.get("id", "paged"), auth=auth, auth_name=name, path=path)
+    return head + results
+
+
+# https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm
+SALESFORCE = profile(
+    """
+[[results]]
+url_template = "services/data/v62.0/jobs/query/{id}/results?maxRecords=2"
+needs_auth = true
+filename = "results.csv"
+[results.pages]
+next = "header:Sforce-Locator"
+next_query = "locator"
+end_value = "null"
+""",
+    path="services/data/v62.0/jobs/query",
+)
+
+
+Route = Callable[[httpx.Request], httpx.Response]
+
+
+def submit(text: str, route: Route, *, result_origins: tuple[str, ...] = (), auth: str = "bearer"
+           ) -> tuple[RemoteStatus, list[httpx.Request]]:  # fmt: skip
+    """The submit answer's status (its job already done), and every request sent."""
+    provider = ProfileProvider(parse_profile(text, source="pages.toml"))
+    account = Account(name="a", provider=provider.id, base_url="https://api.test")
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return route(request)
+
+    async def go() -> RemoteStatus:
+        transport = httpx.MockTransport(answer)
+        headers = provider.auth_headers(account, TOKEN)
+        api = make_api_client(headers=headers, transport=transport)
+        bare = make_bare_client(transport=transport)
+        params = tuple(provider.auth_params(account, TOKEN).items())
+        session = ApiSession(account, api, bare, auth_params=params,
+                             result_origins=result_origins)  # fmt: skip
+        try:
+            return await provider.submit(session, provider.default_request())
+        finally:
+            await api.aclose()
+            await bare.aclose()
+
+    return asyncio.run(go()), sent
+
+
+def done(job_id: str = "750R0000000zxr8IAA") -> httpx.Response:
+    return httpx.Response(200, json={"id": job_id, "state": "JobComplete"})
+
+
+def test_a_locator_header_chain_gives_one_numbered_result_a_page():
+    locators = {None: "MTAwMDA", "MTAwMDA": "MjAwMDA", "MjAwMDA": "null"}
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        query = parse_qs(request.url.query.decode())
+        locator = query.get("locator", [None])[0]
+        assert query["maxRecords"] == ["2"]  # kept on every page
+        return httpx.Response(200, text=f"page {locator}\n",
+                              headers={"Sforce-Locator": locators[locator]})  # fmt: skip
+
+    status, sent = submit(SALESFORCE, route)
+    base = "https://api.test/services/data/v62.0/jobs/query/750R0000000zxr8IAA/results"
+    assert [(r.url, r.filename_hint, r.needs_auth) for r in status.results] == [
+        (f"{base}?maxRecords=2", "results-001.csv", True),
+        (f"{base}?maxRecords=2&locator=MTAwMDA", "results-002.csv", True),
+        (f"{base}?maxRecords=2&locator=MjAwMDA", "results-003.csv", True),
+    ]
+    assert [r.headers["Authorization"] for r in sent] == [f"Bearer {TOKEN}"] * 4
+
+
+def test_a_header_chain_reads_no_page_body():
+    bodies_read: list[str] = []
+
+    class Body(httpx.AsyncByteStream):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def __aiter__(self):  # type: ignore[override]
+            bodies_read.append(self.name)
+            yield b"x" * 1024
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        last = "locator" in request.url.query.decode()
+        headers = {"Sforce-Locator": "null" if last else "L2"}
+        return httpx.Response(200, headers=headers, stream=Body(str(request.url)))
+
+    status, _ = submit(SALESFORCE, route)
+    assert len(status.results) == 2
+    assert bodies_read == []
+
+
+# https://developers.facebook.com/docs/graph-api/results: `paging.next` is the next page's URL,
+# absent on the last page.
+META = profile(
+    """
+[[results]]
+url_template = "{id}/insights?limit=2"
+needs_auth = true
+filename = "insights-{id}-{page}.json"
+[results.pages]
+next = "paging.next"
+""",
+    auth="query",
+)
+
+
+def test_a_next_url_in_the_body_and_the_echoed_query_credential_is_dropped():
+    def route(request: httpx.Request) -> httpx.Response:
+        assert parse_qs(request.url.query.decode())["access_token"] == [TOKEN]  # once, on origin
+        if request.method == "POST":
+            return done("6023")
+        after = parse_qs(request.url.query.decode()).get("after", ["0"])[0]
+        paging: dict[str, Any] = {"cursors": {"after": str(int(after) + 1)}}
+        if after != "2":  # Meta echoes the token it was asked with into `next`
+            paging["next"] = (f"https://api.test/6023/insights?access_token={TOKEN}&limit=2"
+                              f"&after={int(after) + 1}")  # fmt: skip
+        return httpx.Response(200, json={"data": [{"n": after}], "paging": paging})
+
+    status, sent = submit(META, route, auth="query")
+    assert [(r.url, r.filename_hint) for r in status.results] == [
+        ("https://api.test/6023/insights?limit=2", "insights-6023-001.json"),
+        ("https://api.test/6023/insights?limit=2&after=1", "insights-6023-002.json"),
+        ("https://api.test/6023/insights?limit=2&after=2", "insights-6023-003.json"),
+    ]
+    assert all(TOKEN not in r.url for r in status.results)
+    assert len(sent) == 4
+
+
+# https://docs.databricks.com/api/statement-execution/v1/get-result-data: each chunk names the
+# next by `next_chunk_internal_link`, a path to join with the workspace's host.
+DATABRICKS = profile(
+    """
+[[results]]
+url_template = "api/2.0/sql/statements/{id}/result/chunks/0"
+needs_auth = true
+filename = "chunk.json"
+[results.pages]
+next = ["next_chunk_internal_link", "result.next_chunk_internal_link"]
+max_pages = 5
+""",
+    path="api/2.0/sql/statements",
+)
+
+
+def chunks(last: int, *, elsewhere: int | None = None) -> Route:
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done("01ef")
+        index = int(request.url.path.rsplit("/", 1)[1])
+        chunk: dict[str, Any] = {"chunk_index": index, "data_array": [[str(index)]]}
+        if index < last:
+            host = "https://cdn.test" if index + 1 == elsewhere else ""
+            chunk["next_chunk_internal_link"] = (
+                f"{host}/api/2.0/sql/statements/01ef/result/chunks/{index + 1}"
+            )
+        return httpx.Response(200, json=chunk)
+
+    return route
+
+
+def test_a_next_path_relative_to_the_host_and_a_page_elsewhere_gets_no_credentials():
+    status, sent = submit(DATABRICKS, chunks(3, elsewhere=2))
+    assert [(r.url, r.filename_hint) for r in status.results] == [
+        ("https://api.test/api/2.0/sql/statements/01ef/result/chunks/0", "chunk-001.json"),
+        ("https://api.test/api/2.0/sql/statements/01ef/result/chunks/1", "chunk-002.json"),
+        ("https://cdn.test/api/2.0/sql/statements/01ef/result/chunks/2", "chunk-003.json"),
+        ("https://cdn.test/api/2.0/sql/statements/01ef/result/chunks/3", "chunk-004.json"),
+    ]  # a path is relative to the page that named it
+    auth = [(r.url.host, r.headers.get("Authorization")) for r in sent]
+    assert auth == [("api.test", f"Bearer {TOKEN}")] * 3 + [("cdn.test", None)] * 2
+    # A host the account names as a result host gets them
+    _, sent = submit(DATABRICKS, chunks(3, elsewhere=2), result_origins=("https://cdn.test",))
+    assert all(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in sent)
+
+
+def test_a_chain_that_loops_or_runs_past_max_pages_is_an_error_on_the_job():
+    def loop(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done("01ef")
+        return httpx.Response(200, json={"next_chunk_internal_link": request.url.path})
+
+    status, _ = submit(DATABRICKS, loop)  # a submit that cannot be read still records the job
+    assert "names page 1 as the next" in (status.log or "")
+    status, sent = submit(DATABRICKS, chunks(10))
+    assert "more than 5 pages (max_pages)" in (status.log or "")
+    assert len(sent) == 1 + 5
+
+
+def test_a_page_that_fails_fails_the_listing_as_its_status_says():
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        if "locator" in request.url.query.decode():
+            return httpx.Response(404, json=[{"errorCode": "NOT_FOUND", "message": "gone"}])
+        return httpx.Response(200, text="a\n", headers={"Sforce-Locator": "L2"})
+
+    with pytest.raises(NotFoundError, match=r"locator=L2: not found \(HTTP 404\): .*gone"):
+        submit(SALESFORCE, route)  # as a poll: the job fails, naming the page
+
+
+def test_a_thousand_pages_and_more_are_numbered_wider():
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        n = int(parse_qs(request.url.query.decode()).get("locator", ["1"])[0])
+        return httpx.Response(200, headers={"Sforce-Locator": str(n + 1) if n < 1000 else "null"})
+
+    text = SALESFORCE.replace('end_value = "null"', 'end_value = "null"\nmax_pages = 1000')
+    status, _ = submit(text.replace("max_pages = 1000", "max_pages = 1001"), route)
+    names = [r.filename_hint for r in status.results]
+    assert (len(names), names[0], names[-1]) == (1000, "results-0001.csv", "results-1000.csv")
+
+
+@pytest.mark.parametrize(
+    ("pages", "message"),
+    [
+        ('nxt = "a"', "results[0].pages.nxt: unknown key"),
+        ('next_query = "locator"', "results[0].pages.next: missing: this key is required"),
+        ('next = "http:status"', "expected a `header:Name` or a body path"),
+        ('next = "header:"', "`header:` must be followed by a header name"),
+        ("next = 1", "results[0].pages.next: expected a string"),
+        ("next = []", "results[0].pages.next: expected a path or a non-empty list"),
+        ('next = "a"\nnext_query = "a b"', "results[0].pages.next_query: expected a header"),
+        ('next = "a"\nmax_pages = 0', "expected a whole number from 1 to 10000"),
+        ('next = "a"\nend_value = ""', "results[0].pages.end_value: expected a non-empty"),
+    ],
+)
+def test_a_pages_table_is_checked(pages: str, message: str):
+    text = profile(f'[[results]]\nurl = "link"\n[results.pages]\n{pages}\n')
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, source="p.toml")
+    found = [f"{p.key}: {p.message}" for p in caught.value.problems]
+    assert any(message in f for f in found), found
+    lines = text.splitlines()
+    assert all(p.line and p.line > lines.index("[results.pages]") for p in caught.value.problems)
+
+
+def test_pages_need_no_checksum_and_page_numbers_need_pages():
+    text = profile('[[results]]\nurl = "l"\nchecksum = "c"\nchecksum_algorithm = "md5"\n'
+                   '[results.pages]\nnext = "n"\n')  # fmt: skip
+    with pytest.raises(ProfileError, match="not with checksum"):
+        parse_profile(text, source="p.toml")
+    with pytest.raises(ProfileError, match=r"\{page\} needs a \[results.pages\] table"):
+        parse_profile(profile('[[results]]\nurl = "l"\nfilename = "r-{page}"\n'), source="p")
+
+
+def test_without_a_filename_the_url_name_is_numbered():
+    text = SALESFORCE.replace('filename = "results.csv"\n', "")
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        last = "locator" in request.url.query.decode()
+        return httpx.Response(200, headers={"Sforce-Locator": "null" if last else "L"})
+
+    status, _ = submit(text, route)
+    assert [r.filename_hint for r in status.results] == ["results-001", "results-002"]
+    assert json.dumps([r.url for r in status.results])  # plain strings
