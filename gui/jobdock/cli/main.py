@@ -32,6 +32,7 @@ from jobdock.core.model.errors import (
 from jobdock.core.model.job import Account, DownloadState, Job, JobState
 from jobdock.core.net.inputs import clip_line, has_line_break, positive_seconds, quoted
 from jobdock.core.net.requests import build_request
+from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.profiles.load import load_profiles
 from jobdock.core.providers.shoptet.quota import QuotaStatus, SupportsQuota
 from jobdock.runtime import Runtime, demo_dir, reset_demo
@@ -342,7 +343,7 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> int:
-    profiles = load_profiles(args.profile)
+    profiles = load_profiles(args.profile, reserved=builtin_ids())
     async with Runtime.open(data_dir=args.data_dir, demo=args.demo, profiles=profiles) as runtime:
         handler = _HANDLERS[args.command]
         try:

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from jobdock.core.providers import builtin_providers
+from jobdock.core.providers import builtin_ids, builtin_providers
 from jobdock.core.providers.profiles.load import scan_profiles
 from jobdock.core.providers.profiles.provider import ProfileProvider
 from jobdock.core.providers.profiles.schema import format_problem
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO | None = None) -> 
 
 def check(files: list[str], *, out: TextIO, err: TextIO) -> int:
     code = EXIT_OK
-    for entry in scan_profiles(files, include_user=False):
+    for entry in scan_profiles(files, reserved=builtin_ids(), include_user=False):
         problems = entry.error.problems if entry.error else []
         if problems:
             code = EXIT_INVALID
@@ -64,7 +64,7 @@ def list_profiles(files: list[str], *, out: TextIO, as_json: bool) -> int:
             "valid": True,
             "problems": [],
         })  # fmt: skip
-    for entry in scan_profiles(files):
+    for entry in scan_profiles(files, reserved=builtin_ids()):
         problems = entry.error.problems if entry.error else []
         rows.append({
             "id": entry.profile.id if entry.profile else None,

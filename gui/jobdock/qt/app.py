@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from jobdock import __version__
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.paths import AppPaths
+from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.profiles.load import load_profiles
 from jobdock.qt.dialogs.settings import START_IN_TRAY
 from jobdock.qt.loop import ErrorReporter
@@ -64,7 +65,7 @@ async def window_session(
 ) -> AsyncIterator[tuple[Runtime, MainWindow]]:
     """The runtime and its started window; closed in order on exit (tests use this too)."""
     # The user's provider profiles work in the window as on the command line.
-    runtime_options.setdefault("profiles", load_profiles())
+    runtime_options.setdefault("profiles", load_profiles(reserved=builtin_ids()))
     async with Runtime.open(data_dir=data_dir, demo=demo, **runtime_options) as runtime:
         title = "Jobdock — demo" if demo else "Jobdock"
         window = MainWindow(

@@ -33,6 +33,11 @@ def builtin_providers() -> dict[str, Provider]:
     return {i: by_id[i] for i in ordered}
 
 
+def builtin_ids() -> frozenset[str]:
+    """The ids no profile may take: the built-in providers' (`profiles.load`'s `reserved`)."""
+    return frozenset(builtin_providers())
+
+
 def with_profiles(profiles: Iterable[Profile]) -> dict[str, Provider]:
     """The built-in providers plus one `ProfileProvider` for each profile (a `Profile`);
     `ConfigError` when a profile takes a built-in provider's id."""

@@ -24,7 +24,7 @@ from jobdock.cli.main import main
 from jobdock.core.model.errors import ConfigError, ProtocolError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
-from jobdock.core.providers import builtin_providers, with_profiles
+from jobdock.core.providers import builtin_ids, builtin_providers, with_profiles
 from jobdock.core.providers.profiles.load import (
     bundled_profiles,
     key_lines,
@@ -104,12 +104,14 @@ def test_user_dir_and_command_line_profiles(tmp_path: Path):
     user.mkdir()
     write(user, MINIMAL, "a.toml")
     write(user, "id = 'broken'\n", "b.toml")  # invalid: skipped, not fatal
-    assert [p.id for p in load_profiles(user_dir=user)] == ["mini"]
+    assert [p.id for p in load_profiles(reserved=builtin_ids(), user_dir=user)] == ["mini"]
     renamed = write(tmp_path, MINIMAL.replace('name = "Mini API"', 'name = "Mine"'))
-    (profile,) = load_profiles([renamed], user_dir=user)
+    (profile,) = load_profiles([renamed], reserved=builtin_ids(), user_dir=user)
     assert profile.name == "Mine"  # the command line wins
     with pytest.raises(ProfileError, match=r"bad\.toml:1: name: missing"):
-        load_profiles([write(tmp_path, "id = 'x'\n", "bad.toml")], user_dir=user)
+        load_profiles(
+            [write(tmp_path, "id = 'x'\n", "bad.toml")], reserved=builtin_ids(), user_dir=user
+        )
     registry = with_profiles([profile])
     assert registry["mini"].display_name == "Mine" and "vainu" in registry
 
@@ -117,7 +119,7 @@ def test_user_dir_and_command_line_profiles(tmp_path: Path):
 def test_a_profile_may_not_take_a_builtin_id(tmp_path: Path):
     taken = write(tmp_path, MINIMAL.replace('"mini"', '"vainu"'))
     with pytest.raises(ProfileError, match=r"p\.toml:1: id: 'vainu' is a built-in"):
-        load_profiles([taken], include_user=False)
+        load_profiles([taken], reserved=builtin_ids(), include_user=False)
 
 
 def test_key_lines_scans_tables_arrays_and_quoted_keys():

@@ -3,6 +3,9 @@ importlib.resources), the user's (`<user config dir>/profiles/*.toml`) and any n
 line. Python's `tomllib` gives no line numbers, so `key_lines` scans the TOML text for `[table]`
 and `[[array]]` headers and `key =` lines; every `Problem` gets the line of its key, or of the
 nearest enclosing table that is written in the file.
+
+The ids no profile may take (the built-in providers', `providers.builtin_ids()`) are handed in by
+the caller as `reserved`: the registry builds on this module, not the other way round.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import importlib.resources
 import logging
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -158,18 +161,20 @@ def bundled_profile(profile_id: str) -> Profile:
 
 
 def scan_profiles(
-    files: Iterable[str | Path] = (), *, user_dir: Path | None = None, include_user: bool = True
+    files: Iterable[str | Path] = (),
+    *,
+    reserved: Collection[str],
+    user_dir: Path | None = None,
+    include_user: bool = True,
 ) -> list[ProfileFile]:
     """Every profile file Jobdock would look at, in order: the user's directory (sorted by
-    name), then `files`. Problems are kept on each entry, not raised."""
+    name), then `files`. Problems are kept on each entry, not raised; a profile taking one of
+    the `reserved` ids is one."""
     found: list[tuple[Path, str]] = []
     folder = user_dir if user_dir is not None else user_profile_dir()
     if include_user and folder.is_dir():
         found += [(p, "user") for p in sorted(folder.glob("*.toml"))]
     found += [(Path(f), "command line") for f in files]
-    from jobdock.core.providers import builtin_providers
-
-    reserved = set(builtin_providers())
     entries = []
     for path, origin in found:
         try:
@@ -179,7 +184,7 @@ def scan_profiles(
     return entries
 
 
-def _usable(path: Path, reserved: set[str]) -> Profile:
+def _usable(path: Path, reserved: Collection[str]) -> Profile:
     profile = read_profile(path)
     if profile.id in reserved:
         line = line_of(key_lines(path.read_text(encoding="utf-8")), "id")
@@ -189,13 +194,19 @@ def _usable(path: Path, reserved: set[str]) -> Profile:
 
 
 def load_profiles(
-    files: Iterable[str | Path] = (), *, user_dir: Path | None = None, include_user: bool = True
+    files: Iterable[str | Path] = (),
+    *,
+    reserved: Collection[str],
+    user_dir: Path | None = None,
+    include_user: bool = True,
 ) -> list[Profile]:
-    """The usable profiles: invalid files in the user's directory are logged and skipped; an
-    invalid file named on the command line raises its `ProfileError`. A later profile with the
-    same id replaces an earlier one (the command line wins over the directory)."""
+    """The usable profiles: invalid files in the user's directory (or ones taking a `reserved`
+    id) are logged and skipped; an invalid file named on the command line raises its
+    `ProfileError`. A later profile with the same id replaces an earlier one (the command line
+    wins over the directory)."""
     chosen: dict[str, Profile] = {}
-    for entry in scan_profiles(files, user_dir=user_dir, include_user=include_user):
+    scanned = scan_profiles(files, reserved=reserved, user_dir=user_dir, include_user=include_user)
+    for entry in scanned:
         if entry.error is not None:
             if entry.origin == "command line":
                 raise entry.error
