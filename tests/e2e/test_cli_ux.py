@@ -24,6 +24,7 @@ from jobdock.core.store.jobs import JobStore
 from jobdock.simulator import Simulator
 from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
+from tests.support.waiting import wait_until
 
 JOBDOCK = [sys.executable, "-m", "jobdock"]
 PROGRESS = re.compile(r"^(\w+) downloading (\S+): .* of .* \((\d+)%\) at .*/s")
@@ -244,13 +245,24 @@ def test_global_options_after_the_sub_command(
     assert (other / "jobs.sqlite3").is_file()
 
 
-def test_demo_keeps_its_jobs_between_runs_and_reset_starts_over(cli: Cli) -> None:
+def test_demo_keeps_its_jobs_between_runs_and_reset_starts_over(cli: Cli, tmp_path: Path) -> None:
     first = cli.json("--demo", "jobs", "--json")
     assert first, "the demo has jobs"
     accounts = {a["name"]: a["base_url"] for a in cli.json("accounts", "list", "--json", "--demo")}
     job_id = cli("--demo", "submit", "demo-vainu", "--param", "sim_duration=0.5").stdout.strip()
-    # a later run: its simulator is back where the accounts and jobs expect it
-    cli("--demo", "watch", "--timeout", "25", expect=None, timeout=60)
+    # a later run: its simulator is back where the accounts and jobs expect it. The watch runs
+    # until it says it saved the job's file, then stops as on Ctrl+C (which keeps the demo).
+    out = tmp_path / "watch.out"
+    with out.open("wb") as stdout:
+        watch = subprocess.Popen([*JOBDOCK, "--demo", "watch", "--timeout", "60"], env=cli.env,
+                                 stdout=stdout, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_until(lambda: f"{job_id} saved " in out.read_text() or watch.poll() is not None,
+                   timeout=60, what="the demo's watch saving the new job")  # fmt: skip
+    finally:
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=30)
+    assert f"{job_id} saved " in out.read_text(), (out.read_text(), err)
     again = {j["id"]: j for j in cli.json("--demo", "jobs", "--json")}
     assert {j["id"] for j in first} | {job_id} == set(again)
     listed = cli.json("accounts", "list", "--json", "--demo")
