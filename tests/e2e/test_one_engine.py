@@ -22,6 +22,7 @@ from jobdock.simulator import Simulator
 from jobdock.simulator.config import FakeClock, SimConfig
 from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
+from tests.faults import harness
 from tests.support.processes import stop_process
 
 FOLLOWING = "is the worker for this data dir; following its work"
@@ -99,8 +100,10 @@ def assert_polled_and_saved_once(sim: Simulator, jobs: list[Job], downloads: Pat
 def test_two_watches_poll_each_job_once_and_save_each_result_once(
     cli: Cli, simulator: Simulator, tmp_path: Path
 ) -> None:
-    account = add_account(cli, simulator, "vainu")
-    ids = submit_many(cli, account, 20, "sim_duration=8")  # still running when watched
+    add_account(cli, simulator, "vainu", name=harness.ACCOUNT)
+    # Submitted in this process (twenty submit processes cost seconds of start-up and prove
+    # nothing here); 6 s leaves them running while both watches start.
+    ids = harness.submit_many(cli, simulator, [[("sim_duration", "6")]] * 20)
     downloads = tmp_path / "downloads"
     outs = tmp_path / "first.txt", tmp_path / "second.txt"
     args = ("--until-done", "--timeout", "120", "--download-dir", str(downloads))
@@ -109,6 +112,7 @@ def test_two_watches_poll_each_job_once_and_save_each_result_once(
         assert second.wait(timeout=150) == 0, outs[1].read_text()
     jobs = stored_jobs(cli)
     assert sorted(j.id for j in jobs) == sorted(ids)
+    assert all(j.polls > 1 for j in jobs), [j.polls for j in jobs]  # still running when watched
     assert_polled_and_saved_once(simulator, jobs, downloads)
     texts = [out.read_text() for out in outs]
     assert sum(FOLLOWING in text for text in texts) == 1, texts
