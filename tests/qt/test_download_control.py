@@ -53,7 +53,7 @@ async def settle() -> None:
 
 
 def enabled(win: MainWindow) -> tuple[bool, bool, bool]:
-    a = win.actions
+    a = win.commands
     return a.pause.isEnabled(), a.resume.isEnabled(), a.cancel_download.isEnabled()
 
 
@@ -68,7 +68,7 @@ def test_pause_resume_cancel_follow_the_selection(window: MainWindow) -> None:
     assert enabled(window) == (False, False, False)
     select(window, "job0004")  # cancelled: only Download now brings it back
     assert enabled(window) == (False, False, False)
-    assert window.actions.download.isEnabled()
+    assert window.commands.download.isEnabled()
     select(window, "job0001", "job0002")
     assert enabled(window) == (True, True, True)
 
@@ -79,9 +79,9 @@ def test_the_actions_reach_the_engine_for_the_jobs_they_fit(
     select(window, "job0001", "job0002", "job0003")
 
     async def scenario() -> None:
-        window.actions.pause.trigger()
-        window.actions.resume.trigger()
-        window.actions.cancel_download.trigger()
+        window.commands.pause.trigger()
+        window.commands.resume.trigger()
+        window.commands.cancel_download.trigger()
         await settle()
 
     qasync_loop.run_until_complete(scenario())
@@ -94,7 +94,7 @@ def test_the_actions_reach_the_engine_for_the_jobs_they_fit(
 def test_the_actions_sit_in_the_job_menu_the_context_menu_and_the_toolbar(
     window: MainWindow,
 ) -> None:
-    a = window.actions
+    a = window.commands
     wanted = [a.pause, a.resume, a.cancel_download]
     (job_menu,) = [m.menu() for m in window.menuBar().actions() if m.text() == "&Job"]
     assert all(action in job_menu.actions() for action in wanted)

@@ -60,7 +60,7 @@ async def settle() -> None:
 
 
 def test_actions_follow_the_selection(window: MainWindow) -> None:
-    a = window.actions
+    a = window.commands
     select(window)
     assert not a.download.isEnabled() and not a.remove.isEnabled()
     select(window, "job0001")
@@ -77,12 +77,12 @@ def test_engine_actions_on_a_multi_selection(window: MainWindow, qasync_loop: An
 
     async def scenario() -> list[str]:
         questions = []
-        window.actions.download.trigger()  # 2 jobs with results: asked first, with the count
+        window.commands.download.trigger()  # 2 jobs with results: asked first, with the count
         questions.append(answer(window))
-        window.actions.refresh.trigger()  # 3 jobs
+        window.commands.refresh.trigger()  # 3 jobs
         questions.append(answer(window))
-        window.actions.retry.trigger()  # only job0002 has a request: nothing to ask
-        assert window.actions.confirmation is None
+        window.commands.retry.trigger()  # only job0002 has a request: nothing to ask
+        assert window.commands.confirmation is None
         await settle()
         return questions
 
@@ -97,7 +97,7 @@ def test_engine_actions_on_a_multi_selection(window: MainWindow, qasync_loop: An
 
 def answer(window: MainWindow, *, yes: bool = True) -> str:
     """Answer the open question of the job actions; returns its text."""
-    box = window.actions.confirmation
+    box = window.commands.confirmation
     assert box is not None and box.isVisible()
     text = f"{box.text()} {box.informativeText()}"
     box.button(QMessageBox.StandardButton.Yes if yes else QMessageBox.StandardButton.Cancel).click()
@@ -112,9 +112,9 @@ def test_bulk_actions_on_everything_shown_ask_with_a_count(
     assert len(window.table.selected_jobs()) == 4
 
     async def scenario() -> list[str]:
-        window.actions.refresh.trigger()
+        window.commands.refresh.trigger()
         refresh = answer(window, yes=False)
-        window.actions.download.trigger()
+        window.commands.download.trigger()
         download = answer(window, yes=False)
         await settle()
         return [refresh, download]
@@ -127,20 +127,20 @@ def test_bulk_actions_on_everything_shown_ask_with_a_count(
 
 def test_open_copy_and_remove(window: MainWindow, qasync_loop: Any, tmp_path: Path) -> None:
     select(window, "job0001")
-    window.actions.open_file.trigger()
-    window.actions.open_folder.trigger()
+    window.commands.open_file.trigger()
+    window.commands.open_folder.trigger()
     assert [u.toLocalFile() for u in window.opened] == [
         str(tmp_path / "acme" / "job0001" / "r1.csv"),
         str(tmp_path / "acme" / "job0001"),
     ]
-    window.actions.copy_link.trigger()
+    window.commands.copy_link.trigger()
     assert QGuiApplication.clipboard().text() == "https://storage.example/r1.csv?signature=s3cr3t"
-    window.actions.copy_id.trigger()
+    window.commands.copy_id.trigger()
     assert QGuiApplication.clipboard().text() == "r1"
 
     async def scenario() -> None:
-        window.actions.remove.trigger()
-        box = window.actions.confirmation
+        window.commands.remove.trigger()
+        box = window.commands.confirmation
         assert box is not None and box.isVisible()
         box.button(QMessageBox.StandardButton.Yes).click()
         await settle()
@@ -277,7 +277,7 @@ def test_first_run_explains_jobdock_and_offers_three_ways_in(
 
         async def new_job_without_account() -> None:
             # New job with no account leads to the account form, with the reason.
-            win.actions.new_job.trigger()
+            win.commands.new_job.trigger()
             dialog = win.dialogs.get("accounts")
             assert dialog is not None and "needs an account" in dialog.status.text()
             assert "new-job" not in win.dialogs
@@ -320,8 +320,8 @@ def test_remove_can_also_delete_the_saved_files(
     select(window, "job0001")
 
     async def scenario() -> str:
-        window.actions.remove.trigger()
-        box = window.actions.confirmation
+        window.commands.remove.trigger()
+        box = window.commands.confirmation
         assert box is not None and box.checkBox() is not None
         text = f"{box.text()} {box.informativeText()} {box.checkBox().text()}"
         assert not box.checkBox().isChecked()  # keeping the files is the default

@@ -83,7 +83,7 @@ def test_window_and_watch_poll_once_download_once_and_window_actions_reach_the_w
                 # "Download now" in the window for a file gone from disk: the watch, the
                 # worker, saves it again (into its own download dir).
                 path = saved_once_then_deleted(ids[0])
-                window.actions.download_job(ids[0])
+                window.commands.download_job(ids[0])
                 await wait_for(path.exists, what="the file saved again")
                 await wait_for(
                     lambda: engine.job(ids[0]).results[0].download_state == DownloadState.DONE,

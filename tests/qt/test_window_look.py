@@ -89,10 +89,10 @@ def test_palette_switch_retints_icons_and_dark_screenshot(
     window.show()
     window.table.selectRow(window.proxy.mapFromSource(window.model.index(
         window.model.row_of("job0002"), 0)).row())  # fmt: skip
-    light = lightness(window.actions.download.icon())
+    light = lightness(window.commands.download.icon())
     QApplication.instance().setPalette(dark_palette())
     qasync_loop.run_until_complete(asyncio.sleep(0.05))  # the palette change event; paint
-    dark = lightness(window.actions.download.icon())
+    dark = lightness(window.commands.download.icon())
     assert light < 100 < dark, (light, dark)  # dark strokes on light, light strokes on dark
     assert lightness(window.sidebar.search.actions()[0].icon()) > 100
     shot = tmp_path / "dark.png"
@@ -110,14 +110,14 @@ def test_sync_action_follows_accounts_with_a_job_list(
     window = MainWindow(engine, settings=settings, clock=clock)
     qtbot.addWidget(window)
     window.start()
-    assert not window.actions.sync.isEnabled()  # vainu and testo have no job list
+    assert not window.commands.sync.isEnabled()  # vainu and testo have no job list
     engine._accounts["shop"] = Account(name="shop", provider="shoptet",
                                        base_url="https://api.myshoptet.com")  # fmt: skip
     window.refresh_accounts()
-    assert window.actions.sync.isEnabled()
+    assert window.commands.sync.isEnabled()
 
     async def scenario() -> None:
-        window.actions.sync.trigger()
+        window.commands.sync.trigger()
         menu_sync = window.build_account_menu("acme").actions()[0]
         assert menu_sync.text() == "Sync acme" and not menu_sync.isEnabled()
         window.build_account_menu("shop").actions()[0].trigger()

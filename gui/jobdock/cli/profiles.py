@@ -83,7 +83,7 @@ def list_profiles(files: list[str], *, out: TextIO, as_json: bool) -> int:
         if row["valid"]:
             out.write(f"{row['id']}\t{row['name']}\t{row['kind']}{where}\n")
         else:
-            problems = row["problems"]
-            assert isinstance(problems, list)
-            out.write(f"(invalid)\t{problems[0]}\t{row['kind']}\n")
+            listed = row["problems"]
+            assert isinstance(listed, list)
+            out.write(f"(invalid)\t{listed[0]}\t{row['kind']}\n")
     return EXIT_OK

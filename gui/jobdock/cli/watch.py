@@ -69,10 +69,11 @@ async def watch(
     verbosity: int = NORMAL,
 ) -> int:
     err = err or sys.stderr
-    changes: dict[str, object] = {"auto_download": auto_download}
-    if download_dir is not None:
-        changes["download_dir"] = Path(os.path.abspath(os.path.expanduser(download_dir)))
-    engine.configure(**changes)
+    if download_dir is None:
+        engine.configure(auto_download=auto_download)
+    else:
+        folder = Path(os.path.abspath(os.path.expanduser(download_dir)))
+        engine.configure(auto_download=auto_download, download_dir=folder)
     # Open the sessions of accounts with work to do now, so a keyring problem stops us at once.
     busy_accounts = {j.account for j in engine.jobs() if not j.orphaned and not j.is_settled}
     for name in sorted(busy_accounts):

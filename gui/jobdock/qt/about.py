@@ -145,7 +145,9 @@ class AboutDialog(QDialog):
         return header
 
     def _component_table(self) -> QTreeWidget:
-        table = QTreeWidget(rootIsDecorated=False, uniformRowHeights=True)
+        table = QTreeWidget()
+        table.setRootIsDecorated(False)
+        table.setUniformRowHeights(True)
         table.setHeaderLabels(["Component", "Version", "License"])
         for component in self.components:
             table.addTopLevelItem(

@@ -127,8 +127,13 @@ def _quit_on_sigint(quit_event: asyncio.Event) -> None:
 
 async def _show_startup_error(message: str) -> None:
     box = QMessageBox(QMessageBox.Icon.Critical, "Jobdock cannot start", message)
-    closed = asyncio.get_running_loop().create_future()
-    box.finished.connect(lambda result: closed.done() or closed.set_result(result))
+    closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def on_finished(result: int) -> None:
+        if not closed.done():
+            closed.set_result(result)
+
+    box.finished.connect(on_finished)
     box.open()  # never exec() inside the running loop
     await closed
 

@@ -190,5 +190,5 @@ def _has_session_bus() -> bool:
     address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
     if address:
         return True
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     return bool(runtime) and Path(runtime, "bus").exists()

@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         self.detail = DetailPane(redact=engine.redactor)
         self.empty_state = EmptyState(demo_offered=not demo)
         self._start_demo = start_demo or _start_demo_process
-        self.actions = JobActions(
+        self.commands = JobActions(
             engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
             open_url=open_url,
         )  # fmt: skip
@@ -143,13 +143,14 @@ class MainWindow(QMainWindow):
         self.resize(min(1320, screen.width()), min(820, screen.height()))
 
     def _build_menus(self) -> None:
-        a = self.actions
+        a = self.commands
         self.accounts_action = self._window_action("Accounts…", "accounts", self.open_accounts)
         self.settings_action = self._window_action("Settings…", "settings", self.open_settings)
         self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
         self.quit_action = self._window_action("Quit", "quit", self.quit_requested.emit)
         self.quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
-        toolbar = QToolBar("Main", objectName="main-toolbar", movable=False)
+        toolbar = QToolBar("Main", movable=False)
+        toolbar.setObjectName("main-toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (a.new_job, a.track, None, a.download, a.pause, a.resume, a.open_file,
                        a.open_folder, None,
@@ -195,11 +196,11 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.table.customContextMenuRequested.connect(self._on_table_menu_requested)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
-        self.table.download_delegate.download_requested.connect(self.actions.download_job)
-        self.table.download_delegate.resume_requested.connect(self.actions.resume_job)
-        self.actions.new_job_requested.connect(self.open_new_job)
-        self.actions.track_requested.connect(self.open_track)
-        self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
+        self.table.download_delegate.download_requested.connect(self.commands.download_job)
+        self.table.download_delegate.resume_requested.connect(self.commands.resume_job)
+        self.commands.new_job_requested.connect(self.open_new_job)
+        self.commands.track_requested.connect(self.open_track)
+        self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.tray.activated.connect(self.show_normal)
         self.desktop_notifications.clicked.connect(self.show_job)
         self.empty_state.add_account_requested.connect(self.open_accounts)
@@ -289,7 +290,7 @@ class MainWindow(QMainWindow):
         self.notices.on_changed(batch.changed, batch.removed)
         if batch.changed or batch.removed:
             self._schedule_recount()
-            self.actions.update_enabled()
+            self.commands.update_enabled()
             self._refresh_detail({job.id for job in batch.changed})
             if any(job.account not in self._known_accounts for job in batch.changed):
                 self.refresh_accounts()
@@ -327,7 +328,7 @@ class MainWindow(QMainWindow):
         names = {a.name for a in self.engine.accounts()} | {j.account for j in self.model.jobs()}
         self._known_accounts = names
         self.sidebar.set_accounts(names)
-        self.actions.update_sync_enabled()
+        self.commands.update_sync_enabled()
         self.shoptet.refresh_quota()
 
     def _on_sidebar_filters_changed(self, categories: list[Category], accounts: list[str]) -> None:
@@ -341,8 +342,10 @@ class MainWindow(QMainWindow):
     def build_account_menu(self, name: str) -> QMenu:
         """The sidebar's menu for one account: sync its job list (where the API has one)."""
         menu = QMenu(self)
-        sync = menu.addAction(icon("sync"), f"Sync {name}", lambda: self.actions.sync_account(name))
-        sync.setEnabled(self.actions.can_sync(name))
+        sync = menu.addAction(
+            icon("sync"), f"Sync {name}", lambda: self.commands.sync_account(name)
+        )
+        sync.setEnabled(self.commands.can_sync(name))
         menu.addAction(self.accounts_action)
         return menu
 
@@ -357,7 +360,7 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def _on_selection_changed(self, *_args: Any) -> None:
-        self.actions.update_enabled()
+        self.commands.update_enabled()
         self._refresh_detail()
 
     def _refresh_detail(self, changed: set[str] | None = None) -> None:
@@ -372,15 +375,15 @@ class MainWindow(QMainWindow):
 
     def _on_table_menu_requested(self, pos: Any) -> None:
         menu = QMenu(self)
-        menu.addActions(self.actions.job_actions())
+        menu.addActions(self.commands.job_actions())
         menu.addSeparator()
-        menu.addActions([self.actions.new_job, self.actions.track])
+        menu.addActions([self.commands.new_job, self.commands.track])
         self.context_menu = menu
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def _on_table_double_clicked(self, _index: Any) -> None:
         if any(saved_paths(j) for j in self.table.selected_jobs()):
-            self.actions.open_files()
+            self.commands.open_files()
 
     def _show_column_menu(self) -> None:
         menu = self.table.build_header_menu()

@@ -84,7 +84,8 @@ class RegisterWebhookDialog(AsyncDialog):
         self.account = account
         self.url = QLineEdit(placeholderText=URL_PLACEHOLDER)
         self.url.setText(_prefill(engine))
-        self.result_label = QLabel(wordWrap=True, visible=False)
+        self.result_label = QLabel(wordWrap=True)
+        self.result_label.setVisible(False)
         form = QFormLayout()
         form.addRow("Account", QLabel(account))
         form.addRow("Public URL", self.url)

@@ -157,7 +157,9 @@ class AccountsDialog(AsyncDialog):
     def _on_provider_changed(self, _index: int = 0) -> None:
         provider: Provider = self._engine.provider(self.provider.currentData())
         self.secret.setPlaceholderText(f"{provider.secret_label} (kept in the keyring)")
-        self.form.labelForField(self.secret).setText(provider.secret_label.split(" (")[0])
+        label = self.form.labelForField(self.secret)
+        assert isinstance(label, QLabel)  # addRow("Secret", ...) made it a QLabel
+        label.setText(provider.secret_label.split(" (")[0])
         # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for.
         names = provider.secret_names
         self.form.setRowVisible(self.secret, provider.needs_secret and not names)
@@ -169,8 +171,8 @@ class AccountsDialog(AsyncDialog):
 
     def _build_option_inputs(self, spec: AccountForm) -> None:
         """The provider's documented options as labelled inputs, in place of the old ones."""
-        for widget in self.option_inputs.values():
-            self.form.removeRow(widget)
+        for old in self.option_inputs.values():
+            self.form.removeRow(old)
         self.option_inputs = {}
         self._form_spec = spec
         row = self.form.rowCount() - 1  # before "More options"

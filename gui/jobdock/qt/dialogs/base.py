@@ -21,7 +21,8 @@ class AsyncDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.layout_ = QVBoxLayout(self)
-        self.error = QLabel(wordWrap=True, visible=False)
+        self.error = QLabel(wordWrap=True)
+        self.error.setVisible(False)
         self.error.setStyleSheet("color: #d03b3b")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

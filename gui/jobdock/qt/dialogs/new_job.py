@@ -138,6 +138,10 @@ class ShoptetForm(QWidget):
         return build_request(default, method=method, path=path)
 
 
+# The forms the "Form" tab can show, one a provider: each builds the request it describes.
+RequestForm = TestoForm | VainuForm | MethodPathBodyForm | ShoptetForm
+
+
 class RawForm(MethodPathBodyForm):
     def __init__(self) -> None:
         super().__init__(("GET", "POST", "PUT", "PATCH", "DELETE"))
@@ -178,7 +182,7 @@ class NewJobDialog(AsyncDialog):
         self._engine = engine
         self.account = QComboBox()
         self.label = QLineEdit(placeholderText="optional: shown in the job list")
-        self.forms: dict[str, QWidget] = {
+        self.forms: dict[str, RequestForm] = {
             "testo": TestoForm(),
             "vainu": VainuForm(),
             "cisco-cce": MethodPathBodyForm(),
@@ -229,7 +233,8 @@ class NewJobDialog(AsyncDialog):
         if self.tabs.currentIndex() == 1:
             return self.raw.build(default)
         form = self.stack.currentWidget()
-        return form.build(default)  # type: ignore[attr-defined, no-any-return]
+        assert isinstance(form, RequestForm)  # the Form tab is enabled only with a form shown
+        return form.build(default)
 
     def accept(self) -> None:
         name = self.account.currentData()

@@ -76,7 +76,7 @@ class SettingsDialog(AsyncDialog):
             self.notices[notice] = box
             window_form.addWidget(box)
         self.start_in_tray = QCheckBox("Start minimised to the tray")
-        self.start_in_tray.setChecked(settings.value(START_IN_TRAY, False, type=bool))
+        self.start_in_tray.setChecked(bool(settings.value(START_IN_TRAY, False, type=bool)))
         window_form.addWidget(self.start_in_tray)
         self.layout_.addWidget(engine_box)
         self.layout_.addWidget(window_box)
