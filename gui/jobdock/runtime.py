@@ -1,5 +1,6 @@
 """Everything a running Jobdock needs, opened and closed together: paths, store, credentials,
-engine, logging, and in demo mode the built-in simulator with its accounts and jobs.
+engine, logging, and in demo mode the built-in simulator (`simulator.demo` sets up its accounts
+and jobs; nothing here knows them).
 
 Shared by the CLI and the window so both start and stop the same way.
 """
@@ -19,9 +20,7 @@ import httpx
 from jobdock.core.engine.engine import Engine
 from jobdock.core.logs import setup_logging, teardown_logging
 from jobdock.core.model.errors import UsageError
-from jobdock.core.model.job import Account
 from jobdock.core.model.paths import AppPaths
-from jobdock.core.net.requests import build_request
 from jobdock.core.providers import with_profiles
 from jobdock.core.providers.profiles.schema import Profile
 from jobdock.core.store.credentials import (
@@ -57,14 +56,11 @@ class Runtime:
         `profiles` (from `profile_load.load_profiles`) join the built-in providers."""
         paths = demo_paths(data_dir) if demo else AppPaths.resolve(data_dir)
         paths.ensure()
-        simulator = None
+        the_demo = None
         if demo:
-            from jobdock.simulator import Simulator, demo_config, persist
+            from jobdock.simulator import demo as demo_mode
 
-            simulator = Simulator(sim_config or demo_config())
-            # Back where the last run left it: same ports, secrets, jobs and result files, so
-            # the demo's accounts and jobs chain across commands (`persist`).
-            simulator.start(ports=persist.restore(simulator, paths.data_dir))
+            the_demo = demo_mode.start(paths.data_dir, sim_config)
             credentials = credentials or MemoryCredentialStore()
         store = JobStore.open(paths.store_file)
         engine = Engine(
@@ -75,39 +71,18 @@ class Runtime:
             transport=transport,
         )
         handler = setup_logging(paths.log_file, redact=engine.redactor)
+        simulator = the_demo.simulator if the_demo is not None else None
         runtime = cls(paths=paths, store=store, engine=engine, simulator=simulator)
         try:
-            if simulator is not None:
-                await runtime.setup_demo()
+            if the_demo is not None:
+                await the_demo.set_up(engine)
             yield runtime
         finally:
             await engine.aclose()
             store.close()
             teardown_logging(handler)
-            if simulator is not None:
-                from jobdock.simulator import persist
-
-                persist.save(simulator, paths.data_dir)  # the engine is closed: nothing changes
-                simulator.stop()
-
-    async def setup_demo(self) -> None:
-        """Demo accounts on the simulator, and a few demo jobs when the store has none."""
-        assert self.simulator is not None
-        demo_accounts = self.simulator.demo_accounts()
-        for demo in demo_accounts:
-            account = Account(
-                name=demo.name, provider=demo.provider, base_url=demo.base_url, user=demo.user
-            )
-            await self.engine.add_account(account, demo.secret)
-        if self.engine.jobs():
-            return
-        for demo in demo_accounts:
-            provider = self.engine.provider(demo.provider)
-            request = demo.request or provider.default_request()
-            await self.engine.submit(demo.name, request, label=f"demo {demo.provider}")
-            failing = build_request(request, params=[*request.params, ("sim_outcome", "fail")])
-            if demo.provider in ("vainu", "cisco-cce"):
-                await self.engine.submit(demo.name, failing, label=f"demo {demo.provider} (fails)")
+            if the_demo is not None:
+                the_demo.close()  # after the engine: nothing changes the simulator's state now
 
 
 def demo_dir(data_dir: str | Path | None) -> Path:
