@@ -88,6 +88,7 @@ filename = "chunk-{{page}}.json"
 [results.pages]
 next = "next_chunk_internal_link"
 """
+ISSUED = "access-token-from-the-test-endpoint"  # by the token endpoint of the last test
 PAGES = [b'"Id","Name"\n"001A","Acme"\n"001B","Globex"\n', b'"Id","Name"\n"001C","Initech"\n',
          b'"Id","Name"\n"001D","Umbrella \xc3\xa9"\n']  # fmt: skip
 LOCATORS = [None, "MTAwMDA", "MjAwMDA"]
@@ -128,7 +129,7 @@ class _Server(BaseHTTPRequestHandler):
         self.send(code, json.dumps(value).encode(), Content_Type="application/json")
 
     def authorised(self) -> bool:
-        if self.headers.get("Authorization") == f"Bearer {TOKEN}":
+        if self.headers.get("Authorization") in (f"Bearer {TOKEN}", f"Bearer {ISSUED}"):
             return True
         self.send_json([{"errorCode": "INVALID_SESSION_ID"}], 401)
         return False
@@ -250,3 +251,64 @@ def test_chunks_chained_by_a_body_field_and_a_chunk_on_another_host_gets_no_toke
     assert json.loads(Path(results[2]["path"]).read_bytes())["data_array"] == [["2", "elsewhere"]]
     assert all(auth == f"Bearer {TOKEN}" for _, _, auth in api_seen.requests)
     assert other_seen.requests and all(auth is None for _, _, auth in other_seen.requests)
+
+
+# The URLs a profile names besides its base URL, set per account (docs/cli.md): the token
+# endpoint (`token_url`) and the hosts that get the credentials (`result_hosts`).
+CLIENT_SECRET = "client-secret-9b2f"
+OAUTH = DATABRICKS.replace(
+    'kind = "bearer"',
+    'kind = "oauth2"\ngrant = "client_credentials"\n'
+    'token_url = "https://login.example.invalid/oauth2/token"',
+)
+
+
+class _Tokens(_Server):
+    def do_POST(self) -> None:
+        form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+        self.seen.add(self)
+        if form.get("client_secret") != [CLIENT_SECRET]:
+            return self.send_json({"error": "invalid_client"}, 401)
+        self.send_json({"access_token": ISSUED, "token_type": "Bearer", "expires_in": 3600})
+
+
+def test_the_token_endpoint_and_the_result_hosts_set_per_account(
+    tmp_path: Path, file_keyring_env: dict[str, str], servers: tuple[str, Seen, str, Seen]
+) -> None:
+    base_url, api_seen, other_url, other_seen = servers
+    token_seen = Seen()
+    tokens = ThreadingHTTPServer(("127.0.0.1", 0), type("T", (_Tokens,), {"seen": token_seen}))
+    thread = threading.Thread(target=tokens.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    token_url = f"http://127.0.0.1:{tokens.server_address[1]}/oauth2/token"
+    profile = tmp_path / "statements.toml"
+    profile.write_text(OAUTH)
+    cli = Cli(env={**file_keyring_env, "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    p = ["--profile", str(profile)]
+    add = [*p, "accounts", "add", "acct", "--provider", "statements", "--base-url", base_url]
+    secrets = f"client_id=c1\nclient_secret={CLIENT_SECRET}\n"
+    try:
+        for bad, said in [
+            (["--option", "token_url=ftp://127.0.0.1/token"], "token_url='ftp://127.0.0.1/token'"),
+            (["--option", f"result_hosts={other_url}/cdn"], "result_hosts: expected a host"),
+        ]:
+            refused = cli(*add, *bad, "--secret-stdin", stdin=secrets, expect=2)
+            assert said in refused.stderr and len(refused.stderr.splitlines()) == 1
+        assert cli(*p, "accounts", "list").stdout == ""  # nothing stored
+        cli(*add, "--option", f"token_url={token_url}", "--option",
+            f"result_hosts= {other_url} ,", "--secret-stdin", stdin=secrets)  # fmt: skip
+        cli(*p, "submit", "acct")
+        watched = cli(*p, "watch", "--until-done", "--timeout", "60")
+        (job,) = json.loads(cli(*p, "jobs", "--json").stdout)
+    finally:
+        tokens.shutdown()
+        tokens.server_close()
+        thread.join()
+    assert [r["download_state"] for r in job["results"]] == ["done"] * 3, job
+    assert Path(job["results"][2]["path"]).read_bytes() == other_seen.served["/cdn/2"][0]
+    # the account's token endpoint got the client secret; the API and its result host the token
+    assert token_seen.requests and all(m == "POST" for m, _, _ in token_seen.requests)
+    assert all(auth == f"Bearer {ISSUED}" for _, _, auth in api_seen.requests)
+    assert other_seen.requests and all(a == f"Bearer {ISSUED}" for _, _, a in other_seen.requests)
+    for output in (watched.stdout, watched.stderr, json.dumps(job)):
+        assert ISSUED not in output and CLIENT_SECRET not in output

@@ -313,3 +313,30 @@ def test_without_a_filename_the_url_name_is_numbered():
     status, _ = submit(text, route)
     assert [r.filename_hint for r in status.results] == ["results-001", "results-002"]
     assert json.dumps([r.url for r in status.results])  # plain strings
+
+
+def test_the_url_options_of_an_account_are_checked_when_it_is_added():
+    from jobdock.core.model.errors import UsageError
+
+    oauth = SALESFORCE.replace(
+        'kind = "bearer"',
+        'kind = "oauth2"\ngrant = "client_credentials"\ntoken_url = "https://login.test/token"',
+    )
+    provider = ProfileProvider(parse_profile(oauth, source="p.toml"))
+
+    def account(**options: str) -> Account:
+        return Account(name="a", provider="paged", base_url="https://api.test", options=options)
+
+    provider.check_account(account(token_url="https://test.salesforce.test/services/oauth2/token",
+                                   result_hosts="files.test, http://127.0.0.1:8080"))  # fmt: skip
+    for options, said in [
+        ({"token_url": "login.test/token"}, "is not an absolute URL"),
+        ({"token_url": "http://h:99999/t"}, "a bad port"),
+        ({"token_url": "https://user:pw@login.test/t"}, "with credentials in it"),
+        ({"result_hosts": "files.test/x"}, "--option result_hosts: expected a host name"),
+    ]:
+        with pytest.raises(UsageError, match=said):
+            provider.check_account(account(**options))
+    bearer = ProfileProvider(parse_profile(SALESFORCE, source="p.toml"))
+    with pytest.raises(UsageError, match=r"has no token endpoint .*'bearer'"):
+        bearer.check_account(account(token_url="https://login.test/token"))

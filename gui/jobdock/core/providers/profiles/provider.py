@@ -40,7 +40,7 @@ from jobdock.core.net.http import (
     safe_url,
     server_date,
 )
-from jobdock.core.net.inputs import MAX_ANSWER_BYTES
+from jobdock.core.net.inputs import MAX_ANSWER_BYTES, url_problem
 from jobdock.core.net.redaction import Redactor
 from jobdock.core.providers.base import (
     AccountForm,
@@ -201,6 +201,25 @@ class ProfileProvider(Provider):
             return tuple(result_origin(h) for h in option.split(",") if h.strip())
         except ValueError as exc:
             raise ConfigError(f"{self.id}: account option result_hosts: {exc}") from None
+
+    def check_account(self, account: Account) -> None:
+        """`UsageError` for an account option naming a URL that cannot be used: `token_url` (an
+        http(s) URL, for an `oauth2` profile only) and `result_hosts` (host names or origins,
+        comma separated). Said when the account is added, not at its first request."""
+        token_url = account.options.get("token_url")
+        if token_url is not None:
+            if self.profile.auth.kind != "oauth2":
+                raise UsageError(f"--option token_url: {self.id} has no token endpoint "
+                                 f"(its [auth] kind is {self.profile.auth.kind!r})")  # fmt: skip
+            problem = url_problem(token_url)
+            if problem is None and urlsplit(token_url).username is not None:
+                problem = "a URL with credentials in it"
+            if problem is not None:
+                raise UsageError(f"--option token_url={one_line(token_url, 80)!r} is {problem}")
+        try:
+            self.result_origins(account)
+        except ConfigError as exc:
+            raise UsageError(exc.user_message.replace("account option", "--option")) from None
 
     def auth_params(self, account: Account, secret: str) -> dict[str, str]:
         """Query parameters that authenticate requests to the account's origin (query auth)."""
