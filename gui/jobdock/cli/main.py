@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from jobdock import __version__
 from jobdock.cli import profiles as profiles_cli
@@ -45,7 +45,7 @@ EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command its reader 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 

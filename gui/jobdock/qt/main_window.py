@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QPoint, QProcess, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -104,7 +105,7 @@ class MainWindow(QMainWindow):
         self.desktop_notifications = DesktopNotifications(self)
         self.notices = Notices(self.notify)
         self.notices.enabled = load_notice_toggles(settings)
-        self.dialogs: dict[str, QWidget] = {}
+        self.dialogs: dict[str, QDialog] = {}
         self._icon_color = icon_color()
         self._counts_timer = QTimer(self, singleShot=True, interval=250)
         self._counts_timer.timeout.connect(self.recount)
@@ -394,15 +395,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Could not {what}: {error.user_message}", 15000)
 
     # dialogs ----------------------------------------------------------------------------------
-    def _open_dialog(self, key: str, factory: Callable[[], QWidget]) -> QWidget:
+    def _open_dialog(self, key: str, factory: Callable[[], QDialog]) -> QDialog:
         existing = self.dialogs.get(key)
         if existing is not None:
             existing.raise_()
             return existing
         dialog = factory()
         self.dialogs[key] = dialog
-        dialog.finished.connect(lambda _result: self._on_dialog_finished(key))  # type: ignore[attr-defined]
-        dialog.open()  # type: ignore[attr-defined]
+        dialog.finished.connect(lambda _result: self._on_dialog_finished(key))
+        dialog.open()
         return dialog
 
     def _on_dialog_finished(self, key: str) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -271,8 +272,15 @@ def _plan(
     else:
         offset = 0  # no Range support, or If-Range saw a different object: from zero
     total = _expected_total(response, offset)
-    if offset and result.bytes is not None and total is not None and total != result.bytes:
-        place.unlink(part_path(target).name)  # type: ignore[arg-type]
+    # An offset is always that of `target`'s .part (a resume): `target` is set along with it.
+    if (
+        offset
+        and target is not None
+        and result.bytes is not None
+        and total is not None
+        and total != result.bytes
+    ):
+        place.unlink(part_path(target).name)
         raise DownloadError(
             f"the file changed on the server ({result.bytes:,} → {total:,} bytes); starting again",
             transient=True,
@@ -396,21 +404,18 @@ async def _in_thread(
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def settle(value: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)  # type: ignore[arg-type]
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
 
     def run() -> None:
+        outcome: Callable[[], None]
         try:
-            value, error = work(), None
+            outcome = functools.partial(future.set_result, work())
         except BaseException as exc:  # handed to the awaiting task
-            value, error = None, exc
+            outcome = functools.partial(future.set_exception, exc)
         try:
-            loop.call_soon_threadsafe(settle, value, error)
+            loop.call_soon_threadsafe(settle, outcome)
         except RuntimeError:
             pass  # loop closed
 

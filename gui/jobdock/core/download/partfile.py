@@ -28,6 +28,7 @@ from typing import Protocol
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; one Jobdock process per data dir there
+    # Ignored: the module's name holds None, no module, here; the `fcntl is None` checks read it.
     fcntl = None  # type: ignore[assignment]
 
 import httpx

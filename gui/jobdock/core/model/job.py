@@ -227,6 +227,8 @@ class Job:
     orphaned: bool = False
 
     def replace(self, **changes: object) -> Job:
+        # Ignored: mypy checks replace()'s keywords field by field, which a dict of changes
+        # (typed object) cannot be; replace() itself still refuses an unknown field (TypeError).
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property

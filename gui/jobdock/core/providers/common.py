@@ -19,7 +19,13 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 import httpx
 
-from jobdock.core.model.errors import ConfigError, JobdockError, ProtocolError, UsageError
+from jobdock.core.model.errors import (
+    ConfigError,
+    JobdockError,
+    ProtocolError,
+    ProviderError,
+    UsageError,
+)
 from jobdock.core.model.job import Account, origin_of
 from jobdock.core.net.http import ApiSession
 from jobdock.core.net.inputs import load_json
@@ -203,9 +209,8 @@ def guard(session: ApiSession, *, what: str) -> Iterator[None]:
 
 def _scrub(exc: JobdockError, redact: Redactor) -> None:
     message = redact(exc.user_message)
-    body = getattr(exc, "body", None)
-    if isinstance(body, str):
-        exc.body = redact(body)  # type: ignore[attr-defined]
+    if isinstance(exc, ProviderError) and exc.body is not None:  # the only errors with a body
+        exc.body = redact(exc.body)
     if message != exc.user_message:
         exc.user_message = message
         exc.args = (message,)

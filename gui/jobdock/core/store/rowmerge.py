@@ -38,6 +38,8 @@ def _merge_fields(base: T, ours: T, theirs: T, *, skip: tuple[str, ...] = ()) ->
             base, field.name
         ):
             changes[field.name] = mine
+    # Ignored: mypy checks replace()'s keywords field by field, which a dict of changes
+    # (typed object) cannot be; replace() itself still refuses an unknown field (TypeError).
     return dataclasses.replace(theirs, **changes) if changes else theirs  # type: ignore[arg-type]
 
 
