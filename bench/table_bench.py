@@ -5,7 +5,7 @@
 Two measurements, both on the real window code (`MainWindow` over a real `Engine` and `JobStore`):
 
 1. Live updates, in this process: a store with `--jobs` jobs, the window shown, and `--rate` job
-   updates a second for `--seconds` seconds, committed through `Engine.commit` (persist=False: the
+   updates a second for `--seconds` seconds, committed through `JobTable.commit` (persist=False: the
    window is measured, not SQLite) from a 100 Hz driver, so the engine coalesces them into batches
    the way it does under real polling. Mostly progress moves, some state changes (running →
    succeeded with a result link, failed), download progress, and a few new jobs. A QTimer heartbeat
@@ -158,7 +158,7 @@ class Driver:
         owed = round(self.rate * (time.perf_counter() - self.started)) - self.updates
         changed = [self._change(self.rng.random()) for _ in range(max(0, owed))]
         jobs = [j for j in changed if j is not None]
-        self.engine.commit(jobs, persist=False)
+        self.engine.table.commit(jobs, persist=False)
         self.running += [j.id for j in jobs if j.state == JobState.QUEUED]
         self.updates += max(0, owed)
 
@@ -176,7 +176,7 @@ class Driver:
         if kind < 0.10 and self.downloading:  # download progress (no job change)
             job_id = self.rng.choice(self.downloading)
             done = self.rng.randrange(0, 10_000_000)
-            engine.publish_progress(DownloadProgress(job_id, 0, done, 10_000_000, 2e6, 3.0))
+            engine.table.publish_progress(DownloadProgress(job_id, 0, done, 10_000_000, 2e6, 3.0))
             return None
         if kind < 0.16 and self.running:  # running → succeeded (and its download starts)
             job = engine.job(self.running.pop(self.rng.randrange(len(self.running))))

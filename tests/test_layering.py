@@ -222,9 +222,8 @@ def describe(cycle: list[str], edges: list[Import]) -> str:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known cycles until the engine's split lands: core.engine.engine <-> polling, "
-    "transfers, neighbours, lease, commands (and shoptet.webhooks -> engine, no cycle yet but "
-    "the same hand-over); core.providers <-> core.providers.profiles.load (lazy imports)",
+    reason="known cycle until the providers' split lands: core.providers <-> "
+    "core.providers.profiles.load (lazy imports)",
 )
 def test_no_import_cycle_in_the_package() -> None:
     graph, edges = import_graph(PACKAGE_ROOT)

@@ -78,7 +78,7 @@ class Watch:
 
     def check(self, batch: UpdateBatch) -> None:
         self.progress += sum(1 for p in batch.progress if p.job_id == self.job_id)
-        job = self.engine.current(self.job_id)
+        job = self.engine.table.current(self.job_id)
         if job is None or not self.folder.exists():
             return
         if any(r.download_state != DownloadState.DONE for r in job.results):

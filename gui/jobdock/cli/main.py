@@ -554,11 +554,9 @@ def _account_json(engine: Engine, account: Account) -> dict[str, Any]:
 
 
 async def _webhooks(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    from jobdock.core.providers.shoptet import webhooks
-
     engine = rt.engine
     if args.webhooks_command == "register":
-        url = await webhooks.register(engine, args.account, args.url)
+        url = await engine.register_webhook(args.account, args.url)
         where = engine.credentials.backend_name()
         out.write(f"registered {url} for job:finished; signature key stored in {where}\n")
         return EXIT_OK
@@ -572,9 +570,9 @@ async def _webhooks(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
     if not settings.webhook_enabled:
         out.write("webhook receiver disabled\n")
         return EXIT_OK
-    path = webhooks.receiver_path(engine)
+    path = engine.webhook_path()
     out.write(f"webhook receiver enabled on {settings.webhook_bind}:{settings.webhook_port}{path}")
-    public = webhooks.public_url(engine)
+    public = engine.webhook_public_url()
     out.write(f"; public URL {public}\n" if public else "; no public URL set (--public-url)\n")
     return EXIT_OK
 

@@ -207,7 +207,7 @@ async def _start_receiver(engine: Engine, report: Report) -> WebhookReceiver | N
     """The webhook receiver, when the settings enable it (Shoptet job:finished events)."""
     if not engine.settings.webhook_enabled:
         return None
-    receiver = WebhookReceiver(engine)
+    receiver = engine.webhook_receiver()
     await receiver.start()
     report.note(f"receiving webhooks at {receiver.url}")
     return receiver

@@ -3,7 +3,7 @@ the registration dialog, the accounts' rate-limit quota (sidebar tooltip and sta
 local webhook receiver while the window runs (when the settings enable it).
 
 `ShoptetSupport` belongs to the main window and calls the same core functions as the CLI:
-`webhooks.register` (`jobdock webhooks register ACCOUNT URL`), `WebhookReceiver` (as `watch`
+`Engine.register_webhook` (`jobdock webhooks register ACCOUNT URL`), `WebhookReceiver` (as `watch`
 runs it) and `engine.account_status` (`accounts list --json`). Dialogs open with `open()`, never
 `exec()`, and every task is kept.
 """
@@ -99,7 +99,7 @@ class RegisterWebhookDialog(AsyncDialog):
     def accept(self) -> None:
         url = self.url.text().strip() or None
         self.result_label.hide()
-        self.run(lambda: webhooks.register(self._engine, self.account, url), close=False)
+        self.run(lambda: self._engine.register_webhook(self.account, url), close=False)
 
     def _on_succeeded(self, url: object) -> None:
         self.result_label.setText(f"Registered {url} for {self.account}.")
@@ -112,7 +112,7 @@ def _prefill(engine: Any) -> str:
     """The receiver's public URL (base from settings plus its path), when a base is set."""
     if not engine.settings.webhook_public_url.strip():
         return ""
-    return webhooks.public_url(engine) or ""
+    return engine.webhook_public_url() or ""
 
 
 class ShoptetSupport(QObject):
@@ -192,7 +192,7 @@ class ShoptetSupport(QObject):
             self._window.tasks.spawn(self._start_receiver(), what="start the webhook receiver")
 
     async def _start_receiver(self) -> None:
-        receiver = webhooks.WebhookReceiver(self._engine)
+        receiver = self._engine.webhook_receiver()
         await receiver.start()  # a ConfigError reaches the status bar through the window's Tasks
         self.receiver = receiver
         self._window.statusBar().showMessage(f"Receiving webhooks at {receiver.url}", 10000)

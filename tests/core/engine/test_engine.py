@@ -359,13 +359,13 @@ def test_identical_file_is_reused_not_duplicated(tmp_path: Path) -> None:
             first = await engine.transfers.download(job_id, to=target)
             path = Path(first.results[0].path or "")
             # the user asks again into the same folder: same bytes, so no "r1 (2).csv"
-            engine.commit([first.replace(results=(first.results[0].replace_state(),))])
+            engine.table.commit([first.replace(results=(first.results[0].replace_state(),))])
             again = await engine.transfers.download(job_id, to=target)
             assert again.results[0].path == str(path)
             assert sorted(p.name for p in target.iterdir()) == ["r1.csv"]
             # different bytes under the same name are kept apart
             path.write_bytes(b"something else")
-            engine.commit([again.replace(results=(again.results[0].replace_state(),))])
+            engine.table.commit([again.replace(results=(again.results[0].replace_state(),))])
             third = await engine.transfers.download(job_id, to=target)
             assert Path(third.results[0].path or "").name == "r1 (2).csv"
             assert path.read_bytes() == b"something else"
@@ -448,7 +448,7 @@ def test_a_permanent_download_failure_is_not_retried(tmp_path: Path) -> None:
             job_id = await submit_and_settle(engine)
             result = engine.job(job_id).results[0]
             assert result.download_state == DownloadState.FAILED and result.retry_at is None
-            engine.wake()
+            engine.table.wake()
             await asyncio.sleep(0.3)  # several retry intervals: nothing is scheduled
             assert engine.job(job_id).results[0].download_state == DownloadState.FAILED
 

@@ -1,7 +1,7 @@
 """One redaction mechanism: the engine's `Redactor` knows every credential of every auth kind
 (bearer, header, query, Basic's password and its base64 `user:pass`, add-on access tokens and
 webhook signature keys obtained at run time), and every text that enters a job — errors, logs,
-stored answers, events, result and status URLs — goes through it in `Engine.commit`; the log
+stored answers, events, result and status URLs — goes through it in `JobTable.commit`; the log
 file goes through it too."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jobdock.core.model.job import Account, Job, JobEvent, JobState, Result
 from jobdock.core.model.paths import AppPaths
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.redaction import Redactor, redact_job
-from jobdock.core.providers.shoptet.webhooks import WebhookReceiver, signature_key_name
+from jobdock.core.providers.shoptet.webhooks import signature_key_name
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.core.store.jobs import JobStore
 from jobdock.simulator import FakeClock, SimConfig, Simulator
@@ -100,7 +100,7 @@ def test_commit_redacts_everything_that_enters_a_job_and_the_log(tmp_path: Path)
         async with _engine(tmp_path) as engine:
             account = Account(name="shop", provider="shoptet", base_url="https://shop.test")
             await engine.add_account(account, SECRET)
-            await WebhookReceiver(engine)._read_keys()  # the signature key, read from the keyring
+            await engine.webhook_receiver()._read_keys()  # the signature key, read from the keyring
             job = Job(
                 id="j1", account="shop", provider="shoptet", state=JobState.FAILED,
                 error=f"refused {SECRET}", log=f"log line sig-key-1234567 {SECRET}",
@@ -108,7 +108,7 @@ def test_commit_redacts_everything_that_enters_a_job_and_the_log(tmp_path: Path)
             )  # fmt: skip
             event = JobEvent(job_id="j1", at=job.updated_at, kind="link-refresh",
                              message=f"asking again after {SECRET}")  # fmt: skip
-            engine.commit([job], [event])
+            engine.table.commit([job], [event])
             logging.getLogger("jobdock.test").warning("echoed %s and sig-key-1234567", SECRET)
             return engine.job("j1"), engine.store.events("j1")
 

@@ -51,7 +51,7 @@ def test_a_job_submitted_elsewhere_is_followed_to_disk_here(tmp_path: Path) -> N
             await window.start()
             job = await script.submit("acc", FakeProvider().default_request())
             # The window's own look at the store (once a second) brings it in and follows it.
-            await until(window, lambda: window.current(job.id) is not None)
+            await until(window, lambda: window.table.current(job.id) is not None)
             assert any(j.id == job.id for b in batches for j in b.changed)
             await until(window, lambda: window.all_settled([job.id]))
             saved = window.job(job.id)
@@ -73,7 +73,7 @@ def test_newer_versions_and_removals_are_taken_in_older_ones_are_not(tmp_path: P
             assert await window.neighbours.adopt() == 0, "nothing new since"
 
             newer = first.replace(label="renamed", updated_at=first.updated_at + timedelta(1))
-            script.commit([newer])
+            script.table.commit([newer])
             assert await window.neighbours.adopt() == 1
             assert window.job(first.id).label == "renamed"
 
@@ -86,11 +86,11 @@ def test_newer_versions_and_removals_are_taken_in_older_ones_are_not(tmp_path: P
             window.subscribe(lambda batch: removed.extend(batch.removed))
             await script.remove(second.id)
             assert await window.neighbours.adopt() == 1
-            assert window.current(second.id) is None
+            assert window.table.current(second.id) is None
             await asyncio.sleep(0)  # the batch goes out on the next loop turn
             assert removed == [second.id]
 
-            window.commit([window.job(first.id).replace(label="mine")])
+            window.table.commit([window.job(first.id).replace(label="mine")])
             assert await script.neighbours.adopt() >= 1
             assert script.job(first.id).label == "mine"
             assert await window.neighbours.adopt() == 0, "its own writes are not news"

@@ -18,15 +18,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jobdock.core.engine.lease import Lease
+from jobdock.core.engine.table import JobTable
+from jobdock.core.engine.transfers import Transfers
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import utcnow
-
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
 
 log = logging.getLogger("jobdock.commands")
 DOWNLOAD, REFRESH = "download", "refresh"
@@ -43,8 +44,23 @@ class Command:
 
 
 class Commands:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        table: JobTable,
+        lease: Lease,
+        transfers: Transfers,
+        *,
+        poll_once: Callable[[str], Awaitable[None]],
+        adopt: Callable[[], Awaitable[object]],
+    ) -> None:
+        """`lease`: this engine's side of the worker lease (who sends, is anyone the worker);
+        `poll_once` polls a job now; `adopt` takes in what other processes wrote."""
+        self._table = table
+        self._store = table.store
+        self._lease = lease
+        self._transfers = transfers
+        self._poll_once = poll_once
+        self._adopt = adopt
         self._tasks: set[asyncio.Task[None]] = set()
 
     def post(self, kind: str, job_id: str, **args: Any) -> int:
@@ -52,23 +68,22 @@ class Commands:
         absolute here: the worker runs in another directory."""
         if args.get("to"):
             args["to"] = os.path.abspath(args["to"])
-        store = self._engine.store
-        with store.transaction() as db:
+        with self._store.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO commands (kind, job_id, args, sender, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (kind, job_id, json.dumps(args), self._engine.worker.lease.id,
+                (kind, job_id, json.dumps(args), self._lease.id,
                  utcnow().isoformat()),
             )  # fmt: skip
             return int(cursor.lastrowid or 0)
 
     def _exists(self, command_id: int) -> bool:
-        return bool(self._engine.store.rows("SELECT 1 FROM commands WHERE id = ?", (command_id,)))
+        return bool(self._store.rows("SELECT 1 FROM commands WHERE id = ?", (command_id,)))
 
     async def wait(self, command_id: int) -> bool:
         """Until the worker has done the command (True), or there has been no live worker for a
         whole lease expiry (False: the command is withdrawn, the caller does it itself)."""
-        lease = self._engine.worker.lease
+        lease = self._lease
         orphaned_since: float | None = None
         while self._exists(command_id):
             if lease.live_holder() is not None:
@@ -76,7 +91,7 @@ class Commands:
             elif orphaned_since is None:
                 orphaned_since = time.monotonic()
             elif time.monotonic() - orphaned_since > lease.expiry:
-                with self._engine.store.transaction() as db:
+                with self._store.transaction() as db:
                     gone = db.execute("DELETE FROM commands WHERE id = ?", (command_id,))
                     if gone.rowcount == 1:
                         return False
@@ -86,7 +101,7 @@ class Commands:
     def take(self, *, again: bool = False) -> list[Command]:
         """The waiting commands, oldest first, marked taken; `again`: also those a previous
         worker took and never finished."""
-        store = self._engine.store
+        store = self._store
         where = "" if again else "WHERE taken = 0"
         if not store.rows(f"SELECT 1 FROM commands {where} LIMIT 1"):
             return []  # the usual case, every beat: a look, no write lock
@@ -100,9 +115,8 @@ class Commands:
         commands = self.take(again=again)
         if not commands:
             return
-        engine = self._engine
-        if any(engine.current(c.job_id) is None for c in commands):
-            await engine.neighbours.adopt()  # asked about a job written a moment ago
+        if any(self._table.current(c.job_id) is None for c in commands):
+            await self._adopt()  # asked about a job written a moment ago
         loop = asyncio.get_running_loop()
         for command in commands:
             task = loop.create_task(self._run(command), name=f"command:{command.kind}")
@@ -110,28 +124,28 @@ class Commands:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, command: Command) -> None:
-        engine = self._engine
+        transfers = self._transfers
         try:
-            if engine.current(command.job_id) is None:
+            if self._table.current(command.job_id) is None:
                 log.info("skipping %s of job %s: no such job", command.kind, command.job_id)
             elif command.kind == DOWNLOAD:
                 to = command.args.get("to")
-                await engine.transfers.download(command.job_id, to=Path(to) if to else None)
+                await transfers.download(command.job_id, to=Path(to) if to else None)
             elif command.kind == REFRESH:
-                await engine.poll_once(command.job_id)
+                await self._poll_once(command.job_id)
             elif command.kind == PAUSE:
-                await engine.transfers.pause(command.job_id)
+                await transfers.pause(command.job_id)
             elif command.kind == RESUME:
-                engine.transfers.resume(command.job_id)
+                transfers.resume(command.job_id)
             elif command.kind == CANCEL:
-                await engine.transfers.stop(command.job_id)
+                await transfers.stop(command.job_id)
             else:
                 log.warning("unknown command %r from another process", command.kind)
         except JobdockError as exc:
             log.warning("%s of job %s failed: %s", command.kind, command.job_id, exc.user_message)
         except Exception:
             log.exception("%s of job %s failed", command.kind, command.job_id)
-        with engine.store.transaction() as db:
+        with self._store.transaction() as db:
             db.execute("DELETE FROM commands WHERE id = ?", (command.id,))
 
     async def cancel(self) -> None:

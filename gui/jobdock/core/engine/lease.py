@@ -19,17 +19,14 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from jobdock.core.model.errors import StoreError
 from jobdock.core.model.job import utcnow
 from jobdock.core.store.jobs import JobStore
-
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
 
 log = logging.getLogger("jobdock.lease")
 HEARTBEAT = 1.0  # seconds between renewals (and between looks by the others)
@@ -153,14 +150,33 @@ class Lease:
         return current
 
 
+class PendingCommands(Protocol):
+    """The commands other processes left for the worker (`commands.Commands`)."""
+
+    async def run_pending(self, *, again: bool = False) -> None: ...
+
+
 class Worker:
     """Runs the lease for an engine: every `HEARTBEAT` seconds it renews or tries to take the
     lease, starts the engine's work when it becomes the worker, stops it when it loses the lease,
     and as the worker carries out the commands other processes left in the store."""
 
-    def __init__(self, engine: Engine, lease: Lease | None = None) -> None:
-        self._engine = engine
-        self.lease = lease or Lease(engine.store)
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        adopt: Callable[[], Awaitable[object]],
+        start_working: Callable[[], None],
+        stop_working: Callable[[], Awaitable[None]],
+        commands: PendingCommands,
+    ) -> None:
+        """`adopt` takes in what other processes wrote; `start_working`/`stop_working` start
+        and stop polling and downloading here; `commands` are carried out as the worker."""
+        self.lease = lease
+        self._adopt = adopt
+        self._start_working = start_working
+        self._stop_working = stop_working
+        self._commands = commands
         self.holds = False
         self._task: asyncio.Task[None] | None = None
         self.on_change: Callable[[bool], None] | None = None  # told when `holds` changes
@@ -196,23 +212,22 @@ class Worker:
             self._refused = True
         else:
             self._refused = False
-        engine = self._engine
         if held and not self.holds:
             self.holds = True
             log.info(
-                "this process (pid %s) is the worker for %s", self.lease.pid, engine.store.path
+                "this process (pid %s) is the worker for %s", self.lease.pid, self.lease.store.path
             )
-            await engine.neighbours.adopt()  # the last worker's latest writes first
-            engine.start_working()
+            await self._adopt()  # the last worker's latest writes first
+            self._start_working()
             self._tell()
-            await engine.commands.run_pending(again=True)  # what the last worker left undone
+            await self._commands.run_pending(again=True)  # what the last worker left undone
         elif not held and self.holds:
             self.holds = False
             log.warning("another process took the worker lease; this one stops polling")
-            await engine.stop_working()
+            await self._stop_working()
             self._tell()
         elif self.holds:
-            await engine.commands.run_pending()
+            await self._commands.run_pending()
 
     def _tell(self) -> None:
         if self.on_change is not None:

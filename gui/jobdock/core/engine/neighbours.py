@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
+from jobdock.core.engine.table import JobTable
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 1.0  # seconds between looks at the store
 
 
 class Neighbours:
-    def __init__(self, engine: Engine, store_version: int) -> None:
-        """`store_version`: the store's `data_version` read before the engine loaded its jobs."""
-        self._engine = engine
+    def __init__(
+        self, table: JobTable, store_version: int, *, stop: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """`store_version`: the store's `data_version` read before the table loaded its jobs;
+        `stop`: stop polling and downloading a job (another process removed it)."""
+        self._table = table
         self._version = store_version
+        self._stop = stop
 
     async def run(self) -> None:
         """Look every `CHECK_INTERVAL` seconds until cancelled."""
@@ -36,15 +39,15 @@ class Neighbours:
 
     async def adopt(self) -> int:
         """Take in what other processes wrote since the last look; how many jobs changed here."""
-        engine = self._engine
-        version = engine.store.data_version()
+        table = self._table
+        version = table.store.data_version()
         if version == self._version:
             return 0
         self._version = version
-        stamps = engine.store.job_stamps()
+        stamps = table.store.job_stamps()
         fresh: list[str] = []
         for job_id, stamp in stamps.items():
-            mine = engine.current(job_id)
+            mine = table.current(job_id)
             if mine is None or (
                 stamp != mine.updated_at.isoformat()
                 and datetime.fromisoformat(stamp) > mine.updated_at
@@ -53,14 +56,13 @@ class Neighbours:
         # A job the store has not taken yet (it refused the write) is not gone.
         gone = [
             job.id
-            for job in engine.jobs()
-            if job.id not in stamps and not engine.writeback.holds(job.id)
+            for job in table.jobs()
+            if job.id not in stamps and not table.writeback.holds(job.id)
         ]
         for job_id in gone:
-            engine.polling.cancel(job_id)
-            await engine.transfers.cancel(job_id)
-            engine.forget(job_id)
-        jobs = engine.store.get_jobs(fresh)
+            await self._stop(job_id)
+            table.forget(job_id)
+        jobs = table.store.get_jobs(fresh)
         if jobs:
-            engine.commit(jobs, persist=False)
+            table.commit(jobs, persist=False)
         return len(jobs) + len(gone)

@@ -1,6 +1,6 @@
 """The engine's polling side: which jobs are due, single and batched polls, poll health.
 
-`Polling` decides when to ask and applies what comes back through the engine's `commit`; the
+`Polling` decides when to ask and applies what comes back through the job table's `commit`; the
 rules for folding an answer into a job, and the timing rules, live in `rules.py`.
 Providers that can refresh many jobs in one call (`SupportsBatchPoll`: Shoptet's job list) get one
 batch per account whenever any of its jobs is due.
@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from jobdock.core.engine.accounts import Accounts
 from jobdock.core.engine.rules import apply_poll_error, apply_status, past_deadline
+from jobdock.core.engine.table import JobTable
 from jobdock.core.model.errors import JobdockError, NetworkError, ProtocolError, UsageError
 from jobdock.core.model.job import Job, JobEvent
 from jobdock.core.providers.base import RemoteStatus, SupportsBatchPoll
-
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
 
 log = logging.getLogger("jobdock.polling")
 
@@ -42,8 +41,10 @@ class PollHealth:
 
 
 class Polling:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, table: JobTable, accounts: Accounts, *, rng: random.Random) -> None:
+        self._table = table
+        self._accounts = accounts
+        self._rng = rng
         self.tasks: dict[str, asyncio.Task[None]] = {}  # job id → its poll (a batch serves many)
         self.health = PollHealth()
 
@@ -53,36 +54,36 @@ class Polling:
             task.cancel()
 
     async def poll_once(self, job_id: str) -> None:
-        job = self._engine.job(job_id)
-        account = self._engine.account(job.account)
-        provider = self._engine.provider(job.provider)
-        policy = self._engine.policy(provider, account)
+        job = self._table.job(job_id)
+        account = self._accounts.account(job.account)
+        provider = self._accounts.provider(job.provider)
+        policy = self._accounts.policy(provider, account)
         try:
-            session = await self._engine.session(account)
-            async with self._engine.semaphore(f"poll:{account.origin}"):
-                status = self._engine.localized(await provider.poll(session, job), account)
+            session = await self._accounts.session(account)
+            async with self._accounts.semaphore(f"poll:{account.origin}"):
+                status = self._accounts.localized(await provider.poll(session, job), account)
         except JobdockError as exc:
             self._note_health(exc)
-            current = self._engine.current(job_id)
+            current = self._table.current(job_id)
             if current is not None:
                 failed, events = apply_poll_error(
-                    current, exc, now=self._engine.clock(), policy=policy, rng=self._engine.rng
+                    current, exc, now=self._table.clock(), policy=policy, rng=self._rng
                 )
-                self._engine.commit([failed], events)
+                self._table.commit([failed], events)
             return
         self._note_health(None)
-        current = self._engine.current(
+        current = self._table.current(
             job_id
         )  # the job as it is now: a download may have changed it
         if current is not None:
             updated, events = apply_status(
-                current, status, now=self._engine.clock(), policy=policy, rng=self._engine.rng,
-                redact=self._engine.redactor,
+                current, status, now=self._table.clock(), policy=policy, rng=self._rng,
+                redact=self._accounts.redactor,
             )  # fmt: skip
-            self._engine.commit([updated], events)
+            self._table.commit([updated], events)
 
     def _note_health(self, error: JobdockError | None) -> None:
-        now = self._engine.clock()
+        now = self._table.clock()
         if error is None:
             self.health.last_ok_at = now
             self.health.network_failures = 0
@@ -107,10 +108,10 @@ class Polling:
             pass  # removed meanwhile
         except Exception:
             log.exception("unexpected error polling job %s", job_id)
-            current = self._engine.current(job_id)
+            current = self._table.current(job_id)
             if current is not None:
-                retry = self._engine.clock() + timedelta(seconds=60)
-                self._engine.commit(
+                retry = self._table.clock() + timedelta(seconds=60)
+                self._table.commit(
                     [
                         current.replace(
                             error="internal error while polling; see the log", next_poll_at=retry
@@ -119,23 +120,23 @@ class Polling:
                 )
         finally:
             self.tasks.pop(job_id, None)
-            self._engine.wake()
+            self._table.wake()
 
     def start_due(self, loop: asyncio.AbstractEventLoop, now: datetime) -> float | None:
         """Start the polls that are due; returns when (monotonic) the next one will be. `now`
         (wall) only decides deadlines: waits are measured on the monotonic clock."""
-        mono = self._engine.monotonic()
+        mono = self._table.monotonic()
         soonest: float | None = None
         expired: list[tuple[Job, list[JobEvent]]] = []
         batch_accounts: set[str] = set()
-        for job in list(self._engine.jobs()):
+        for job in list(self._table.jobs()):
             if not self._wants_poll(job):
                 continue
             gave_up = past_deadline(job, now)
             if gave_up is not None:
                 expired.append(gave_up)
                 continue
-            due = self._engine.poll_due(job)
+            due = self._table.poll_due(job)
             if due > mono:
                 soonest = due if soonest is None or due < soonest else soonest
             elif self._batched(job):
@@ -143,42 +144,42 @@ class Polling:
             else:
                 self.tasks[job.id] = loop.create_task(self._guarded_poll(job.id))
         for job, events in expired:
-            self._engine.commit([job], events)
+            self._table.commit([job], events)
         for account in sorted(batch_accounts):
             self._start_batch(loop, account)
         return soonest
 
     def _batched(self, job: Job) -> bool:
         try:
-            return isinstance(self._engine.provider(job.provider), SupportsBatchPoll)
+            return isinstance(self._accounts.provider(job.provider), SupportsBatchPoll)
         except UsageError:
             return False
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop, account: str) -> None:
         """One batch poll for every unfinished job of the account (one of them is due)."""
-        ids = [j.id for j in self._engine.jobs() if j.account == account and self._wants_poll(j)]
+        ids = [j.id for j in self._table.jobs() if j.account == account and self._wants_poll(j)]
         task = loop.create_task(self._guarded_batch(account, ids), name=f"batch-poll:{account}")
         for job_id in ids:
             self.tasks[job_id] = task
 
     async def poll_batch(self, account_name: str, job_ids: list[str]) -> None:
-        account = self._engine.account(account_name)
-        provider = self._engine.provider(account.provider)
+        account = self._accounts.account(account_name)
+        provider = self._accounts.provider(account.provider)
         assert isinstance(provider, SupportsBatchPoll)
-        policy = self._engine.policy(provider, account)
-        jobs = [j for i in job_ids if (j := self._engine.current(i))]
+        policy = self._accounts.policy(provider, account)
+        jobs = [j for i in job_ids if (j := self._table.current(i))]
         answers: Mapping[str, RemoteStatus | JobdockError]
         try:
-            session = await self._engine.session(account)
-            async with self._engine.semaphore(f"poll:{account.origin}"):
+            session = await self._accounts.session(account)
+            async with self._accounts.semaphore(f"poll:{account.origin}"):
                 answers = await provider.poll_many(session, jobs)
         except JobdockError as exc:
             answers = {job.id: exc for job in jobs}
-        now = self._engine.clock()
+        now = self._table.clock()
         updates: list[Job] = []
         events: list[JobEvent] = []
         for job in jobs:
-            current = self._engine.current(job.id)  # as it is now, after the await
+            current = self._table.current(job.id)  # as it is now, after the await
             if current is None:
                 continue
             answer = answers.get(job.id) or ProtocolError(
@@ -187,21 +188,21 @@ class Polling:
             if isinstance(answer, JobdockError):
                 self._note_health(answer)
                 updated, more = apply_poll_error(
-                    current, answer, now=now, policy=policy, rng=self._engine.rng
+                    current, answer, now=now, policy=policy, rng=self._rng
                 )
             else:
                 self._note_health(None)
                 updated, more = apply_status(
                     current,
-                    self._engine.localized(answer, account),
+                    self._accounts.localized(answer, account),
                     now=now,
                     policy=policy,
-                    rng=self._engine.rng,
-                    redact=self._engine.redactor,
+                    rng=self._rng,
+                    redact=self._accounts.redactor,
                 )
             updates.append(updated)
             events += more
-        self._engine.commit(updates, events)
+        self._table.commit(updates, events)
 
     async def _guarded_batch(self, account: str, job_ids: list[str]) -> None:
         try:
@@ -210,13 +211,13 @@ class Polling:
             pass  # the account was removed meanwhile
         except Exception:
             log.exception("unexpected error polling account %s", account)
-            retry = self._engine.clock() + timedelta(seconds=60)
+            retry = self._table.clock() + timedelta(seconds=60)
             note = "internal error while polling; see the log"
-            self._engine.commit(
+            self._table.commit(
                 [
                     j.replace(error=note, next_poll_at=retry)
                     for i in job_ids
-                    if (j := self._engine.current(i))
+                    if (j := self._table.current(i))
                 ]
             )
         finally:
@@ -224,4 +225,4 @@ class Polling:
             for job_id in job_ids:
                 if self.tasks.get(job_id) is me:
                     del self.tasks[job_id]
-            self._engine.wake()
+            self._table.wake()

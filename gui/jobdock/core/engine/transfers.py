@@ -17,18 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import stat
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jobdock.core.download import downloader, integrity, partfile
 from jobdock.core.download.decompress import decompressed
 from jobdock.core.download.filenames import sanitize_filename
 from jobdock.core.download.speed import MinSpeed
+from jobdock.core.engine.accounts import Accounts
+from jobdock.core.engine.config import LiveSettings
 from jobdock.core.engine.links import identity
 from jobdock.core.engine.slots import PrioritySlots
+from jobdock.core.engine.table import JobTable
 from jobdock.core.model.errors import (
     ChecksumError,
     DiskFullError,
@@ -50,9 +53,6 @@ from jobdock.core.model.job import (
 )
 from jobdock.core.model.updates import DownloadProgress
 
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
-
 log = logging.getLogger("jobdock.transfers")
 PROGRESS_INTERVAL = downloader.PROGRESS_INTERVAL
 DISK_FULL_RECHECK = 5.0  # seconds between looks for room on a full download disk
@@ -65,11 +65,25 @@ class _Gone(Exception):
 
 
 class Transfers:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        table: JobTable,
+        accounts: Accounts,
+        settings: LiveSettings,
+        *,
+        poll_once: Callable[[str], Awaitable[None]],
+        resubmit: Callable[[str], Awaitable[Job]],
+    ) -> None:
+        """`poll_once` polls a job now (a fresh result link); `resubmit` submits a job's request
+        again as a new job (`auto_resubmit`)."""
+        self._table = table
+        self._accounts = accounts
+        self._settings = settings
+        self._poll_once = poll_once
+        self._resubmit = resubmit
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots: dict[str, PrioritySlots] = {}
-        self._all = PrioritySlots(engine.settings.max_downloads)  # every download, any origin
+        self._all = PrioritySlots(settings.current.max_downloads)  # every download, any origin
         # Whose plain ETag is the content's MD5 (S3's); tests on 127.0.0.1 stand in for S3.
         self.trust_etag_host: integrity.TrustFn = integrity.trusted_etag_host
         # Results this process has tried: a retry another run scheduled is due at once here.
@@ -80,12 +94,12 @@ class Transfers:
         origin = origin_of(result.url)
         slots = self._slots.get(origin)
         if slots is None:
-            slots = self._slots[origin] = PrioritySlots(self._engine.settings.max_per_origin)
+            slots = self._slots[origin] = PrioritySlots(self._settings.current.max_per_origin)
         return slots.slot(_priority(result))
 
     def _download_slot(self, result: Result) -> AbstractAsyncContextManager[None]:
         """One of the `max_downloads` (read each time: the user may change it while running)."""
-        self._all.resize(self._engine.settings.max_downloads)
+        self._all.resize(self._settings.current.max_downloads)
         return self._all.slot(_priority(result))
 
     def tasks(self) -> list[asyncio.Task[None]]:
@@ -98,7 +112,7 @@ class Transfers:
             await asyncio.gather(task, return_exceptions=True)
 
     def folder_for(self, job: Job) -> Path:
-        root = self._engine.settings.download_dir
+        root = self._settings.current.download_dir
         return root / sanitize_filename(job.account, fallback="account") / job.id
 
     def _auto_wanted(self, job: Job, now: datetime) -> bool:
@@ -125,9 +139,9 @@ class Transfers:
     def schedule(self, now: datetime) -> datetime | None:
         """Start automatic downloads (soonest-expiring first) and retries that are due. Returns
         when the next retry is due (None: nothing scheduled)."""
-        if not self._engine.settings.auto_download:
+        if not self._settings.current.auto_download:
             return None
-        jobs = self._engine.jobs()
+        jobs = self._table.jobs()
         wanted = [j for j in jobs if self._auto_wanted(j, now)]
         wanted.sort(
             key=lambda j: min(
@@ -156,7 +170,7 @@ class Transfers:
 
     async def download(self, job_id: str, *, to: Path | None = None) -> Job:
         """Save the job's results now (retrying failed and expired ones); returns the job."""
-        job = self._engine.job(job_id)
+        job = self._table.job(job_id)
         if not job.results:
             if job.state != JobState.SUCCEEDED:
                 raise UsageError(f"job {job_id} has no results yet (state: {job.state.value})")
@@ -166,22 +180,22 @@ class Transfers:
             stops = self._stops.get(job_id, 0)
             await asyncio.gather(running, return_exceptions=True)
             if self._stops.get(job_id, 0) != stops:
-                return self._engine.job(job_id)  # paused or cancelled since: that is the word
+                return self._table.job(job_id)  # paused or cancelled since: that is the word
         task = self._start(job_id, folder=to, retry_failed=True)
         try:
             await asyncio.wait({task})  # a pause or cancel ends it early: the job tells how
         except asyncio.CancelledError:
             task.cancel()
             raise
-        return self._engine.job(job_id)
+        return self._table.job(job_id)
 
     # the user's hand on a download ---------------------------------------------------------
     async def pause(self, job_id: str) -> Job:
         """Stop the job's unfinished downloads and keep each `.part` for a resume with Range;
         nothing fetches them again, after a restart neither, until `resume` or a download."""
-        keys = [identity(r) for r in self._engine.job(job_id).results if r.is_under_way]
+        keys = [identity(r) for r in self._table.job(job_id).results if r.is_under_way]
         if not keys:
-            return self._engine.job(job_id)
+            return self._table.job(job_id)
         # Held before the task is stopped, so the scheduler never sees them as wanted.
         self._stops[job_id] = self._stops.get(job_id, 0) + 1
         for key in keys:
@@ -194,11 +208,11 @@ class Transfers:
                 size = _size(partfile.part_path(Path(found[1].path)))
                 self._update(job_id, key, bytes_done=size)
         self._note(job_id, "download-paused", f"paused {len(keys)} download(s); partial files kept")
-        return self._engine.job(job_id)
+        return self._table.job(job_id)
 
     def resume(self, job_id: str) -> Job:
         """Continue the job's paused downloads from the bytes of their `.part` (Range)."""
-        job = self._engine.job(job_id)
+        job = self._table.job(job_id)
         keys = [identity(r) for r in job.results if r.download_state == DownloadState.PAUSED]
         for key in keys:
             self._update(job_id, key, download_state=DownloadState.PENDING, held=False, error=None)
@@ -206,12 +220,12 @@ class Transfers:
             self._note(job_id, "download-resumed", f"resumed {len(keys)} download(s)")
             if job_id not in self._tasks:
                 self._start(job_id, folder=None, retry_failed=False)
-        return self._engine.job(job_id)
+        return self._table.job(job_id)
 
     async def stop(self, job_id: str) -> Job:
         """Cancel the job's unfinished downloads: stopped, their `.part` files deleted, the
         results `pending` and held (not fetched again until the user asks)."""
-        job = self._engine.job(job_id)
+        job = self._table.job(job_id)
         stopping = [
             r for r in job.results if r.is_under_way or r.download_state == DownloadState.PAUSED
         ]
@@ -231,7 +245,7 @@ class Transfers:
             self._update(job_id, key, path=None, bytes_done=0)
         self._note(job_id, "download-cancelled",
                    f"cancelled {len(stopping)} download(s); partial files deleted")  # fmt: skip
-        return self._engine.job(job_id)
+        return self._table.job(job_id)
 
     async def _guarded(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
         try:
@@ -244,11 +258,11 @@ class Transfers:
         finally:
             if self._tasks.get(job_id) is asyncio.current_task():
                 self._tasks.pop(job_id, None)
-            self._engine.wake()
+            self._table.wake()
 
     async def _download_job(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
         """Fetch the job's due results side by side, each within the download limits."""
-        job = self._engine.job(job_id)
+        job = self._table.job(job_id)
         target = folder or self.folder_for(job)
         # Results are followed by identity, not position: a link refresh may list them in
         # another order, or add and drop some; so the due ones are looked for again whenever
@@ -257,8 +271,8 @@ class Transfers:
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                job = self._engine.job(job_id)
-                now = self._engine.clock()
+                job = self._table.job(job_id)
+                now = self._table.clock()
                 for result in job.results:
                     key = identity(result)
                     if key in tried or not self._due(job_id, result, retry_failed, now):
@@ -310,13 +324,12 @@ class Transfers:
 
     def _find(self, job_id: str, key: str) -> tuple[int, Result] | None:
         """Where the result known as `key` is now, or None when a refresh dropped it."""
-        for index, result in enumerate(self._engine.job(job_id).results):
+        for index, result in enumerate(self._table.job(job_id).results):
             if identity(result) == key:
                 return index, result
         return None
 
     async def _download_result(self, job_id: str, key: str, folder: Path) -> None:
-        engine = self._engine
         attempts = 0
         checksum_failures = 0
         earlier: str | None = None  # SHA-256 of a download S3's ETag disagreed with
@@ -351,7 +364,7 @@ class Transfers:
             except JobdockError as exc:
                 attempts += 1
                 quick = not isinstance(exc, DiskFullError)  # room does not appear in seconds
-                if exc.transient and quick and attempts < engine.settings.download_retries:
+                if exc.transient and quick and attempts < self._settings.current.download_retries:
                     self._note(job_id, "download-retry", f"{exc.user_message}; retrying")
                     await asyncio.sleep(min(0.25 * 2**attempts, 10.0))
                     continue
@@ -374,20 +387,19 @@ class Transfers:
     async def _fetch(
         self, job_id: str, key: str, folder: Path, earlier: str | None = None
     ) -> Result:
-        engine = self._engine
-        job = engine.job(job_id)
+        job = self._table.job(job_id)
         found = self._find(job_id, key)
         if found is None:
             raise _Gone
         result = found[1]
-        account = engine.account(job.account) if not job.orphaned else None
+        account = self._accounts.account(job.account) if not job.orphaned else None
         if result.needs_auth and account is not None:
-            session = await engine.session(account)
+            session = await self._accounts.session(account)
         else:
             # A link that needs no credentials gets none, from any origin; an orphaned job has no
             # account left, so its session is named after the link's own origin.
             owner = account or Account(name=job.account, provider=job.provider, base_url=result.url)
-            session = engine.bare_session(owner)
+            session = self._accounts.bare_session(owner)
         self._update(
             job_id,
             key,
@@ -397,7 +409,7 @@ class Transfers:
             held=False,
         )
         meter = downloader.RateMeter()
-        settings = engine.settings
+        settings = self._settings.current
         min_speed = MinSpeed(bytes_per_second=settings.min_speed, window=settings.min_speed_window)
 
         def on_started(started: downloader.Started) -> None:
@@ -416,7 +428,7 @@ class Transfers:
             speed = meter.update(done)
             now = self._find(job_id, key)
             if now is not None:
-                engine.publish_progress(
+                self._table.publish_progress(
                     DownloadProgress(job_id, now[0], done, total, speed, meter.eta(done, total))
                 )
 
@@ -433,11 +445,13 @@ class Transfers:
                     on_progress=on_progress,
                     # The bytes move in a worker thread (off the GUI thread, at full speed);
                     # an engine given a test transport keeps them on the loop, through it.
-                    threaded=engine._transport is None,
+                    threaded=self._accounts.threaded,
                     trust_etag_host=self.trust_etag_host,
                     earlier_sha256=earlier,
                     # Below the download folder, no folder may be a link (see jobfolder).
-                    root=engine.settings.download_dir if folder == self.folder_for(job) else None,
+                    root=self._settings.current.download_dir
+                    if folder == self.folder_for(job)
+                    else None,
                     min_speed=min_speed,
                 )
             finally:
@@ -450,10 +464,9 @@ class Transfers:
     async def _refresh(self, job_id: str, key: str, *, reason: str) -> bool:
         """The storage refused the result's link: poll the job for a fresh one. False (and the
         result marked expired) if none came; a fresh link is tried whatever its expiry says."""
-        engine = self._engine
         before = self._find(job_id, key)
         self._note(job_id, "link-refresh", reason)
-        await engine.poll_once(job_id)
+        await self._poll_once(job_id)
         after = self._find(job_id, key)
         if after is None:
             return False  # the API no longer lists it: nothing to fetch under this identity
@@ -470,15 +483,14 @@ class Transfers:
     async def _maybe_resubmit(self, job_id: str) -> None:
         """With `auto_resubmit`, an expired result that cannot be refreshed is fetched again by
         submitting the same request as a new job (once per job: the new job is a fresh start)."""
-        engine = self._engine
-        job = engine.job(job_id)
-        if not engine.settings.auto_resubmit or job.request is None:
+        job = self._table.job(job_id)
+        if not self._settings.current.auto_resubmit or job.request is None:
             return
         # Once per job, and never for a job that is itself a re-submission: no endless chain.
-        if any(e.kind in ("resubmitted", "resubmission") for e in engine.events(job_id)):
+        if any(e.kind in ("resubmitted", "resubmission") for e in self._table.events(job_id)):
             return
         try:
-            new = await engine.resubmit(job_id)
+            new = await self._resubmit(job_id)
         except JobdockError as exc:
             self._note(job_id, "resubmit-failed", exc.user_message)
             return
@@ -492,10 +504,10 @@ class Transfers:
         if found is None:
             log.info("job %s: a result was dropped by a refresh while it was being saved", job_id)
             return False
-        job = self._engine.job(job_id)
+        job = self._table.job(job_id)
         results = list(job.results)
         results[found[0]] = replace(result, key=key)
-        self._engine.commit([job.replace(results=tuple(results), updated_at=self._engine.clock())])
+        self._table.commit([job.replace(results=tuple(results), updated_at=self._table.clock())])
         return True
 
     def _update(self, job_id: str, key: str, **changes: object) -> None:
@@ -510,7 +522,7 @@ class Transfers:
     def _fail_for_now(self, job_id: str, key: str, exc: JobdockError) -> None:
         """Failed for a passing reason: `failed`, with the next round scheduled (backoff), or
         for good once `retry_rounds` rounds failed (a full disk has no such limit)."""
-        settings = self._engine.settings
+        settings = self._settings.current
         found = self._find(job_id, key)
         if found is None:
             return
@@ -525,7 +537,7 @@ class Transfers:
             # once the rest fits), and the room may come back at any moment.
             delay = min(settings.retry_min, DISK_FULL_RECHECK)
         message = f"{exc.user_message}; trying again in {delay:g} s"
-        retry_at = self._engine.clock() + timedelta(seconds=delay)
+        retry_at = self._table.clock() + timedelta(seconds=delay)
         self._update(
             job_id,
             key,
@@ -538,7 +550,7 @@ class Transfers:
 
     def _set_all_failed(self, job_id: str, message: str) -> None:
         try:
-            job = self._engine.job(job_id)
+            job = self._table.job(job_id)
         except UsageError:
             return
         results = tuple(
@@ -547,11 +559,11 @@ class Transfers:
             else replace(r, download_state=DownloadState.FAILED, error=message)
             for r in job.results
         )
-        self._engine.commit([job.replace(results=results)])
+        self._table.commit([job.replace(results=results)])
 
     def _note(self, job_id: str, kind: str, message: str) -> None:
-        event = JobEvent(job_id=job_id, at=self._engine.clock(), kind=kind, message=message)
-        self._engine.commit([], [event])
+        event = JobEvent(job_id=job_id, at=self._table.clock(), kind=kind, message=message)
+        self._table.commit([], [event])
 
 
 def _delete_part(path: Path) -> None:

@@ -32,10 +32,10 @@ def test_signed_webhook_refreshes_the_job_before_any_poll_is_due(tmp_path: Path)
                 request = engine.provider("shoptet").default_request()
                 with pytest.raises(WebhookRequiredError, match="jobdock webhooks register"):
                     await engine.submit(ACCOUNT, request)
-                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                receiver = engine.webhook_receiver(host="127.0.0.1", port=0)
                 await receiver.start()
                 try:
-                    url = await webhooks.register(engine, ACCOUNT, receiver.url)
+                    url = await engine.register_webhook(ACCOUNT, receiver.url)
                     assert url == receiver.url
                     key = engine.credentials.get(webhooks.signature_key_name(ACCOUNT))
                     assert key == sim.shoptet_signature_key()
@@ -70,7 +70,7 @@ def test_bad_or_missing_signature_is_refused(
                 engine.credentials.set(webhooks.signature_key_name(ACCOUNT), "the-real-key")
                 request = engine.provider("shoptet").default_request()
                 job = await engine.submit(ACCOUNT, request)
-                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                receiver = engine.webhook_receiver(host="127.0.0.1", port=0)
                 await receiver.start()
                 event = {"eshopId": 1, "event": "job:finished", "eventInstance": job.remote_id}
                 body = json.dumps(event).encode()
@@ -115,9 +115,9 @@ def test_register_needs_a_url(tmp_path: Path) -> None:
         async def scenario() -> None:
             async with shoptet_engine(sim, tmp_path) as engine:
                 with pytest.raises(UsageError, match="--public-url"):
-                    await webhooks.register(engine, ACCOUNT)
+                    await engine.register_webhook(ACCOUNT)
                 engine.configure(webhook_public_url="https://hooks.example/")
-                assert (webhooks.public_url(engine) or "").startswith(
+                assert (engine.webhook_public_url() or "").startswith(
                     "https://hooks.example/shoptet/"
                 )
 
@@ -133,7 +133,7 @@ def test_a_signed_chunked_post_is_accepted_and_a_huge_one_refused(tmp_path: Path
             async with shoptet_engine(sim, tmp_path, options=SLOW_POLLS) as engine:
                 engine.credentials.set(webhooks.signature_key_name(ACCOUNT), "the-real-key")
                 job = await engine.submit(ACCOUNT, engine.provider("shoptet").default_request())
-                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                receiver = engine.webhook_receiver(host="127.0.0.1", port=0)
                 await receiver.start()
                 event = {"eshopId": 1, "event": "job:finished", "eventInstance": job.remote_id}
                 body = json.dumps(event).encode()
@@ -168,7 +168,7 @@ def test_a_malformed_chunked_body_is_a_bad_request(tmp_path: Path) -> None:
 
         async def scenario() -> None:
             async with shoptet_engine(sim, tmp_path, options=SLOW_POLLS) as engine:
-                receiver = webhooks.WebhookReceiver(engine, host="127.0.0.1", port=0)
+                receiver = engine.webhook_receiver(host="127.0.0.1", port=0)
                 await receiver.start()
                 try:
                     reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)

@@ -22,13 +22,15 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 from jobdock.core.model.errors import ConfigError, JobdockError, UsageError
+from jobdock.core.model.job import Account, Job
 from jobdock.core.net.http import ApiSession
-
-if TYPE_CHECKING:
-    from jobdock.core.engine.engine import Engine
+from jobdock.core.providers.base import Provider
+from jobdock.core.store.credentials import CredentialStore, Redactor
+from jobdock.core.store.settings import EngineSettings
 
 log = logging.getLogger("jobdock.webhooks")
 
@@ -49,6 +51,33 @@ class SupportsWebhooks(Protocol):
         ...
 
 
+class WebhookSettings(Protocol):
+    """The engine's settings as they are now, and how to change them (`engine.config`)."""
+
+    @property
+    def current(self) -> EngineSettings: ...
+
+    def configure(self, *, persist: bool = False, **changes: object) -> EngineSettings: ...
+
+
+class WebhookAccounts(Protocol):
+    """The engine's accounts and their sessions (`engine.accounts.Accounts`)."""
+
+    @property
+    def credentials(self) -> CredentialStore: ...
+
+    @property
+    def redactor(self) -> Redactor: ...
+
+    def list(self) -> list[Account]: ...
+
+    def account(self, name: str) -> Account: ...
+
+    def provider(self, provider_id: str) -> Provider: ...
+
+    async def session(self, account: Account) -> ApiSession: ...
+
+
 def signature_key_name(account: str) -> str:
     """The keyring user name of an account's webhook signature key."""
     return f"{account}#signature-key"
@@ -64,29 +93,31 @@ def verify(key: str, body: bytes, signature: str | None) -> bool:
     return hmac.compare_digest(sign(key, body), signature.strip().lower())
 
 
-def receiver_path(engine: Engine) -> str:
+def receiver_path(settings: WebhookSettings) -> str:
     """`/shoptet/<token>`; the token is made (and saved) the first time it is needed."""
-    token = engine.settings.webhook_token
+    token = settings.current.webhook_token
     if not token:
         token = secrets.token_urlsafe(18)
-        engine.configure(persist=True, webhook_token=token)
+        settings.configure(persist=True, webhook_token=token)
     return f"/shoptet/{token}"
 
 
-def public_url(engine: Engine) -> str | None:
+def public_url(settings: WebhookSettings) -> str | None:
     """Where Shoptet should deliver: the configured public base URL plus the receiver's path."""
-    base = engine.settings.webhook_public_url.strip().rstrip("/")
-    return base + receiver_path(engine) if base else None
+    base = settings.current.webhook_public_url.strip().rstrip("/")
+    return base + receiver_path(settings) if base else None
 
 
-async def register(engine: Engine, account_name: str, url: str | None = None) -> str:
+async def register(
+    accounts: WebhookAccounts, settings: WebhookSettings, account_name: str, url: str | None = None
+) -> str:
     """Register the receiver (or `url`) for the account's job:finished webhooks; the new signature
     key goes to the keyring. Returns the URL registered."""
-    account = engine.account(account_name)
-    provider = engine.provider(account.provider)
+    account = accounts.account(account_name)
+    provider = accounts.provider(account.provider)
     if not isinstance(provider, SupportsWebhooks):
         raise UsageError(f"provider {provider.id!r} has no webhooks to register")
-    url = url or public_url(engine)
+    url = url or public_url(settings)
     if not url:
         raise UsageError(
             "no webhook URL: give one, or set the receiver's public URL first "
@@ -94,10 +125,10 @@ async def register(engine: Engine, account_name: str, url: str | None = None) ->
         )
     if not url.startswith(("https://", "http://")):
         raise UsageError(f"webhook URL must start with https:// or http://: {url}")
-    session = await engine.session(account)
+    session = await accounts.session(account)
     key = await provider.register_webhook(session, url)
-    engine.redactor.add(key)
-    await asyncio.to_thread(engine.credentials.set, signature_key_name(account.name), key)
+    accounts.redactor.add(key)
+    await asyncio.to_thread(accounts.credentials.set, signature_key_name(account.name), key)
     return url
 
 
@@ -130,11 +161,23 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes | None:
 class WebhookReceiver:
     """The receiver; `start()` binds it, `aclose()` stops it. Accepted events: `accepted`."""
 
-    def __init__(self, engine: Engine, *, host: str | None = None, port: int | None = None) -> None:
-        self._engine = engine
-        self.host = host if host is not None else engine.settings.webhook_bind
-        self.port = port if port is not None else engine.settings.webhook_port
-        self.path = receiver_path(engine)
+    def __init__(
+        self,
+        *,
+        settings: WebhookSettings,
+        accounts: WebhookAccounts,
+        jobs: Callable[[], Iterable[Job]],
+        refresh: Callable[[str], Coroutine[Any, Any, object]],
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        """`jobs`: the jobs followed now; `refresh` polls one of them at once."""
+        self._accounts = accounts
+        self._jobs = jobs
+        self._refresh_job = refresh
+        self.host = host if host is not None else settings.current.webhook_bind
+        self.port = port if port is not None else settings.current.webhook_port
+        self.path = receiver_path(settings)
         self._server: asyncio.Server | None = None
         self._keys: dict[str, str] = {}  # account → signature key
         self._keys_read_at = float("-inf")
@@ -254,32 +297,32 @@ class WebhookReceiver:
 
     async def _read_keys(self) -> None:
         self._keys_read_at = time.monotonic()
-        names = [a.name for a in self._engine.accounts() if a.provider == "shoptet"]
+        names = [a.name for a in self._accounts.list() if a.provider == "shoptet"]
         keys: dict[str, str] = {}
         for name in names:
             try:
                 key = await asyncio.to_thread(
-                    self._engine.credentials.get, signature_key_name(name)
+                    self._accounts.credentials.get, signature_key_name(name)
                 )
             except JobdockError as exc:
                 log.warning("webhook: cannot read the signature key of %s: %s", name, exc)
                 continue
             if key:
-                self._engine.redactor.add(key)
+                self._accounts.redactor.add(key)
                 keys[name] = key
         self._keys = keys
 
     def _refresh(self, accounts: list[str], remote_id: str) -> None:
         jobs = [
             j
-            for j in self._engine.jobs()
+            for j in self._jobs()
             if j.account in accounts and j.remote_id == remote_id and not j.state.is_terminal
         ]
         if not jobs:
             log.info("webhook: job:finished for %s, which is not followed (or already done)",
                      remote_id)  # fmt: skip
         for job in jobs:
-            task = asyncio.get_running_loop().create_task(self._engine.refresh(job.id))
+            task = asyncio.get_running_loop().create_task(self._refresh_job(job.id))
             self._tasks.add(task)
             task.add_done_callback(self._done)
 

@@ -1,0 +1,236 @@
+"""The engine's accounts and their API sessions: account lookup, the poll policy an account's
+options bound, one session per account (its secret read from the keyring the first time), the
+bare session for links that need no credentials, and the quota a provider reports.
+
+Every session's client teaches `ClockSkew` how far the API's clock is from this machine's, so
+`localized` answers carry link expiry times on the local clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import httpx
+
+from jobdock.core.engine.config import LiveSettings
+from jobdock.core.engine.expiry import ClockSkew
+from jobdock.core.engine.rules import effective_policy
+from jobdock.core.model.errors import ConfigError, StoreError, UsageError
+from jobdock.core.model.job import Account
+from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.net.inputs import quoted, url_problem
+from jobdock.core.providers import get_provider
+from jobdock.core.providers.base import PollPolicy, Provider, RemoteStatus
+from jobdock.core.providers.shoptet.quota import QuotaStatus, SupportsQuota
+from jobdock.core.store.credentials import CredentialStore, Redactor
+from jobdock.core.store.jobs import JobStore
+from jobdock.core.store.settings import EngineSettings
+
+log = logging.getLogger("jobdock.engine")
+
+
+class Accounts:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        credentials: CredentialStore,
+        providers: Mapping[str, Provider],
+        settings: LiveSettings,
+        redactor: Redactor,
+        clock: Callable[[], datetime],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.providers = dict(providers)
+        self.redactor = redactor
+        self.skew = ClockSkew()
+        self._settings = settings
+        self._clock = clock
+        self._transport = transport
+        self._sessions: dict[str, ApiSession] = {}
+        self._bare = make_bare_client(transport=transport)
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    @property
+    def threaded(self) -> bool:
+        """Whether downloads move their bytes in a worker thread: yes, unless the sessions use
+        a test transport (then they stay on the loop, through it)."""
+        return self._transport is None
+
+    # lookup --------------------------------------------------------------------------------
+    def list(self) -> list[Account]:
+        return self.store.list_accounts()
+
+    def account(self, name: str) -> Account:
+        return self.store.get_account(name)
+
+    def provider(self, provider_id: str) -> Provider:
+        return get_provider(provider_id, self.providers)
+
+    def policy(self, provider: Provider, account: Account | None = None) -> PollPolicy:
+        """The provider's policy, bounded by the account's `poll_min`/`poll_max` options when
+        set (an API with its own advice), else by the settings' bounds."""
+        options = account.options if account is not None else {}
+        poll_min, poll_max = _poll_bounds(options, self._settings.current)
+        return effective_policy(provider.poll_policy, poll_min=poll_min, poll_max=poll_max)
+
+    # changes -------------------------------------------------------------------------------
+    async def add(self, account: Account, secret: str | None) -> None:
+        self.policy(self.provider(account.provider), account)  # bad options fail here, not later
+        problem = url_problem(account.base_url)
+        if problem is not None:
+            raise UsageError(f"base URL {quoted(account.base_url)} is {problem}")
+        if secret is not None:
+            self.redactor.add(secret)
+            await asyncio.to_thread(self.credentials.set, account.name, secret)
+        self.store.put_account(account, now=self._clock())
+        await self.drop_session(account.name)
+
+    async def remove(self, name: str) -> None:
+        self.store.get_account(name)
+        await asyncio.to_thread(self.credentials.delete, name)
+        self.store.remove_account(name)
+        await self.drop_session(name)
+
+    async def drop_session(self, name: str) -> None:
+        session = self._sessions.pop(name, None)
+        if session is not None:
+            await session.api.aclose()
+
+    # sessions ------------------------------------------------------------------------------
+    async def session(self, account: Account) -> ApiSession:
+        """The account's API session, reading its secret from the keyring the first time."""
+        cached = self._sessions.get(account.name)
+        if cached is not None:
+            return cached
+        settings = self._settings.current
+        provider = self.provider(account.provider)
+        secret = await asyncio.to_thread(self.credentials.get, account.name)
+        # A profile with `auth.kind = "none"` (UniProt) needs no secret at all.
+        if not secret and not getattr(provider, "needs_secret", True):
+            secret = ""
+        elif not secret:
+            raise ConfigError(
+                f"no secret for account {account.name!r} in the keyring; add it with "
+                f"`jobdock accounts add {account.name} --provider {account.provider} "
+                f"--base-url URL --secret-stdin`"
+            )
+        self.redactor.add(secret)
+        headers = provider.auth_headers(account, secret)
+        # Profiles with `query` auth put the credential in a parameter: only this account's
+        # session carries it, so like the headers it reaches only the account's origin.
+        auth_params = getattr(provider, "auth_params", None)
+        params: dict[str, str] = auth_params(account, secret) if auth_params else {}
+        api = make_api_client(
+            headers=headers,
+            # An API that limits connections per token (Shoptet: 3) caps its client lower.
+            max_connections=min(
+                settings.max_per_origin,
+                provider.max_connections or settings.max_per_origin,
+            ),
+            transport=self._transport,
+        )
+        api.event_hooks = {"response": [self._observe_clock]}
+        http_auth = getattr(provider, "http_auth", None)  # profiles' OAuth2 token exchange
+        if http_auth is not None:
+            api.auth = http_auth(account, secret, self.redactor)
+        # The session teaches the redactor what its headers and parameters carry.
+        result_origins = getattr(provider, "result_origins", None)  # profiles' `result_hosts`
+        session = ApiSession(
+            account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
+            redactor=self.redactor, deadline=settings.request_deadline,
+            result_origins=result_origins(account) if result_origins else (),
+        )  # fmt: skip
+        self._sessions[account.name] = session
+        return session
+
+    def bare_session(self, account: Account) -> ApiSession:
+        return ApiSession(
+            account=account, api=self._bare, bare=self._bare, redactor=self.redactor,
+            deadline=self._settings.current.request_deadline,
+        )  # fmt: skip
+
+    def semaphore(self, key: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(key)
+        if sem is None:
+            limit = max(1, self._settings.current.max_per_origin)
+            sem = self._semaphores[key] = asyncio.Semaphore(limit)
+        return sem
+
+    async def _observe_clock(self, response: httpx.Response) -> None:
+        self.skew.observe(response, local_now=self._clock())
+
+    def localized(self, status: RemoteStatus, account: Account) -> RemoteStatus:
+        """The answer with its links' expiry times on this machine's clock (`expiry`)."""
+        return self.skew.localize(status, api_origin=account.origin)
+
+    # quota ---------------------------------------------------------------------------------
+    def quota_status(self, name: str) -> QuotaStatus | None:
+        """The account's request quota (providers that report one, like Shoptet): live while
+        its session is open, else as the last run left it; None when nothing is known."""
+        account = self.account(name)
+        provider = self.provider(account.provider)
+        session = self._sessions.get(name)
+        if session is not None and isinstance(provider, SupportsQuota):
+            live = provider.quota_status(session)
+            if live is not None:
+                return live
+        stored = self.store.get_setting(f"quota:{name}")
+        return QuotaStatus.from_json(stored) if isinstance(stored, dict) else None
+
+    def _save_quota(self, name: str) -> None:
+        session = self._sessions.get(name)
+        provider = self.providers.get(session.account.provider) if session else None
+        if session is not None and isinstance(provider, SupportsQuota):
+            status = provider.quota_status(session)
+            if status is not None:
+                self.store.set_setting(f"quota:{name}", status.to_json())
+
+    async def aclose(self) -> None:
+        """Save each open session's quota, close every session."""
+        for name in self._sessions:
+            try:
+                self._save_quota(name)
+            except StoreError as exc:
+                log.warning("the account quota of %s was not saved: %s", name, exc)
+        for session in self._sessions.values():
+            await session.api.aclose()
+        self._sessions.clear()
+        await self._bare.aclose()
+
+
+def _float_option(options: Mapping[str, str], key: str, default: float | None) -> float | None:
+    raw = options.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"account option {key}={quoted(raw)} is not a number of seconds"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"account option {key} must be a positive number, got {quoted(raw)}")
+    return value
+
+
+def _poll_bounds(
+    options: Mapping[str, str], settings: EngineSettings
+) -> tuple[float | None, float | None]:
+    """The account's `poll_min`/`poll_max` (else the settings'); a minimum above the maximum
+    given beside it is refused."""
+    lo = _float_option(options, "poll_min", settings.poll_min)
+    hi = _float_option(options, "poll_max", settings.poll_max)
+    if "poll_min" in options and "poll_max" in options and lo is not None and hi is not None:
+        if lo > hi:
+            raise ConfigError(
+                f"account option poll_min={quoted(options['poll_min'])} is above "
+                f"poll_max={quoted(options['poll_max'])}"
+            )
+    return lo, hi

@@ -1,0 +1,217 @@
+"""The engine's job table: every job this process follows, mirrored to the `JobStore`.
+
+`commit` is the one way a job changes: it redacts, stamps, writes through `WriteBack` (a store
+that refuses the write keeps nothing from running), and queues the change for the listeners.
+All changes made within one loop iteration are coalesced: listeners receive one `UpdateBatch`
+per iteration, so a burst of answers reaches the window as one batch. The table also keeps when
+(on the monotonic clock) each job's next poll is due, and the wake-up the scheduler waits on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jobdock.core.model.errors import UsageError
+from jobdock.core.model.job import Job, JobEvent
+from jobdock.core.model.updates import DownloadProgress, UpdateBatch
+from jobdock.core.net.redaction import redact_event, redact_job
+from jobdock.core.store.credentials import Redactor
+from jobdock.core.store.jobs import JobStore
+from jobdock.core.store.writeback import WriteBack
+
+log = logging.getLogger("jobdock.engine")
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass
+class _Pending:
+    changed: dict[str, Job] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    progress: dict[tuple[str, int], DownloadProgress] = field(default_factory=dict)
+    events: list[JobEvent] = field(default_factory=list)
+
+
+class JobTable:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        redactor: Redactor,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        longest_wait: Callable[[Job], float],
+    ) -> None:
+        """`longest_wait`: a job's longest poll interval (seconds), the most a `next_poll_at`
+        this table did not see computed is waited for."""
+        self.store = store
+        self.redactor = redactor
+        # Wall time (`clock`) is for what is shown and stored; waiting is measured on the
+        # monotonic clock, which a wall-clock step (NTP, a user, a suspended VM) does not move.
+        self.clock = clock
+        self.monotonic = monotonic
+        self._longest_wait = longest_wait
+        self._jobs: dict[str, Job] = {j.id: j for j in store.list_jobs()}
+        self._poll_due: dict[str, tuple[datetime, float]] = {}  # next_poll_at → monotonic due
+        self._listeners: list[Callable[[UpdateBatch], None]] = []
+        self._pending = _Pending()
+        self._flush_scheduled = False
+        self._issued_ids: set[str] = set()
+        self.woken = asyncio.Event()  # set by `wake`: the scheduler looks again
+        self.writeback = WriteBack(store)
+
+    # reading -------------------------------------------------------------------------------
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def job(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)") from None
+
+    def current(self, job_id: str) -> Job | None:
+        """The job as it is now, or None when it was removed meanwhile."""
+        return self._jobs.get(job_id)
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        return self.store.events(job_id)
+
+    def new_id(self) -> str:
+        """A short random local id, never one in use or already handed out (a sync makes
+        many jobs before committing them)."""
+        while True:
+            job_id = secrets.token_hex(4)
+            if job_id not in self._jobs and job_id not in self._issued_ids:
+                self._issued_ids.add(job_id)
+                return job_id
+
+    # listeners -----------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[UpdateBatch], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop (synchronous use): deliver at once
+            self.flush()
+
+    def flush(self) -> None:
+        """Deliver what changed since the last batch to the listeners, as one batch."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, _Pending()
+        if not (pending.changed or pending.removed or pending.progress or pending.events):
+            return
+        batch = UpdateBatch(
+            changed=tuple(pending.changed.values()),
+            removed=tuple(pending.removed),
+            progress=tuple(pending.progress.values()),
+            events=tuple(pending.events),
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(batch)
+            except Exception:
+                log.exception("update listener failed")
+
+    def publish_progress(self, progress: DownloadProgress) -> None:
+        self._pending.progress[(progress.job_id, progress.index)] = progress
+        self._schedule_flush()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    # changing ------------------------------------------------------------------------------
+    def commit(
+        self, jobs: Iterable[Job], events: Iterable[JobEvent] = (), *, persist: bool = True
+    ) -> None:
+        """Record new job values: memory, store, listeners. The one way jobs change, and so the
+        one place where text enters a job: every secret the engine knows is redacted here."""
+        jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
+        jobs = [self._stamped(job) for job in jobs] if persist else jobs
+        jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
+        events = [redact_event(event, self.redactor) for event in events]
+        if persist and jobs:
+            # Compare-and-set against the versions this process last saw: what another process
+            # changed meanwhile is merged, never overwritten (store.put_jobs, rowmerge.py). A
+            # store that cannot be written (full disk, read-only file) keeps nothing from
+            # running: these versions are the truth, `writeback` saves them when it can.
+            bases = {j.id: self._jobs.get(j.id) for j in jobs}
+            written = self.writeback.save(jobs, events, bases=bases)
+            if written is not None:
+                jobs = [w for j in jobs if (w := written.get(j.id)) is not None]
+        elif events:
+            self.writeback.save((), events)
+        now, mono = self.clock(), self.monotonic()
+        for job in jobs:
+            if persist:  # computed here just now; a reload is read as `poll_due` says
+                self._note_poll_due(job, now, mono)
+            self._jobs[job.id] = job
+            self._pending.changed[job.id] = job
+        self._pending.events.extend(events)
+        self._schedule_flush()
+        self.wake()
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job from memory and tell the listeners (its polls and downloads stopped; the
+        store no longer has it)."""
+        self._jobs.pop(job_id, None)
+        self._poll_due.pop(job_id, None)
+        self.writeback.forget(job_id)
+        self._pending.changed.pop(job_id, None)
+        self._pending.removed.add(job_id)
+        self._schedule_flush()
+
+    def retry_store(self) -> None:
+        """Write what the store refused before; take in the rows it merged meanwhile."""
+        written = self.writeback.retry() or {}
+        merged = [w for i, w in written.items() if w is not None and w != self._jobs.get(i)]
+        if merged:
+            self.commit([j for j in merged if j.id in self._jobs], persist=False)
+
+    @property
+    def store_problem(self) -> str | None:
+        """Why job changes are waiting in memory (the store cannot be written), or None."""
+        return self.writeback.problem if self.writeback.pending else None
+
+    def _stamped(self, job: Job) -> Job:
+        """`job` with an `updated_at` later than the version it replaces, when it changed: how
+        another process on this data dir tells it is news (`neighbours.Neighbours`)."""
+        previous = self._jobs.get(job.id)
+        if previous is None or job.updated_at > previous.updated_at or job == previous:
+            return job
+        return job.replace(updated_at=max(self.clock(), previous.updated_at + _TICK))
+
+    # when polls are due --------------------------------------------------------------------
+    def _note_poll_due(self, job: Job, now: datetime, mono: float) -> None:
+        """A new `next_poll_at` was computed from the wall clock a moment ago: from here on it
+        is waited for on the monotonic clock."""
+        wall = job.next_poll_at
+        known = self._poll_due.get(job.id)
+        if wall is None or (known is not None and known[0] == wall):
+            return
+        self._poll_due[job.id] = (wall, mono + max(0.0, (wall - now).total_seconds()))
+
+    def poll_due(self, job: Job) -> float:
+        """When (monotonic) the job's next poll is due. A `next_poll_at` this engine did not see
+        computed (read at start, or written by another process) is taken as a wait from now, at
+        most the job's longest poll interval: a wall clock set back since then must not hold
+        polling for the size of the step."""
+        mono = self.monotonic()
+        wall = job.next_poll_at
+        if wall is None:
+            return mono
+        known = self._poll_due.get(job.id)
+        if known is not None and known[0] == wall:
+            return known[1]
+        wait = min(max(0.0, (wall - self.clock()).total_seconds()), self._longest_wait(job))
+        self._poll_due[job.id] = (wall, mono + wait)
+        return mono + wait
