@@ -16,8 +16,6 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 # Runs in the subprocess: a meta-path hook records who first imports a Qt module (and lets the
 # import proceed), then every module of the package is imported.
 PROBE = textwrap.dedent(
@@ -220,11 +218,6 @@ def describe(cycle: list[str], edges: list[Import]) -> str:
     return " -> ".join(cycle) + "\n" + "\n".join(steps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known cycle until the providers' split lands: core.providers <-> "
-    "core.providers.profiles.load (lazy imports)",
-)
 def test_no_import_cycle_in_the_package() -> None:
     graph, edges = import_graph(PACKAGE_ROOT)
     found = cycles(graph)
