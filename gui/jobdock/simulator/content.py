@@ -123,6 +123,7 @@ def shoptet_file(endpoint: str, *, size: int, seed: str) -> bytes:
     rng = random.Random(seed)
     kind = "order" if "orders" in endpoint else "product"
     rows = []
+    joined = -1  # the length of the rows so far joined by "\n"
     for n in range(UNIQUE_ROWS):
         item = {
             "guid": f"{rng.getrandbits(32):08x}-0000-4000-8000-{n:012d}",
@@ -133,6 +134,9 @@ def shoptet_file(endpoint: str, *, size: int, seed: str) -> bytes:
             "stock": rng.randrange(0, 500),
         }
         rows.append(json.dumps(item, ensure_ascii=False).encode())
+        joined += len(rows[-1]) + 1
+        if joined >= size - 1:  # a small file holds only these first rows: `fill` needs no more
+            break
     return fill(head=b"", rows=rows, sep=b"\n", tail=b"\n", size=size)
 
 
