@@ -22,7 +22,7 @@ from jobdock.core.model.job import Account, JobState
 from jobdock.core.model.paths import AppPaths
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.core.store.jobs import JobStore
-from jobdock.simulator import SimConfig, Simulator
+from jobdock.simulator import FakeClock, SimConfig, Simulator
 from tests.core.shoptet_helpers import until
 from tests.e2e.conftest import Cli, add_account
 from tests.support.tmpfs import fill, mounted_tmpfs
@@ -101,11 +101,17 @@ def test_a_running_watch_rides_out_a_full_data_disk(
     env = {**file_keyring_env, "JOBDOCK_DATA_DIR": str(tiny_disk / "data")}
     cli = Cli(env=env)
     store_file = tiny_disk / "data" / "jobs.sqlite3"
-    with Simulator(SimConfig(queue_time=0.3, run_time=4.0, result_size=1024)) as sim:
+    # The simulator's clock moves only when told: the job runs while the disk is full and ends
+    # once there is room again, so `--until-done` ends the watch as soon as it is saved.
+    clock = FakeClock(start=time.time())
+    config = SimConfig(queue_time=0.3, run_time=4.0, result_size=1024, clock=clock)
+    with Simulator(config) as sim:
         account = add_account(cli, sim, "vainu")
         job_id = cli("submit", account).stdout.strip()
+        clock.advance(1.0)  # past its queue time, within its run time
         watch = subprocess.Popen(
-            [sys.executable, "-m", "jobdock", "watch", "--timeout", "20", "--no-auto-download"],
+            [sys.executable, "-m", "jobdock", "watch", "--until-done", "--timeout", "60",
+             "--no-auto-download"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         lines: queue.Queue[str] = queue.Queue()
@@ -118,6 +124,7 @@ def test_a_running_watch_rides_out_a_full_data_disk(
             assert "cannot write the job store" in said and "full" in said, said
             assert _stored_states(store_file) == {job_id: "running"}
             filler.unlink()
+            clock.advance(10.0)  # the job ends
             _wait_for(lambda: _stored_states(store_file).get(job_id) == "succeeded")
             out, err = watch.communicate(timeout=60)
         finally:
