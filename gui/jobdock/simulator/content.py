@@ -145,3 +145,32 @@ def padded_json(data: dict[str, object], *, size: int) -> bytes:
     bare = json.dumps({**data, "padding": ""}).encode()
     missing = max(0, size - len(bare))
     return json.dumps({**data, "padding": "." * missing}).encode()
+
+
+def shopify_file(*, size: int, seed: str) -> bytes:
+    """A bulk query's result: JSON lines, one product a line, as Shopify's JSONL output."""
+    rng = random.Random(seed)
+    rows = []
+    for n in range(UNIQUE_ROWS):
+        item = {
+            "id": f"gid://shopify/Product/{rng.randrange(10**12, 10**13)}",
+            "title": f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {n}",
+            "handle": f"{rng.choice(_WORDS).lower()}-{n}",
+            "status": "ACTIVE" if n % 7 else "DRAFT",
+        }
+        rows.append(json.dumps(item, ensure_ascii=False).encode())
+    return fill(head=b"", rows=rows, sep=b"\n", tail=b"\n", size=size)
+
+
+def hubspot_file(fmt: str, *, size: int, seed: str) -> bytes:
+    """A CRM export: CSV rows of contacts (the spreadsheet formats as opaque bytes)."""
+    rng = random.Random(seed)
+    rows = []
+    for n in range(UNIQUE_ROWS):
+        first, last = rng.choice(_WORDS), rng.choice(_SUFFIXES)
+        record = f"{rng.randrange(10**9, 10**10)},{first.lower()}.{n}@example.com,{first},{last}"
+        rows.append(record.encode())
+    if fmt != "CSV":  # XLSX, XLS: a spreadsheet the simulator does not build; its size is right
+        return fill(head=b"PK\x03\x04", rows=rows, sep=b"\x00", tail=b"", size=size, pad=b"\x00")
+    head = b"Record ID,Email,First Name,Last Name\n"
+    return fill(head=head, rows=rows, sep=b"\n", tail=b"\n", size=size)

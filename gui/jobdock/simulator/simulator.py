@@ -18,7 +18,9 @@ from jobdock.simulator.cisco import USER, CiscoApi
 from jobdock.simulator.config import DemoAccount, SimConfig, demo_config
 from jobdock.simulator.faults import FaultQueue, HttpFault, StorageFault
 from jobdock.simulator.generic202 import GenericApi
+from jobdock.simulator.hubspot import HubSpotApi
 from jobdock.simulator.server import Api, Site
+from jobdock.simulator.shopify import ShopifyApi
 from jobdock.simulator.shoptet import ShoptetApi
 from jobdock.simulator.signing import Signer
 from jobdock.simulator.storage import ObjectStore, StorageApi, StorageServer
@@ -28,7 +30,11 @@ from jobdock.simulator.webhooks import Delivery
 from jobdock.simulator.wire import RecordedRequest, Recorder
 
 PROVIDERS = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
+# The APIs of bundled profiles (`jobdock/core/providers/profiles/bundled/`), for their tests
+# (no demo accounts).
+PROFILE_APIS = ("shopify-bulk", "hubspot-exports")
 BUCKET = "sim-results"
+FakeApi = VainuApi | TestoApi | CiscoApi | GenericApi | ShoptetApi | ShopifyApi | HubSpotApi
 
 
 class Simulator:
@@ -42,15 +48,23 @@ class Simulator:
         store, signer = ObjectStore(), Signer(BUCKET)
         self.storage = self._storage("storage", store, signer)
         self.storage_alt = self._storage("storage-alt", store, signer)
-        self._secrets = {p: f"sim-{p}-{secrets.token_urlsafe(18)}" for p in PROVIDERS}
+        self._secrets = {
+            p: f"sim-{p}-{secrets.token_urlsafe(18)}" for p in (*PROVIDERS, *PROFILE_APIS)
+        }
         cfg = self.config
-        self.apis: dict[str, VainuApi | TestoApi | CiscoApi | GenericApi | ShoptetApi] = {
+        self.apis: dict[str, FakeApi] = {
             "vainu": VainuApi(config=cfg, storage=self.storage, secret=self._secrets["vainu"]),
             "testo": TestoApi(config=cfg, storage=self.storage, secret=self._secrets["testo"]),
             "cisco-cce": CiscoApi(config=cfg, secret=self._secrets["cisco-cce"]),
             "generic-202": GenericApi(config=cfg, secret=self._secrets["generic-202"]),
             "shoptet": ShoptetApi(
                 config=cfg, storage=self.storage, secret=self._secrets["shoptet"]
+            ),
+            "shopify-bulk": ShopifyApi(
+                config=cfg, storage=self.storage, secret=self._secrets["shopify-bulk"]
+            ),
+            "hubspot-exports": HubSpotApi(
+                config=cfg, storage=self.storage, secret=self._secrets["hubspot-exports"]
             ),
         }
         self._sites: dict[str, Site] = {

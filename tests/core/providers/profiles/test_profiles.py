@@ -92,11 +92,11 @@ def run_provider(
 
 
 # loading ------------------------------------------------------------------------------------
-def test_bundled_profiles_are_the_vainu_and_testo_providers():
-    assert sorted(p.id for p in bundled_profiles()) == ["testo", "vainu"]
+def test_bundled_profiles_are_the_vainu_and_testo_providers_and_the_vendor_profiles():
+    bundled = ["hubspot-exports", "shopify-bulk", "testo", "vainu"]
+    assert sorted(p.id for p in bundled_profiles()) == bundled
     registry = builtin_providers()
-    assert isinstance(registry["vainu"], ProfileProvider)
-    assert isinstance(registry["testo"], ProfileProvider)
+    assert all(isinstance(registry[profile_id], ProfileProvider) for profile_id in bundled)
 
 
 def test_user_dir_and_command_line_profiles(tmp_path: Path):

@@ -1,0 +1,38 @@
+"""What every bundled profile's end-to-end test checks once the CLI has saved a job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jobdock.simulator import Simulator
+from tests.e2e.conftest import FAST_POLLS, Cli
+
+
+def add_profile_account(cli: Cli, sim: Simulator, provider: str, name: str) -> None:
+    """`accounts add` against the simulator's fake of `provider`, the secret on stdin."""
+    add = ["accounts", "add", name, "--provider", provider, "--base-url", sim.base_url(provider)]
+    cli(*add, *FAST_POLLS, "--secret-stdin", stdin=sim.secret(provider) + "\n")
+
+
+def saved_job(cli: Cli, sim: Simulator, provider: str) -> dict[str, object]:
+    """The one job, succeeded, every result saved with exactly the bytes the fake served."""
+    (job,) = json.loads(cli("jobs", "--json").stdout)
+    assert job["state"] == "succeeded", job
+    files = [Path(r["path"]).read_bytes() for r in job["results"]]
+    assert files == sim.expected_results(provider, job["remote_id"])
+    assert files and all(files)
+    return job  # type: ignore[no-any-return]
+
+
+def assert_secret_stayed_home(sim: Simulator, provider: str) -> None:
+    """The account's secret reached the fake's own origin only, never the storage."""
+    secret = sim.secret(provider)
+    seen = sim.requests()
+    home = [r for r in seen if r.server == provider]
+    assert home and all(secret in " ".join(r.headers.values()) for r in home)
+    for request in seen:
+        if request.server != provider:
+            carried = " ".join([*request.headers.values(), request.query, request.path])
+            assert secret not in carried, f"the secret reached {request.server}"
+            assert "authorization" not in request.headers
