@@ -146,9 +146,11 @@ def test_guard_scrubs_the_secret_from_escaping_errors(harness):
     assert str(info.value) == info.value.user_message == "x: the server said '[REDACTED]'"
 
 
-def test_registry_holds_five_conforming_providers():
+def test_registry_holds_the_built_in_and_bundled_providers_all_conforming():
     registry = builtin_providers()
-    assert sorted(registry) == ["cisco-cce", "generic-202", "shoptet", "testo", "vainu"]
+    assert sorted(registry) == [
+        "cisco-cce", "generic-202", "hubspot-exports", "shopify-bulk", "shoptet", "testo", "vainu"
+    ]  # fmt: skip
     for provider_id, provider in registry.items():
         assert isinstance(provider, Provider) and provider.id == provider_id
         assert provider.display_name and provider.secret_label
