@@ -51,6 +51,8 @@ class SimConfig:
     echo_secrets: bool = False
     # vainu also accepts its key as this query parameter (a query-auth API for profile tests).
     vainu_key_param: str | None = None
+    # The lifetime (`expires_in`) of the access tokens the fake Google token endpoint issues.
+    google_token_ttl: float = 3599.0
     clock: Callable[[], float] = time.time
 
 

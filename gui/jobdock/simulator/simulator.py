@@ -18,6 +18,7 @@ from jobdock.simulator.cisco import USER, CiscoApi
 from jobdock.simulator.config import DemoAccount, SimConfig, demo_config
 from jobdock.simulator.faults import FaultQueue, HttpFault, StorageFault
 from jobdock.simulator.generic202 import GenericApi
+from jobdock.simulator.google import GoogleLroApi, GoogleOAuthApi, GoogleTokens
 from jobdock.simulator.hubspot import HubSpotApi
 from jobdock.simulator.server import Api, Site
 from jobdock.simulator.shopify import ShopifyApi
@@ -31,10 +32,20 @@ from jobdock.simulator.wire import RecordedRequest, Recorder
 
 PROVIDERS = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
 # The APIs of bundled profiles (`jobdock/core/providers/profiles/bundled/`), for their tests
-# (no demo accounts).
-PROFILE_APIS = ("shopify-bulk", "hubspot-exports")
+# (no demo accounts), and the token endpoints they use.
+PROFILE_APIS = ("shopify-bulk", "hubspot-exports", "google-lro", "google-oauth")
 BUCKET = "sim-results"
-FakeApi = VainuApi | TestoApi | CiscoApi | GenericApi | ShoptetApi | ShopifyApi | HubSpotApi
+FakeApi = (
+    VainuApi
+    | TestoApi
+    | CiscoApi
+    | GenericApi
+    | ShoptetApi
+    | ShopifyApi
+    | HubSpotApi
+    | GoogleLroApi
+    | GoogleOAuthApi
+)
 
 
 class Simulator:
@@ -52,6 +63,8 @@ class Simulator:
             p: f"sim-{p}-{secrets.token_urlsafe(18)}" for p in (*PROVIDERS, *PROFILE_APIS)
         }
         cfg = self.config
+        google = GoogleTokens(cfg)
+        self._secrets["google-oauth"] = self._secrets["google-lro"]  # one refresh token
         self.apis: dict[str, FakeApi] = {
             "vainu": VainuApi(config=cfg, storage=self.storage, secret=self._secrets["vainu"]),
             "testo": TestoApi(config=cfg, storage=self.storage, secret=self._secrets["testo"]),
@@ -65,6 +78,12 @@ class Simulator:
             ),
             "hubspot-exports": HubSpotApi(
                 config=cfg, storage=self.storage, secret=self._secrets["hubspot-exports"]
+            ),
+            "google-lro": GoogleLroApi(
+                config=cfg, tokens=google, secret=self._secrets["google-lro"]
+            ),
+            "google-oauth": GoogleOAuthApi(
+                config=cfg, tokens=google, secret=self._secrets["google-oauth"]
             ),
         }
         self._sites: dict[str, Site] = {
@@ -170,6 +189,22 @@ class Simulator:
     def expected_results(self, provider_id: str, remote_id: str) -> list[bytes]:
         """The exact bytes of each result file of a job, in the order the API lists them."""
         return self.apis[provider_id].expected_results(remote_id)
+
+    # Google (an AIP-151 API and its OAuth 2.0 token endpoint)
+    def google_oauth_secrets(self) -> dict[str, str]:
+        """The named secrets of a `google-lro` account: `client_id`, `client_secret` and
+        `refresh_token` (which is `secret("google-lro")`)."""
+        api = self.apis["google-lro"]
+        assert isinstance(api, GoogleLroApi)
+        tokens = api.tokens
+        return {"client_id": tokens.client_id, "client_secret": tokens.client_secret,
+                "refresh_token": self._secrets["google-lro"]}  # fmt: skip
+
+    def google_access_tokens(self) -> list[str]:
+        """Every access token the fake Google token endpoint has issued."""
+        api = self.apis["google-lro"]
+        assert isinstance(api, GoogleLroApi)
+        return api.tokens.issued()
 
     # Shoptet
     @property

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import Any
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
@@ -36,3 +38,22 @@ def assert_secret_stayed_home(sim: Simulator, provider: str) -> None:
             carried = " ".join([*request.headers.values(), request.query, request.path])
             assert secret not in carried, f"the secret reached {request.server}"
             assert "authorization" not in request.headers
+
+
+def saved_files(job: dict[str, Any]) -> list[bytes]:
+    """The bytes of each file the job saved, in its results' order."""
+    return [Path(r["path"]).read_bytes() for r in job["results"]]
+
+
+def assert_credentials_only_at(
+    sim: Simulator, allowed: Collection[str], credentials: Iterable[str]
+) -> None:
+    """No request to a simulator origin outside `allowed` carried any of `credentials` (in a
+    header, the query or the body), nor any `Authorization` header."""
+    secrets = [c for c in credentials if c]
+    for req in sim.requests():
+        if req.server in allowed:
+            continue
+        assert "authorization" not in req.headers, (req.server, req.path)
+        seen = " ".join([*req.headers.values(), req.query, req.body.decode("latin-1")])
+        assert not any(s in seen for s in secrets), (req.server, req.path)

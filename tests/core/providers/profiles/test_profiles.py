@@ -21,11 +21,13 @@ import keyring.core
 import pytest
 
 from jobdock.cli.main import main
+from jobdock.cli.profiles import check
 from jobdock.core.model.errors import ConfigError, ProtocolError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.providers import builtin_ids, builtin_providers, with_profiles
 from jobdock.core.providers.profiles.load import (
+    bundled_files,
     bundled_profiles,
     key_lines,
     load_profiles,
@@ -33,6 +35,7 @@ from jobdock.core.providers.profiles.load import (
 )
 from jobdock.core.providers.profiles.provider import ProfileProvider
 from jobdock.core.providers.profiles.schema import ProfileError
+from tests.conftest import REPO_ROOT
 from tests.support import file_keyring
 
 SECRET = "s3cr3t-profile-token"
@@ -93,7 +96,7 @@ def run_provider(
 
 # loading ------------------------------------------------------------------------------------
 def test_bundled_profiles_are_the_vainu_and_testo_providers_and_the_vendor_profiles():
-    bundled = ["hubspot-exports", "shopify-bulk", "testo", "vainu"]
+    bundled = ["google-lro", "hubspot-exports", "shopify-bulk", "testo", "vainu"]
     assert sorted(p.id for p in bundled_profiles()) == bundled
     registry = builtin_providers()
     assert all(isinstance(registry[profile_id], ProfileProvider) for profile_id in bundled)
@@ -577,3 +580,27 @@ def test_a_file_that_differs_from_the_job_answers_checksum_is_refused(
     assert refused["path"] is None and refused["verified"] is None
     folder = Path(by_state["done"]["path"]).parent
     assert sorted(p.name for p in folder.iterdir()) == ["sales.csv"], "no x.json, no .part"
+
+
+def test_every_bundled_profile_passes_profiles_check_and_has_its_page():
+    folder = REPO_ROOT / "gui/jobdock/core/providers/profiles/bundled"
+    files = sorted(folder.glob("*.toml"))
+    assert [f.name for f in files] == sorted(bundled_files())
+    out, err = io.StringIO(), io.StringIO()
+    assert check([str(f) for f in files], out=out, err=err) == 0, err.getvalue()
+    assert out.getvalue().count(": ok (profile ") == len(files)
+    listed = (REPO_ROOT / "docs/profiles.md").read_text()
+    for profile in bundled_profiles():
+        if profile.id in ("vainu", "testo"):  # documented in docs/profiles.md itself
+            continue
+        assert (REPO_ROOT / f"docs/profiles/{profile.id}.md").is_file(), profile.id
+        assert f"[`{profile.id}`](profiles/{profile.id}.md)" in listed, profile.id
+
+
+def test_profiles_check_still_refuses_a_bundled_id_in_another_file(tmp_path: Path):
+    text = (REPO_ROOT / "gui/jobdock/core/providers/profiles/bundled/vainu.toml").read_text()
+    copy = tmp_path / "vainu.toml"
+    copy.write_text(text.replace('name = "Vainu"', 'name = "Mine"'))
+    err = io.StringIO()
+    assert check([str(copy)], out=io.StringIO(), err=err) == 2
+    assert "'vainu' is a built-in provider's id" in err.getvalue()

@@ -153,6 +153,17 @@ def bundled_profiles() -> list[Profile]:
     return profiles
 
 
+def bundled_files() -> dict[str, str]:
+    """The bundled profiles' file names and their ids (`vainu.toml`: `vainu`)."""
+    return {p.source.removeprefix("<bundled>/"): p.id for p in bundled_profiles()}
+
+
+def bundled_text(name: str) -> str | None:
+    """The text of the bundled profile file `name`, or None when there is none by that name."""
+    entry = importlib.resources.files(BUNDLED_PACKAGE).joinpath(name)
+    return entry.read_text(encoding="utf-8") if name.endswith(".toml") and entry.is_file() else None
+
+
 def bundled_profile(profile_id: str) -> Profile:
     for profile in bundled_profiles():
         if profile.id == profile_id:
