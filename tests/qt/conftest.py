@@ -57,18 +57,6 @@ def succeeded(n: int, *, expires_in: float = 3600, state: DownloadState = Downlo
     )  # fmt: skip
 
 
-class FakeTransfers:
-    def __init__(self, engine: FakeEngine) -> None:
-        self._engine = engine
-
-    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
-        self._engine.calls.append(("download", job_id))
-        return self._engine.job(job_id)
-
-    def folder_for(self, job: Job) -> Path:
-        return self._engine.settings.download_dir / job.account / job.id
-
-
 class FakeCredentials:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
@@ -94,7 +82,6 @@ class FakeEngine:
         self.health = PollHealth()
         self.redactor = Redactor()
         self.credentials = FakeCredentials()
-        self.transfers = FakeTransfers(self)
         from jobdock.core.providers import builtin_providers
 
         self.providers = builtin_providers()
@@ -118,6 +105,9 @@ class FakeEngine:
     def provider(self, provider_id: str) -> Any:
         return self.providers[provider_id]
 
+    def folder_for(self, job: Job) -> Path:
+        return self.settings.download_dir / job.account / job.id
+
     # publishing
     def subscribe(self, listener: Callable[[UpdateBatch], None]) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -135,7 +125,8 @@ class FakeEngine:
 
     # actions
     async def download(self, job_id: str, *, to: Path | None = None) -> Job:
-        return await self.transfers.download(job_id, to=to)
+        self.calls.append(("download", job_id))
+        return self.job(job_id)
 
     async def refresh(self, job_id: str) -> Job:
         self.calls.append(("refresh", job_id))

@@ -354,7 +354,7 @@ async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> 
             raise
     problem = runtime.engine.store_problem  # after the engine's last try at closing
     if problem is not None:
-        raise StoreError(f"{problem}; {runtime.engine.writeback.pending} job changes were lost")
+        raise StoreError(f"{problem}; {runtime.engine.unsaved_changes} job changes were lost")
     return code
 
 
@@ -480,7 +480,7 @@ async def _sync(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextI
 
 
 async def _jobs(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    jobs = rt.engine.store.list_jobs(state=JobState(args.state) if args.state else None)
+    jobs = rt.engine.stored_jobs(state=JobState(args.state) if args.state else None)
     if args.json:
         json.dump([job_to_json(j) for j in jobs], out, indent=2)
         out.write("\n")
@@ -526,7 +526,7 @@ async def _remove(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Tex
 
 
 async def _status(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    status = rt.engine.worker.status()
+    status = rt.engine.status()
     if args.json:
         json.dump(status, out, indent=2)
         out.write("\n")

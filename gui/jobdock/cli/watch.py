@@ -108,7 +108,7 @@ async def watch(
     stop = _Stop(changed)
     receiver = await _start_receiver(engine, report)
     await engine.start()
-    report.event("start", jobs=sorted(watched.ids), worker=engine.worker.holds,
+    report.event("start", jobs=sorted(watched.ids), worker=engine.is_worker,
                  until_done=until_done, timeout=time_limit)  # fmt: skip
     _say_who_works(engine, report)
     deadline = None if time_limit is None else time.monotonic() + time_limit
@@ -195,10 +195,10 @@ def _say_who_works(engine: Engine, report: Report) -> None:
     def on_change(holds: bool) -> None:
         report.note("this watch is the worker now" if holds else "another process took over")
 
-    engine.worker.on_change = on_change
-    if engine.worker.holds:
+    engine.on_worker_change(on_change)
+    if engine.is_worker:
         return
-    holder = engine.worker.lease.holder()
+    holder = engine.worker_holder()
     who = f"pid {holder.pid} on {holder.host}" if holder else "another process"
     report.note(f"{who} is the worker for this data dir; following its work")
 

@@ -201,7 +201,7 @@ class JobActions(QObject):
     def open_folders(self) -> None:
         for job in self._selection():
             paths = saved_paths(job)
-            folder = paths[0].parent if paths else self._engine.transfers.folder_for(job)
+            folder = paths[0].parent if paths else self._engine.folder_for(job)
             if not folder.is_dir():
                 folder = Path(self._engine.settings.download_dir)
             self._open_url(QUrl.fromLocalFile(str(folder)))

@@ -28,6 +28,8 @@ class LiveSettings:
 
     def configure(self, *, persist: bool = False, **changes: object) -> EngineSettings:
         """Change settings (in memory; also in the store with `persist=True`)."""
+        # Ignored: mypy checks replace()'s keywords field by field, which a dict of changes
+        # (typed object) cannot be; replace() itself still refuses an unknown field (TypeError).
         self.current = replace(self.current, **changes)  # type: ignore[arg-type]
         if persist:
             save_settings(self._store, self.current)

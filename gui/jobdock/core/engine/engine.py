@@ -26,7 +26,7 @@ from jobdock.core.engine.accounts import Accounts
 from jobdock.core.engine.commands import CANCEL, DOWNLOAD, PAUSE, REFRESH, RESUME, Commands
 from jobdock.core.engine.config import LiveSettings
 from jobdock.core.engine.expiry import ClockSkew
-from jobdock.core.engine.lease import Lease, Worker
+from jobdock.core.engine.lease import Lease, LeaseHolder, Worker
 from jobdock.core.engine.neighbours import Neighbours
 from jobdock.core.engine.polling import PollHealth, Polling
 from jobdock.core.engine.rules import apply_status, deadline_for
@@ -235,6 +235,38 @@ class Engine:
 
     def provider(self, provider_id: str) -> Provider:
         return self.account_book.provider(provider_id)
+
+    def stored_jobs(self, state: JobState | None = None) -> list[Job]:
+        """The jobs as the store has them now (what other processes wrote included)."""
+        return self.store.list_jobs(state=state)
+
+    def folder_for(self, job: Job) -> Path:
+        """Where the job's results are saved unless a download names another folder."""
+        return self.transfers.folder_for(job)
+
+    @property
+    def unsaved_changes(self) -> int:
+        """How many job changes wait in memory for a store that refused them."""
+        return self.table.writeback.pending
+
+    # the worker ----------------------------------------------------------------------------
+    @property
+    def is_worker(self) -> bool:
+        """Whether this process is the data dir's worker (polls and downloads)."""
+        return self.worker.holds
+
+    def on_worker_change(self, listener: Callable[[bool], None] | None) -> None:
+        """Tell `listener` whenever this process becomes, or stops being, the worker."""
+        self.worker.on_change = listener
+
+    def worker_holder(self) -> LeaseHolder | None:
+        """Who holds the worker's lease as stored (it may be expired), or None."""
+        return self.worker.lease.holder()
+
+    def status(self) -> dict[str, object]:
+        """`jobdock status --json`: the worker (None when there is no live one) and whether it
+        is this process."""
+        return self.worker.status()
 
     # accounts ------------------------------------------------------------------------------
     async def add_account(self, account: Account, secret: str | None) -> Account:
