@@ -113,7 +113,7 @@ class Accounts:
         provider = self.provider(account.provider)
         secret = await asyncio.to_thread(self.credentials.get, account.name)
         # A profile with `auth.kind = "none"` (UniProt) needs no secret at all.
-        if not secret and not getattr(provider, "needs_secret", True):
+        if not secret and not provider.needs_secret:
             secret = ""
         elif not secret:
             raise ConfigError(
@@ -125,27 +125,24 @@ class Accounts:
         headers = provider.auth_headers(account, secret)
         # Profiles with `query` auth put the credential in a parameter: only this account's
         # session carries it, so like the headers it reaches only the account's origin.
-        auth_params = getattr(provider, "auth_params", None)
-        params: dict[str, str] = auth_params(account, secret) if auth_params else {}
+        params = provider.auth_params(account, secret)
         api = make_api_client(
             headers=headers,
             # An API that limits connections per token (Shoptet: 3) caps its client lower.
             max_connections=min(
-                settings.max_per_origin,
-                provider.max_connections or settings.max_per_origin,
+                settings.max_per_origin, provider.max_connections or settings.max_per_origin
             ),
             transport=self._transport,
         )
         api.event_hooks = {"response": [self._observe_clock]}
-        http_auth = getattr(provider, "http_auth", None)  # profiles' OAuth2 token exchange
-        if http_auth is not None:
-            api.auth = http_auth(account, secret, self.redactor)
+        auth = provider.http_auth(account, secret, self.redactor)  # profiles' OAuth2 exchange
+        if auth is not None:
+            api.auth = auth
         # The session teaches the redactor what its headers and parameters carry.
-        result_origins = getattr(provider, "result_origins", None)  # profiles' `result_hosts`
         session = ApiSession(
             account=account, api=api, bare=self._bare, auth_params=tuple(params.items()),
             redactor=self.redactor, deadline=settings.request_deadline,
-            result_origins=result_origins(account) if result_origins else (),
+            result_origins=provider.result_origins(account),  # profiles' `result_hosts`
         )  # fmt: skip
         self._sessions[account.name] = session
         return session
