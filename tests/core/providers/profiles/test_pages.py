@@ -340,3 +340,125 @@ def test_the_url_options_of_an_account_are_checked_when_it_is_added():
     bearer = ProfileProvider(parse_profile(SALESFORCE, source="p.toml"))
     with pytest.raises(UsageError, match=r"has no token endpoint .*'bearer'"):
         bearer.check_account(account(token_url="https://login.test/token"))
+
+
+# Pages that list the result's links (Databricks EXTERNAL_LINKS,
+# https://docs.databricks.com/api/statement-execution/v1/get-statement-result and
+# https://docs.databricks.com/api/statement-execution/v1/get-result-data): the statement's answer
+# holds the first chunk's `result.external_links`, each chunk answer `external_links`; each link
+# names its pre-signed `external_link`, its `expiration` and the next chunk's internal link.
+EXTERNAL = profile(
+    """
+[[results]]
+url_template = "{status_url}"
+filename = "statement-{id}-{page}.{answer.manifest.format}"
+[results.pages]
+next = ["result.external_links[-1].next_chunk_internal_link",
+        "external_links[-1].next_chunk_internal_link"]
+links = ["result.external_links", "external_links"]
+link_url = "external_link"
+link_expires_at = "expiration"
+""",
+    path="api/2.0/sql/statements",
+)
+
+
+def external(chunks: int, *, expiration: str = "2026-11-23T10:15:00Z") -> Route:
+    def link(index: int) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "chunk_index": index,
+            "external_link": f"https://bucket.s3.test/r/chunk_{index}?X-Amz-Signature=s{index}",
+            "expiration": expiration,
+        }
+        if index + 1 < chunks:
+            item["next_chunk_index"] = index + 1
+            item["next_chunk_internal_link"] = (
+                f"/api/2.0/sql/statements/01ef/result/chunks/{index + 1}"
+            )
+        return item
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": "01ef", "state": "JobComplete",
+                                             "manifest": {"format": "CSV"},
+                                             "result": {"external_links": [link(0)]}})  # fmt: skip
+        if request.url.path == "/api/2.0/sql/statements/01ef":  # the first page: the statement
+            return route(httpx.Request("POST", request.url))
+        index = int(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(200, json={"external_links": [link(index)]})
+
+    return route
+
+
+def test_pages_that_list_links_give_one_result_a_link_with_its_own_expiry():
+    status, sent = submit(EXTERNAL, external(3))
+    assert [(r.url, r.filename_hint, r.needs_auth) for r in status.results] == [
+        (f"https://bucket.s3.test/r/chunk_{i}?X-Amz-Signature=s{i}",
+         f"statement-01ef-00{i + 1}.csv", False)
+        for i in range(3)
+    ]  # fmt: skip
+    assert {r.expires_at.isoformat() for r in status.results if r.expires_at} == {
+        "2026-11-23T10:15:00+00:00"
+    }
+    assert len(status.results) == 3
+    # the statement, then chunks 1 and 2 on the account's host, with the token; the links
+    # themselves (on the storage) are not asked for while the list is built
+    assert [(r.url.path, r.headers["Authorization"]) for r in sent[1:]] == [
+        ("/api/2.0/sql/statements/01ef", f"Bearer {TOKEN}"),
+        ("/api/2.0/sql/statements/01ef/result/chunks/1", f"Bearer {TOKEN}"),
+        ("/api/2.0/sql/statements/01ef/result/chunks/2", f"Bearer {TOKEN}"),
+    ]
+
+
+def test_a_page_that_lists_no_links_gives_no_result_and_links_may_be_plain_urls():
+    def empty(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "01ef", "state": "JobComplete",
+                                         "manifest": {"format": "CSV"}, "result": {}})  # fmt: skip
+
+    status, _ = submit(EXTERNAL, empty)
+    assert status.results == () and status.log is None
+    plain = profile('[[results]]\nurl_template = "{id}/files"\n'
+                    '[results.pages]\nnext = "next"\nlinks = "files"\n')  # fmt: skip
+
+    def files(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done("j1")
+        if request.url.path == "/j1/files":
+            return httpx.Response(200, json={"files": ["a.csv", "https://cdn.test/b.csv"],
+                                             "next": "/j1/files/2"})  # fmt: skip
+        return httpx.Response(200, json={"files": [{"url": "c.csv"}]})
+
+    status, _ = submit(plain, files)
+    assert [(r.url, r.filename_hint) for r in status.results] == [
+        ("https://api.test/j1/a.csv", "a-001.csv"),  # relative to the page that listed it
+        ("https://cdn.test/b.csv", "b-002.csv"),
+        ("https://api.test/j1/files/c.csv", "c-003.csv"),
+    ]  # without a filename, each link is named from its own URL, numbered
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('link_url = "external_link"', "results[0].pages.link_url: needs links"),
+        ('link_expires_at = "expiration"', "results[0].pages.link_expires_at: needs links"),
+        ('links = "header:Link"', "results[0].pages.links: expected a path into the body"),
+        ('links = "l"\nlink_url = "present:u"', "pages.link_url: expected a path into the body"),
+    ],
+)
+def test_link_keys_of_a_pages_table_are_checked(extra: str, message: str):
+    text = profile(f'[[results]]\nurl = "link"\n[results.pages]\nnext = "n"\n{extra}\n')
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, source="p.toml")
+    found = [f"{p.key}: {p.message}" for p in caught.value.problems]
+    assert any(message in f for f in found), found
+
+
+def test_pages_that_list_links_take_their_expiry_from_each_link_and_answer_names_are_checked():
+    text = profile('[[results]]\nurl = "link"\nexpires_at = "e"\n[results.pages]\nnext = "n"\n'
+                   'links = "l"\n')  # fmt: skip
+    with pytest.raises(ProfileError, match=r"results\[0\]\.expires_at: not with pages that list"):
+        parse_profile(text, source="p.toml")
+    bad = profile('[[results]]\nurl = "link"\nfilename = "r-{answer.a[x]}.csv"\n')
+    with pytest.raises(ProfileError, match=r"unknown placeholder \{answer.a\[x\]\}"):
+        parse_profile(bad, source="p.toml")
+    parse_profile(profile('[[results]]\nurl = "l"\nfilename = "r-{answer.m.format}"\n'), source="p")

@@ -443,7 +443,7 @@ class ProfileProvider(Provider):
         if state is not JobState.SUCCEEDED:
             return ()
         job_id = values["id"]
-        found: list[tuple[str, str, ResultSpec, str | None, _Answer]] = []
+        found: list[_Found] = []
         for spec in self.profile.results:
             source = answer
             if spec.fetch is not None:  # SP-API: getReport names a document, getReportDocument
@@ -456,28 +456,57 @@ class ProfileProvider(Provider):
                 items = [v for v in _as_list(source.first(spec.url)) if _url_of(v)]
             for n, item in enumerate(items, start=1):
                 url = self._resolve(source.response, _url_of(item) or "")
-                name = self._filename(spec, url, n, job_id, request)
-                if spec.pages is not None:  # one result a page, each named by its number
-                    pages = await self._pages(session, spec.pages, url, job_id)
-                    width = max(3, len(str(len(pages))))
-                    for page, page_url in enumerate(pages, start=1):
-                        numbered = _numbered(name, str(page).zfill(width))
-                        found.append((page_url, numbered, spec, None, source))
+                name = self._filename(spec, url, n, job_id, request, answer)
+                if spec.pages is not None:  # one result a page (or a link), each numbered
+                    found += await self._paged(session, spec, url, name, (job_id, source))
                     continue
                 checksum = _checksum(spec, source, item, len(items))
-                found.append((url, name, spec, checksum, source))
-        names = unique_names([name for _, name, _, _, _ in found])
+                found.append(_Found(url, name, spec, source, checksum, _expiry(spec, source, url)))
+        names = unique_names([f.name for f in found])
         return tuple(
             ResultLink(
-                url=url,
-                expires_at=_expiry(spec, source, url),
+                url=f.url,
+                expires_at=f.expires_at,
                 filename_hint=name,
-                needs_auth=spec.needs_auth,
-                checksum=checksum,
-                decompress=_decompress(spec, source, name),
+                needs_auth=f.spec.needs_auth,
+                checksum=f.checksum,
+                decompress=_decompress(f.spec, f.source, name),
             )
-            for (url, _, spec, checksum, source), name in zip(found, names, strict=True)
+            for f, name in zip(found, names, strict=True)
         )
+
+    async def _paged(
+        self,
+        session: ApiSession,
+        spec: ResultSpec,
+        first: str,
+        name: str,
+        job: tuple[str | None, _Answer],
+    ) -> list[_Found]:
+        """The results of a paged entry: one a page, or with `links` one a link the pages list,
+        numbered from 1 (three digits wide, wider past 999). `job` is the job's id and the
+        answer the entry was read from."""
+        assert spec.pages is not None
+        job_id, source = job
+        pages = await self._pages(session, spec.pages, first, job_id)
+        if not spec.pages.links:
+            found = [(url, _expiry(spec, source, url)) for url, _ in pages]
+        else:
+            found = []
+            for _, page in pages:
+                assert page is not None  # a chain of pages that list links reads every body
+                for item in _as_list(page.first(spec.pages.links)):
+                    link = _link_of(item, spec.pages.link_url)
+                    if link is not None:
+                        url = self._strip_credential(self._resolve(page.response, link))
+                        found.append((url, _link_expiry(spec, spec.pages, page, item, url)))
+        width = max(3, len(str(len(found))))
+        own = spec.pages.links and spec.filename is None  # each link named from its own URL
+        return [
+            _Found(url, _numbered(filename_from_url(url, default=name) if own else name,
+                                  str(number).zfill(width)), spec, source, None, expires)
+            for number, (url, expires) in enumerate(found, start=1)
+        ]  # fmt: skip
 
     async def _fetch(
         self, session: ApiSession, template: str, answer: _Answer, values: dict[str, str | None]
@@ -491,17 +520,20 @@ class ProfileProvider(Provider):
 
     async def _pages(
         self, session: ApiSession, spec: PageSpec, first: str, job_id: str | None
-    ) -> list[str]:
-        """The URL of every page of a paged result, from the first: each page's answer names
-        the next (so the chain is walked here, while the result list is built). A `header:`
-        chain reads only each page's headers (the body is left unread: the download fetches
-        it); a body chain reads each page's body, which must then fit an answer's limit."""
+    ) -> list[tuple[str, _Answer | None]]:
+        """Every page of a paged result, from the first, with its answer when its body was
+        read: each page's answer names the next (so the chain is walked here, while the result
+        list is built). A `header:` chain reads only each page's headers (the body is left
+        unread: the download fetches it); a body chain, and every chain of pages that list
+        links, reads each page's body, which must then fit an answer's limit."""
         what = f"{self.id}: pages of the result of {self.profile.job_noun} {job_id}"
         urls = [first]
+        pages: list[tuple[str, _Answer | None]] = []
         while True:
-            value = await self._next_page(session, spec, urls[-1], what=what)
+            value, answer = await self._next_page(session, spec, urls[-1], what=what)
+            pages.append((urls[-1], answer))
             if value is None or value == spec.end_value:
-                return urls
+                return pages
             if spec.next_query is not None:
                 following = _with_query(first, spec.next_query, value)
             else:
@@ -515,20 +547,22 @@ class ProfileProvider(Provider):
 
     async def _next_page(
         self, session: ApiSession, spec: PageSpec, url: str, *, what: str
-    ) -> str | None:
-        """What page `url`'s answer says of the next page (None: none)."""
+    ) -> tuple[str | None, _Answer | None]:
+        """What page `url`'s answer says of the next page (None: none), and the answer when
+        its body was read."""
         what = f"{what}: {safe_url(url)}"
-        if any(path.header is None for path in spec.next):
+        if spec.links or any(path.header is None for path in spec.next):
             response = await session.request("GET", url)
             raise_for_status(response, what=what)
-            return _Answer(self.profile, response, what=what).text(spec.next)
+            answer = _Answer(self.profile, response, what=what)
+            return answer.text(spec.next), answer
         async with asyncio.timeout(session.deadline):
             async with session.stream("GET", url) as streamed:
                 if streamed.status_code >= 400:
                     await read_limited(streamed, limit=MAX_ANSWER_BYTES)
                 raise_for_status(streamed, what=what)
                 found = (lookup_header(streamed, path) for path in spec.next)
-                return next((value for value in found if value), None)  # the body unread
+                return next((value for value in found if value), None), None  # the body unread
 
     def _strip_credential(self, url: str) -> str:
         """`url` without the query credential an answer may echo into its links (Meta's
@@ -541,7 +575,13 @@ class ProfileProvider(Provider):
         return urlunsplit(parts._replace(query=urlencode(kept)))
 
     def _filename(
-        self, spec: ResultSpec, url: str, n: int, job_id: str | None, request: SubmitRequest | None
+        self,
+        spec: ResultSpec,
+        url: str,
+        n: int,
+        job_id: str | None,
+        request: SubmitRequest | None,
+        answer: _Answer,
     ) -> str:
         params = dict(self.profile.submit.query)
         params.update(dict(request.params) if request else {})
@@ -555,6 +595,9 @@ class ProfileProvider(Provider):
                 return str(n)
             if name == "page":
                 return "{page}"  # numbered by `_numbered`
+            if name.startswith("answer."):  # Databricks' `manifest.format`: CSV → csv
+                found = answer.lookup(name[len("answer.") :]) or ""
+                return re.sub(r"[^a-z0-9_-]", "_", found.lower())
             return re.sub(r"[^a-z0-9]", "", params.get(name[len("param.") :], "").lower())
 
         default = re.sub(r"\{([^{}]*)\}", fill, template)
@@ -605,6 +648,26 @@ class ProfileProvider(Provider):
                 f"{self.id}: query-parameter auth needs an engine that passes `auth_params` "
                 "to the account's session"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    """One result found in the answers, before its name is made unique."""
+
+    url: str
+    name: str
+    spec: ResultSpec
+    source: _Answer  # the job's answer (or the `fetch` answer) it was read from
+    checksum: str | None
+    expires_at: datetime | None
+
+
+def _link_of(item: object, paths: tuple[FieldPath, ...]) -> str | None:
+    """The URL of one link a page lists: the item itself, its value at the first of `paths`
+    that has one, or its `url`."""
+    if isinstance(item, dict) and paths:
+        item = next((v for v in (lookup_json(item, p) for p in paths) if v), None)
+    return _url_of(item)
 
 
 def _numbered(name: str, page: str) -> str:
@@ -704,6 +767,19 @@ def _decompress(spec: ResultSpec, answer: _Answer, name: str) -> str | None:
     if said is not None:
         return "gzip" if said.strip().lower() == "gzip" else None
     return "gzip" if spec.decompress and name.lower().endswith(".gz") else None
+
+
+def _link_expiry(
+    spec: ResultSpec, pages: PageSpec, page: _Answer, item: object, url: str
+) -> datetime | None:
+    """When a link a page lists expires: its own `link_expires_at` (Databricks' `expiration`),
+    else as the entry's `expiry` or `ttl` says (from the page's answer)."""
+    if pages.link_expires_at:
+        found = (
+            (lookup_json(item, p) for p in pages.link_expires_at) if isinstance(item, dict) else ()
+        )
+        return parse_timestamp(next((v for v in found if v not in (None, "")), None))
+    return _expiry(spec, page, url)
 
 
 def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:

@@ -43,7 +43,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
                 "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
                 "checksum_algorithm", "pages"),
-    "pages": ("next", "next_query", "end_value", "max_pages"),
+    "pages": ("next", "next_query", "end_value", "max_pages", "links", "link_url",
+              "link_expires_at"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
@@ -118,12 +119,18 @@ class PageSpec:
     (or a list of them)
     (Meta's `paging.next`, Databricks' `next_chunk_internal_link`); its value is the next page's
     URL (absolute, or relative to the page that answered), or with `next_query` the value of that
-    query parameter on the first page's URL. No value, an empty one or `end_value` ends it."""
+    query parameter on the first page's URL. No value, an empty one or `end_value` ends it.
+    With `links` the pages are not the result but list it: each link a page lists (a URL string,
+    or an object with its URL at `link_url` and its expiry time at `link_expires_at`) is one
+    result (Databricks' `external_links`)."""
 
     next: tuple[FieldPath, ...]  # tried in order, like every path
     next_query: str | None = None
     end_value: str | None = None
     max_pages: int = 1000
+    links: tuple[FieldPath, ...] = ()  # in each page: the result links it lists
+    link_url: tuple[FieldPath, ...] = ()  # in each link object (default: its `url`)
+    link_expires_at: tuple[FieldPath, ...] = ()  # in each link object
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -389,6 +396,9 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
         pages = _pages(c, table.get("pages"), f"{key}.pages") if "pages" in table else None
         if pages is not None and "checksum" in table:
             c.add(f"{key}.pages", "not with checksum: an answer's checksum is of one file")
+        if pages is not None and pages.links and "expires_at" in table:
+            c.add(f"{key}.expires_at", "not with pages that list links: give the pages' "
+                  "link_expires_at (each link's own expiry time)")  # fmt: skip
         filename = c.value(table, key, "filename", _template(None))
         if filename and "{page}" in filename and pages is None:
             c.add(f"{key}.filename", "{page} needs a [results.pages] table")
@@ -424,10 +434,22 @@ def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
     next_query = c.value(table, key, "next_query", _token)
     end_value = c.value(table, key, "end_value", _nonempty)
     max_pages = c.value(table, key, "max_pages", _page_count)
+    links = c.paths(table, key, "links")
+    link_url = c.paths(table, key, "link_url")
+    link_expires_at = c.paths(table, key, "link_expires_at")
+    for name, found in (("links", links), ("link_url", link_url),
+                        ("link_expires_at", link_expires_at)):  # fmt: skip
+        if any(p.header or p.status or p.present for p in found):
+            c.add(f"{key}.{name}", "expected a path into the body (not header:, present: or "
+                  "http:status)")  # fmt: skip
+    for name in ("link_url", "link_expires_at"):
+        if name in table and "links" not in table:
+            c.add(f"{key}.{name}", "needs links: the path to the links each page lists")
     if not paths:
         return None
     return PageSpec(next=paths, next_query=next_query, end_value=end_value,
-                    max_pages=max_pages or 1000)  # fmt: skip
+                    max_pages=max_pages or 1000, links=links, link_url=link_url,
+                    link_expires_at=link_expires_at)  # fmt: skip
 
 
 def _page_count(value: object) -> int:
@@ -550,7 +572,9 @@ def _template(allowed: set[str] | None) -> Callable[[object], str]:
         for name in _PLACEHOLDER.findall(text):
             ok = name in allowed if allowed is not None else _filename_placeholder(name)
             if not ok:
-                known = ", ".join(sorted(allowed or {"id", "n", "page", "param.NAME"}))
+                known = ", ".join(
+                    sorted(allowed or {"id", "n", "page", "param.NAME", "answer.PATH"})
+                )
                 raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
         return text
 
@@ -558,6 +582,12 @@ def _template(allowed: set[str] | None) -> Callable[[object], str]:
 
 
 def _filename_placeholder(name: str) -> bool:
+    if name.startswith("answer."):
+        try:
+            path = parse_path(name[len("answer.") :])
+        except ValueError:
+            return False
+        return path.header is None and not path.status and not path.present
     return name in ("id", "n", "page") or (name.startswith("param.") and len(name) > len("param."))
 
 
