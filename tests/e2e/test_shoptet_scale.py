@@ -35,8 +35,11 @@ def test_1200_jobs_through_the_list(tmp_path: Path) -> None:
     with Simulator(config) as sim:
         durations = [{"sim_duration": f"{rng.uniform(2.0, 8.0):.2f}"} for _ in range(JOBS)]
         remote_ids = create_paused(sim, clock, durations)
+        # Still none runs until the engine has synced them all (a sync on a slow machine can
+        # take longer than the shortest job, which would then be over before it is seen).
+        clock.pause()
         before = sim.shoptet_stats()
-        cycles, pages_per_cycle = asyncio.run(_follow(sim, tmp_path, remote_ids))
+        cycles, pages_per_cycle = asyncio.run(_follow(sim, clock, tmp_path, remote_ids))
         stats = {k: v - before.get(k, 0) for k, v in sim.shoptet_stats().items()}
         stats["max_concurrent"] = sim.shoptet_stats()["max_concurrent"]
 
@@ -50,7 +53,9 @@ def test_1200_jobs_through_the_list(tmp_path: Path) -> None:
     assert stats["requests"] <= stats["list_calls"] + JOBS
 
 
-async def _follow(sim: Simulator, tmp_path: Path, remote_ids: list[str]) -> tuple[int, int]:
+async def _follow(
+    sim: Simulator, clock: PausableClock, tmp_path: Path, remote_ids: list[str]
+) -> tuple[int, int]:
     options = {"poll_min": "0.5", "poll_max": "1.0", "bucket_leak": str(LEAK)}
     async with shoptet_engine(sim, tmp_path, options=options) as engine:
         provider = engine.provider("shoptet")
@@ -67,6 +72,7 @@ async def _follow(sim: Simulator, tmp_path: Path, remote_ids: list[str]) -> tupl
         synced = await engine.sync(ACCOUNT)
         assert sorted(j.remote_id or "" for j in synced) == sorted(remote_ids)
         assert all(not j.state.is_terminal for j in synced)  # 1,200 unfinished jobs
+        clock.resume()  # the jobs run from now on
         await engine.start()
         await until(engine, engine.all_settled, limit=90)
         print(f"settled in {time.monotonic() - started:.1f} s")
