@@ -9,10 +9,12 @@ until the demo jobs have finished, so the picture shows saved results):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +24,9 @@ from typing import Any
 import pytest
 from PySide6.QtGui import QImage
 
+from jobdock.core.model.job import JobState
 from tests.support.tools import require_tools
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW = re.compile(r'^\s*(0x[0-9a-f]+) "Jobdock — demo": \(.*\)\s+(\d+)x(\d+)\+', re.MULTILINE)
@@ -44,6 +48,20 @@ def find_window(display: str, process: subprocess.Popen[str], *, timeout: float)
                 return window_id
         time.sleep(0.2)
     raise AssertionError(f"no Jobdock window within {timeout} s")
+
+
+def demo_jobs_shown(data: Path, *, finished: bool) -> bool:
+    """Every job in the demo's store has been polled (`finished`: has ended)."""
+    store = data / "jobs.sqlite3"
+    if not store.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(store.as_uri() + "?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT polls, state FROM jobs").fetchall()
+    except sqlite3.OperationalError:  # its tables are not made yet
+        return False
+    return bool(rows) and all(polls > 0 and (JobState(state).is_terminal or not finished)
+                              for polls, state in rows)  # fmt: skip
 
 
 def distinct_colours(path: Path) -> tuple[QImage, int, float]:
@@ -70,7 +88,10 @@ def test_demo_window_under_xvfb_screenshot_and_clean_stop(
     )  # fmt: skip
     try:
         window = find_window(xvfb_display, process, timeout=30)
-        time.sleep(25 if DOCS else 2)  # the demo jobs run (and finish, for the docs picture)
+        # The demo's jobs have been polled, so the table shows them under way (and for the docs
+        # picture every one has finished).
+        wait_until(lambda: demo_jobs_shown(data, finished=DOCS), timeout=120 if DOCS else 30,
+                   what="the demo's jobs polled" + (" to their end" if DOCS else ""))  # fmt: skip
         shot = tmp_path / "screenshot.png"
         subprocess.run(
             ["import", "-window", window, str(shot)],
