@@ -84,8 +84,7 @@ def test_accounts_dialog_sends_the_secret_only_to_add_account(qasync_loop: Any, 
     async def scenario() -> None:
         dialog = AccountsDialog(engine)
         qtbot.addWidget(dialog)
-        await settle()
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(dialog._backend_task, 10)  # the keyring check (a thread) is over
         assert "fake keyring" in dialog.banner.text()
         dialog.name.setText("initech")
         dialog.provider.setCurrentIndex(dialog.provider.findData("shoptet"))
@@ -174,8 +173,7 @@ def test_accounts_dialog_banner_when_no_keyring(qasync_loop: Any, qtbot: Any) ->
     async def scenario() -> None:
         dialog = AccountsDialog(engine)
         qtbot.addWidget(dialog)
-        await asyncio.sleep(0.05)
-        await settle()
+        await asyncio.wait_for(dialog._backend_task, 10)  # the keyring check (a thread) is over
         assert "no usable OS keyring" in dialog.banner.text()
         dialog.done(0)
 
