@@ -76,7 +76,7 @@ def test_window_and_watch_poll_once_download_once_and_window_actions_reach_the_w
                 credentials=secrets, profiles=[],
             ) as (runtime, window):  # fmt: skip
                 engine = runtime.engine
-                assert not engine.worker.holds
+                assert not engine.is_worker
                 await wait_for(lambda: engine.all_settled(ids), what="every job saved")
                 assert all(window.model.row_of(job_id) is not None for job_id in ids)
                 assert engine.health.last_ok_at is None, "the window never polled"

@@ -2,7 +2,7 @@
 credential of the accounts it talks to — keyring secrets, what the providers make of them (a
 bearer token, the base64 `user:pass` of Basic auth, a query parameter), secrets obtained at run
 time (short-lived access tokens, webhook signature keys) — and every text that enters a job goes
-through it in `Engine.commit` (`redact_job`, `redact_event`), every log record through
+through it in `JobTable.commit` (`redact_job`, `redact_event`), every log record through
 `logs.RedactingFilter`, every error message a provider raises through `guard`, every CLI error
 line through the CLI. URLs lose the query parameters that carry a credential (the session adds
 them again on the account's origin), the rest of a pre-signed link is kept as the server gave it.

@@ -88,7 +88,7 @@ class ShoptetProvider(Provider):
         ),
     )  # fmt: skip
     poll_policy = PollPolicy(first_delay=5.0, min_interval=5.0, max_interval=120.0)
-    max_connections: int = MAX_CONNECTIONS  # per token, all requests together (Engine.session)
+    max_connections: int = MAX_CONNECTIONS  # per token, all requests together (Accounts.session)
 
     def __init__(self) -> None:
         self._links: WeakKeyDictionary[httpx.AsyncClient, ShoptetLink] = WeakKeyDictionary()
