@@ -132,3 +132,16 @@ def test_unique_names_are_unique_and_keep_the_first(names: list[str]) -> None:
     out = unique_names(names)
     assert len(set(out)) == len(out) == len(names)
     assert out[:1] == names[:1]
+
+
+def test_names_from_urls_and_numbered_duplicates():
+    assert filename_from_url("https://x.test/a/b%20c.csv?sig=1", default="d") == "b c.csv"
+    assert filename_from_url("https://x.test/", default="d") == "d"
+    assert filename_from_url("https://x.test/items/5", default="d", suffix=".xml") == "5.xml"
+    assert unique_names(["a.csv", "a.csv", "b", "b", "a.csv"]) == [
+        "a.csv",
+        "a (2).csv",
+        "b",
+        "b (2)",
+        "a (3).csv",
+    ]

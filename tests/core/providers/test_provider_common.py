@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from jobdock.core.download.filenames import filename_from_url, unique_names
 from jobdock.core.model.errors import ProtocolError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession
@@ -106,19 +105,6 @@ def test_dig():
 def test_find_text(body, content_type, expected):
     response = httpx.Response(200, text=body, headers={"Content-Type": content_type})
     assert find_text(response, "progress") == expected
-
-
-def test_file_names():
-    assert filename_from_url("https://x.test/a/b%20c.csv?sig=1", default="d") == "b c.csv"
-    assert filename_from_url("https://x.test/", default="d") == "d"
-    assert filename_from_url("https://x.test/items/5", default="d", suffix=".xml") == "5.xml"
-    assert unique_names(["a.csv", "a.csv", "b", "b", "a.csv"]) == [
-        "a.csv",
-        "a (2).csv",
-        "b",
-        "b (2)",
-        "a (3).csv",
-    ]
 
 
 def test_guard_turns_stray_exceptions_into_protocol_errors(harness):
