@@ -4,6 +4,9 @@ handed to the worker, with real SQLite files and one connection per would-be pro
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,6 +69,44 @@ def test_a_lease_left_by_a_dead_process_on_this_host_is_taken_at_once(tmp_path: 
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_lease_whose_process_was_killed_just_now_is_taken_without_waiting_out_the_expiry(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    stores = JobStore.open(path), JobStore.open(path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    three_s_ago = utcnow() - timedelta(seconds=3)
+    try:
+        killed = Lease(stores[0], wall=lambda: three_s_ago)
+        killed.pid = gone.pid
+        assert killed.tick() is True
+        assert Lease(stores[1]).tick() is True, "its process is gone and it is 3 s late"
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_late_lease_of_a_live_process_or_a_just_renewed_one_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for pid, late in ((os.getpid(), 3.0), (gone.pid, 1.0)):
+        stores = JobStore.open(path), JobStore.open(path)
+        renewed = utcnow() - timedelta(seconds=late)
+        try:
+            holder = Lease(stores[0], wall=lambda renewed=renewed: renewed)
+            holder.pid = pid
+            assert holder.tick() is True
+            assert Lease(stores[1]).tick() is False, f"pid {pid}, {late} s late: still its lease"
+            holder.release()
+        finally:
+            for store in stores:
+                store.close()
 
 
 def _job(**changes: object) -> Job:

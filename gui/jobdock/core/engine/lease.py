@@ -8,7 +8,8 @@ The holder renews it every `HEARTBEAT` seconds, adding one to `beats`. Another e
 when it is free (released on a clean exit), or when its `beats` have not moved for `EXPIRY`
 seconds of that engine's own monotonic clock (a killed or frozen worker), or, on the same host,
 when its wall-clock heartbeat is older than `EXPIRY` (a worker that died before this engine
-started). A holder that finds the row taken by another (it was frozen too long) steps down.
+started) or older than `DEAD_AFTER` with its process gone (a worker killed just now). A holder
+that finds the row taken by another (it was frozen too long) steps down.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jobdock.core.store.jobs import JobStore
 log = logging.getLogger("jobdock.lease")
 HEARTBEAT = 1.0  # seconds between renewals (and between looks by the others)
 EXPIRY = 5.0  # seconds without a renewal after which the lease is taken over
+DEAD_AFTER = 2.5 * HEARTBEAT  # ... or after which it is, when the holder's process is gone
 _NAME = "worker"
 _COLUMNS = "holder, pid, host, since, heartbeat, beats"
 
@@ -53,6 +55,20 @@ class LeaseHolder:
             "since": self.since.isoformat(),
             "heartbeat": self.heartbeat.isoformat(),
         }
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine (POSIX); True where that cannot be told
+    (on Windows `os.kill(pid, 0)` would send it CTRL_C_EVENT)."""
+    if os.name != "posix" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's process: it exists
+    return True
 
 
 def read_holder(store: JobStore) -> LeaseHolder | None:
@@ -127,10 +143,16 @@ class Lease:
             self._seen, self._seen_at = key, moment
         if moment - self._seen_at >= self.expiry:
             return True
-        # Same host, same wall clock: a heartbeat long past means a worker that is gone.
-        return current.host == self.host and now - current.heartbeat > timedelta(
-            seconds=self.expiry
-        )
+        if current.host != self.host:
+            return False
+        # Same host, same wall clock: a heartbeat long past means a worker that is gone; so
+        # does one a couple of beats late whose process is gone (killed), without waiting out
+        # the whole expiry. A live worker renews every beat, so one seen under another pid
+        # namespace with this host name (a container) is never taken from.
+        late = now - current.heartbeat
+        if late > timedelta(seconds=self.expiry):
+            return True
+        return late > timedelta(seconds=DEAD_AFTER) and not process_exists(current.pid)
 
     def release(self) -> None:
         """Give the lease up (clean exit): another engine takes it on its next look."""
