@@ -20,6 +20,7 @@ from jobdock.simulator.faults import FaultQueue, HttpFault, StorageFault
 from jobdock.simulator.generic202 import GenericApi
 from jobdock.simulator.google import GoogleLroApi, GoogleOAuthApi, GoogleTokens
 from jobdock.simulator.hubspot import HubSpotApi
+from jobdock.simulator.mailchimp import MailchimpApi
 from jobdock.simulator.server import Api, Site
 from jobdock.simulator.shopify import ShopifyApi
 from jobdock.simulator.shoptet import ShoptetApi
@@ -33,7 +34,13 @@ from jobdock.simulator.wire import RecordedRequest, Recorder
 PROVIDERS = ("vainu", "testo", "cisco-cce", "generic-202", "shoptet")
 # The APIs of bundled profiles (`jobdock/core/providers/profiles/bundled/`), for their tests
 # (no demo accounts), and the token endpoints they use.
-PROFILE_APIS = ("shopify-bulk", "hubspot-exports", "google-lro", "google-oauth")
+PROFILE_APIS = (
+    "shopify-bulk",
+    "hubspot-exports",
+    "google-lro",
+    "google-oauth",
+    "mailchimp-batches",
+)
 BUCKET = "sim-results"
 FakeApi = (
     VainuApi
@@ -45,6 +52,7 @@ FakeApi = (
     | HubSpotApi
     | GoogleLroApi
     | GoogleOAuthApi
+    | MailchimpApi
 )
 
 
@@ -84,6 +92,9 @@ class Simulator:
             ),
             "google-oauth": GoogleOAuthApi(
                 config=cfg, tokens=google, secret=self._secrets["google-oauth"]
+            ),
+            "mailchimp-batches": MailchimpApi(
+                config=cfg, storage=self.storage, secret=self._secrets["mailchimp-batches"]
             ),
         }
         self._sites: dict[str, Site] = {
@@ -167,7 +178,8 @@ class Simulator:
         return self._secrets[provider]
 
     def user(self, provider: str) -> str | None:
-        return USER if provider == "cisco-cce" else None
+        # Mailchimp takes any user name with the API key ("anystring" in its own examples)
+        return {"cisco-cce": USER, "mailchimp-batches": "anystring"}.get(provider)
 
     # Faults and the request record
     def add_fault(self, server: str, fault: HttpFault | StorageFault) -> None:
