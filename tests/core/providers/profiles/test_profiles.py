@@ -184,6 +184,14 @@ CHECKS = [
      "5: auth.token_url: missing: kind = 'oauth2' needs it"),
     ('kind = "bearer"', 'kind = "bearer"\ntoken_url = "https://t.test/token"',
      "7: auth.token_url: not used with kind = 'bearer'"),
+    ('kind = "bearer"', 'kind = "bearer"\nscheme = "Token"',
+     "7: auth.scheme: not used with kind = 'bearer' (only with oauth2)"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "https://t.test/token"\nname = "Content-Type"',
+     "9: auth.name: 'Content-Type' cannot carry the token"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "https://t.test/token"\nscheme = "Bearer token"',
+     "9: auth.scheme: expected a header or parameter name without spaces"),
     ('name = "Mini API"', 'name = "Mini API"\nresult_hosts = ["https://f.test/x"]',
      "3: result_hosts: expected a host name (files.example.com) or an origin"),
 ]  # fmt: skip

@@ -3,7 +3,9 @@
 named secrets (client id, client secret, refresh token) are one keyring entry, a JSON object;
 the access token lives in memory only, in the `TokenAuth` on the account's API client: it is
 fetched before the first request, renewed shortly before its `expires_in`, and renewed once
-more when the API answers 401. The token endpoint gets the client secret and nothing else, and
+more when the API answers 401. It is sent as `Authorization: Bearer <token>`, or in the header
+the profile names (`[auth] name`), raw or after its `scheme` (Amazon SP-API: the LWA token as
+`x-amz-access-token: <token>`). The token endpoint gets the client secret and nothing else, and
 is asked with a client that follows no redirect.
 """
 
@@ -47,8 +49,9 @@ def decode_secrets(secret: str, names: tuple[str, ...], *, provider: str) -> dic
 
 
 class TokenAuth(httpx.Auth):
-    """Bearer tokens from a token endpoint, for the account's API client (async) and for the
-    blocking download clients made from it (sync)."""
+    """Access tokens from a token endpoint, for the account's API client (async) and for the
+    blocking download clients made from it (sync). `header` and `scheme` say how the token is
+    sent: `Authorization: Bearer <token>` by default, `header: <token>` with no scheme."""
 
     def __init__(
         self,
@@ -60,7 +63,11 @@ class TokenAuth(httpx.Auth):
         redactor: Redactor,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
+        header: str = "Authorization",
+        scheme: str | None = "Bearer",
     ) -> None:
+        self._header = header
+        self._scheme = scheme
         self._grant = grant
         self._token_url = token_url
         self._scope = scope
@@ -105,6 +112,9 @@ class TokenAuth(httpx.Auth):
             self._renew_at = self._clock() + max(lifetime - min(EARLY, lifetime / 10), 0.0)
         return token
 
+    def _sign(self, request: httpx.Request, token: str) -> None:
+        request.headers[self._header] = f"{self._scheme} {token}" if self._scheme else token
+
     def _valid(self) -> str | None:
         with self._lock:
             return self._token if self._token and self._clock() < self._renew_at else None
@@ -135,17 +145,15 @@ class TokenAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = self._valid() or await self._fetch()
-        request.headers["Authorization"] = f"Bearer {token}"
+        self._sign(request, self._valid() or await self._fetch())
         response = yield request
         if response.status_code == 401:  # revoked or expired early: renew once
-            request.headers["Authorization"] = f"Bearer {await self._fetch()}"
+            self._sign(request, await self._fetch())
             yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        token = self._valid() or self._fetch_sync()
-        request.headers["Authorization"] = f"Bearer {token}"
+        self._sign(request, self._valid() or self._fetch_sync())
         response = yield request
         if response.status_code == 401:
-            request.headers["Authorization"] = f"Bearer {self._fetch_sync()}"
+            self._sign(request, self._fetch_sync())
             yield request

@@ -187,8 +187,12 @@ class ProfileProvider(Provider):
         if not token_url.startswith(("http://", "https://")):
             raise ConfigError(f"{self.id}: token_url must be an http(s) URL, got {token_url!r}")
         secrets = decode_secrets(secret, self.secret_names, provider=self.id)
+        # `Authorization: Bearer <token>`, or the token in the header the profile names (raw,
+        # unless it gives a `scheme`: SP-API's `x-amz-access-token`)
+        scheme = auth.scheme if auth.scheme or auth.name else "Bearer"
         return TokenAuth(grant=auth.grant, token_url=token_url, scope=auth.scope,
-                         secrets=secrets, redactor=redactor)  # fmt: skip
+                         secrets=secrets, redactor=redactor, header=auth.name or "Authorization",
+                         scheme=scheme)  # fmt: skip
 
     def result_origins(self, account: Account) -> tuple[str, ...]:
         """The origins besides the account's that get its credentials, for a request that starts

@@ -30,12 +30,15 @@ FIELD_NAMES = ("id", "status_url", "state", "progress", "created", "finished", "
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token: header or parameter name
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Headers the client sets on every request itself: an oauth2 token cannot go in one of them.
+_NOT_TOKEN_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent",
+                                "accept", "accept-encoding", "connection"})  # fmt: skip
 
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
          "submit", "fields", "states", "initial_state", "absent_state", "poll", "results",
          "result_hosts"),
-    "auth": ("kind", "name", "grant", "token_url", "scope"),
+    "auth": ("kind", "name", "scheme", "grant", "token_url", "scope"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
@@ -87,7 +90,8 @@ def format_problem(source: str, problem: Problem) -> str:
 @dataclass(frozen=True, kw_only=True)
 class AuthSpec:
     kind: str
-    name: str | None = None
+    name: str | None = None  # header / query parameter; oauth2: the token's header
+    scheme: str | None = None  # oauth2: the token's prefix (`Bearer` in `Authorization`)
     grant: str | None = None  # oauth2: client_credentials or refresh_token
     token_url: str | None = None  # oauth2; an account's `token_url` option replaces it
     scope: str | None = None
@@ -278,8 +282,9 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
     if kind in ("header", "query") and name is None and "name" not in table:
         what = "header" if kind == "header" else "query parameter"
         c.add("auth.name", f"missing: kind = {kind!r} needs the {what}'s name")
-    if kind in ("bearer", "basic", "none", "oauth2") and "name" in table:
-        c.add("auth.name", f"not used with kind = {kind!r} (only with header or query)")
+    if kind in ("bearer", "basic", "none") and "name" in table:
+        c.add("auth.name", f"not used with kind = {kind!r} (only with header, query or oauth2)")
+    scheme = c.value(table, "auth", "scheme", _token)
     grant = c.value(table, "auth", "grant", _one_of(GRANTS))
     token_url = c.value(table, "auth", "token_url", _http_url)
     scope = c.value(table, "auth", "scope", _nonempty)
@@ -287,11 +292,14 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
         for needed in ("grant", "token_url"):
             if needed not in table:
                 c.add(f"auth.{needed}", "missing: kind = 'oauth2' needs it")
+        if name is not None and name.lower() in _NOT_TOKEN_HEADERS:
+            c.add("auth.name", f"{name!r} cannot carry the token (a header every request sets)")
     else:
-        for extra in ("grant", "token_url", "scope"):
+        for extra in ("scheme", "grant", "token_url", "scope"):
             if extra in table:
                 c.add(f"auth.{extra}", f"not used with kind = {kind!r} (only with oauth2)")
-    return AuthSpec(kind=kind, name=name, grant=grant, token_url=token_url, scope=scope)
+    return AuthSpec(kind=kind, name=name, scheme=scheme, grant=grant, token_url=token_url,
+                    scope=scope)  # fmt: skip
 
 
 def _states(c: _Checker, data: object) -> dict[str, JobState]:

@@ -1,0 +1,169 @@
+"""OAuth2 access tokens in a header the profile names (`[auth] name`, `scheme`): Amazon SP-API
+wants the LWA token as it is in `x-amz-access-token`
+(https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-api). Renewed
+before `expires_in` and once on a 401 as a Bearer token is, redacted, and sent by the account's
+session only to its origin and its result hosts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from jobdock.core.model.job import Account
+from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.net.redaction import Redactor
+from jobdock.core.providers.profiles.load import parse_profile
+from jobdock.core.providers.profiles.oauth import TokenAuth, encode_secrets
+from jobdock.core.providers.profiles.provider import ProfileProvider
+
+SECRETS = {"client_id": "amzn1.application-oa2-client.x", "client_secret": "cs-secret-1",
+           "refresh_token": "Atzr|refresh-1"}  # fmt: skip
+PROFILE = """
+id = "sp-like"
+name = "SP-like"
+base_url = "https://sellingpartnerapi-eu.amazon.com"
+result_hosts = ["files.sp.test"]
+[auth]
+kind = "oauth2"
+grant = "refresh_token"
+token_url = "https://api.amazon.com/auth/o2/token"
+{extra}
+[fields]
+id = "reportId"
+status_url_template = "reports/2021-06-30/reports/{{id}}"
+state = "processingStatus"
+[states]
+DONE = "succeeded"
+"""
+
+
+def provider(extra: str = "") -> ProfileProvider:
+    return ProfileProvider(parse_profile(PROFILE.format(extra=extra), source="sp.toml"))
+
+
+class Tokens:
+    """A token endpoint and an API behind one MockTransport; `issued` in order."""
+
+    def __init__(self, lifetime: int = 3600) -> None:
+        self.issued: list[str] = []
+        self.seen: list[httpx.Request] = []
+        self.lifetime = lifetime
+        self.refuse: set[str] = set()  # tokens the API answers 401 to
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "api.amazon.com":
+            form = dict(httpx.QueryParams(request.content.decode()))
+            assert (
+                form["grant_type"] == "refresh_token" and form["refresh_token"] == "Atzr|refresh-1"
+            )
+            self.issued.append(f"Atza|token-{len(self.issued) + 1}")
+            body = {"access_token": self.issued[-1], "token_type": "bearer",
+                    "expires_in": self.lifetime}  # fmt: skip
+            return httpx.Response(200, json=body)
+        self.seen.append(request)
+        if request.headers.get("x-amz-access-token") in self.refuse:
+            return httpx.Response(401, json={"errors": [{"code": "Unauthorized"}]})
+        return httpx.Response(200, json={"ok": True})
+
+
+def token_auth(provider: ProfileProvider, tokens: Tokens, redactor: Redactor) -> TokenAuth:
+    account = Account(name="sp", provider="sp-like", base_url=provider.default_base_url)
+    auth = provider.http_auth(account, encode_secrets(SECRETS), redactor)
+    assert auth is not None
+    auth._transport = httpx.MockTransport(tokens)  # the token endpoint, in this test
+    return auth
+
+
+def test_a_named_header_gets_the_token_raw_and_authorization_nothing() -> None:
+    tokens, redactor = Tokens(), Redactor()
+    auth = token_auth(provider('name = "x-amz-access-token"'), tokens, redactor)
+
+    async def go() -> httpx.Request:
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            return (await c.get("https://sellingpartnerapi-eu.amazon.com/r")).request
+
+    sent = asyncio.run(go())
+    assert sent.headers["x-amz-access-token"] == "Atza|token-1"
+    assert "authorization" not in sent.headers
+    assert redactor("got Atza|token-1 back") == f"got {Redactor.MASK} back"
+    assert redactor("cs-secret-1 Atzr|refresh-1").count(Redactor.MASK) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "header", "value"),
+    [
+        ("", "Authorization", "Bearer Atza|token-1"),  # the default, as before
+        ('scheme = "OAuth"', "Authorization", "OAuth Atza|token-1"),
+        ('name = "X-Token"\nscheme = "Token"', "X-Token", "Token Atza|token-1"),
+    ],
+)
+def test_the_header_and_scheme_the_profile_says(extra: str, header: str, value: str) -> None:
+    tokens = Tokens()
+    auth = token_auth(provider(extra), tokens, Redactor())
+
+    async def go() -> httpx.Request:
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            return (await c.get("https://sellingpartnerapi-eu.amazon.com/r")).request
+
+    assert asyncio.run(go()).headers[header] == value
+    # the blocking download clients share the token (and send it the same way)
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(tokens)) as client:
+        sent = client.get("https://sellingpartnerapi-eu.amazon.com/file").request
+    assert sent.headers[header] == value and tokens.issued == ["Atza|token-1"]
+
+
+def test_a_named_header_token_is_renewed_before_it_expires_and_once_on_a_401() -> None:
+    now = [0.0]
+    tokens = Tokens(lifetime=600)
+    auth = token_auth(provider('name = "x-amz-access-token"'), tokens, Redactor())
+    auth._clock = lambda: now[0]
+
+    async def go() -> list[tuple[int, str | None]]:
+        seen = []
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            for at, refuse in ((0, set()), (500, set()), (541, set()), (542, {"Atza|token-2"})):
+                now[0], tokens.refuse = at, refuse
+                response = await c.get("https://sellingpartnerapi-eu.amazon.com/r")
+                seen.append((response.status_code, response.request.headers["x-amz-access-token"]))
+        return seen
+
+    # 600 s tokens renewed 60 s early; the 401 to token-2 renews once (token-3), then answers
+    assert asyncio.run(go()) == [(200, "Atza|token-1"), (200, "Atza|token-1"),
+                                 (200, "Atza|token-2"), (200, "Atza|token-3")]  # fmt: skip
+    tokens.refuse = {"Atza|token-3", "Atza|token-4"}
+
+    async def refused() -> int:
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            return (await c.get("https://sellingpartnerapi-eu.amazon.com/r")).status_code
+
+    assert asyncio.run(refused()) == 401 and tokens.issued[-1] == "Atza|token-4"  # once only
+
+
+def test_the_session_sends_the_named_header_to_the_origin_and_result_hosts_only() -> None:
+    tokens, redactor = Tokens(), Redactor()
+    profile = provider('name = "x-amz-access-token"')
+    account = Account(name="sp", provider="sp-like", base_url=profile.default_base_url)
+    transport = httpx.MockTransport(tokens)
+    api = make_api_client(headers=profile.auth_headers(account, "unused"), transport=transport)
+    api.auth = token_auth(profile, tokens, redactor)
+    bare = make_bare_client(transport=transport)
+    session = ApiSession(account=account, api=api, bare=bare, redactor=redactor,
+                         result_origins=profile.result_origins(account))  # fmt: skip
+
+    async def go() -> None:
+        for url in ("reports/2021-06-30/reports/R1", "https://files.sp.test/doc",
+                    "https://tortuga-prod-eu.s3.amazonaws.com/doc?X-Amz-Signature=s"):  # fmt: skip
+            await session.request("GET", url)
+        await api.aclose()
+        await bare.aclose()
+
+    asyncio.run(go())
+    carried = {r.url.host: r.headers.get("x-amz-access-token") for r in tokens.seen}
+    assert carried == {
+        "sellingpartnerapi-eu.amazon.com": "Atza|token-1",
+        "files.sp.test": "Atza|token-1",  # a declared result host
+        "tortuga-prod-eu.s3.amazonaws.com": None,  # a pre-signed link elsewhere: nothing
+    }
+    assert all("authorization" not in r.headers for r in tokens.seen)
