@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from jobdock.core.providers import builtin_ids, builtin_providers
-from jobdock.core.providers.profiles.load import bundled_files, bundled_text, scan_profiles
+from jobdock.core.providers.profiles.load import scan_profiles
 from jobdock.core.providers.profiles.provider import ProfileProvider
 from jobdock.core.providers.profiles.schema import format_problem
 
@@ -41,17 +40,10 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO | None = None) -> 
 
 def check(files: list[str], *, out: TextIO, err: TextIO) -> int:
     """Each file as a profile the user could add; a bundled profile's own file (in the package or
-    in a checkout) may have the id it is bundled under."""
+    in a checkout, or a copy of it) may have the id it is bundled under."""
     code = EXIT_OK
-    reserved, bundled = builtin_ids(), bundled_files()
-    entries = [
-        entry
-        for file in files
-        for entry in scan_profiles(
-            [file], reserved=reserved - _own_id(file, bundled), include_user=False
-        )
-    ]
-    for entry in entries:
+    reserved = builtin_ids()  # a bundled profile's own file is that profile (`is_bundled`)
+    for entry in scan_profiles(files, reserved=reserved, include_user=False):
         problems = entry.error.problems if entry.error else []
         if problems:
             code = EXIT_INVALID
@@ -59,22 +51,10 @@ def check(files: list[str], *, out: TextIO, err: TextIO) -> int:
                 err.write(format_problem(entry.path, problem) + "\n")
         else:
             assert entry.profile is not None
-            out.write(f"{entry.path}: ok (profile {entry.profile.id}: {entry.profile.name})\n")
+            which = ", the bundled one" if entry.profile.id in reserved else ""
+            out.write(f"{entry.path}: ok (profile {entry.profile.id}: {entry.profile.name}"
+                      f"{which})\n")  # fmt: skip
     return code
-
-
-def _own_id(file: str, bundled: dict[str, str]) -> frozenset[str]:
-    """The id of the bundled profile whose text `file` holds (none for any other file)."""
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return frozenset()
-    own = bundled.get(Path(file).name)
-    return (
-        frozenset([own])
-        if own is not None and bundled_text(Path(file).name) == text
-        else frozenset()
-    )
 
 
 def list_profiles(files: list[str], *, out: TextIO, as_json: bool) -> int:

@@ -68,7 +68,9 @@ def test_a_refused_bulk_query_records_no_job(cli: Cli, simulator: Simulator) -> 
         }
     )
     refused = cli("submit", "shop", "--body", body, expect=1)
-    # Shopify answers userErrors and no bulkOperation: the answer names no job
+    # Shopify answers userErrors and no bulkOperation: the answer names no job, and the
+    # message is Shopify's own
+    assert "Bulk queries must contain at least one connection." in refused.stderr
     assert "the answer has no `data.bulkOperationRunQuery.bulkOperation.id`" in refused.stderr
     (answer,) = [r for r in simulator.requests("shopify-bulk") if r.method == "POST"]
     assert answer.status == 200

@@ -158,12 +158,6 @@ def bundled_files() -> dict[str, str]:
     return {p.source.removeprefix("<bundled>/"): p.id for p in bundled_profiles()}
 
 
-def bundled_text(name: str) -> str | None:
-    """The text of the bundled profile file `name`, or None when there is none by that name."""
-    entry = importlib.resources.files(BUNDLED_PACKAGE).joinpath(name)
-    return entry.read_text(encoding="utf-8") if name.endswith(".toml") and entry.is_file() else None
-
-
 def bundled_profile(profile_id: str) -> Profile:
     for profile in bundled_profiles():
         if profile.id == profile_id:
@@ -180,7 +174,7 @@ def scan_profiles(
 ) -> list[ProfileFile]:
     """Every profile file Jobdock would look at, in order: the user's directory (sorted by
     name), then `files`. Problems are kept on each entry, not raised; a profile taking one of
-    the `reserved` ids is one."""
+    the `reserved` ids is one, unless it is the bundled profile of that id (`is_bundled`)."""
     found: list[tuple[Path, str]] = []
     folder = user_dir if user_dir is not None else user_profile_dir()
     if include_user and folder.is_dir():
@@ -195,9 +189,20 @@ def scan_profiles(
     return entries
 
 
+def is_bundled(profile: Profile) -> bool:
+    """Whether `profile` is the bundled profile of its id, read from another place (the
+    package's own file given to `profiles check`, or a copy of it): the same profile does not
+    clash with itself."""
+    try:
+        bundled = bundled_profile(profile.id)
+    except KeyError:
+        return False
+    return replace(bundled, source="") == replace(profile, source="")
+
+
 def _usable(path: Path, reserved: Collection[str]) -> Profile:
     profile = read_profile(path)
-    if profile.id in reserved:
+    if profile.id in reserved and not is_bundled(profile):
         line = line_of(key_lines(path.read_text(encoding="utf-8")), "id")
         message = f"{profile.id!r} is a built-in provider's id; choose another"
         raise ProfileError(str(path), [Problem("id", message, line)])
@@ -214,7 +219,7 @@ def load_profiles(
     """The usable profiles: invalid files in the user's directory (or ones taking a `reserved`
     id) are logged and skipped; an invalid file named on the command line raises its
     `ProfileError`. A later profile with the same id replaces an earlier one (the command line
-    wins over the directory)."""
+    wins over the directory); a file that is a bundled profile adds nothing (it is there)."""
     chosen: dict[str, Profile] = {}
     scanned = scan_profiles(files, reserved=reserved, user_dir=user_dir, include_user=include_user)
     for entry in scanned:
@@ -224,5 +229,8 @@ def load_profiles(
             log.warning("skipping invalid profile: %s", entry.error.user_message)
             continue
         assert entry.profile is not None
+        if entry.profile.id in reserved:  # the bundled profile itself: already there
+            log.debug("%s is the bundled profile %s", entry.path, entry.profile.id)
+            continue
         chosen[entry.profile.id] = entry.profile
     return list(chosen.values())

@@ -289,8 +289,7 @@ class ProfileProvider(Provider):
             except ProtocolError as exc:
                 status = self._unreadable_submit(response, exc)
             if status.remote_id is None and status.status_url is None:
-                wanted = " or ".join(f"`{p}`" for p in self._finders())
-                raise ProtocolError(f"{what}: the answer has no {wanted}")
+                raise self._no_job(response, what=what)
             url = status.status_url or self._template_url(session, status.remote_id, request)
         return dataclasses.replace(status, status_url=url)
 
@@ -336,7 +335,8 @@ class ProfileProvider(Provider):
         remote_id = answer.text(fields.get("id", ()))
         status_url = answer.text(fields.get("status_url", ()))
         if remote_id is None and status_url is None:
-            raise exc
+            reason = answer.text(fields.get("error", ()))
+            raise ProtocolError(f"{exc.user_message}: {one_line(reason)}") if reason else exc
         state = self.profile.initial_state
         return RemoteStatus(
             state=state,
@@ -346,6 +346,16 @@ class ProfileProvider(Provider):
             log=f"the submit answer could not be read: {exc.user_message}",
             raw=raw_text(response),
         )
+
+    def _no_job(self, response: httpx.Response, *, what: str) -> ProtocolError:
+        """The error of a submit answer that names no job: the API's own reason when the
+        profile's `error` paths find one (Shopify's `userErrors` with `bulkOperation: null`)."""
+        wanted = " or ".join(f"`{p}`" for p in self._finders())
+        answer = _Answer(self.profile, response, what=what, strict=False)
+        reason = answer.text(self.profile.fields.get("error", ()))
+        if reason:
+            return ProtocolError(f"{what}: {one_line(reason)} (the answer has no {wanted})")
+        return ProtocolError(f"{what}: the answer has no {wanted}")
 
     def _unreadable_poll(
         self, job: Job, response: httpx.Response, exc: _EndedUnreadable
