@@ -16,6 +16,7 @@ from types import TracebackType
 from jobdock.core.model.job import SubmitRequest
 from jobdock.simulator.cisco import USER, CiscoApi
 from jobdock.simulator.config import DemoAccount, SimConfig, demo_config
+from jobdock.simulator.databricks import DatabricksApi
 from jobdock.simulator.faults import FaultQueue, HttpFault, StorageFault
 from jobdock.simulator.generic202 import GenericApi
 from jobdock.simulator.google import GoogleLroApi, GoogleOAuthApi, GoogleTokens
@@ -40,6 +41,7 @@ PROFILE_APIS = (
     "google-lro",
     "google-oauth",
     "mailchimp-batches",
+    "databricks-sql",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -53,6 +55,7 @@ FakeApi = (
     | GoogleLroApi
     | GoogleOAuthApi
     | MailchimpApi
+    | DatabricksApi
 )
 
 
@@ -95,6 +98,9 @@ class Simulator:
             ),
             "mailchimp-batches": MailchimpApi(
                 config=cfg, storage=self.storage, secret=self._secrets["mailchimp-batches"]
+            ),
+            "databricks-sql": DatabricksApi(
+                config=cfg, storage=self.storage, secret=self._secrets["databricks-sql"]
             ),
         }
         self._sites: dict[str, Site] = {
