@@ -27,6 +27,7 @@ from jobdock.simulator.shopify import ShopifyApi
 from jobdock.simulator.shoptet import ShoptetApi
 from jobdock.simulator.signing import Signer
 from jobdock.simulator.storage import ObjectStore, StorageApi, StorageServer
+from jobdock.simulator.stripe import StripeFilesApi, StripeReportsApi
 from jobdock.simulator.testo import TestoApi
 from jobdock.simulator.vainu import VainuApi
 from jobdock.simulator.webhooks import Delivery
@@ -42,6 +43,8 @@ PROFILE_APIS = (
     "google-oauth",
     "mailchimp-batches",
     "databricks-sql",
+    "stripe-reports",
+    "stripe-files",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -56,6 +59,8 @@ FakeApi = (
     | GoogleOAuthApi
     | MailchimpApi
     | DatabricksApi
+    | StripeReportsApi
+    | StripeFilesApi
 )
 
 
@@ -76,6 +81,8 @@ class Simulator:
         cfg = self.config
         google = GoogleTokens(cfg)
         self._secrets["google-oauth"] = self._secrets["google-lro"]  # one refresh token
+        self._secrets["stripe-files"] = self._secrets["stripe-reports"]  # one secret key
+        stripe_files = StripeFilesApi(config=cfg, secret=self._secrets["stripe-files"])
         self.apis: dict[str, FakeApi] = {
             "vainu": VainuApi(config=cfg, storage=self.storage, secret=self._secrets["vainu"]),
             "testo": TestoApi(config=cfg, storage=self.storage, secret=self._secrets["testo"]),
@@ -102,6 +109,10 @@ class Simulator:
             "databricks-sql": DatabricksApi(
                 config=cfg, storage=self.storage, secret=self._secrets["databricks-sql"]
             ),
+            "stripe-reports": StripeReportsApi(
+                config=cfg, files=stripe_files, secret=self._secrets["stripe-reports"]
+            ),
+            "stripe-files": stripe_files,
         }
         self._sites: dict[str, Site] = {
             "storage": self.storage.site,
