@@ -22,6 +22,7 @@ from jobdock.simulator.generic202 import GenericApi
 from jobdock.simulator.google import GoogleLroApi, GoogleOAuthApi, GoogleTokens
 from jobdock.simulator.hubspot import HubSpotApi
 from jobdock.simulator.mailchimp import MailchimpApi
+from jobdock.simulator.salesforce import SalesforceApi
 from jobdock.simulator.server import Api, Site
 from jobdock.simulator.shopify import ShopifyApi
 from jobdock.simulator.shoptet import ShoptetApi
@@ -45,6 +46,7 @@ PROFILE_APIS = (
     "databricks-sql",
     "stripe-reports",
     "stripe-files",
+    "salesforce-bulk-query",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -61,6 +63,7 @@ FakeApi = (
     | DatabricksApi
     | StripeReportsApi
     | StripeFilesApi
+    | SalesforceApi
 )
 
 
@@ -113,6 +116,9 @@ class Simulator:
                 config=cfg, files=stripe_files, secret=self._secrets["stripe-reports"]
             ),
             "stripe-files": stripe_files,
+            "salesforce-bulk-query": SalesforceApi(
+                config=cfg, secret=self._secrets["salesforce-bulk-query"]
+            ),
         }
         self._sites: dict[str, Site] = {
             "storage": self.storage.site,
@@ -234,6 +240,21 @@ class Simulator:
         api = self.apis["google-lro"]
         assert isinstance(api, GoogleLroApi)
         return api.tokens.issued()
+
+    # Salesforce (an org's instance: its token endpoint and Bulk API 2.0 query jobs)
+    def salesforce_oauth_secrets(self) -> dict[str, str]:
+        """The named secrets of a `salesforce-bulk-query` account: the external client app's
+        consumer key and secret as `client_id` and `client_secret` (the latter is
+        `secret("salesforce-bulk-query")`)."""
+        api = self.apis["salesforce-bulk-query"]
+        assert isinstance(api, SalesforceApi)
+        return {"client_id": api.sessions.client_id, "client_secret": api.sessions.client_secret}
+
+    def salesforce_access_tokens(self) -> list[str]:
+        """Every access token the fake org's token endpoint has issued."""
+        api = self.apis["salesforce-bulk-query"]
+        assert isinstance(api, SalesforceApi)
+        return api.sessions.issued()
 
     # Shoptet
     @property

@@ -136,7 +136,8 @@ def test_registry_holds_the_built_in_and_bundled_providers_all_conforming():
     registry = builtin_providers()
     assert sorted(registry) == [
         "cisco-cce", "databricks-sql", "generic-202", "google-lro", "hubspot-exports",
-        "mailchimp-batches", "shopify-bulk", "shoptet", "stripe-reports", "testo", "vainu",
+        "mailchimp-batches", "salesforce-bulk-query", "shopify-bulk", "shoptet", "stripe-reports",
+        "testo", "vainu",
     ]  # fmt: skip
     for provider_id, provider in registry.items():
         assert isinstance(provider, Provider) and provider.id == provider_id

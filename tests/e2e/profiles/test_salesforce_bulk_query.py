@@ -1,0 +1,92 @@
+"""The bundled `salesforce-bulk-query` profile through the real CLI against the simulator's
+Salesforce org (docs/profiles/salesforce-bulk-query.md): an account with the external client
+app's consumer key and secret on stdin (client credentials flow, the org's own token endpoint),
+the documented query-job request, the job polled by id until JobComplete, and every set of its
+CSV result saved as a numbered file, each next set found by the `Sforce-Locator` header of the
+one before. The token endpoint gets the client secret, the API only the access tokens it issued,
+and no other host anything; a revoked session is not used again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jobdock.simulator import Simulator
+from jobdock.simulator.salesforce import SalesforceApi
+from tests.e2e.conftest import FAST_POLLS, Cli
+from tests.e2e.profiles.support import assert_credentials_only_at, saved_files
+
+PROVIDER = "salesforce-bulk-query"
+# https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_walkthrough.htm
+REQUEST = {"operation": "query", "query": "SELECT Id, Name FROM Account"}
+PATH = "services/data/v62.0/jobs/query"
+
+
+def add_account(cli: Cli, sim: Simulator, name: str = "org") -> dict[str, str]:
+    named = sim.salesforce_oauth_secrets()
+    stdin = "".join(f"{k}={v}\n" for k, v in named.items())
+    base = sim.base_url(PROVIDER)
+    cli("accounts", "add", name, "--provider", PROVIDER, "--base-url", base,
+        "--option", f"token_url={base}/services/oauth2/token", *FAST_POLLS, "--secret-stdin",
+        stdin=stdin)  # fmt: skip
+    return named
+
+
+def test_a_query_job_is_saved_set_by_set_by_its_locators(simulator: Simulator, cli: Cli):
+    named = add_account(cli, simulator)
+    job = cli.json("submit", "org", "--path", PATH, "--body", json.dumps(REQUEST),
+                   "--param", "sim_files=3", "--param", "sim_size=4000", "--json")  # fmt: skip
+    job_id = job["remote_id"]
+    assert job_id.startswith("750") and len(job_id) == 18
+    assert job["remote_state"] == "UploadComplete" and job["state"] == "queued"
+    assert job["status_url"] == f"{simulator.base_url(PROVIDER)}/{PATH}/{job_id}"
+    cli("watch", "--until-done", "--timeout", "60")
+    (done,) = cli.json("jobs", "--json")
+    assert (done["state"], done["remote_state"]) == ("succeeded", "JobComplete")
+    served = simulator.expected_results(PROVIDER, job_id)
+    assert len(served) == 3 and saved_files(done) == served
+    assert all(s.startswith(b'"Id","Name"\n') for s in served)
+    assert [Path(r["path"]).name for r in done["results"]] == [
+        f"query-{job_id}-00{n}.csv" for n in (1, 2, 3)
+    ]
+    api = simulator.requests(PROVIDER)
+    results = [r for r in api if r.path.endswith("/results")]
+    locators = [r.params.get("locator") for r in results]
+    assert None in locators and len({loc for loc in locators if loc}) == 2
+    assert all(r.params["maxRecords"] == "50000" for r in results)
+    assert all(r.status == 200 for r in api)
+    posts = [r for r in api if r.method == "POST" and r.path == f"/{PATH}"]
+    assert [json.loads(r.body) for r in posts] == [REQUEST]
+    grants = [r for r in api if r.path == "/services/oauth2/token"]
+    assert grants and all("authorization" not in r.headers for r in grants)
+    tokens = simulator.salesforce_access_tokens()
+    calls = [r for r in api if r.path != "/services/oauth2/token"]
+    assert all(r.headers["authorization"].removeprefix("Bearer ") in tokens for r in calls)
+    secret = named["client_secret"]
+    assert not any(secret in " ".join([*r.headers.values(), r.query, r.body.decode()])
+                   for r in calls)  # fmt: skip
+    assert_credentials_only_at(simulator, {PROVIDER}, [secret, *tokens])
+
+
+def test_a_failed_job_a_revoked_session_and_a_refused_request(simulator: Simulator, cli: Cli):
+    add_account(cli, simulator)
+    cli.json("submit", "org", "--param", "sim_outcome=fail", "--json")  # the default request
+    api = simulator.apis[PROVIDER]
+    assert isinstance(api, SalesforceApi)
+    api.revoke_sessions()  # the session is revoked: the watch gets a token of its own
+    cli("watch", "--until-done", "--timeout", "60", expect=1)
+    (failed,) = cli.json("jobs", "--json")
+    assert (failed["state"], failed["remote_state"]) == ("failed", "Failed")
+    assert failed["error"].startswith("INVALID_FIELD: No such column 'Nmae' on entity 'Account'")
+    assert len(simulator.salesforce_access_tokens()) == 2  # the submit's and the watch's
+    refused = cli("submit", "org", "--path", PATH, "--body",
+                  json.dumps({"operation": "upsert", "query": "SELECT Id FROM Account"}),
+                  expect=1)  # fmt: skip
+    assert "Invalid operation" in refused.stderr
+    assert len(cli.json("jobs", "--json")) == 1
+    add = ["accounts", "add", "bad", "--provider", PROVIDER, "--base-url",
+           simulator.base_url(PROVIDER), "--option",
+           f"token_url={simulator.base_url(PROVIDER)}/services/oauth2/token"]  # fmt: skip
+    cli(*add, "--secret-stdin", stdin="client_id=x\nclient_secret=wrong-secret\n")
+    bad = cli("submit", "bad", expect=None)
+    assert bad.returncode != 0 and "wrong-secret" not in bad.stdout + bad.stderr

@@ -1,0 +1,113 @@
+"""The fake Salesforce org: the client credentials token endpoint, a Bulk API 2.0 query job's
+states on a fake clock, its result in sets chained by `Sforce-Locator`, `maxRecords`, the API
+version rule, gzip, abort, and the documented error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from jobdock.simulator import FakeClock, SimConfig, Simulator
+from jobdock.simulator.salesforce import SalesforceApi
+
+PROVIDER = "salesforce-bulk-query"
+JOBS = "/services/data/v62.0/jobs/query"
+QUERY = {"operation": "query", "query": "SELECT Id, Name FROM Account"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock: FakeClock) -> Iterator[Simulator]:
+    with Simulator(SimConfig(queue_time=1.0, run_time=3.0, clock=clock)) as simulator:
+        yield simulator
+
+
+def _client(sim: Simulator) -> httpx.Client:
+    named = sim.salesforce_oauth_secrets()
+    base = sim.base_url(PROVIDER)
+    grant = httpx.post(f"{base}/services/oauth2/token",
+                       data={"grant_type": "client_credentials", **named})  # fmt: skip
+    assert grant.status_code == 200
+    token = grant.json()
+    assert token["instance_url"] == base and token["token_type"] == "Bearer"
+    assert "expires_in" not in token and token["issued_at"].isdigit()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    return httpx.Client(base_url=base, headers=auth, timeout=10)
+
+
+def test_a_query_job_runs_and_serves_its_result_in_sets(sim: Simulator, clock: FakeClock):
+    with _client(sim) as api:
+        created = api.post(JOBS, params={"sim_files": "3", "sim_size": "2000"}, json=QUERY)
+        assert created.status_code == 200
+        job = created.json()
+        assert (job["state"], job["object"], job["operation"]) == (
+            "UploadComplete", "Account", "query")  # fmt: skip
+        assert job["id"].startswith("750") and len(job["id"]) == 18
+        url = f"{JOBS}/{job['id']}"
+        assert api.get(f"{url}/results").status_code == 400  # not complete yet
+        clock.advance(2)
+        assert api.get(url).json()["state"] == "InProgress"
+        clock.advance(2)
+        done = api.get(url).json()
+        assert done["state"] == "JobComplete" and done["numberRecordsProcessed"] > 0
+        sets, locator, counts = [], None, []
+        while locator != "null":
+            params = {"maxRecords": "50000", **({"locator": locator} if locator else {})}
+            answer = api.get(f"{url}/results", params=params)
+            assert answer.status_code == 200 and answer.headers["content-type"] == "text/csv"
+            sets.append(answer.content)
+            counts.append(int(answer.headers["Sforce-NumberOfRecords"]))
+            locator = answer.headers["Sforce-Locator"]
+        assert len(sets) == 3 and all(s.startswith(b'"Id","Name"\n') for s in sets)
+        assert sets == sim.expected_results(PROVIDER, job["id"])
+        assert sum(counts) == done["numberRecordsProcessed"]
+        small = api.get(f"{url}/results", params={"maxRecords": "2"})
+        assert small.headers["Sforce-NumberOfRecords"] == "2"
+        again = api.get(
+            f"{url}/results", params={"maxRecords": "2", "locator": small.headers["Sforce-Locator"]}
+        )
+        assert again.content.count(b"\n") == 3  # header and two records: a locator is stable
+        zipped = api.get(f"{url}/results", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.content == sets[0]  # httpx decodes it
+        other = api.get(f"/services/data/v61.0/jobs/query/{job['id']}/results")
+        assert other.status_code == 409
+        assert api.get(f"{url}/results", params={"locator": "!!"}).status_code == 400
+
+
+def test_failure_abort_and_errors(sim: Simulator, clock: FakeClock):
+    with _client(sim) as api:
+        failing = api.post(JOBS, params={"sim_outcome": "fail"}, json=QUERY).json()
+        running = api.post(JOBS, json=QUERY).json()
+        aborted = api.patch(f"{JOBS}/{running['id']}", json={"state": "Aborted"})
+        assert aborted.status_code == 200 and aborted.json()["state"] == "Aborted"
+        clock.advance(5)
+        failed = api.get(f"{JOBS}/{failing['id']}").json()
+        assert failed["state"] == "Failed" and "INVALID_FIELD" in failed["errorMessage"]
+        assert api.get(f"{JOBS}/{running['id']}").json()["state"] == "Aborted"
+        again = api.patch(f"{JOBS}/{running['id']}", json={"state": "Aborted"})
+        assert again.status_code == 400 and again.json()[0]["errorCode"] == "INVALIDJOB"
+        bad = api.post(JOBS, json={"operation": "upsert", "query": "SELECT Id FROM Account"})
+        assert bad.status_code == 400 and "Invalid operation" in bad.json()[0]["message"]
+        assert api.post(JOBS, json={"operation": "query"}).status_code == 400
+        missing = api.get(f"{JOBS}/750000000000000AAA")
+        assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+        fake = sim.apis[PROVIDER]
+        assert isinstance(fake, SalesforceApi)
+        fake.revoke_sessions()
+        expired = api.get(f"{JOBS}/{running['id']}")
+        assert expired.status_code == 401
+        assert expired.json() == [{"message": "Session expired or invalid",
+                                   "errorCode": "INVALID_SESSION_ID"}]  # fmt: skip
+    token_url = f"{sim.base_url(PROVIDER)}/services/oauth2/token"
+    wrong = httpx.post(token_url, data={"grant_type": "client_credentials", "client_id": "x",
+                                        "client_secret": "y"})  # fmt: skip
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_client_id"
+    refresh = httpx.post(token_url, data={"grant_type": "password"})
+    assert refresh.json()["error"] == "unsupported_grant_type"
