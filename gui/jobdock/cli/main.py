@@ -411,9 +411,6 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         raise UsageError(f"invalid account name {quoted(args.name)}")
     if account.user is not None and has_line_break(account.user):
         raise UsageError(f"--user must be one line, got {quoted(account.user)}")
-    check_account = getattr(provider, "check_account", None)  # a profile's URL options
-    if check_account is not None:
-        check_account(account)
     await engine.add_account(account, secret)
     where = f"; secret stored in {engine.credentials.backend_name()}" if secret else ""
     out.write(f"account {account.name} ({provider.id}, {account.base_url}){where}\n")

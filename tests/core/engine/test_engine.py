@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 
 from jobdock.core.engine.engine import Engine
+from jobdock.core.model.errors import UsageError
 from jobdock.core.model.job import Account, DownloadState, JobState, Verified
 from jobdock.core.model.paths import AppPaths
 from jobdock.core.model.updates import UpdateBatch
@@ -305,6 +307,31 @@ def test_remove_account_orphans_and_secret_is_gone(tmp_path: Path) -> None:
             await engine.remove_account("acc")
             assert engine.job(job.id).orphaned
             assert engine.credentials.get("acc") is None
+
+    run(scenario())
+
+
+def test_an_account_its_provider_refuses_is_not_added_from_any_face(tmp_path: Path) -> None:
+    """The provider's own check (a profile's URL options) runs in the engine's `add_account`, so
+    the window's accounts dialog refuses what `jobdock accounts add` refuses, storing nothing."""
+
+    class Picky(FakeProvider):
+        def check_account(self, account: Account) -> None:
+            if "token_url" in account.options:
+                raise UsageError("--option token_url: this provider has no token endpoint")
+
+    api = FakeApi()
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path) as engine:
+            engine.account_book.providers["fake"] = Picky()
+            bad = Account(
+                name="bad", provider="fake", base_url=API, options={"token_url": "https://t.test"}
+            )
+            with pytest.raises(UsageError, match="no token endpoint"):
+                await engine.add_account(bad, "s3cret")
+            assert "bad" not in {a.name for a in engine.accounts()}
+            assert engine.credentials.get("bad") is None
 
     run(scenario())
 

@@ -82,7 +82,9 @@ class Accounts:
 
     # changes -------------------------------------------------------------------------------
     async def add(self, account: Account, secret: str | None) -> None:
-        self.policy(self.provider(account.provider), account)  # bad options fail here, not later
+        provider = self.provider(account.provider)
+        self.policy(provider, account)  # bad options fail here, not later
+        provider.check_account(account)
         problem = url_problem(account.base_url)
         if problem is not None:
             raise UsageError(f"base URL {quoted(account.base_url)} is {problem}")

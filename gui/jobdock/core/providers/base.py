@@ -101,6 +101,11 @@ class Provider(Protocol):
         """Origins besides the account's that get its credentials on a request starting there."""
         return ()
 
+    def check_account(self, account: Account) -> None:
+        """Raise `UsageError` for account options this provider cannot use (a profile's URL
+        options): said when the account is added, not at its first request."""
+        return None
+
     def auth_headers(self, account: Account, secret: str) -> dict[str, str]:
         """Headers that authenticate requests to the account's origin."""
         ...
