@@ -1,8 +1,9 @@
 """Paged results (`[results.pages]`): the next page named by a response header (Salesforce Bulk
-API 2.0's `Sforce-Locator`, the literal `null` at the end) or by a field of the page's body (Meta's
-`paging.next`, a full URL; Databricks' `next_chunk_internal_link`, a path on the host), one
-result a page with numbered names; the chain walked on httpx.MockTransport, credentials only on
-the account's origin and its declared result hosts."""
+API 2.0's `Sforce-Locator`, the literal `null` at the end), by an RFC 8288 `Link` header's
+`rel="next"` (GitHub, UniProt) or by a field of the page's body (Meta's `paging.next`, a full
+URL; Databricks' `next_chunk_internal_link`, a path on the host), one result a page with
+numbered names; the chain walked on httpx.MockTransport, credentials only on the account's
+origin and its declared result hosts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.providers.base import RemoteStatus
 from jobdock.core.providers.profiles.load import parse_profile
+from jobdock.core.providers.profiles.paths import link_target
 from jobdock.core.providers.profiles.provider import ProfileProvider
 from jobdock.core.providers.profiles.schema import ProfileError
 
@@ -462,3 +464,76 @@ def test_pages_that_list_links_take_their_expiry_from_each_link_and_answer_names
     with pytest.raises(ProfileError, match=r"unknown placeholder \{answer.a\[x\]\}"):
         parse_profile(bad, source="p.toml")
     parse_profile(profile('[[results]]\nurl = "l"\nfilename = "r-{answer.m.format}"\n'), source="p")
+
+
+# RFC 8288 `Link` headers: GitHub's REST API (https://docs.github.com/en/rest/using-the-rest-api/
+# using-pagination-in-the-rest-api) and UniProt's (https://www.uniprot.org/help/pagination) name
+# the next page as the link with `rel="next"`, and leave it out on the last page.
+GITHUB = profile(
+    """
+[[results]]
+url_template = "{id}/items?per_page=2"
+needs_auth = true
+filename = "items.json"
+[results.pages]
+next = "link:next"
+"""
+)
+
+
+def test_a_link_header_chain_follows_rel_next_and_reads_no_page_body():
+    bodies_read: list[str] = []
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[override]
+            bodies_read.append("read")
+            yield b"[]"
+
+    links = {
+        "1": '<https://api.test/750R0000000zxr8IAA/items?per_page=2&page=2>; rel="next", '
+             '<https://api.test/750R0000000zxr8IAA/items?per_page=2&page=3>; rel="last"',
+        "2": '<https://api.test/750R0000000zxr8IAA/items?per_page=2&page=1>; rel="prev first", '
+             '</750R0000000zxr8IAA/items?per_page=2&page=3>; title="next, then; rel=last"; '
+             "REL=Next",  # relative to the page, a quoted comma, any case
+        "3": '<https://api.test/750R0000000zxr8IAA/items?per_page=2&page=2>; rel="prev"',
+    }  # fmt: skip
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return done()
+        page = parse_qs(request.url.query.decode()).get("page", ["1"])[0]
+        return httpx.Response(200, headers={"Link": links[page]}, stream=Body())
+
+    status, sent = submit(GITHUB, route)
+    base = "https://api.test/750R0000000zxr8IAA/items?per_page=2"
+    assert [(r.url, r.filename_hint) for r in status.results] == [
+        (base, "items-001.json"),
+        (f"{base}&page=2", "items-002.json"),
+        (f"{base}&page=3", "items-003.json"),
+    ]
+    assert bodies_read == [] and len(sent) == 4
+
+
+@pytest.mark.parametrize(
+    ("values", "rel", "target"),
+    [
+        (['<a>; rel="next"'], "next", "a"),
+        (['<a>; rel="prev", <b>; rel="next"'], "next", "b"),
+        (["<a>; rel=prev", "<b>; rel=next"], "next", "b"),  # two header lines
+        (['<a>; rel="prev next"'], "next", "a"),  # a list of relations
+        (['<a,b>; title="x, <c>; rel=next"; rel="last"'], "next", None),  # a quoted title
+        (['<a>; rel="last"; rel="next"'], "next", None),  # only the first rel counts
+        (['<a>; rel="nextpage"'], "next", None),
+        (["<a>"], "next", None),
+        (["garbage; rel=next"], "next", None),
+        ([], "next", None),
+    ],
+)
+def test_link_header_targets(values: list[str], rel: str, target: str | None):
+    assert link_target(values, rel) == target
+
+
+def test_a_link_path_is_checked():
+    text = profile('[[results]]\nurl = "link"\n[results.pages]\nnext = "link:Next page"\n')
+    with pytest.raises(ProfileError, match="`link:` must be followed by a relation type"):
+        parse_profile(text, source="p.toml")

@@ -1,10 +1,11 @@
 """Paths into API answers, as profiles write them: dotted steps with list indexes into JSON
 (`data.items[0].url`), the same steps as element names into XML (relative to the root element,
 namespaces ignored, `@name` as the last step reads an attribute), `header:Name` for a response
-header, `present:PATH` for the name of PATH's last step when PATH has a value (which of `error` and
-`response` an AIP-151 operation carries), or `http:status` for the answer's status code.
-`parse_path` refuses malformed paths with a message fit for `profiles check`; the lookups are
-tolerant and answer `None` when any step misses.
+header, `link:REL` for the target of the RFC 8288 `Link` header's link with that relation
+(`link:next`: GitHub's and UniProt's pages), `present:PATH` for the name of PATH's last step
+when PATH has a value (which of `error` and `response` an AIP-151 operation carries), or
+`http:status` for the answer's status code. `parse_path` refuses malformed paths with a message
+fit for `profiles check`; the lookups are tolerant and answer `None` when any step misses.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ _INDEX = re.compile(r"\[(-?\d+)\]")
 STATUS_PATH = "http:status"
 PRESENT = "present:"
 _HEADER = re.compile(r"^header:(?P<name>[!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
+_LINK = re.compile(r"^link:(?P<rel>[a-z][a-z0-9.-]*)$")  # a registered relation type (RFC 8288)
+# One link-value of a `Link` header: `<target>` and its parameters, a quoted value kept whole.
+_LINK_VALUE = re.compile(r'\s*<(?P<target>[^>]*)>(?P<params>(?:\s*;\s*[^;,=\s]+'
+                         r'(?:\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;,"]*))?)*)\s*(?:,|$)')  # fmt: skip
+_LINK_PARAM = re.compile(r'\s*;\s*(?P<name>[^;,=\s]+)(?:\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"'
+                         r'|(?P<token>[^;,"]*)))?')  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class FieldPath:
     header: str | None = None
     present: bool = False  # `present:PATH`: the last step's name when PATH has a value
     status: bool = False  # `http:status`: the HTTP status code
+    rel: str | None = None  # `link:REL`: the `Link` header's target with this relation
 
     def __str__(self) -> str:
         return self.text
@@ -62,6 +70,11 @@ def parse_path(text: str) -> FieldPath:
                 f"path {text!r}: `present:` must be followed by a path ending in a name"
             )
         return FieldPath(text=text, steps=inner.steps, present=True)
+    link = _LINK.match(text)
+    if link:
+        return FieldPath(text=text, header="Link", rel=link.group("rel"))
+    if text.startswith("link:"):
+        raise ValueError(f"path {text!r}: `link:` must be followed by a relation type like `next`")
     header = _HEADER.match(text)
     if header:
         return FieldPath(text=text, header=header.group("name"))
@@ -123,8 +136,34 @@ def lookup_xml(root: Element | None, path: FieldPath) -> str | list[str] | None:
 
 
 def lookup_header(response: httpx.Response, path: FieldPath) -> str | None:
+    if path.rel is not None:
+        return link_target(response.headers.get_list("Link"), path.rel)
     value = response.headers.get(path.header or "")
     return value.strip() if value and value.strip() else None
+
+
+def link_target(values: list[str], rel: str) -> str | None:
+    """The target of the first link in `Link` header `values` whose `rel` (a space-separated
+    list of relation types, case-insensitive) holds `rel`; None when none does or the header
+    cannot be read (RFC 8288 section 3)."""
+    for value in values:
+        at = 0
+        while at < len(value):
+            match = _LINK_VALUE.match(value, at)
+            if match is None or match.end() == at:
+                break
+            at = match.end()
+            for param in _LINK_PARAM.finditer(match.group("params")):
+                if param.group("name").lower() != "rel":
+                    continue
+                quoted = param.group("quoted")
+                text = (
+                    re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else param.group("token")
+                )
+                if rel in (text or "").lower().split():
+                    return match.group("target").strip() or None
+                break  # only a link's first `rel` counts
+    return None
 
 
 def _local(element: Element) -> str:
