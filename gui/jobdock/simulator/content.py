@@ -174,3 +174,23 @@ def hubspot_file(fmt: str, *, size: int, seed: str) -> bytes:
         return fill(head=b"PK\x03\x04", rows=rows, sep=b"\x00", tail=b"", size=size, pad=b"\x00")
     head = b"Record ID,Email,First Name,Last Name\n"
     return fill(head=head, rows=rows, sep=b"\n", tail=b"\n", size=size)
+
+
+def amazon_report(report_type: str, *, size: int, seed: str) -> bytes:
+    """An SP-API flat-file report: tab-separated listing rows under the report's header (every
+    report type gets the listings columns; only the size and the bytes matter here)."""
+    rng = random.Random(seed)
+    head = (
+        b"item-name\titem-description\tlisting-id\tseller-sku\tprice\tquantity\topen-date\t"
+        b"asin1\tfulfillment-channel\tstatus\n"
+    )
+    rows = []
+    for n in range(UNIQUE_ROWS):
+        name = f"{rng.choice(_WORDS)} {rng.choice(_WORDS)} {rng.choice(_INDUSTRIES)} kit"
+        listing = f"{rng.randrange(10**9, 10**10)}{chr(65 + n % 26)}"
+        asin = f"B0{rng.randrange(10**7, 10**8)}"
+        price = f"{rng.randrange(199, 99999) / 100:.2f}"
+        row = (f"{name}\t\t{listing}\tSKU-{seed[-4:]}-{n:04d}\t{price}\t{rng.randrange(0, 500)}\t"
+               f"2026-0{1 + n % 9}-1{n % 10} 10:00:00 PDT\t{asin}\tDEFAULT\tActive")  # fmt: skip
+        rows.append(row.encode())
+    return fill(head=head, rows=rows, sep=b"\n", tail=b"\n", size=size)

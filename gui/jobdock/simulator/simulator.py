@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from jobdock.core.model.job import SubmitRequest
+from jobdock.simulator.amazon import LwaApi, LwaTokens, SpReportsApi
 from jobdock.simulator.cisco import USER, CiscoApi
 from jobdock.simulator.config import DemoAccount, SimConfig, demo_config
 from jobdock.simulator.databricks import DatabricksApi
@@ -47,6 +48,8 @@ PROFILE_APIS = (
     "stripe-reports",
     "stripe-files",
     "salesforce-bulk-query",
+    "amazon-sp-reports",
+    "amazon-lwa",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -64,6 +67,8 @@ FakeApi = (
     | StripeReportsApi
     | StripeFilesApi
     | SalesforceApi
+    | SpReportsApi
+    | LwaApi
 )
 
 
@@ -83,6 +88,8 @@ class Simulator:
         }
         cfg = self.config
         google = GoogleTokens(cfg)
+        lwa = LwaTokens(cfg, refresh_token=self._secrets["amazon-sp-reports"])
+        self._secrets["amazon-lwa"] = self._secrets["amazon-sp-reports"]  # the refresh token
         self._secrets["google-oauth"] = self._secrets["google-lro"]  # one refresh token
         self._secrets["stripe-files"] = self._secrets["stripe-reports"]  # one secret key
         stripe_files = StripeFilesApi(config=cfg, secret=self._secrets["stripe-files"])
@@ -119,6 +126,8 @@ class Simulator:
             "salesforce-bulk-query": SalesforceApi(
                 config=cfg, secret=self._secrets["salesforce-bulk-query"]
             ),
+            "amazon-sp-reports": SpReportsApi(config=cfg, storage=self.storage, tokens=lwa),
+            "amazon-lwa": LwaApi(config=cfg, tokens=lwa),
         }
         self._sites: dict[str, Site] = {
             "storage": self.storage.site,
@@ -255,6 +264,28 @@ class Simulator:
         api = self.apis["salesforce-bulk-query"]
         assert isinstance(api, SalesforceApi)
         return api.sessions.issued()
+
+    # Amazon SP-API (the Reports API and its Login with Amazon token endpoint)
+    def amazon_lwa_secrets(self) -> dict[str, str]:
+        """The named secrets of an `amazon-sp-reports` account: `client_id`, `client_secret`
+        and `refresh_token` (which is `secret("amazon-sp-reports")`)."""
+        api = self.apis["amazon-sp-reports"]
+        assert isinstance(api, SpReportsApi)
+        tokens = api.tokens
+        return {"client_id": tokens.client_id, "client_secret": tokens.client_secret,
+                "refresh_token": tokens.refresh_token}  # fmt: skip
+
+    def amazon_access_tokens(self) -> list[str]:
+        """Every LWA access token the fake token endpoint has issued."""
+        api = self.apis["amazon-sp-reports"]
+        assert isinstance(api, SpReportsApi)
+        return api.tokens.issued()
+
+    def amazon_served(self, remote_id: str) -> bytes | None:
+        """A report document's bytes as the storage serves them (gzip for a GZIP document)."""
+        api = self.apis["amazon-sp-reports"]
+        assert isinstance(api, SpReportsApi)
+        return api.served(remote_id)
 
     # Shoptet
     @property
