@@ -15,7 +15,8 @@ Two measurements, both on the real window code (`MainWindow` over a real `Engine
 2. Startup to first paint, in a fresh process each run: `python -m jobdock --data-dir DIR` on a
    store of `--jobs` jobs, timed from just before the process is spawned (so Python, PySide6 and
    the imports count) and from QApplication creation, to the first Paint event of the job table's
-   viewport; then the child quits through SIGINT like a user's Ctrl+C.
+   viewport, with the child's resident memory (RSS) then; then the child quits through SIGINT
+   like a user's Ctrl+C.
 
 Targets (reported, not asserted): p99 stall < 16 ms, first paint < 1.5 s. Qt runs offscreen
 unless QT_QPA_PLATFORM says otherwise (set DISPLAY and QT_QPA_PLATFORM=xcb for a real X server).
@@ -239,6 +240,7 @@ async def live_run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     driving.stop()
     heartbeat.stop()
     rows = window.model.rowCount()
+    rss = rss_mb()
     await window.aclose()
     window.deleteLater()
     await engine.aclose()
@@ -251,6 +253,7 @@ async def live_run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "batch_size": percentiles([float(n) for n in batch_sizes]),
         "stall_ms": percentiles([max(0.0, s) for s in stalls]),
         "batch_ms": percentiles(batch_times),
+        "rss_mb": rss,
     }
 
 
@@ -266,7 +269,7 @@ def live(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 # 2. startup to first paint ----------------------------------------------------------------------
 def first_paint(data_dir: Path, *, runs: int) -> dict[str, Any]:
-    from_spawn, from_app = [], []
+    from_spawn, from_app, rss = [], [], []
     for _ in range(runs):
         spawned = time.time()
         child = subprocess.run(
@@ -279,11 +282,21 @@ def first_paint(data_dir: Path, *, runs: int) -> dict[str, Any]:
         result = json.loads(child.stdout.strip().splitlines()[-1])
         from_spawn.append(result["from_spawn_ms"])
         from_app.append(result["from_app_ms"])
+        rss.append(result["rss_mb"])
     return {
         "runs": runs,
         "from_spawn_ms": percentiles(from_spawn) | {"all": from_spawn},
         "from_app_ms": percentiles(from_app) | {"all": from_app},
+        "rss_mb": percentiles(rss),
     }
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def first_paint_child(data_dir: str, spawned: float) -> int:
@@ -306,7 +319,8 @@ def first_paint_child(data_dir: str, spawned: float) -> int:
                     self.done = True
                     painted = time.time()
                     report = {"from_spawn_ms": (painted - spawned) * 1000,
-                              "from_app_ms": (painted - app_made) * 1000}  # fmt: skip
+                              "from_app_ms": (painted - app_made) * 1000,
+                              "rss_mb": rss_mb()}  # fmt: skip
                     print(json.dumps(report), flush=True)
                     QTimer.singleShot(0, lambda: os.kill(os.getpid(), signal.SIGINT))
             return False
@@ -349,7 +363,7 @@ def report(f: dict[str, Any]) -> str:
         lines += [
             f"live: {live['updates']} updates in {f['seconds']:.0f} s ({f['rate']}/s target), "
             f"{live['batches']} batches (median {live['batch_size']['p50']:.0f} updates), "
-            f"{live['rows']} rows at the end",
+            f"{live['rows']} rows at the end, window process RSS {live['rss_mb']:.0f} MiB",
             f"  event-loop stall  p50 {s['p50']:6.2f} ms   p99 {s['p99']:6.2f} ms   "
             f"max {s['max']:6.2f} ms   (target p99 < 16 ms)",
             f"  model update/batch p50 {b['p50']:6.2f} ms   p99 {b['p99']:6.2f} ms   "
@@ -360,7 +374,8 @@ def report(f: dict[str, Any]) -> str:
         lines += [
             f"first paint of the table ({f['first_paint']['runs']} runs, median): "
             f"{spawn['p50']:.0f} ms from process start, {app['p50']:.0f} ms from QApplication "
-            f"(target < 1500 ms); all: {', '.join(f'{v:.0f}' for v in spawn['all'])} ms",
+            f"(target < 1500 ms); all: {', '.join(f'{v:.0f}' for v in spawn['all'])} ms; "
+            f"RSS at first paint {f['first_paint']['rss_mb']['p50']:.0f} MiB",
         ]
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from jobdock.core.model.job import DownloadState, Job
 from jobdock.core.model.updates import DownloadProgress, UpdateBatch
-from jobdock.qt.job_model import LIVE_COLUMNS, Column, JobTableModel, Role
+from jobdock.qt.job_model import HISTORY_PAGE, LIVE_COLUMNS, Column, JobTableModel, Role
 
 DR = Qt.ItemDataRole
 LIVE_ROLES = (DR.DisplayRole.value, DR.ForegroundRole.value, Role.SORT.value)
@@ -70,8 +70,17 @@ class JobFeed(QObject):
         self._coalesce.timeout.connect(self.flush)
 
     def attach(self, engine: Any) -> None:
-        """First load (one insert), then follow the engine's batches and start the live timer."""
-        self.model.add_jobs(sorted(engine.jobs(), key=lambda j: j.submitted_at))
+        """First load (one insert), then follow the engine's batches and start the live timer.
+        An engine with settled history it does not hold (`history_page`) gives the jobs it
+        holds and the newest page of the history; the model pages the rest in
+        (`JobTableModel.fetchMore`)."""
+        pages = hasattr(engine, "history_page")
+        if pages:
+            engine.history_page(HISTORY_PAGE)  # held from now on: among the live jobs
+        jobs = engine.live_jobs() if pages else engine.jobs()
+        self.model.add_jobs(sorted(jobs, key=lambda j: j.submitted_at))
+        if pages:
+            self.model.set_history(engine)
         self._unsubscribe = engine.subscribe(self._on_engine_batch)
         self._timer.start()
 

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 
 from jobdock.core.model.job import DownloadState, Job, JobState, utcnow
 from jobdock.core.model.updates import DownloadProgress
 from jobdock.core.net.http import safe_url
 from jobdock.qt import formatting as fmt
+from jobdock.qt.categories import _STATE_CATEGORY as _STATE_CATEGORIES
 from jobdock.qt.categories import Category, lasting_categories, unsaved_expiry
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -82,12 +83,17 @@ class DownloadCell:
     fraction: float | None = None
 
 
+HISTORY_PAGE = 2000  # settled jobs fetched at a time when the view scrolls to the bottom
+_STATE_CATEGORY = {s.value: c for s, c in _STATE_CATEGORIES.items()}
+
 AMBER = QColor("#c98a00")
 RED = QColor("#d03b3b")
 URGENT = 10 * 60.0
 
 
 class JobTableModel(QAbstractTableModel):
+    history_added = Signal(list)  # settled jobs paged in below the rows (`add_older`)
+
     def __init__(
         self,
         *,
@@ -105,6 +111,7 @@ class JobTableModel(QAbstractTableModel):
         self._phases: dict[str, int] = {}  # job id → 0 later, 1 expiring soon, 2 expired
         self._counts: Counter[Any] = Counter()  # lasting categories and accounts, kept current
         self._progress: dict[str, dict[int, DownloadProgress]] = {}
+        self._history: Any = None  # the engine, while it holds settled history not shown yet
         self._roles: dict[int, Callable[[Job, Column], Any]] = {
             DR.DisplayRole.value: self._display,
             DR.DecorationRole.value: self._decoration,
@@ -133,6 +140,13 @@ class JobTableModel(QAbstractTableModel):
             return None
         return handler(self._jobs[len(self._jobs) - 1 - row], _COLUMNS[column])
 
+    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self.history_left() > 0
+
+    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if not parent.isValid() and self._history is not None:
+            self.add_older(self._history.history_page(HISTORY_PAGE))
+
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = DR.DisplayRole.value
     ) -> Any:
@@ -153,7 +167,12 @@ class JobTableModel(QAbstractTableModel):
         return None if position is None else len(self._jobs) - 1 - position
 
     def jobs(self) -> list[Job]:
+        """The jobs in the rows (settled history not fetched yet is not there)."""
         return list(self._jobs)
+
+    def accounts(self) -> set[str]:
+        """The accounts of every job, fetched or not."""
+        return {key[1] for key in self.category_counts() if isinstance(key, tuple)}
 
     def now(self) -> datetime:
         return self.clock()
@@ -182,6 +201,36 @@ class JobTableModel(QAbstractTableModel):
             self._track_expiry(job)
             self._count(job, 1)
         self.endInsertRows()
+
+    # settled history, paged in ------------------------------------------------------------
+    def set_history(self, engine: Any) -> None:
+        """Page in `engine`'s settled history (`history_page`, `history_left`,
+        `history_counts`) below the rows shown: as the view scrolls to the bottom, or all of it
+        at once (`fetch_all`) before a filter, a search, a sort or a "select all"."""
+        self._history = engine
+
+    def history_left(self) -> int:
+        return 0 if self._history is None else int(self._history.history_left())
+
+    def fetch_all(self) -> None:
+        """Every job in the rows: the settled history not fetched yet, at once."""
+        if self.history_left() > 0:
+            self.add_older(self._history.history_page(self.history_left()))
+
+    def add_older(self, jobs: Sequence[Job]) -> None:
+        """Add a block of older jobs (oldest first) below the table: one rowsInserted."""
+        jobs = [j for j in jobs if j.id not in self._positions]
+        if not jobs:
+            return
+        count = len(self._jobs)
+        self.beginInsertRows(QModelIndex(), count, count + len(jobs) - 1)
+        self._jobs[:0] = jobs
+        self._positions = {job.id: position for position, job in enumerate(self._jobs)}
+        for job in jobs:
+            self._track_expiry(job)
+            self._count(job, 1)
+        self.endInsertRows()
+        self.history_added.emit(jobs)
 
     def remove_run(self, first: int, last: int) -> None:
         """Remove rows first..last: one rowsRemoved."""
@@ -233,6 +282,13 @@ class JobTableModel(QAbstractTableModel):
         """Jobs per sidebar category and per account, as `sidebar.count_jobs` counts them, kept
         up to date row by row; only "expiring soon" is counted now (over few jobs)."""
         counts = +self._counts  # a copy without the zero entries
+        if self._history is not None:  # settled history not fetched yet: counted in SQL
+            for (account, state, saved), n in self._history.history_counts().items():
+                counts[("account", account)] += n
+                counts[Category.ALL] += n
+                counts[_STATE_CATEGORY[state]] += n
+                if saved:
+                    counts[Category.DOWNLOADED] += n
         now = self.clock()
         soon = now + timedelta(seconds=self.expiry_margin)
         counts[Category.EXPIRING] = sum(1 for e in self._expiries.values() if now < e <= soon)

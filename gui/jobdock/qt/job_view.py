@@ -81,7 +81,14 @@ class JobTableView(QTableView):
         rows = sorted({index.row() for index in self.selectionModel().selectedRows()})
         return [self.proxy.index(row, 0).data(Role.JOB.value) for row in rows]
 
+    def selectAll(self) -> None:
+        self.proxy.source_model().fetch_all()  # "everything the filter shows": history too
+        super().selectAll()
+
     def select_job(self, job_id: str) -> bool:
+        source = self.proxy.source_model()
+        if source.row_of(job_id) is None:  # settled history not fetched yet
+            source.fetch_all()
         for row in range(self.proxy.rowCount()):
             if self.proxy.index(row, 0).data(Role.JOB_ID.value) == job_id:
                 self.selectRow(row)

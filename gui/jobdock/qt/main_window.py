@@ -213,7 +213,8 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         """First load from the engine, restore the layout, start following batches."""
         self.feed.attach(self.engine)
-        self.notices.seed(self.engine.jobs())
+        self.notices.seed(self.model.jobs())
+        self.model.history_added.connect(self.notices.seed)
         self.refresh_accounts()
         self.table.restore_layout(self.settings)
         geometry = self.settings.value("window/geometry")
@@ -326,7 +327,7 @@ class MainWindow(QMainWindow):
                              counts[Category.FAILED], counts[Category.EXPIRING])  # fmt: skip
 
     def refresh_accounts(self) -> None:
-        names = {a.name for a in self.engine.accounts()} | {j.account for j in self.model.jobs()}
+        names = {a.name for a in self.engine.accounts()} | self.model.accounts()
         self._known_accounts = names
         self.sidebar.set_accounts(names)
         self.commands.update_sync_enabled()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from jobdock.core.model.job import Job
 from jobdock.qt.categories import Category, matches, matches_search
@@ -31,6 +31,7 @@ class JobFilterProxy(QSortFilterProxyModel):
     def set_categories(self, categories: Iterable[Category]) -> None:
         chosen = frozenset(Category(c) for c in categories if c != Category.ALL)
         if chosen != self._categories:
+            self._fetch_all_for(chosen)
             self.beginFilterChange()
             self._categories = chosen
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
@@ -38,6 +39,7 @@ class JobFilterProxy(QSortFilterProxyModel):
     def set_accounts(self, accounts: Iterable[str]) -> None:
         chosen = frozenset(accounts)
         if chosen != self._accounts:
+            self._fetch_all_for(chosen)
             self.beginFilterChange()
             self._accounts = chosen
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
@@ -45,9 +47,23 @@ class JobFilterProxy(QSortFilterProxyModel):
     def set_search(self, text: str) -> None:
         text = text.strip()
         if text != self._search:
+            self._fetch_all_for(text)
             self.beginFilterChange()
             self._search = text
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def source_model(self) -> JobTableModel:
+        return self._source
+
+    def _fetch_all_for(self, choice: object) -> None:
+        # Filtering shows every job that matches: the history not fetched yet comes in first.
+        if choice:
+            self._source.fetch_all()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if column >= 0:  # sorting by a column orders every job
+            self._source.fetch_all()
+        super().sort(column, order)
 
     def accepts(self, job: Job) -> bool:
         if self._accounts and job.account not in self._accounts:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -219,7 +220,25 @@ class Engine:
 
     # reading -------------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
+        """Every job (the settled history not held in memory is read for it)."""
         return self.table.jobs()
+
+    def live_jobs(self) -> list[Job]:
+        """The jobs held in memory: every unsettled one, those changed since the start and the
+        history pages taken (`history_page`); the rest is settled history in the store."""
+        return self.table.live_jobs()
+
+    def history_left(self) -> int:
+        """How many settled jobs are in the store but not held in memory yet."""
+        return self.table.history_left()
+
+    def history_page(self, limit: int) -> list[Job]:
+        """The newest `limit` settled jobs not held yet (oldest first), held from now on."""
+        return self.table.history_page(limit)
+
+    def history_counts(self) -> Counter[tuple[str, str, bool]]:
+        """The settled jobs not held yet, per (account, state, every result saved)."""
+        return self.table.history_counts()
 
     def job(self, job_id: str) -> Job:
         return self.table.job(job_id)
@@ -551,7 +570,7 @@ class Engine:
 
     # settled -------------------------------------------------------------------------------
     def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:
-        ids = [j.id for j in self.table.jobs()] if job_ids is None else list(job_ids)
+        ids = [j.id for j in self.table.live_jobs()] if job_ids is None else list(job_ids)
         for job_id in ids:
             job = self.table.current(job_id)
             if job is None or job.orphaned:

@@ -45,19 +45,24 @@ class Neighbours:
             return 0
         self._version = version
         stamps = table.store.job_stamps()
+        held = {job.id: job for job in table.live_jobs()}
         fresh: list[str] = []
         for job_id, stamp in stamps.items():
-            mine = table.current(job_id)
-            if mine is None or (
-                stamp != mine.updated_at.isoformat()
-                and datetime.fromisoformat(stamp) > mine.updated_at
+            mine = held.get(job_id)
+            if mine is not None:
+                known: datetime | None = mine.updated_at
+            else:  # settled history not read yet: its stamp as the store had it
+                history = table.history_stamp(job_id)
+                known = None if history is None else datetime.fromisoformat(history)
+            if known is None or (
+                stamp != known.isoformat() and datetime.fromisoformat(stamp) > known
             ):
                 fresh.append(job_id)
         # A job the store has not taken yet (it refused the write) is not gone.
         gone = [
-            job.id
-            for job in table.jobs()
-            if job.id not in stamps and not table.writeback.holds(job.id)
+            job_id
+            for job_id in table.known_ids()
+            if job_id not in stamps and not table.writeback.holds(job_id)
         ]
         for job_id in gone:
             await self._stop(job_id)

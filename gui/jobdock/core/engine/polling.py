@@ -129,7 +129,7 @@ class Polling:
         soonest: float | None = None
         expired: list[tuple[Job, list[JobEvent]]] = []
         batch_accounts: set[str] = set()
-        for job in list(self._table.jobs()):
+        for job in self._table.live_jobs():
             if not self._wants_poll(job):
                 continue
             gave_up = past_deadline(job, now)
@@ -157,7 +157,9 @@ class Polling:
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop, account: str) -> None:
         """One batch poll for every unfinished job of the account (one of them is due)."""
-        ids = [j.id for j in self._table.jobs() if j.account == account and self._wants_poll(j)]
+        ids = [
+            j.id for j in self._table.live_jobs() if j.account == account and self._wants_poll(j)
+        ]
         task = loop.create_task(self._guarded_batch(account, ids), name=f"batch-poll:{account}")
         for job_id in ids:
             self.tasks[job_id] = task

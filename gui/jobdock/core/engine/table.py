@@ -5,6 +5,11 @@ that refuses the write keeps nothing from running), and queues the change for th
 All changes made within one loop iteration are coalesced: listeners receive one `UpdateBatch`
 per iteration, so a burst of answers reaches the window as one batch. The table also keeps when
 (on the monotonic clock) each job's next poll is due, and the wake-up the scheduler waits on.
+
+Settled history (nothing left to poll or download) is not read at start: the table holds the jobs
+it follows (`live_jobs`: the unsettled ones, those committed since and the history pages taken
+with `history_page`) and, for the settled rest, only a small index entry (`_Settled`) to count,
+page and compare stamps with. `job`/`current` read such a job from the store; `jobs` is every job.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from jobdock.core.model.errors import UsageError
 from jobdock.core.model.job import Job, JobEvent
@@ -36,6 +43,20 @@ class _Pending:
     events: list[JobEvent] = field(default_factory=list)
 
 
+class _Settled(NamedTuple):
+    """A settled job not read yet, as the store's index has it."""
+
+    account: str
+    state: str
+    saved: int  # every result saved
+    submitted_at: str
+    updated_at: str
+
+
+def _count_key(entry: _Settled) -> tuple[str, str, bool]:
+    return (entry.account, entry.state, bool(entry.saved))
+
+
 class JobTable:
     def __init__(
         self,
@@ -55,7 +76,13 @@ class JobTable:
         self.clock = clock
         self.monotonic = monotonic
         self._longest_wait = longest_wait
-        self._jobs: dict[str, Job] = {j.id: j for j in store.list_jobs()}
+        self._jobs: dict[str, Job] = {j.id: j for j in store.unsettled_jobs()}
+        # Settled history not read yet, oldest first (the store's order): paged from the newest.
+        self._settled: dict[str, _Settled] = {
+            row[0]: _Settled(*row[1:]) for row in store.settled_index()
+        }
+        self._settled_order = list(self._settled)
+        self._history_counts = Counter(_count_key(s) for s in self._settled.values())
         self._poll_due: dict[str, tuple[datetime, float]] = {}  # next_poll_at → monotonic due
         self._listeners: list[Callable[[UpdateBatch], None]] = []
         self._pending = _Pending()
@@ -66,17 +93,62 @@ class JobTable:
 
     # reading -------------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
+        """Every job, the settled history not read yet included (read now, not kept)."""
+        history = self.store.get_jobs(list(self._settled)) if self._settled else []
+        return [*self._jobs.values(), *(j for j in history if j.id not in self._jobs)]
+
+    def live_jobs(self) -> list[Job]:
+        """The jobs held in memory: every unsettled one (all there is to poll or download),
+        those changed since the start, and the history pages taken."""
         return list(self._jobs.values())
 
     def job(self, job_id: str) -> Job:
-        try:
-            return self._jobs[job_id]
-        except KeyError:
-            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)") from None
+        job = self.current(job_id)
+        if job is None:
+            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
+        return job
 
     def current(self, job_id: str) -> Job | None:
         """The job as it is now, or None when it was removed meanwhile."""
-        return self._jobs.get(job_id)
+        job = self._jobs.get(job_id)
+        if job is None and job_id in self._settled:
+            found = self.store.get_jobs([job_id])
+            return found[0] if found else None
+        return job
+
+    def history_left(self) -> int:
+        """How many settled jobs are not held in memory yet."""
+        return len(self._settled)
+
+    def history_page(self, limit: int) -> list[Job]:
+        """Take the newest `limit` settled jobs not held yet into memory (oldest first): from
+        now on they are live jobs, changes to them reach the listeners as changes."""
+        ids: list[str] = []
+        while self._settled_order and len(ids) < limit:
+            job_id = self._settled_order.pop()
+            if job_id in self._settled:
+                ids.append(job_id)
+        found = {j.id: j for j in self.store.get_jobs(ids)}
+        page = []
+        for job_id in reversed(ids):
+            self._drop_settled(job_id)
+            if (job := found.get(job_id)) is not None and job_id not in self._jobs:
+                self._jobs[job_id] = job
+                page.append(job)
+        return page
+
+    def history_counts(self) -> Counter[tuple[str, str, bool]]:
+        """The settled jobs not held yet, per (account, state, every result saved)."""
+        return +self._history_counts
+
+    def history_stamp(self, job_id: str) -> str | None:
+        """The stored `updated_at` of a settled job not held yet (None: not such a job)."""
+        entry = self._settled.get(job_id)
+        return None if entry is None else entry.updated_at
+
+    def known_ids(self) -> list[str]:
+        """Every job's id, held or not."""
+        return [*self._jobs, *self._settled]
 
     def events(self, job_id: str) -> list[JobEvent]:
         return self.store.events(job_id)
@@ -86,7 +158,11 @@ class JobTable:
         many jobs before committing them)."""
         while True:
             job_id = secrets.token_hex(4)
-            if job_id not in self._jobs and job_id not in self._issued_ids:
+            if (
+                job_id not in self._jobs
+                and job_id not in self._settled
+                and (job_id not in self._issued_ids)
+            ):
                 self._issued_ids.add(job_id)
                 return job_id
 
@@ -135,6 +211,8 @@ class JobTable:
     ) -> None:
         """Record new job values: memory, store, listeners. The one way jobs change, and so the
         one place where text enters a job: every secret the engine knows is redacted here."""
+        jobs = list(jobs)
+        self._take_in({j.id for j in jobs} & self._settled.keys())
         jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
         jobs = [self._stamped(job) for job in jobs] if persist else jobs
         jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
@@ -160,10 +238,26 @@ class JobTable:
         self._schedule_flush()
         self.wake()
 
+    def _take_in(self, job_ids: set[str]) -> None:
+        """Settled jobs about to change: held from now on, as the store has them (the base of
+        their compare-and-set)."""
+        if not job_ids:
+            return
+        for job in self.store.get_jobs(sorted(job_ids)):
+            self._jobs.setdefault(job.id, job)
+        for job_id in job_ids:
+            self._drop_settled(job_id)
+
+    def _drop_settled(self, job_id: str) -> None:
+        entry = self._settled.pop(job_id, None)
+        if entry is not None:
+            self._history_counts[_count_key(entry)] -= 1
+
     def forget(self, job_id: str) -> None:
         """Drop a job from memory and tell the listeners (its polls and downloads stopped; the
         store no longer has it)."""
         self._jobs.pop(job_id, None)
+        self._drop_settled(job_id)
         self._poll_due.pop(job_id, None)
         self.writeback.forget(job_id)
         self._pending.changed.pop(job_id, None)

@@ -141,7 +141,7 @@ class Transfers:
         when the next retry is due (None: nothing scheduled)."""
         if not self._settings.current.auto_download:
             return None
-        jobs = self._table.jobs()
+        jobs = self._table.live_jobs()
         wanted = [j for j in jobs if self._auto_wanted(j, now)]
         wanted.sort(
             key=lambda j: min(

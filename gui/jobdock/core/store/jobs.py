@@ -29,6 +29,23 @@ from jobdock.core.model.job import (
 )
 from jobdock.core.store.rowmerge import merge
 
+# `is_history` and `is_saved` over a stored row, for the rows written before the columns
+# existed (migration 4); later writes set them from the Job (`_job_row`).
+_SETTLED_SQL = """
+    state IN ('succeeded', 'failed', 'cancelled') AND NOT EXISTS (
+        SELECT 1 FROM json_each(jobs.results) AS r WHERE NOT (
+            coalesce(json_extract(r.value, '$.held'), 0)
+            OR (json_extract(r.value, '$.download_state') IN ('done', 'failed', 'expired', 'paused')
+                AND json_extract(r.value, '$.retry_at') IS NULL))
+        OR (json_extract(r.value, '$.expires_at') IS NOT NULL
+            AND json_extract(r.value, '$.download_state') IN ('pending', 'downloading', 'paused')))
+"""
+_SAVED_SQL = """
+    results != '[]' AND NOT EXISTS (
+        SELECT 1 FROM json_each(jobs.results) AS r
+        WHERE json_extract(r.value, '$.download_state') != 'done')
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
     """
@@ -71,6 +88,15 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL, taken INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 4: settled history is read by page, not at start: whether a job is history (`is_history`)
+    # and saved (every result saved) are columns, kept with each write, so the start reads
+    # only the other rows whole
+    f"""
+    ALTER TABLE jobs ADD COLUMN history INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET history = ({_SETTLED_SQL}), saved = ({_SAVED_SQL});
+    CREATE INDEX jobs_history ON jobs (history, submitted_at, id);
+    """,
 )
 
 _JOB_COLUMNS = (
@@ -78,6 +104,7 @@ _JOB_COLUMNS = (
     "finished_at submitted_at updated_at error log last_response request next_poll_at deadline_at "
     "poll_failures polls orphaned results result_url"
 ).split()
+_WRITTEN_COLUMNS = (*_JOB_COLUMNS, "history", "saved")  # the last two derived (migration 4)
 
 
 def _dt(value: datetime | None) -> str | None:
@@ -144,7 +171,22 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.last_response, json.dumps(job.request.to_json()) if job.request else None,
         _dt(job.next_poll_at), _dt(job.deadline_at), job.poll_failures, job.polls,
         int(job.orphaned), json.dumps([result_to_json(r) for r in job.results]), job.result_url,
+        int(is_history(job)), int(is_saved(job)),
     )  # fmt: skip
+
+
+def is_history(job: Job) -> bool:
+    """Settled (`Job.is_settled`) with no link left that is not saved and can expire: nothing
+    the engine follows or the window's clock changes, so it is read by page, not at start."""
+    waiting = (DownloadState.PENDING, DownloadState.DOWNLOADING, DownloadState.PAUSED)
+    return job.is_settled and not any(
+        r.expires_at is not None and r.download_state in waiting for r in job.results
+    )
+
+
+def is_saved(job: Job) -> bool:
+    """Every result of the job saved (the window's "downloaded")."""
+    return bool(job.results) and all(r.download_state == DownloadState.DONE for r in job.results)
 
 
 _STATES = {s.value: s for s in JobState}
@@ -326,10 +368,10 @@ class JobStore:
 
     @staticmethod
     def _upsert_sql() -> str:
-        placeholders = ", ".join("?" for _ in _JOB_COLUMNS)
-        updates = ", ".join(f"{c}=excluded.{c}" for c in _JOB_COLUMNS if c != "id")
+        placeholders = ", ".join("?" for _ in _WRITTEN_COLUMNS)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in _WRITTEN_COLUMNS if c != "id")
         return (
-            f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({placeholders}) "
+            f"INSERT INTO jobs ({', '.join(_WRITTEN_COLUMNS)}) VALUES ({placeholders}) "
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
 
@@ -386,6 +428,19 @@ class JobStore:
         if not found:
             raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
         return found[0]
+
+    def unsettled_jobs(self) -> list[Job]:
+        """The jobs that are not settled history (`is_history`), oldest first: what an engine
+        follows from its start."""
+        return self._jobs_where("WHERE history = 0 ORDER BY submitted_at, id")
+
+    def settled_index(self) -> list[tuple[str, str, str, int, str, str]]:
+        """The settled history (`is_history`), oldest first, as (id, account, state, saved,
+        submitted_at, updated_at): enough to count and page them without reading them whole."""
+        return self._tuples(
+            "SELECT id, account, state, saved, submitted_at, updated_at FROM jobs "
+            "WHERE history = 1 ORDER BY submitted_at, id"
+        )
 
     def list_jobs(self, *, state: JobState | None = None) -> list[Job]:
         if state is None:

@@ -1,0 +1,87 @@
+"""The job table holds the unsettled jobs from the start; settled history stays in the store
+(real SQLite files) until it is paged in, read by id, changed or removed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from jobdock.core.engine.table import JobTable
+from jobdock.core.model.job import DownloadState, Job, JobState, Result
+from jobdock.core.store.credentials import Redactor
+from jobdock.core.store.jobs import JobStore
+
+NOW = datetime(2025, 5, 1, 12, tzinfo=UTC)
+
+
+def job(n: int, **changes: object) -> Job:
+    at = NOW - timedelta(hours=1) + timedelta(seconds=n)
+    return Job(id=f"j{n:03d}", account="acme" if n % 2 else "globex", provider="vainu",
+               label=f"export {n}", submitted_at=at, updated_at=at).replace(**changes)  # fmt: skip
+
+
+def saved(n: int) -> Job:
+    result = Result(url=f"https://s.example/{n}", download_state=DownloadState.DONE, path="/x")
+    return job(n, state=JobState.SUCCEEDED, results=(result,))
+
+
+def table_over(path: Path) -> JobTable:
+    return JobTable(JobStore.open(path), redactor=Redactor(), clock=lambda: NOW,
+                    monotonic=lambda: 0.0, longest_wait=lambda _job: 60.0)  # fmt: skip
+
+
+def stored(tmp_path: Path) -> Path:
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore.open(path)
+    waiting = Result(url="https://s.example/w", expires_at=NOW + timedelta(hours=1))
+    store.put_jobs([*(saved(n) for n in range(10)), job(10, state=JobState.FAILED),
+                    job(11, state=JobState.RUNNING),
+                    job(12, state=JobState.SUCCEEDED, results=(waiting,))])  # fmt: skip
+    store.close()
+    return path
+
+
+def test_only_unsettled_jobs_are_held_at_start_and_the_rest_is_counted(tmp_path: Path) -> None:
+    table = table_over(stored(tmp_path))
+    assert sorted(j.id for j in table.live_jobs()) == ["j011", "j012"]
+    assert table.history_left() == 11
+    assert table.history_counts() == {("globex", "succeeded", True): 5,
+                                      ("acme", "succeeded", True): 5,
+                                      ("globex", "failed", False): 1}  # fmt: skip
+    assert len(table.jobs()) == 13  # every job, history read from the store
+    assert table.job("j003").results[0].download_state == DownloadState.DONE
+    assert table.current("j003") == saved(3)
+    assert table.history_left() == 11  # reading by id does not take a job in
+
+
+def test_history_pages_come_newest_first_and_are_held_from_then_on(tmp_path: Path) -> None:
+    table = table_over(stored(tmp_path))
+    page = table.history_page(4)
+    assert [j.id for j in page] == ["j007", "j008", "j009", "j010"]  # oldest first
+    assert [j.id for j in table.history_page(100)] == [f"j{n:03d}" for n in range(7)]
+    assert table.history_left() == 0 and not table.history_counts()
+    assert len(table.live_jobs()) == 13 and table.history_page(5) == []
+
+
+def test_a_settled_job_changed_or_removed_leaves_the_history(tmp_path: Path) -> None:
+    path = stored(tmp_path)
+    table = table_over(path)
+    changed: list[str] = []
+    table.subscribe(lambda batch: changed.extend(j.id for j in batch.changed))
+    table.commit([table.job("j004").replace(label="renamed")])
+    assert changed == ["j004"] and table.history_left() == 10
+    assert "j004" in {j.id for j in table.live_jobs()}
+    assert JobStore.open(path).get_job("j004").label == "renamed"
+    table.forget("j005")
+    assert table.history_left() == 9 and table.current("j005") is None
+    assert table.history_counts()[("acme", "succeeded", True)] == 4
+
+
+def test_the_history_columns_follow_each_write(tmp_path: Path) -> None:
+    path = stored(tmp_path)
+    store = JobStore.open(path)
+    store.put_jobs([store.get_job("j011").replace(state=JobState.CANCELLED)], bases=None)
+    store.put_jobs([store.get_job("j003").replace(state=JobState.RUNNING, updated_at=NOW)])
+    table = table_over(path)
+    assert sorted(j.id for j in table.live_jobs()) == ["j003", "j012"]
+    assert table.history_left() == 11
