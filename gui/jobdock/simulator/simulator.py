@@ -23,6 +23,7 @@ from jobdock.simulator.generic202 import GenericApi
 from jobdock.simulator.google import GoogleLroApi, GoogleOAuthApi, GoogleTokens
 from jobdock.simulator.hubspot import HubSpotApi
 from jobdock.simulator.mailchimp import MailchimpApi
+from jobdock.simulator.meta import MetaApi
 from jobdock.simulator.salesforce import SalesforceApi
 from jobdock.simulator.server import Api, Site
 from jobdock.simulator.shopify import ShopifyApi
@@ -50,6 +51,7 @@ PROFILE_APIS = (
     "salesforce-bulk-query",
     "amazon-sp-reports",
     "amazon-lwa",
+    "meta-insights",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -69,6 +71,7 @@ FakeApi = (
     | SalesforceApi
     | SpReportsApi
     | LwaApi
+    | MetaApi
 )
 
 
@@ -128,6 +131,7 @@ class Simulator:
             ),
             "amazon-sp-reports": SpReportsApi(config=cfg, storage=self.storage, tokens=lwa),
             "amazon-lwa": LwaApi(config=cfg, tokens=lwa),
+            "meta-insights": MetaApi(config=cfg, secret=self._secrets["meta-insights"]),
         }
         self._sites: dict[str, Site] = {
             "storage": self.storage.site,
@@ -202,7 +206,7 @@ class Simulator:
 
     def base_url(self, provider: str) -> str:
         api = self.apis[provider]
-        if isinstance(api, VainuApi | CiscoApi):
+        if isinstance(api, VainuApi | CiscoApi | MetaApi):
             return api.base_url
         return self._sites[provider].origin
 

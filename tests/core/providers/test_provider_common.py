@@ -136,8 +136,8 @@ def test_registry_holds_the_built_in_and_bundled_providers_all_conforming():
     registry = builtin_providers()
     assert sorted(registry) == [
         "amazon-sp-reports", "cisco-cce", "databricks-sql", "generic-202", "google-lro",
-        "hubspot-exports", "mailchimp-batches", "salesforce-bulk-query", "shopify-bulk",
-        "shoptet", "stripe-reports",
+        "hubspot-exports", "mailchimp-batches", "meta-insights", "salesforce-bulk-query",
+        "shopify-bulk", "shoptet", "stripe-reports",
         "testo", "vainu",
     ]  # fmt: skip
     for provider_id, provider in registry.items():
