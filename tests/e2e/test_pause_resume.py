@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -299,3 +300,201 @@ def test_a_pause_wins_over_a_download_asked_for_before_it(
     assert first.results[0].download_state == DownloadState.PAUSED
     assert second.results[0].download_state == DownloadState.PAUSED
     assert len(simulator.requests("storage")) == 1
+
+
+# One file of a job --------------------------------------------------------------------------
+def two_big_files(engine: Engine) -> SubmitRequest:
+    request = engine.provider("testo").default_request()
+    return replace(request, params=(("sim_files", "2"), ("sim_size", str(SIZE))))
+
+
+def path_of(result: Result) -> str:
+    """The storage path a result's link names (what its requests are recorded under)."""
+    return urlsplit(result.url).path
+
+
+async def one_file_midway(engine: Engine, sim: Simulator) -> tuple[Job, int]:
+    """Submit a job of several files, every one throttled; once one of the big ones has bytes
+    in its `.part`, return the job and that file's index."""
+    sim.storage.add_fault(StorageFault(rate=RATE, times=100))
+    job = await engine.submit("testo", two_big_files(engine))
+
+    def writing() -> int | None:
+        for index, result in enumerate(engine.job(job.id).results):
+            if result.download_state == DownloadState.DOWNLOADING and result.path:
+                part = part_path(Path(result.path))
+                if (result.bytes or 0) >= SIZE and part.exists() and part.stat().st_size > 0:
+                    return index
+        return None
+
+    await until(engine, lambda: writing() is not None)
+    index = writing()
+    assert index is not None
+    return engine.job(job.id), index
+
+
+def ranges_of(sim: Simulator, result: Result) -> list[str | None]:
+    return [r.headers.get("range") for r in sim.requests("storage") if r.path == path_of(result)]
+
+
+def test_one_file_paused_keeps_its_part_while_the_others_are_saved_then_resumes_with_range(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    async def scenario() -> tuple[Job, Result, int, Job]:
+        async with engine_on(simulator, tmp_path, MemoryCredentialStore()) as engine:
+            job, index = await one_file_midway(engine, simulator)
+            await engine.pause_download(job.id, index=index)
+            paused = engine.job(job.id).results[index]
+            size = part_path(Path(paused.path or "")).stat().st_size
+
+            def others_saved() -> bool:
+                results = engine.job(job.id).results
+                return all(r.download_state == DownloadState.DONE
+                           for n, r in enumerate(results) if n != index)  # fmt: skip
+
+            await until(engine, others_saved)
+            await server_idle(simulator)
+            middle = engine.job(job.id)
+            assert part_path(Path(paused.path or "")).stat().st_size == size
+            assert engine.all_settled([job.id])  # held: nothing to wait for unasked
+            await engine.resume_download(job.id, index=index)
+            await until(engine, lambda: engine.job(job.id).is_settled)
+            return middle, paused, size, engine.job(job.id)
+
+    middle, paused, size, job = run(scenario())
+    index = [r.key for r in job.results].index(paused.key)
+    assert paused.download_state == DownloadState.PAUSED and paused.held
+    assert 0 < size and paused.bytes_done == size
+    assert middle.results[index].download_state == DownloadState.PAUSED
+    assert ranges_of(simulator, paused) == [None, f"bytes={size}-"]
+    expected = simulator.expected_results("testo", job.remote_id or "")
+    saved = sorted(hashlib.sha256(Path(r.path or "").read_bytes()).digest() for r in job.results)
+    assert saved == sorted(hashlib.sha256(body).digest() for body in expected)
+    assert all(r.download_state == DownloadState.DONE and not r.held for r in job.results)
+    folder = Path(job.results[0].path or "").parent
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    others = [r for n, r in enumerate(job.results) if n != index]
+    assert all(ranges_of(simulator, r) == [None] for r in others)  # never stopped
+
+
+def test_one_file_cancelled_loses_its_part_and_waits_while_the_others_are_saved(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    async def scenario() -> tuple[Result, Path, Job, Job]:
+        async with engine_on(simulator, tmp_path, MemoryCredentialStore()) as engine:
+            job, index = await one_file_midway(engine, simulator)
+            part = part_path(Path(engine.job(job.id).results[index].path or ""))
+            await engine.cancel_download(job.id, index=index)
+            cancelled = engine.job(job.id).results[index]
+
+            def others_settled() -> bool:
+                results = engine.job(job.id).results
+                return all(r.is_settled for r in results)
+
+            await until(engine, others_settled)
+            await server_idle(simulator)
+            before = engine.job(job.id)
+            done = await engine.download(job.id, index=index)  # asked: from the first byte
+            return cancelled, part, before, done
+
+    cancelled, part, before, job = run(scenario())
+    assert cancelled.download_state == DownloadState.PENDING and cancelled.held
+    assert cancelled.path is None and not part.exists()
+    index = [r.key for r in before.results].index(cancelled.key)
+    assert before.results[index].download_state == DownloadState.PENDING
+    assert all(r.download_state == DownloadState.DONE
+               for n, r in enumerate(before.results) if n != index)  # fmt: skip
+    assert ranges_of(simulator, cancelled) == [None, None]
+    assert all(r.download_state == DownloadState.DONE for r in job.results)
+
+
+def test_a_file_index_the_job_does_not_have_is_a_usage_error(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    from jobdock.core.model.errors import UsageError
+
+    async def scenario() -> None:
+        async with engine_on(simulator, tmp_path, MemoryCredentialStore()) as engine:
+            job = await engine.submit("vainu", big_request())
+            await until(engine, lambda: engine.job(job.id).is_settled)
+            for call in (engine.pause_download, engine.resume_download, engine.cancel_download,
+                         engine.download):  # fmt: skip
+                with pytest.raises(UsageError, match="there is no file 2"):
+                    await call(job.id, index=1)
+            with pytest.raises(UsageError, match="lists no result file"):
+                await engine.pause_download(job.id, key="nothing-like-it")
+
+    run(scenario())
+
+
+# A download asked into another folder ---------------------------------------------------------
+def test_a_paused_download_asked_into_another_folder_moves_its_part_and_resumes_there(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+
+    async def scenario() -> tuple[Result, int, Job, list[str]]:
+        async with engine_on(simulator, tmp_path, MemoryCredentialStore()) as engine:
+            job = await pause_midway(engine, simulator)
+            paused = the_result(engine, job.id)
+            await server_idle(simulator)
+            size = part_path(Path(paused.path or "")).stat().st_size
+            # A file of that name is there already: it is neither replaced nor resumed into.
+            (other / Path(paused.path or "").name).write_bytes(b"the user's own file\n")
+            done = await engine.download(job.id, to=other)
+            events = [e.kind for e in engine.events(job.id)]
+            return paused, size, done, events
+
+    paused, size, job, events = run(scenario())
+    old = Path(paused.path or "")
+    assert not part_path(old).exists() and not any(old.parent.iterdir())  # nothing left behind
+    assert storage_ranges(simulator) == [None, f"bytes={size}-"]
+    (result,) = job.results
+    assert result.download_state == DownloadState.DONE and not result.held, result.error
+    saved = Path(result.path or "")
+    assert saved.parent == other and saved.name != old.name  # numbered: `… (2).csv`
+    assert (other / old.name).read_bytes() == b"the user's own file\n"
+    (expected,) = simulator.expected_results("vainu", job.remote_id or "")
+    assert saved.read_bytes() == expected
+    assert sorted(p.name for p in other.iterdir()) == sorted([old.name, saved.name])
+    assert "download-moved" in events
+
+
+def test_a_file_resumed_without_a_folder_goes_on_where_its_part_is(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    other = tmp_path / "elsewhere"
+
+    async def scenario() -> tuple[Result, int, Job]:
+        async with engine_on(
+            simulator, tmp_path, MemoryCredentialStore(), auto_download=False
+        ) as engine:
+            simulator.storage.add_fault(StorageFault(rate=RATE, times=1))
+            job = await engine.submit("vainu", big_request())
+            await until(engine, lambda: bool(engine.job(job.id).results))
+            asked = asyncio.create_task(engine.download(job.id, to=other))
+
+            def writing() -> bool:
+                result = the_result(engine, job.id)
+                part = part_path(Path(result.path or "/nowhere"))
+                return part.exists() and part.stat().st_size > 0
+
+            await until(engine, writing)
+            await engine.pause_download(job.id)
+            await asked
+            await server_idle(simulator)
+            paused = the_result(engine, job.id)
+            size = part_path(Path(paused.path or "")).stat().st_size
+            await engine.resume_download(job.id)
+            await until(engine, lambda: the_result(engine, job.id).is_settled)
+            return paused, size, engine.job(job.id)
+
+    paused, size, job = run(scenario())
+    assert Path(paused.path or "").parent == other
+    assert storage_ranges(simulator) == [None, f"bytes={size}-"]
+    (result,) = job.results
+    assert result.download_state == DownloadState.DONE, result.error
+    assert Path(result.path or "").parent == other
+    assert not (tmp_path / "dl").exists() or not any((tmp_path / "dl").rglob("*.part"))
+    assert [p.name for p in other.iterdir()] == [Path(result.path or "").name]

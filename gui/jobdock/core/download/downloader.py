@@ -50,6 +50,7 @@ from jobdock.core.download.digests import hash_file
 from jobdock.core.download.filenames import choose_filename, inside
 from jobdock.core.download.jobfolder import JobFolder, open_folder, part_name
 from jobdock.core.download.partfile import Plan, Pumped, claim, part_path, pump, stream_to_part
+from jobdock.core.download.partfile import move_part as move_part_into
 from jobdock.core.download.speed import MinSpeed
 from jobdock.core.model.errors import DiskFullError, DownloadError, LinkExpiredError
 from jobdock.core.model.job import DownloadState, Result
@@ -159,6 +160,34 @@ async def _download_into(
         if target is not None:
             place.unlink(part_path(target).name)
         raise
+
+
+async def move_part(
+    previous: Path,
+    folder: Path,
+    *,
+    root: Path | None,
+    source_root: Path | None,
+    on_moved: Callable[[Path], None],
+) -> None:
+    """Bring the `.part` of `previous` (a download begun in another folder) into `folder`, so
+    that the download resumes there with `Range` (`partfile.move_part`: nothing there is
+    replaced, nothing is left behind). `root`/`source_root`: the download folders `folder` and
+    `previous` are in. `on_moved` gets the path the download goes on as, on the loop, also when
+    the awaiting task is cancelled meanwhile (the move is then complete)."""
+    moved: list[Path] = []
+
+    def work() -> None:
+        with open_folder(folder, root=root) as place:
+            new = move_part_into(previous, place, root=source_root)
+            if new is not None:
+                moved.append(new)
+
+    try:
+        await _in_thread(work, "move")
+    finally:
+        if moved:
+            on_moved(moved[0])
 
 
 def _resumable(result: Result, place: JobFolder) -> Path | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobdock.core.download.filenames import inside, unique_name
-from jobdock.core.model.errors import DownloadError
+from jobdock.core.model.errors import DiskFullError, DownloadError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -263,6 +263,65 @@ class JobFolder:
             self.sync()
             return final
         raise DownloadError(f"no free name for {name} in {self.path}", transient=True)
+
+    def take_part(self, source: JobFolder, part: str, name: str, fd: int) -> str:
+        """Move `source`'s `.part` file `part` (open as `fd`, locked by the caller) into this
+        folder as the `.part` of `name` or of a numbered variant that neither a file nor a
+        `.part` here uses: nothing here is replaced and no `.part` is left behind there. A hard
+        link then the unlink of the old name (a copy across file systems). Returns the name
+        whose `.part` it now is."""
+        before = os.fstat(fd)
+        source._refuse(part, before)
+        for _ in range(100):
+            final = self.unique(name)
+            here = part_name(final)
+            try:
+                self._link_from(source, part, here, fd)
+            except FileExistsError:
+                continue  # taken just now: the next free name
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DiskFullError(
+                        f"not enough free space in {self.path} for the partial file of {name}"
+                    ) from None
+                raise DownloadError(
+                    f"cannot move {source.path / part} to {self.path}: {exc.strerror or exc}"
+                ) from None
+            source.unlink(part)
+            source.sync()
+            self.sync()
+            return final
+        raise DownloadError(f"no free name for {name} in {self.path}", transient=True)
+
+    def _link_from(self, source: JobFolder, part: str, here: str, fd: int) -> None:
+        """Give the open file `fd` (`source`'s `part`) the new name `here` in this folder
+        (FileExistsError when taken): a hard link, or a copy where there can be none."""
+        src, _ = source._at(part)
+        dst, dst_kw = self._at(here)
+        dirs = {"src_dir_fd": source.fd, "dst_dir_fd": self.fd} if self.fd is not None else {}
+        try:
+            os.link(src, dst, follow_symlinks=False, **dirs)
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+        else:
+            if self.lookup(here) is None or not self.names(here, fd):
+                raise DownloadError(f"{self.path / here} was replaced while it was being moved")
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+        out = os.open(dst, flags, 0o644, **dst_kw)  # FileExistsError: taken
+        try:
+            with open(out, "wb", closefd=False) as copy:
+                os.lseek(fd, 0, os.SEEK_SET)
+                while block := os.read(fd, 1024 * 1024):
+                    copy.write(block)
+                copy.flush()
+                os.fsync(out)
+        except BaseException:
+            os.close(out)
+            self.unlink(here)  # half a copy is no use to anyone
+            raise
+        os.close(out)
 
     def _give_name(self, part: str, final: str) -> None:
         src, _ = self._at(part)

@@ -103,6 +103,37 @@ def claim(target: Path, *, folder: JobFolder | None = None) -> Iterator[io.FileI
         yield fh
 
 
+def move_part(previous: Path, place: JobFolder, *, root: Path | None = None) -> Path | None:
+    """(Worker thread) Bring the `.part` of `previous`, a download begun in another folder, into
+    `place` under a name nothing there uses (never replacing anything, leaving no `.part`
+    behind); returns the path the download goes on as, None when there is no such `.part`.
+    `root`: the download folder `previous` is in (no folder below it may be a link). The `.part`
+    is locked meanwhile, as a download locks it."""
+    if not previous.parent.is_dir():
+        return None  # never made anew just to look into it
+    name = part_name(previous.name)
+    with open_folder(previous.parent, root=root) as source:
+        if source.file_size(name) is None:  # refuses a planted link
+            return None
+        fd = source.open_read(name)
+        if fd is None:
+            return None
+        with open(fd, "rb", buffering=0) as fh:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise DownloadError(
+                        f"{name} is being written by another Jobdock process (the window or"
+                        " `jobdock watch` on the same data dir)",
+                        transient=True,
+                    ) from None
+            if not source.names(name, fh.fileno()):
+                return None  # completed or removed meanwhile
+            final = place.take_part(source, name, previous.name, fh.fileno())
+    return place.path / final
+
+
 def pump(
     response: httpx.Response,
     fh: io.FileIO,

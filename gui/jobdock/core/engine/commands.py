@@ -1,6 +1,6 @@
 """Actions handed to the worker through the store: "download now", "refresh" and pause, resume
-or cancel of a download, from a process that does not hold the lease (the window, `jobdock
-download`) while another one is the worker.
+or cancel of a download (of a job's files, or of one of them), from a process that does not
+hold the lease (the window, `jobdock download`) while another one is the worker.
 
 The sender adds a row to the `commands` table; the worker (`lease.Worker`) takes the waiting
 rows on each of its beats, oldest first, carries them out as if its own user had asked, and
@@ -32,6 +32,10 @@ from jobdock.core.model.job import utcnow
 log = logging.getLogger("jobdock.commands")
 DOWNLOAD, REFRESH = "download", "refresh"
 PAUSE, RESUME, CANCEL = "pause-download", "resume-download", "cancel-download"
+# One file of a job (`key`: its identity). Kinds of their own: a worker that knows only the
+# whole-job ones skips them (logged) instead of pausing or cancelling every file of the job.
+DOWNLOAD_FILE, PAUSE_FILE = "download-file", "pause-file"
+RESUME_FILE, CANCEL_FILE = "resume-file", "cancel-file"
 WAIT_STEP = 0.2  # seconds between a sender's looks at its command
 
 
@@ -139,6 +143,8 @@ class Commands:
                 transfers.resume(command.job_id)
             elif command.kind == CANCEL:
                 await transfers.stop(command.job_id)
+            elif command.kind in (DOWNLOAD_FILE, PAUSE_FILE, RESUME_FILE, CANCEL_FILE):
+                await self._run_file(command)
             else:
                 log.warning("unknown command %r from another process", command.kind)
         except JobdockError as exc:
@@ -147,6 +153,18 @@ class Commands:
             log.exception("%s of job %s failed", command.kind, command.job_id)
         with self._store.transaction() as db:
             db.execute("DELETE FROM commands WHERE id = ?", (command.id,))
+
+    async def _run_file(self, command: Command) -> None:
+        transfers, job_id, key = self._transfers, command.job_id, str(command.args["key"])
+        if command.kind == DOWNLOAD_FILE:
+            to = command.args.get("to")
+            await transfers.download(job_id, to=Path(to) if to else None, key=key)
+        elif command.kind == PAUSE_FILE:
+            await transfers.pause(job_id, key=key)
+        elif command.kind == RESUME_FILE:
+            transfers.resume(job_id, key=key)
+        else:
+            await transfers.stop(job_id, key=key)
 
     async def cancel(self) -> None:
         """Stop the commands being carried out (their rows stay for the next worker)."""

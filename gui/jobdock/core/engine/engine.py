@@ -24,7 +24,18 @@ from pathlib import Path
 import httpx
 
 from jobdock.core.engine.accounts import Accounts
-from jobdock.core.engine.commands import CANCEL, DOWNLOAD, PAUSE, REFRESH, RESUME, Commands
+from jobdock.core.engine.commands import (
+    CANCEL,
+    CANCEL_FILE,
+    DOWNLOAD,
+    DOWNLOAD_FILE,
+    PAUSE,
+    PAUSE_FILE,
+    REFRESH,
+    RESUME,
+    RESUME_FILE,
+    Commands,
+)
 from jobdock.core.engine.config import LiveSettings
 from jobdock.core.engine.expiry import ClockSkew
 from jobdock.core.engine.lease import Lease, LeaseHolder, Worker
@@ -466,33 +477,80 @@ class Engine:
             await self.poll_once(job_id)
         return self.job(job_id)
 
-    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
+    async def download(
+        self, job_id: str, *, to: Path | None = None, index: int | None = None,
+        key: str | None = None,
+    ) -> Job:  # fmt: skip
         """Save the job's results now (retrying failed and expired ones); by the worker when
-        another process is the worker. Returns the job when done."""
-        if await self._by_worker(DOWNLOAD, job_id, to=str(to) if to else None):
+        another process is the worker. Returns the job when done. One file only with `index`
+        (its place in `job.results`, from 0) or `key` (its identity, `Result.key`): the job's
+        other downloads go on as they are. A file whose `.part` is in another folder than `to`
+        goes on from it: the `.part` is moved into `to` and resumed with Range."""
+        file = self._file(job_id, index, key)
+        where = str(to) if to else None
+        if file is not None:
+            if await self._by_worker(DOWNLOAD_FILE, job_id, to=where, key=file):
+                return self.job(job_id)
+            return await self.transfers.download(job_id, to=to, key=file)
+        if await self._by_worker(DOWNLOAD, job_id, to=where):
             return self.job(job_id)
         return await self.transfers.download(job_id, to=to)
 
-    async def pause_download(self, job_id: str) -> Job:
+    async def pause_download(
+        self, job_id: str, *, index: int | None = None, key: str | None = None
+    ) -> Job:
         """Pause the job's unfinished downloads (each `.part` kept; they stay paused across
-        restarts); by the worker when another process is the worker."""
+        restarts); by the worker when another process is the worker. `index`/`key`: that file
+        only (see `download`); the job's other files go on."""
+        file = self._file(job_id, index, key)
+        if file is not None:
+            if await self._by_worker(PAUSE_FILE, job_id, key=file):
+                return self.job(job_id)
+            return await self.transfers.pause(job_id, key=file)
         if await self._by_worker(PAUSE, job_id):
             return self.job(job_id)
         return await self.transfers.pause(job_id)
 
-    async def resume_download(self, job_id: str) -> Job:
-        """Continue the job's paused downloads with Range from their `.part` (returns once
-        they are under way, not when they are done)."""
+    async def resume_download(
+        self, job_id: str, *, index: int | None = None, key: str | None = None
+    ) -> Job:
+        """Continue the job's paused downloads (`index`/`key`: that file only) with Range from
+        their `.part`, in the folder each was started in (returns once they are under way,
+        not when they are done)."""
+        file = self._file(job_id, index, key)
+        if file is not None:
+            if await self._by_worker(RESUME_FILE, job_id, key=file):
+                return self.job(job_id)
+            return self.transfers.resume(job_id, key=file)
         if await self._by_worker(RESUME, job_id):
             return self.job(job_id)
         return self.transfers.resume(job_id)
 
-    async def cancel_download(self, job_id: str) -> Job:
-        """Stop the job's unfinished downloads and delete their `.part` files; the results
-        stay `pending`, not fetched again until the user asks (download now)."""
+    async def cancel_download(
+        self, job_id: str, *, index: int | None = None, key: str | None = None
+    ) -> Job:
+        """Stop the job's unfinished downloads (`index`/`key`: that file's only) and delete
+        their `.part` files; the results stay `pending`, not fetched again until the user asks
+        (download now)."""
+        file = self._file(job_id, index, key)
+        if file is not None:
+            if await self._by_worker(CANCEL_FILE, job_id, key=file):
+                return self.job(job_id)
+            return await self.transfers.stop(job_id, key=file)
         if await self._by_worker(CANCEL, job_id):
             return self.job(job_id)
         return await self.transfers.stop(job_id)
+
+    def _file(self, job_id: str, index: int | None, key: str | None) -> str | None:
+        """The identity of the one file asked about (None: the whole job); a usage error for
+        an index the job does not have or a key it does not list."""
+        if index is not None and key is not None:
+            raise UsageError("name the file by its index or by its key, not both")
+        if index is not None:
+            return self.transfers.key_of(job_id, index)
+        if key is not None and key not in self.transfers.keys(job_id):
+            raise UsageError(f"job {job_id} lists no result file {quoted(key)}")
+        return key
 
     async def _by_worker(self, kind: str, job_id: str, **args: object) -> bool:
         """Hand an action to the live worker in another process and wait until it is done

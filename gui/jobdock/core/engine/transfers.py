@@ -81,7 +81,10 @@ class Transfers:
         self._settings = settings
         self._poll_once = poll_once
         self._resubmit = resubmit
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # a job's run (all its due files)
+        self._side: dict[str, set[asyncio.Task[None]]] = {}  # runs for some of a job's files
+        # Each file being fetched, by whichever run: at most one task a file.
+        self._files: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._slots: dict[str, PrioritySlots] = {}
         self._all = PrioritySlots(settings.current.max_downloads)  # every download, any origin
         # Whose plain ETag is the content's MD5 (S3's); tests on 127.0.0.1 stand in for S3.
@@ -103,13 +106,26 @@ class Transfers:
         return self._all.slot(_priority(result))
 
     def tasks(self) -> list[asyncio.Task[None]]:
-        return list(self._tasks.values())
+        return [*self._tasks.values(), *(t for side in self._side.values() for t in side)]
+
+    def _job_tasks(self, job_id: str) -> list[asyncio.Task[None]]:
+        main = self._tasks.get(job_id)
+        return [*([main] if main is not None else []), *self._side.get(job_id, ())]
 
     async def cancel(self, job_id: str) -> None:
-        task = self._tasks.pop(job_id, None)
-        if task is not None:
+        """Stop every download of the job (its run and the runs for some of its files)."""
+        tasks = self._job_tasks(job_id)
+        self._tasks.pop(job_id, None)
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _cancel_files(self, job_id: str, keys: list[str]) -> None:
+        """Stop the downloads of these files only; the job's other files go on."""
+        tasks = [t for k in keys if (t := self._files.get((job_id, k))) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def folder_for(self, job: Job) -> Path:
         root = self._settings.current.download_dir
@@ -168,17 +184,58 @@ class Transfers:
         self._tasks[job_id] = task
         return task
 
-    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
-        """Save the job's results now (retrying failed and expired ones); returns the job."""
+    def _start_files(
+        self, job_id: str, keys: set[str], *, folder: Path | None, retry_failed: bool
+    ) -> asyncio.Task[None]:
+        """A run for some of the job's files, beside the job's own run (if any)."""
+        task = asyncio.get_running_loop().create_task(
+            self._guarded(job_id, folder=folder, retry_failed=retry_failed, only=keys),
+            name=f"download:{job_id}:files",
+        )
+        side = self._side.setdefault(job_id, set())
+        side.add(task)
+
+        def done(_task: asyncio.Task[None]) -> None:
+            side.discard(task)
+            if not side and self._side.get(job_id) is side:
+                del self._side[job_id]
+
+        task.add_done_callback(done)
+        return task
+
+    def key_of(self, job_id: str, index: int) -> str:
+        """The identity of the job's result at `index` (0-based) as listed now."""
+        results = self._table.job(job_id).results
+        if not 0 <= index < len(results):
+            have = f"{len(results)} result file(s)" if results else "no result files yet"
+            raise UsageError(f"job {job_id} has {have}: there is no file {index + 1}")
+        return identity(results[index])
+
+    def keys(self, job_id: str) -> list[str]:
+        """The identities of the job's results, in their order."""
+        return [identity(r) for r in self._table.job(job_id).results]
+
+    def _label(self, job_id: str, key: str) -> str:
+        found = self._find(job_id, key)
+        if found is None:
+            return "a file"
+        name = Path(found[1].path).name if found[1].path else None
+        return f"file {found[0] + 1}" + (f" ({name})" if name else "")
+
+    async def download(self, job_id: str, *, to: Path | None = None, key: str | None = None) -> Job:
+        """Save the job's results now (retrying failed and expired ones); returns the job.
+        With `key`, that file only (the job's other downloads go on as they are)."""
         job = self._table.job(job_id)
         if not job.results:
             if job.state != JobState.SUCCEEDED:
                 raise UsageError(f"job {job_id} has no results yet (state: {job.state.value})")
             raise UsageError(f"job {job_id} finished without result files")
-        running = self._tasks.get(job_id)
-        if running is not None:
+        if key is not None:
+            return await self._download_file(job_id, key, to)
+        running = self._job_tasks(job_id)
+        if running:
             stops = self._stops.get(job_id, 0)
-            await asyncio.gather(running, return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
             if self._stops.get(job_id, 0) != stops:
                 return self._table.job(job_id)  # paused or cancelled since: that is the word
         task = self._start(job_id, folder=to, retry_failed=True)
@@ -189,53 +246,98 @@ class Transfers:
             raise
         return self._table.job(job_id)
 
+    async def _download_file(self, job_id: str, key: str, to: Path | None) -> Job:
+        if self._find(job_id, key) is None:
+            raise UsageError(f"job {job_id} no longer lists that result file")
+        running = self._files.get((job_id, key))
+        if running is not None:  # under way already: its end is the starting point
+            stops = self._stops.get(job_id, 0)
+            await asyncio.wait({running})
+            if self._stops.get(job_id, 0) != stops:
+                return self._table.job(job_id)  # paused or cancelled since: that is the word
+        task = self._start_files(job_id, {key}, folder=to, retry_failed=True)
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return self._table.job(job_id)
+
     # the user's hand on a download ---------------------------------------------------------
-    async def pause(self, job_id: str) -> Job:
-        """Stop the job's unfinished downloads and keep each `.part` for a resume with Range;
-        nothing fetches them again, after a restart neither, until `resume` or a download."""
-        keys = [identity(r) for r in self._table.job(job_id).results if r.is_under_way]
+    def _chosen(self, job_id: str, key: str | None, wanted: Callable[[Result], bool]) -> list[str]:
+        results = self._table.job(job_id).results
+        return [identity(r) for r in results if wanted(r) and key in (None, identity(r))]
+
+    async def pause(self, job_id: str, *, key: str | None = None) -> Job:
+        """Stop the job's unfinished downloads (with `key`: that file's only; the others go
+        on) and keep each `.part` for a resume with Range; nothing fetches them again, after a
+        restart neither, until `resume` or a download."""
+        keys = self._chosen(job_id, key, lambda r: r.is_under_way)
         if not keys:
             return self._table.job(job_id)
         # Held before the task is stopped, so the scheduler never sees them as wanted.
         self._stops[job_id] = self._stops.get(job_id, 0) + 1
-        for key in keys:
-            self._update(job_id, key, download_state=DownloadState.PAUSED, held=True,
+        for one in keys:
+            self._update(job_id, one, download_state=DownloadState.PAUSED, held=True,
                          error=PAUSED_NOTE, retry_at=None)  # fmt: skip
-        await self.cancel(job_id)
-        for key in keys:  # the bytes the .part holds now that nothing writes to it
-            found = self._find(job_id, key)
+        if key is None:
+            await self.cancel(job_id)
+        else:
+            await self._cancel_files(job_id, keys)
+        for one in keys:  # the bytes the .part holds now that nothing writes to it
+            found = self._find(job_id, one)
             if found is not None and found[1].path:
                 size = _size(partfile.part_path(Path(found[1].path)))
-                self._update(job_id, key, bytes_done=size)
-        self._note(job_id, "download-paused", f"paused {len(keys)} download(s); partial files kept")
+                self._update(job_id, one, bytes_done=size)
+        if key is None:
+            message = f"paused {len(keys)} download(s); partial files kept"
+        else:
+            message = f"paused {self._label(job_id, key)}; its partial file is kept"
+        self._note(job_id, "download-paused", message)
         return self._table.job(job_id)
 
-    def resume(self, job_id: str) -> Job:
-        """Continue the job's paused downloads from the bytes of their `.part` (Range)."""
-        job = self._table.job(job_id)
-        keys = [identity(r) for r in job.results if r.download_state == DownloadState.PAUSED]
-        for key in keys:
-            self._update(job_id, key, download_state=DownloadState.PENDING, held=False, error=None)
+    def resume(self, job_id: str, *, key: str | None = None) -> Job:
+        """Continue the job's paused downloads (with `key`: that file only) from the bytes of
+        their `.part` (Range), in the folder each was started in."""
+        keys = self._chosen(job_id, key, lambda r: r.download_state == DownloadState.PAUSED)
+        for one in keys:
+            self._update(job_id, one, download_state=DownloadState.PENDING, held=False, error=None)
         if keys:
-            self._note(job_id, "download-resumed", f"resumed {len(keys)} download(s)")
+            if key is None:
+                message = f"resumed {len(keys)} download(s)"
+            else:
+                message = f"resumed {self._label(job_id, key)}"
+            self._note(job_id, "download-resumed", message)
             if job_id not in self._tasks:
                 self._start(job_id, folder=None, retry_failed=False)
+            else:  # the job's run goes on with its other files; these get their own
+                self._start_files(job_id, set(keys), folder=None, retry_failed=False)
         return self._table.job(job_id)
 
-    async def stop(self, job_id: str) -> Job:
-        """Cancel the job's unfinished downloads: stopped, their `.part` files deleted, the
-        results `pending` and held (not fetched again until the user asks)."""
+    async def stop(self, job_id: str, *, key: str | None = None) -> Job:
+        """Cancel the job's unfinished downloads (with `key`: that file's only): stopped,
+        their `.part` files deleted, the results `pending` and held (not fetched again until
+        the user asks)."""
         job = self._table.job(job_id)
-        stopping = [
-            r for r in job.results if r.is_under_way or r.download_state == DownloadState.PAUSED
-        ]
+        chosen = set(
+            self._chosen(
+                job_id,
+                key,
+                lambda r: r.is_under_way or r.download_state == DownloadState.PAUSED,
+            )
+        )
+        stopping = [r for r in job.results if identity(r) in chosen]
         if not stopping:
             return job
+        label = self._label(job_id, key) if key is not None else ""
         self._stops[job_id] = self._stops.get(job_id, 0) + 1
         for result in stopping:
             self._update(job_id, identity(result), download_state=DownloadState.PENDING,
                          held=True, error=CANCELLED_NOTE, retry_at=None, retries=0)  # fmt: skip
-        await self.cancel(job_id)  # the writing thread is gone once this returns
+        if key is None:
+            await self.cancel(job_id)  # the writing thread is gone once this returns
+        else:
+            await self._cancel_files(job_id, [key])
         for result in stopping:
             key = identity(result)
             found = self._find(job_id, key)
@@ -243,13 +345,23 @@ class Transfers:
             if path:
                 _delete_part(partfile.part_path(Path(path)))
             self._update(job_id, key, path=None, bytes_done=0)
-        self._note(job_id, "download-cancelled",
-                   f"cancelled {len(stopping)} download(s); partial files deleted")  # fmt: skip
+        if key is None:
+            message = f"cancelled {len(stopping)} download(s); partial files deleted"
+        else:
+            message = f"cancelled {label}; its partial file is deleted"
+        self._note(job_id, "download-cancelled", message)
         return self._table.job(job_id)
 
-    async def _guarded(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
+    async def _guarded(
+        self,
+        job_id: str,
+        *,
+        folder: Path | None,
+        retry_failed: bool,
+        only: set[str] | None = None,
+    ) -> None:
         try:
-            await self._download_job(job_id, folder=folder, retry_failed=retry_failed)
+            await self._download_job(job_id, folder=folder, retry_failed=retry_failed, only=only)
         except UsageError:
             pass  # the job was removed meanwhile
         except Exception:
@@ -260,10 +372,17 @@ class Transfers:
                 self._tasks.pop(job_id, None)
             self._table.wake()
 
-    async def _download_job(self, job_id: str, *, folder: Path | None, retry_failed: bool) -> None:
-        """Fetch the job's due results side by side, each within the download limits."""
-        job = self._table.job(job_id)
-        target = folder or self.folder_for(job)
+    async def _download_job(
+        self,
+        job_id: str,
+        *,
+        folder: Path | None,
+        retry_failed: bool,
+        only: set[str] | None = None,
+    ) -> None:
+        """Fetch the job's due results (`only`: of these) side by side, each within the
+        download limits. `folder`: where to save them; None: each where its `.part` is, else
+        in the job's folder."""
         # Results are followed by identity, not position: a link refresh may list them in
         # another order, or add and drop some; so the due ones are looked for again whenever
         # one ends.
@@ -275,26 +394,50 @@ class Transfers:
                 now = self._table.clock()
                 for result in job.results:
                     key = identity(result)
-                    if key in tried or not self._due(job_id, result, retry_failed, now):
+                    if key in tried or (only is not None and key not in only):
+                        continue
+                    if (job_id, key) in self._files:  # fetched by another run already
+                        continue
+                    if not self._due(job_id, result, retry_failed, now):
                         continue
                     tried.add(key)
                     self._tried.add((job_id, key))
                     if result.download_state == DownloadState.DONE:
                         self._set_result(job_id, key, result.replace_state(DownloadState.PENDING))
-                    running.add(
-                        asyncio.get_running_loop().create_task(
-                            self._one(job_id, key, target), name=f"download:{job_id}:{key}"
-                        )
-                    )
+                    target = folder or self._folder_of(job, result)
+                    running.add(self._file_task(job_id, key, target))
                 if not running:
                     return
                 finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
-                    task.result()  # a removed job (UsageError) ends them all
+                    if not task.cancelled():  # a file paused or cancelled on its own
+                        task.result()  # a removed job (UsageError) ends them all
         finally:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    def _file_task(self, job_id: str, key: str, target: Path) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            self._one(job_id, key, target), name=f"download:{job_id}:{key}"
+        )
+        self._files[(job_id, key)] = task
+
+        def done(_task: asyncio.Task[None]) -> None:
+            if self._files.get((job_id, key)) is task:
+                del self._files[(job_id, key)]
+
+        task.add_done_callback(done)
+        return task
+
+    def _folder_of(self, job: Job, result: Result) -> Path:
+        """Where a download that names no folder saves a result: where its `.part` is, when
+        a download (a `--to`, an earlier download folder) left one; else the job's folder."""
+        if result.path and result.download_state != DownloadState.DONE:
+            previous = Path(result.path)
+            if _plain_file(partfile.part_path(previous)):
+                return previous.parent
+        return self.folder_for(job)
 
     async def _one(self, job_id: str, key: str, target: Path) -> None:
         found = self._find(job_id, key)
@@ -432,7 +575,14 @@ class Transfers:
                     DownloadProgress(job_id, now[0], done, total, speed, meter.eta(done, total))
                 )
 
+        # Below the download folder, no folder may be a link (see jobfolder).
+        download_dir = self._settings.current.download_dir
+        root = download_dir if folder == self.folder_for(job) else None
         async with self._slot(result):
+            current = self._find(job_id, key)
+            if current is None:
+                raise _Gone
+            await self._bring_part(job_id, key, current[1], folder, root)
             current = self._find(job_id, key)
             if current is None:
                 raise _Gone
@@ -448,10 +598,7 @@ class Transfers:
                     threaded=self._accounts.threaded,
                     trust_etag_host=self.trust_etag_host,
                     earlier_sha256=earlier,
-                    # Below the download folder, no folder may be a link (see jobfolder).
-                    root=self._settings.current.download_dir
-                    if folder == self.folder_for(job)
-                    else None,
+                    root=root,
                     min_speed=min_speed,
                 )
             finally:
@@ -460,6 +607,31 @@ class Transfers:
                     if part[1].download_state == DownloadState.DOWNLOADING:
                         done_bytes = _size(partfile.part_path(Path(part[1].path)))
                         self._update(job_id, key, bytes_done=done_bytes)
+
+    async def _bring_part(
+        self, job_id: str, key: str, result: Result, folder: Path, root: Path | None
+    ) -> None:
+        """A download asked into another folder than the one its `.part` is in (`--to`, a
+        folder chosen in the window) goes on from that `.part`: it is moved there first, under
+        a name nothing there uses, and the download resumes with Range."""
+        if not result.path:
+            return
+        previous = Path(result.path)
+        if previous.parent == folder or not _plain_file(partfile.part_path(previous)):
+            return
+        if previous.parent.resolve() == folder.resolve():
+            return
+
+        def moved(path: Path) -> None:
+            self._update(job_id, key, path=str(path))
+            self._note(job_id, "download-moved",
+                       f"moved the partial file of {self._label(job_id, key)} from "
+                       f"{previous.parent} to {folder}; resuming there")  # fmt: skip
+
+        await downloader.move_part(
+            previous, folder, root=root, source_root=self._settings.current.download_dir,
+            on_moved=moved,
+        )  # fmt: skip
 
     async def _refresh(self, job_id: str, key: str, *, reason: str) -> bool:
         """The storage refused the result's link: poll the job for a fresh one. False (and the
@@ -592,6 +764,13 @@ def _saved_note(done: Result, earlier: str | None) -> str:
     else:
         how = f"{done.verified} checked"
     return f"{done.path} ({done.bytes:,} bytes, sha256 {done.sha256}; {how})"
+
+
+def _plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _size(path: Path) -> int:
