@@ -25,6 +25,7 @@ from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.runtime import Runtime
 from jobdock.simulator import Simulator
 from jobdock.simulator.faults import StorageFault
+from tests.e2e.conftest import Cli, add_account
 
 T = TypeVar("T")
 SIZE = 2 * 1024 * 1024
@@ -498,3 +499,54 @@ def test_a_file_resumed_without_a_folder_goes_on_where_its_part_is(
     assert Path(result.path or "").parent == other
     assert not (tmp_path / "dl").exists() or not any((tmp_path / "dl").rglob("*.part"))
     assert [p.name for p in other.iterdir()] == [Path(result.path or "").name]
+
+
+# The command line ---------------------------------------------------------------------------
+def test_the_cli_pauses_resumes_and_cancels_one_file_with_no_worker_running(
+    cli: Cli, simulator: Simulator, tmp_path: Path
+) -> None:
+    """`jobdock pause|resume|cancel JOB --file N` and `download --file N`: with no worker on the
+    data dir the command does it itself (a resume downloads the file before it exits)."""
+    account = add_account(cli, simulator, "testo")
+    job_id = cli("submit", account, "--param", "sim_files=2").stdout.strip()
+    cli("watch", "--until-done", "--no-auto-download", "--timeout", "60", "-q")
+    dl = ["--to", str(tmp_path / "dl")]
+
+    assert (
+        cli("pause", job_id, "--file", "2").stdout
+        == f"job {job_id}: file 2 paused (0 bytes kept)\n"
+    )
+    (job,) = cli.json("jobs", "--json")
+    states = [(r["download_state"], r["held"]) for r in job["results"]]
+    assert states[1] == ("paused", True) and states[0] == ("pending", False)
+    again = cli("pause", job_id, "--file", "2").stdout
+    assert again == f"job {job_id}: file 2 is paused: nothing to pause\n"
+
+    resumed = cli("resume", job_id, "--file", "2").stdout.splitlines()
+    assert resumed[0] == f"job {job_id}: file 2 resumed"
+    (saved,) = resumed[1:]
+    (job,) = cli.json("jobs", "--json")
+    assert job["results"][1]["path"] == saved and Path(saved).is_file()
+    assert job["results"][0]["download_state"] == "pending"  # the other file is not touched
+
+    cancelled = cli("cancel", job_id, "--file", "1").stdout
+    assert cancelled == f"job {job_id}: file 1 cancelled (partial file deleted)\n"
+    rest = [n + 1 for n, r in enumerate(job["results"]) if n > 1]  # the job's other files
+    assert cli("cancel", job_id).stdout.splitlines() == [
+        f"job {job_id}: file {n} cancelled (partial file deleted)" for n in rest
+    ]
+    assert cli("cancel", job_id).stdout == f"job {job_id}: nothing to cancel\n"
+    assert cli("resume", job_id).stdout == f"job {job_id}: nothing paused to resume\n"
+    (first,) = cli("download", job_id, "--file", "1", *dl).stdout.splitlines()
+    assert Path(first).parent == tmp_path / "dl"
+    (job,) = cli.json("jobs", "--json")
+    states = [(r["download_state"], r["held"]) for r in job["results"]]
+    assert states[:2] == [("done", False), ("done", False)]
+    assert states[2:] == [("pending", True)] * len(rest)  # cancelled: waits until asked
+
+    beyond = str(len(job["results"]) + 1)
+    for bad in ("0", beyond, "x", "-1"):
+        refused = cli("pause", job_id, "--file", bad, expect=2)
+        assert refused.stdout == "" and len(refused.stderr.splitlines()) == 1
+    refused = cli("resume", job_id, "--file", beyond, expect=2)
+    assert f"there is no file {beyond}" in refused.stderr

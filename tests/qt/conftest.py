@@ -124,24 +124,27 @@ class FakeEngine:
             listener(batch)
 
     # actions
-    async def download(self, job_id: str, *, to: Path | None = None) -> Job:
-        self.calls.append(("download", job_id))
+    async def download(
+        self, job_id: str, *, to: Path | None = None, index: int | None = None
+    ) -> Job:
+        self.calls.append(("download", job_id) if index is None and to is None
+                          else ("download", job_id, index, str(to)))  # fmt: skip
         return self.job(job_id)
 
     async def refresh(self, job_id: str) -> Job:
         self.calls.append(("refresh", job_id))
         return self.job(job_id)
 
-    async def pause_download(self, job_id: str) -> Job:
-        self.calls.append(("pause", job_id))
+    async def pause_download(self, job_id: str, *, index: int | None = None) -> Job:
+        self.calls.append(("pause", job_id) if index is None else ("pause", job_id, index))
         return self.job(job_id)
 
-    async def resume_download(self, job_id: str) -> Job:
-        self.calls.append(("resume", job_id))
+    async def resume_download(self, job_id: str, *, index: int | None = None) -> Job:
+        self.calls.append(("resume", job_id) if index is None else ("resume", job_id, index))
         return self.job(job_id)
 
-    async def cancel_download(self, job_id: str) -> Job:
-        self.calls.append(("cancel", job_id))
+    async def cancel_download(self, job_id: str, *, index: int | None = None) -> Job:
+        self.calls.append(("cancel", job_id) if index is None else ("cancel", job_id, index))
         return self.job(job_id)
 
     async def resubmit(self, job_id: str) -> Job:

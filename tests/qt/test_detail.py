@@ -43,3 +43,48 @@ def test_nothing_is_said_of_a_file_not_saved(qtbot: Any) -> None:
     failed = dataclasses.replace(result, download_state=DownloadState.FAILED, verified=None)
     pane.show_job(job.replace(results=(failed,)), [])
     assert "verified" not in pane.fields.text()
+
+
+def two_files(first: DownloadState, second: DownloadState, *, held: bool = False) -> Any:
+    job = succeeded(1, state=first)
+    (result,) = job.results
+    other = dataclasses.replace(result, url=result.url + "-2", key="second",
+                                download_state=second, held=held)  # fmt: skip
+    return job.replace(results=(result, other))
+
+
+def test_the_files_tab_lists_each_file_and_its_state(qtbot: Any) -> None:
+    pane = DetailPane(redact=lambda text: text)
+    qtbot.addWidget(pane)
+    pane.show_job(two_files(DownloadState.DOWNLOADING, DownloadState.PENDING, held=True), [])
+    assert pane.tabText(1) == "Files"
+    rows = [pane.files.topLevelItem(n) for n in range(pane.files.topLevelItemCount())]
+    assert [(r.text(0), r.text(2)) for r in rows if r is not None] == [
+        ("1", "downloading"), ("2", "cancelled (waits for Download now)"),
+    ]  # fmt: skip
+    pane.show_job(None, [])
+    assert pane.files.topLevelItemCount() == 0
+
+
+def test_a_files_menu_offers_what_fits_that_file_and_asks_for_it(qtbot: Any) -> None:
+    pane = DetailPane(redact=lambda text: text)
+    qtbot.addWidget(pane)
+    asked: list[tuple[str, str, int]] = []
+    pane.file_requested.connect(lambda *args: asked.append(args))
+    pane.show_job(two_files(DownloadState.DOWNLOADING, DownloadState.PAUSED, held=True), [])
+
+    def menu_of(index: int) -> dict[str, Any]:
+        menu = pane.file_menu(index)
+        assert menu is not None
+        return {a.objectName(): a for a in menu.actions()}
+
+    first, second = menu_of(0), menu_of(1)
+    enabled = {name for name, action in first.items() if action.isEnabled()}
+    assert enabled == {"file-pause", "file-cancel", "file-download", "file-download-to"}
+    enabled = {name for name, action in second.items() if action.isEnabled()}
+    assert enabled == {"file-resume", "file-cancel", "file-download", "file-download-to"}
+    first["file-pause"].trigger()
+    second["file-resume"].trigger()
+    second["file-cancel"].trigger()
+    assert asked == [("pause", "job0001", 0), ("resume", "job0001", 1), ("cancel", "job0001", 1)]
+    assert pane.file_menu(2) is None

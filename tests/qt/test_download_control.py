@@ -137,3 +137,38 @@ def test_a_paused_download_still_counts_as_unsaved_for_its_expiry() -> None:
 
     paused = held(succeeded(2, expires_in=60), DownloadState.PAUSED)
     assert unsaved_expiry(paused) == paused.results[0].expires_at
+
+
+def test_one_files_pause_resume_cancel_and_download_reach_the_engine_for_that_file(
+    window: MainWindow, qasync_loop: Any, tmp_path: Path
+) -> None:
+    select(window, "job0001")
+    detail = window.detail
+    assert detail.job_id == "job0001" and detail.files.topLevelItemCount() == 1
+
+    async def scenario() -> None:
+        for action in ("pause", "cancel", "download"):
+            menu = detail.file_menu(0)
+            assert menu is not None
+            (item,) = [a for a in menu.actions() if a.objectName() == f"file-{action}"]
+            item.trigger()
+        await settle()
+        select(window, "job0002")
+        menu = detail.file_menu(0)
+        assert menu is not None
+        (resume,) = [a for a in menu.actions() if a.objectName() == "file-resume"]
+        resume.trigger()
+        (elsewhere,) = [a for a in menu.actions() if a.objectName() == "file-download-to"]
+        elsewhere.trigger()
+        dialog = window.commands.folder_dialog
+        assert dialog is not None and dialog.isVisible()
+        dialog.fileSelected.emit(str(tmp_path / "other"))
+        dialog.reject()
+        await settle()
+
+    qasync_loop.run_until_complete(scenario())
+    assert window.engine.calls == [
+        ("pause", "job0001", 0), ("cancel", "job0001", 0), ("download", "job0001", 0, "None"),
+        ("resume", "job0002", 0), ("download", "job0002", 0, str(tmp_path / "other")),
+    ]  # fmt: skip
+    assert window.commands.folder_dialog is None

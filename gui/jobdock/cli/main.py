@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -29,7 +29,7 @@ from jobdock.core.model.errors import (
     StoreError,
     UsageError,
 )
-from jobdock.core.model.job import Account, DownloadState, Job, JobState
+from jobdock.core.model.job import Account, DownloadState, Job, JobState, Result
 from jobdock.core.net.inputs import clip_line, has_line_break, positive_seconds, quoted
 from jobdock.core.net.requests import build_request
 from jobdock.core.providers import builtin_ids
@@ -64,6 +64,7 @@ examples:
   jobdock accounts add work --provider vainu --secret-stdin < key.txt
   jobdock submit work --param country=FI --json
   jobdock watch --until-done --timeout 3600 --download-dir ~/exports   (e.g. from cron)
+  jobdock pause 12 --file 2                 pause the second file of job 12 (its .part is kept)
   jobdock jobs --json | jq '.[] | select(.state == "failed") | .id'
   jobdock completion bash > ~/.local/share/bash-completion/completions/jobdock
 """
@@ -235,7 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     download = sub.add_parser("download", help="download a job's results now")
     download.add_argument("job", help="the job's local id")
-    download.add_argument("--to", type=Path, metavar="DIR", help="Save into DIR instead.")
+    _file_option(download)
+    download.add_argument(
+        "--to", type=Path, metavar="DIR",
+        help="Save into DIR instead (a download begun elsewhere moves its .part there and"
+        " goes on from it).",
+    )  # fmt: skip
+    for name, what in (
+        ("pause", "pause a job's downloads (the .part files are kept for the resume)"),
+        ("resume", "resume a job's paused downloads from their .part files"),
+        ("cancel", "cancel a job's downloads and delete their .part files (the job stays)"),
+    ):
+        hand = sub.add_parser(name, help=what)
+        hand.add_argument("job", help="the job's local id")
+        _file_option(hand)
 
     remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
     remove.add_argument("job", help="the job's local id")
@@ -252,6 +266,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _everywhere(parser)
     return parser
+
+
+def _file_number(raw: str) -> int:
+    """`--file N`: a result's number, from 1, as `watch` and `jobs --json`'s `results` count."""
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"--file {quoted(raw)}: a file's number is a whole number from 1")
+    return int(raw)
+
+
+def _file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file", type=_file_number, metavar="N",
+        help="Only the job's N-th result file (from 1, as `watch` numbers them and `jobs"
+        " --json` lists them); the job's other files go on as they are.",
+    )  # fmt: skip
 
 
 def main(
@@ -504,16 +533,93 @@ async def _watch(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Text
     )
 
 
+def _index(args: argparse.Namespace) -> int | None:
+    return args.file - 1 if args.file is not None else None
+
+
 async def _download(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    job = await rt.engine.download(args.job, to=args.to)
+    index = _index(args)
+    job = await rt.engine.download(args.job, to=args.to, index=index)
+    return _print_saved(job, out, range(len(job.results)) if index is None else [index])
+
+
+def _print_saved(job: Job, out: TextIO, indexes: Iterable[int]) -> int:
+    """`download`'s lines: each saved file's path (stdout), each other's state (stderr)."""
     code = EXIT_OK
-    for result in job.results:
+    for n in indexes:
+        result = job.results[n]
         if result.download_state == DownloadState.DONE:
             out.write(f"{result.path}\n")
         else:
             code = EXIT_FAILED
             print(f"jobdock: {result.download_state.value}: {result.error}", file=sys.stderr)
     return code
+
+
+async def _pause(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    before = rt.engine.job(args.job)
+    job = await rt.engine.pause_download(args.job, index=_index(args))
+    paused = _changed(before, job, lambda r: r.download_state == DownloadState.PAUSED)
+    for n in paused:
+        out.write(f"job {job.id}: file {n + 1} paused ({job.results[n].bytes_done:,} bytes kept)\n")
+    if not paused:
+        out.write(f"job {job.id}: {_which(args, job)}nothing to pause\n")
+    return EXIT_OK
+
+
+async def _resume(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    before = rt.engine.job(args.job)
+    job = await rt.engine.resume_download(args.job, index=_index(args))
+    resumed = _changed(before, job, lambda r: r.download_state != DownloadState.PAUSED,
+                       was=lambda r: r.download_state == DownloadState.PAUSED)  # fmt: skip
+    for n in resumed:
+        out.write(f"job {job.id}: file {n + 1} resumed\n")
+    if not resumed:
+        out.write(f"job {job.id}: {_which(args, job)}nothing paused to resume\n")
+        return EXIT_OK
+    if not await rt.engine.settle_downloads():
+        return EXIT_OK  # the worker (the window, a `watch`) goes on with them
+    return _print_saved(rt.engine.job(args.job), out, resumed)
+
+
+async def _cancel(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
+    before = rt.engine.job(args.job)
+    job = await rt.engine.cancel_download(args.job, index=_index(args))
+    cancelled = _changed(
+        before, job, lambda r: r.held and r.download_state == DownloadState.PENDING,
+        was=lambda r: not r.held or r.download_state == DownloadState.PAUSED,
+    )  # fmt: skip
+    for n in cancelled:
+        out.write(f"job {job.id}: file {n + 1} cancelled (partial file deleted)\n")
+    if not cancelled:
+        out.write(f"job {job.id}: {_which(args, job)}nothing to cancel\n")
+    return EXIT_OK
+
+
+def _changed(
+    before: Job,
+    after: Job,
+    now: Callable[[Result], bool],
+    *,
+    was: Callable[[Result], bool] | None = None,
+) -> list[int]:
+    """The indexes of `after`'s results that are `now` and were not (`was`: were so) before."""
+    then = {r.key: r for r in before.results}
+    changed = []
+    for n, result in enumerate(after.results):
+        old = then.get(result.key)
+        if old is None or not now(result):
+            continue
+        if was(old) if was is not None else not now(old):
+            changed.append(n)
+    return changed
+
+
+def _which(args: argparse.Namespace, job: Job) -> str:
+    if args.file is None:
+        return ""
+    state = job.results[args.file - 1].download_state.value
+    return f"file {args.file} is {state}: "
 
 
 async def _remove(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
@@ -583,6 +689,9 @@ _HANDLERS: dict[str, Any] = {
     "jobs": _jobs,
     "watch": _watch,
     "download": _download,
+    "pause": _pause,
+    "resume": _resume,
+    "cancel": _cancel,
     "remove": _remove,
     "status": _status,
 }

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox, QWidget
 
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import DownloadState, Job
@@ -83,6 +83,7 @@ class JobActions(QObject):
         self._parent = parent
         self._open_url = open_url
         self.confirmation: QMessageBox | None = None
+        self.folder_dialog: QFileDialog | None = None
         add = self._action
         self.new_job = add("New job…", "new-job", self.new_job_requested.emit, StdKey.New)
         self.track = add("Track job…", "track", self.track_requested.emit, "Ctrl+T")
@@ -192,6 +193,48 @@ class JobActions(QObject):
                 self._tasks.spawn(
                     self._engine.cancel_download(job.id), what=f"cancel download of job {job.id}"
                 )
+
+    # one file of a job (the detail pane's Files tab) ------------------------------------------
+    def file_action(self, action: str, job_id: str, index: int) -> None:
+        """Do `action` (one of `detail.FILE_ACTIONS`) to the job's file at `index` only."""
+        what = f"{action} file {index + 1} of job {job_id}"
+        engine = self._engine
+        if action == "pause":
+            self._tasks.spawn(engine.pause_download(job_id, index=index), what=what)
+        elif action == "resume":
+            self._tasks.spawn(engine.resume_download(job_id, index=index), what=what)
+        elif action == "cancel":
+            self._tasks.spawn(engine.cancel_download(job_id, index=index), what=what)
+        elif action == "download":
+            self._tasks.spawn(engine.download(job_id, index=index), what=what)
+        elif action == "download-to":
+            self.choose_folder(job_id, index)
+        elif action == "open":
+            path = engine.job(job_id).results[index].path
+            if path:
+                self._open_url(QUrl.fromLocalFile(path))
+
+    def choose_folder(self, job_id: str, index: int) -> None:
+        """Ask for a folder, then download the file there (a `.part` begun elsewhere is moved
+        there and resumed)."""
+        start = self._engine.folder_for(self._engine.job(job_id))
+        if not start.is_dir():
+            start = Path(self._engine.settings.download_dir)
+        dialog = QFileDialog(self._parent, f"Download file {index + 1} to folder", str(start))
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(lambda folder: self.download_file_to(job_id, index, folder))
+        self.folder_dialog = dialog
+        dialog.open()  # not getExistingDirectory(): that runs a nested event loop
+
+    def download_file_to(self, job_id: str, index: int, folder: str) -> None:
+        self.folder_dialog = None
+        if not folder:
+            return
+        self._tasks.spawn(
+            self._engine.download(job_id, to=Path(folder), index=index),
+            what=f"download file {index + 1} of job {job_id} to {folder}",
+        )
 
     def open_files(self) -> None:
         for job in self._selection():

@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.download_delegate.download_requested.connect(self.commands.download_job)
         self.table.download_delegate.resume_requested.connect(self.commands.resume_job)
+        self.detail.file_requested.connect(self.commands.file_action)
         self.commands.new_job_requested.connect(self.open_new_job)
         self.commands.track_requested.connect(self.open_track)
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 4000))

@@ -541,6 +541,16 @@ class Engine:
             return self.job(job_id)
         return await self.transfers.stop(job_id)
 
+    async def settle_downloads(self) -> bool:
+        """Until the downloads this process runs have ended; False when it runs none (another
+        process is the worker, or nothing is under way). For a command that found no worker
+        and started downloads itself (`jobdock resume`): they end before it does."""
+        ran = False
+        while tasks := self.transfers.tasks():
+            ran = True
+            await asyncio.wait(tasks)
+        return ran
+
     def _file(self, job_id: str, index: int | None, key: str | None) -> str | None:
         """The identity of the one file asked about (None: the whole job); a usage error for
         an index the job does not have or a key it does not list."""

@@ -308,9 +308,9 @@ class Transfers:
             else:
                 message = f"resumed {self._label(job_id, key)}"
             self._note(job_id, "download-resumed", message)
-            if job_id not in self._tasks:
+            if key is None and job_id not in self._tasks:
                 self._start(job_id, folder=None, retry_failed=False)
-            else:  # the job's run goes on with its other files; these get their own
+            else:  # these only; a run of the job's goes on with its other files
                 self._start_files(job_id, set(keys), folder=None, retry_failed=False)
         return self._table.job(job_id)
 
