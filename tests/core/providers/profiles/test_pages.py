@@ -537,3 +537,67 @@ def test_a_link_path_is_checked():
     text = profile('[[results]]\nurl = "link"\n[results.pages]\nnext = "link:Next page"\n')
     with pytest.raises(ProfileError, match="`link:` must be followed by a relation type"):
         parse_profile(text, source="p.toml")
+
+
+# https://www.uniprot.org/help/id_mapping_prog: the results are at the status answer's Location,
+# which names no `format` or `size`; the entry's `query` adds them, keeping the URL's own query
+UNIPROT_LIKE = profile(
+    """
+[[results]]
+url = "header:Location"
+query = { format = "tsv", size = "500", fields = "accession,gene_names" }
+filename = "mapping.tsv"
+[results.pages]
+next = "link:next"
+""",
+    auth="none",
+)
+
+
+def test_a_results_query_is_merged_into_the_link_it_lacks_and_never_replaces_its_own():
+    location = "https://api.test/idmapping/uniprotkb/results/27a0?fields=accession%2Cid"
+    cursor = "https://api.test/idmapping/uniprotkb/results/27a0?cursor=1x&size=500&format=tsv"
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": "27a0", "state": "JobComplete"},
+                                  headers={"Location": location})  # fmt: skip
+        if "cursor" in request.url.params:
+            return httpx.Response(200, text="From\tEntry\n")  # the last page: no Link
+        return httpx.Response(
+            200, text="From\tEntry\n", headers={"Link": f'<{cursor}>; rel="next"'}
+        )
+
+    status, sent = submit(UNIPROT_LIKE, route)
+    first = f"{location}&format=tsv&size=500"  # its own `fields` kept as it is, the others added
+    assert [(r.url, r.filename_hint) for r in status.results] == [
+        (first, "mapping-001.tsv"),
+        (cursor, "mapping-002.tsv"),  # a next page is as the API names it
+    ]
+    assert [str(r.url) for r in sent[1:]] == [first, cursor]
+
+
+def test_a_results_query_on_a_link_without_a_query_and_one_that_has_every_parameter():
+    from jobdock.core.providers.profiles.provider import _merged_query
+
+    assert (
+        _merged_query("https://a.test/r/1", (("format", "tsv"),)) == "https://a.test/r/1?format=tsv"
+    )
+    own = "https://a.test/r/1?size=10&format=json#top"
+    assert _merged_query(own, (("format", "tsv"), ("size", "500"))) == own
+    assert _merged_query(own, ()) == own
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ('query = "size=500"', "results[0].query: expected a table of name = value"),
+        ("query = { size = [500] }", "results[0].query: query parameter 'size': expected a"),
+    ],
+)
+def test_a_results_query_is_checked(query: str, message: str):
+    text = profile(f'[[results]]\nurl = "link"\n{query}\n')
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, source="p.toml")
+    found = [f"{p.key}: {p.message}" for p in caught.value.problems]
+    assert any(message in f for f in found), found

@@ -469,7 +469,7 @@ class ProfileProvider(Provider):
             else:
                 items = [v for v in _as_list(source.first(spec.url)) if _url_of(v)]
             for n, item in enumerate(items, start=1):
-                url = self._resolve(source.response, _url_of(item) or "")
+                url = _merged_query(self._resolve(source.response, _url_of(item) or ""), spec.query)
                 name = self._filename(spec, url, n, job_id, request, answer)
                 if spec.pages is not None:  # one result a page (or a link), each numbered
                     found += await self._paged(session, spec, url, name, (job_id, source))
@@ -691,6 +691,19 @@ def _numbered(name: str, page: str) -> str:
         return name.replace("{page}", page)
     stem, dot, extension = name.partition(".")
     return f"{stem}-{page}{dot}{extension}" if stem else f"{name}-{page}"
+
+
+def _merged_query(url: str, query: tuple[tuple[str, str], ...]) -> str:
+    """`url` with the parameters of `query` it does not have added after its own query, which
+    is kept as it is (`[results] query`: UniProt's `format` and `size` on a `Location`)."""
+    if not query:
+        return url
+    parts = urlsplit(url)
+    own = {k for k, _ in parse_qsl(parts.query, True)}
+    added = urlencode([(k, v) for k, v in query if k not in own])
+    if not added:
+        return url
+    return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
 
 
 def _with_query(url: str, name: str, value: str) -> str:

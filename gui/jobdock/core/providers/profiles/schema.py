@@ -45,7 +45,7 @@ KEYS: dict[str, tuple[str, ...]] = {
              "follow_redirects"),
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
                 "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
-                "checksum_algorithm", "pages"),
+                "checksum_algorithm", "query", "pages"),
     "pages": ("next", "next_query", "end_value", "max_pages", "links", "link_url",
               "link_expires_at"),
 }  # fmt: skip
@@ -154,6 +154,8 @@ class ResultSpec:
         FieldPath, ...
     ] = ()  # or: where the answer says GZIP  # in each link object, or in the answer for one link
     checksum_algorithm: str | None = None
+    # added to each link's query when it lacks them (UniProt's `format`, `size`), never replacing
+    query: tuple[tuple[str, str], ...] = ()
     pages: PageSpec | None = None  # the result comes in pages, one result each
 
 
@@ -428,6 +430,7 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 checksum_algorithm=c.value(
                     table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
                 ),
+                query=c.value(table, key, "query", _query) or (),
                 pages=pages,
             )
         )
