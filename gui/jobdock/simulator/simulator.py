@@ -32,6 +32,7 @@ from jobdock.simulator.signing import Signer
 from jobdock.simulator.storage import ObjectStore, StorageApi, StorageServer
 from jobdock.simulator.stripe import StripeFilesApi, StripeReportsApi
 from jobdock.simulator.testo import TestoApi
+from jobdock.simulator.uniprot import UniProtIdMappingApi
 from jobdock.simulator.vainu import VainuApi
 from jobdock.simulator.webhooks import Delivery
 from jobdock.simulator.wire import RecordedRequest, Recorder
@@ -52,6 +53,7 @@ PROFILE_APIS = (
     "amazon-sp-reports",
     "amazon-lwa",
     "meta-insights",
+    "uniprot-idmapping",
 )
 BUCKET = "sim-results"
 FakeApi = (
@@ -72,6 +74,7 @@ FakeApi = (
     | SpReportsApi
     | LwaApi
     | MetaApi
+    | UniProtIdMappingApi
 )
 
 
@@ -132,6 +135,7 @@ class Simulator:
             "amazon-sp-reports": SpReportsApi(config=cfg, storage=self.storage, tokens=lwa),
             "amazon-lwa": LwaApi(config=cfg, tokens=lwa),
             "meta-insights": MetaApi(config=cfg, secret=self._secrets["meta-insights"]),
+            "uniprot-idmapping": UniProtIdMappingApi(config=cfg),
         }
         self._sites: dict[str, Site] = {
             "storage": self.storage.site,

@@ -138,7 +138,7 @@ def test_registry_holds_the_built_in_and_bundled_providers_all_conforming():
         "amazon-sp-reports", "cisco-cce", "databricks-sql", "generic-202", "google-lro",
         "hubspot-exports", "mailchimp-batches", "meta-insights", "salesforce-bulk-query",
         "shopify-bulk", "shoptet", "stripe-reports",
-        "testo", "vainu",
+        "testo", "uniprot-idmapping", "vainu",
     ]  # fmt: skip
     for provider_id, provider in registry.items():
         assert isinstance(provider, Provider) and provider.id == provider_id

@@ -98,7 +98,7 @@ def run_provider(
 def test_bundled_profiles_are_the_vainu_and_testo_providers_and_the_vendor_profiles():
     bundled = ["amazon-sp-reports", "databricks-sql", "google-lro", "hubspot-exports",
                "mailchimp-batches", "meta-insights", "salesforce-bulk-query", "shopify-bulk",
-               "stripe-reports", "testo", "vainu"]  # fmt: skip
+               "stripe-reports", "testo", "uniprot-idmapping", "vainu"]  # fmt: skip
     assert sorted(p.id for p in bundled_profiles()) == bundled
     registry = builtin_providers()
     assert all(isinstance(registry[profile_id], ProfileProvider) for profile_id in bundled)

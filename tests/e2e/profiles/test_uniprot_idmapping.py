@@ -1,0 +1,71 @@
+"""The bundled `uniprot-idmapping` profile through the real CLI against the simulator's UniProt
+ID mapping service (docs/profiles/uniprot-idmapping.md): an account without a key, a job
+started with the documentation's own form, polled without following the `303 See Other` that
+ends it, and its result saved from the `Location` with the profile's `format=tsv&size=500`,
+page by page along `Link: rel="next"`, every page's bytes as served. No request carries any
+credential. A job that cannot run fails with UniProt's reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from jobdock.simulator import Simulator
+from tests.e2e.conftest import FAST_POLLS, Cli
+from tests.e2e.profiles.support import saved_job
+
+# https://www.uniprot.org/help/id_mapping_prog: "Submitting a job"
+DOCUMENTED = "ids=P21802,P12345&from=UniProtKB_AC-ID&to=UniRef90"
+FORM = "application/x-www-form-urlencoded"
+
+
+def add_account(cli: Cli, sim: Simulator) -> None:
+    """No secret: UniProt needs no key."""
+    cli("accounts", "add", "up", "--provider", "uniprot-idmapping", "--base-url",
+        sim.base_url("uniprot-idmapping"), *FAST_POLLS)  # fmt: skip
+
+
+def test_a_mapping_is_saved_page_by_page_from_the_303s_location(cli: Cli, simulator: Simulator):
+    add_account(cli, simulator)
+    job = cli.json("submit", "up", "--param", "sim_files=3", "--json")  # the profile's request
+    job_id = job["remote_id"]
+    assert len(job_id) == 40 and job["state"] == "queued"  # the answer is {"jobId": …} only
+    cli("watch", "--until-done", "--timeout", "60")
+    saved = saved_job(cli, simulator, "uniprot-idmapping")  # every page's bytes as served
+    assert saved["remote_state"] == "FINISHED"
+    names = [Path(r["path"]).name for r in saved["results"]]  # type: ignore[attr-defined]
+    assert names == [f"idmapping-{job_id}-{n:03d}.tsv" for n in (1, 2, 3)]
+    seen = simulator.requests("uniprot-idmapping")
+    (post,) = [r for r in seen if r.method == "POST"]
+    assert (post.path, post.body.decode(), post.headers["content-type"]) == (
+        "/idmapping/run", DOCUMENTED, FORM,
+    )  # fmt: skip
+    assert {r.path for r in seen if r.path.startswith("/idmapping/status/")} == {
+        f"/idmapping/status/{job_id}"
+    }
+    results = f"/idmapping/uniref/results/{job_id}"
+    pages = [parse_qs(r.query) for r in seen if r.path == results and r.status == 200]
+    assert pages and all(p["format"] == ["tsv"] and p["size"] == ["500"] for p in pages)
+    assert {tuple(p.get("cursor", [""])) for p in pages} == {("",), ("dw",), ("rs",)}
+    assert all("authorization" not in r.headers for r in simulator.requests())
+
+
+def test_a_uniprotkb_mapping_from_the_command_line_request(cli: Cli, simulator: Simulator):
+    add_account(cli, simulator)
+    body = "from=UniProtKB_AC-ID&to=UniProtKB&ids=P05067"
+    cli("submit", "up", "--body", body, "--content-type", FORM)
+    cli("watch", "--until-done", "--timeout", "60")
+    saved = saved_job(cli, simulator, "uniprot-idmapping")
+    (first, second) = [Path(r["path"]).read_bytes() for r in saved["results"]]  # type: ignore[attr-defined]
+    assert first.startswith(b"From\tEntry\tEntry Name\tReviewed\t") and first.count(b"\n") == 501
+    assert second.count(b"\n") == 251  # sim_files defaults to 2 pages, the last half full
+
+
+def test_a_job_that_cannot_run_fails_with_uniprots_reason(cli: Cli, simulator: Simulator):
+    add_account(cli, simulator)
+    done = cli("submit", "up", "--body", "from=UniProtKB_AC-ID&to=UniRef90", "--content-type",
+               FORM, expect=None)  # fmt: skip
+    assert done.returncode != 0
+    assert "'ids' is a required parameter" in done.stderr
+    assert json.loads(cli("jobs", "--json").stdout) == []
