@@ -95,17 +95,23 @@ def demo_dir(data_dir: str | Path | None) -> Path:
 
 def demo_paths(data_dir: str | Path | None) -> AppPaths:
     """The demo's paths. It keeps its jobs and accounts between runs (its simulator comes back
-    where they expect it); `jobdock --demo reset` starts it over."""
+    where they expect it; one process serves it to all the others on the dir);
+    `jobdock --demo reset` starts it over."""
     return AppPaths.resolve(demo_dir(data_dir))
 
 
 def reset_demo(folder: Path, *, chosen: bool) -> None:
     """Delete the demo's data dir, only that: a folder `chosen` with `--data-dir` must be one
     the demo made (it holds the simulator's state), never a real data dir."""
+    from jobdock.simulator.demo import serving
     from jobdock.simulator.persist import STATE_FILE
 
     if not folder.exists():
         return
     if chosen and not (folder / STATE_FILE).is_file():
         raise UsageError(f"{folder} is not a demo data dir (no {STATE_FILE}); nothing deleted")
+    if serving(folder):
+        raise UsageError(
+            f"a `jobdock --demo` is running on {folder}; end it first (nothing deleted)"
+        )
     shutil.rmtree(folder)

@@ -9,7 +9,7 @@ sleeping.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from jobdock.core.model.job import Account, SubmitRequest
@@ -77,13 +77,34 @@ class DemoAccount:
     base_url: str
     user: str | None
     secret: str
-    request: SubmitRequest
+    request: SubmitRequest | None = None  # None: the provider's default request
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def account(self) -> Account:
         """The `Account` value (without its secret, which belongs in the keyring)."""
         return Account(
-            name=self.name, provider=self.provider, base_url=self.base_url, user=self.user
+            name=self.name,
+            provider=self.provider,
+            base_url=self.base_url,
+            user=self.user,
+            options=dict(self.options),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoProfile:
+    """What the fake of a bundled profile's API declares (its `demo_profile(origin)` method) so
+    that `jobdock --demo` gets an account on it and a job: every field left out takes the
+    default, which suits a fake with one secret in a header. A fake without the method joins
+    the demo with all the defaults."""
+
+    account: str | None = None  # default: demo-<the profile id's first word>
+    base_url: str | None = None  # default: `Simulator.base_url(profile id)`
+    # The account's named secrets (OAuth clients: client_id, client_secret, ...); default: the
+    # fake's one secret, `Simulator.secret(profile id)`.
+    secrets: Mapping[str, str] | None = None
+    options: Mapping[str, str] = field(default_factory=dict)  # e.g. a token_url
+    request: SubmitRequest | None = None  # default: the profile's own default request
 
 
 class FakeClock:

@@ -1,28 +1,50 @@
 """The demo (`jobdock --demo`, the window's demo mode): Jobdock against the built-in simulator.
 
-`start` brings the simulator back where the last run left it (same ports, secrets, jobs and
-result files, so the demo's accounts and jobs chain across commands); the `Demo` it answers adds
-the demo accounts to an engine, with a few demo jobs when the store has none (one of them meant to
-fail, through the simulator's `sim_outcome`), and at the end saves the simulator's state and stops
-it. This is the one place that knows the demo's accounts and the simulator's fake outcomes; the
-runtime only calls `start`.
+One simulator serves a demo data dir at a time, as one real API serves every process on a real
+data dir. `start` either serves it (it holds `simulator.lock` in the demo dir, brings the
+simulator back where the last run left it: same ports, secrets, jobs and result files, keeps its
+state saved as it changes, and writes the demo accounts on it to `simulator.json`), or, while
+another process serves it, reads those accounts and watches: when the serving process goes (it
+ends, or is killed), the first one to notice serves the simulator again from the saved state, on
+the same ports when they are free; when its accounts differ (other ports), every process gives
+them to its engine again.
+
+The `Demo` it answers adds the demo accounts to an engine: one for each built-in provider and one
+for each bundled profile whose fake the simulator registers (built from what the fake declares,
+`config.DemoProfile`), and, in a fresh demo with an empty store, one demo job on each (and one
+meant to fail for vainu and cisco-cce, through the simulator's `sim_outcome`). This is the one
+place that knows the demo's accounts and the simulator's fake outcomes; the runtime only calls
+`start`, `Demo.set_up` and `Demo.close`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Any, Protocol
 
 from jobdock.core.model.job import Account, Job, SubmitRequest
 from jobdock.core.net.requests import build_request
+from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.base import Provider
+from jobdock.core.providers.profiles.oauth import encode_secrets
 from jobdock.simulator import persist
-from jobdock.simulator.config import SimConfig, demo_config
-from jobdock.simulator.simulator import Simulator
+from jobdock.simulator.config import DemoAccount, DemoProfile, SimConfig, demo_config
+from jobdock.simulator.simulator import PROVIDERS, Simulator
 
+log = logging.getLogger("jobdock.simulator")
 FAILING_DEMO_PROVIDERS = ("vainu", "cisco-cce")  # each also gets a job the simulator fails
+SERVING_LOCK = "simulator.lock"  # held by the process whose simulator serves the demo
+STARTING_LOCK = "simulator.starting.lock"  # held while a process starts serving or joins
+ADDRESS_FILE = "simulator.json"  # the demo accounts on the simulator that serves now
+WATCH_INTERVAL = 0.25  # how often a process that does not serve checks that one still does
 
 
 class DemoEngine(Protocol):
@@ -39,19 +61,201 @@ class DemoEngine(Protocol):
     ) -> Job: ...
 
 
-@dataclass
-class Demo:
-    """A running demo simulator and what keeps it between runs (`data_dir`)."""
+def profile_accounts(sim: Simulator) -> list[DemoAccount]:
+    """A demo account for each bundled profile whose fake `sim` registers, from what the fake
+    declares (`demo_profile(origin)`, a `DemoProfile`; the defaults when it declares nothing)."""
+    bundled = builtin_ids()
+    accounts = []
+    for name, api in sim.apis.items():
+        if name in PROVIDERS or name not in bundled:
+            continue  # a built-in provider (sim.demo_accounts) or a token endpoint
+        declare = getattr(api, "demo_profile", None)
+        declared = declare(sim.origin) if callable(declare) else DemoProfile()
+        assert isinstance(declared, DemoProfile), name
+        secrets = declared.secrets
+        accounts.append(
+            DemoAccount(
+                name=declared.account or f"demo-{name.split('-')[0]}",
+                provider=name,
+                base_url=declared.base_url or sim.base_url(name),
+                user=None,
+                secret=encode_secrets(secrets) if secrets is not None else sim.secret(name),
+                request=declared.request,
+                options=dict(declared.options),
+            )
+        )
+    return accounts
 
-    simulator: Simulator
-    data_dir: Path
+
+def demo_accounts(sim: Simulator) -> list[DemoAccount]:
+    """Every demo account on a running simulator: the built-in providers', then the profiles'."""
+    return [*sim.demo_accounts(), *profile_accounts(sim)]
+
+
+def _account_json(account: DemoAccount) -> dict[str, Any]:
+    request = account.request
+    return {
+        "name": account.name,
+        "provider": account.provider,
+        "base_url": account.base_url,
+        "user": account.user,
+        "secret": account.secret,
+        "options": dict(account.options),
+        "request": request.to_json() if request is not None else None,
+    }
+
+
+def _account_of(data: dict[str, Any]) -> DemoAccount:
+    request = data.get("request")
+    return DemoAccount(
+        name=data["name"],
+        provider=data["provider"],
+        base_url=data["base_url"],
+        user=data.get("user"),
+        secret=data["secret"],
+        options=dict(data.get("options") or {}),
+        request=SubmitRequest.from_json(request) if request else None,
+    )
+
+
+def _write_address(folder: Path, accounts: Sequence[DemoAccount]) -> None:
+    target = folder / ADDRESS_FILE
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    data = {"pid": os.getpid(), "accounts": [_account_json(a) for a in accounts]}
+    temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _read_address(folder: Path) -> list[DemoAccount] | None:
+    try:
+        data = json.loads((folder / ADDRESS_FILE).read_text(encoding="utf-8"))
+        return [_account_of(a) for a in data["accounts"]]
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("the demo simulator's %s is unusable: %s", ADDRESS_FILE, exc)
+        return None
+
+
+@contextlib.contextmanager
+def _starting(folder: Path) -> Iterator[None]:
+    """Only one process at a time starts serving the demo dir or joins the one that does."""
+    with (folder / STARTING_LOCK).open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file lets the lock go
+
+
+def _hold(folder: Path) -> IO[bytes] | None:
+    """The serving lock, held (while the answered file stays open), or None: another has it."""
+    handle = (folder / SERVING_LOCK).open("a+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def serving(folder: Path) -> bool:
+    """Whether a process serves the demo simulator of `folder` now."""
+    if not (folder / SERVING_LOCK).exists():
+        return False
+    held = _hold(folder)
+    if held is None:
+        return True
+    held.close()
+    return False
+
+
+class Demo:
+    """This process's part in the demo of `data_dir`: the simulator it serves (`simulator`,
+    None while another process serves it) and the demo accounts on the one that serves."""
+
+    def __init__(self, data_dir: Path, config: SimConfig | None = None) -> None:
+        self.data_dir = data_dir
+        self.simulator: Simulator | None = None
+        self.fresh = False  # this process started the demo's simulator from nothing
+        self._config = config
+        self._held: IO[bytes] | None = None
+        self._stop_saving: Callable[[], None] = lambda: None
+        self._accounts: list[DemoAccount] = []  # the ones the engine has (or will get)
+        self._engine: DemoEngine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def accounts(self) -> list[DemoAccount]:
+        return list(self._accounts)
+
+    def begin(self) -> None:
+        """Serve the demo's simulator, or join the process that serves it and watch it."""
+        accounts = self._serve_or_join()
+        if accounts is None:
+            raise RuntimeError(
+                f"another process serves the demo simulator of {self.data_dir} but "
+                f"{ADDRESS_FILE} does not say where"
+            )
+        self._accounts = accounts
+        if self.simulator is None:
+            self._watcher = threading.Thread(
+                target=self._watch, daemon=True, name="demo-simulator-watch"
+            )
+            self._watcher.start()
+
+    def _serve_or_join(self) -> list[DemoAccount] | None:
+        with _starting(self.data_dir):
+            held = _hold(self.data_dir)
+            if held is None:
+                return _read_address(self.data_dir)
+            try:
+                sim = Simulator(self._config or demo_config())
+                ports = persist.restore(sim, self.data_dir)
+                stop_saving = persist.keep_saved(sim, self.data_dir)
+                sim.start(ports=ports)
+            except BaseException:
+                held.close()
+                raise
+            persist.save(sim, self.data_dir)
+            accounts = demo_accounts(sim)
+            _write_address(self.data_dir, accounts)
+            self.simulator, self._held, self._stop_saving = sim, held, stop_saving
+            self.fresh = ports is None
+            return accounts
+
+    def _watch(self) -> None:
+        """While another process serves the simulator: serve it once that one has gone, and
+        hand the engine the accounts again when they changed."""
+        while self.simulator is None and not self._closing.wait(WATCH_INTERVAL):
+            try:
+                accounts = self._serve_or_join()
+            except Exception:
+                log.exception("the demo simulator could not be served again")
+                continue
+            if accounts is not None and accounts != self._accounts:
+                self._accounts = accounts
+                self._give(accounts)
+            if self.simulator is not None:
+                log.info("this process serves the demo simulator now")
+
+    def _give(self, accounts: list[DemoAccount]) -> None:
+        engine, loop = self._engine, self._loop
+        if engine is None or loop is None:
+            return  # set_up gives them
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to give
+            asyncio.run_coroutine_threadsafe(self._add_accounts(engine, accounts), loop)
+
+    @staticmethod
+    async def _add_accounts(engine: DemoEngine, accounts: Sequence[DemoAccount]) -> None:
+        for demo in accounts:
+            await engine.add_account(demo.account(), demo.secret)
 
     async def set_up(self, engine: DemoEngine) -> None:
-        """Demo accounts on the simulator, and a few demo jobs when the store has none."""
-        demo_accounts = self.simulator.demo_accounts()
-        for demo in demo_accounts:
-            await engine.add_account(demo.account(), demo.secret)
-        if engine.jobs():
+        """The demo accounts, and in a fresh demo with an empty store a demo job on each."""
+        self._engine, self._loop = engine, asyncio.get_running_loop()
+        demo_accounts = self.accounts
+        await self._add_accounts(engine, demo_accounts)
+        if not self.fresh or engine.jobs():
             return
         for demo in demo_accounts:
             provider = engine.provider(demo.provider)
@@ -62,14 +266,26 @@ class Demo:
                 await engine.submit(demo.name, failing, label=f"demo {demo.provider} (fails)")
 
     def close(self) -> None:
-        """Save the simulator's state for the next run (the engine is closed: nothing changes
-        any more), then stop it."""
-        persist.save(self.simulator, self.data_dir)
-        self.simulator.stop()
+        """Stop watching; when serving, save the simulator's state for the next run (the engine
+        is closed: nothing changes any more), stop it and let another process serve."""
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        self._engine = self._loop = None
+        if self.simulator is not None:
+            self._stop_saving()
+            persist.save(self.simulator, self.data_dir)
+            self.simulator.stop()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
 
 def start(data_dir: Path, config: SimConfig | None = None) -> Demo:
-    """The demo simulator (`config` tunes it: tests), started where the run before left it."""
-    simulator = Simulator(config or demo_config())
-    simulator.start(ports=persist.restore(simulator, data_dir))
-    return Demo(simulator=simulator, data_dir=data_dir)
+    """This process's demo on `data_dir`: it serves the demo simulator (`config` tunes it:
+    tests), started where the run before left it, or joins the process that serves it."""
+    demo = Demo(data_dir, config)
+    demo.begin()
+    return demo

@@ -24,10 +24,11 @@ import random
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jobdock.simulator.config import SimConfig
+from jobdock.simulator.config import DemoProfile, SimConfig
 from jobdock.simulator.jobs import FakeJob, JobBook, Phase
 from jobdock.simulator.server import Api
 from jobdock.simulator.wire import Reply, Request, iso_utc, json_reply, same_secret
@@ -152,6 +153,14 @@ class GoogleLroApi(Api):
         self.tokens = tokens
         self.secret = secret  # the refresh token, kept by the token endpoint's side
         self.jobs = JobBook(config)
+
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: the OAuth client, the refresh token and the token endpoint."""
+        return DemoProfile(
+            secrets={"client_id": self.tokens.client_id,
+                     "client_secret": self.tokens.client_secret, "refresh_token": self.secret},
+            options={"token_url": f"{origin('google-oauth')}/token"},
+        )  # fmt: skip
 
     def route(self, req: Request) -> Reply:
         if not self.tokens.valid(req.header("Authorization")):

@@ -1,11 +1,12 @@
 """The demo simulator's memory between runs: `jobdock --demo submit …` and a later
 `jobdock --demo watch` are two processes, and the second must find the first one's simulator
 where its accounts and jobs expect it. `save` writes the ports, secrets, URL-signing key, fake jobs
-and stored result files to the demo data dir when a run ends; `restore` puts them back into a
-new simulator before it starts (`Simulator.start(ports=…)` listens on the same ports when they
-are free). The file is the demo's own state in the user's own data dir, written and read only by
-Jobdock (pickle: the fake jobs and objects are plain dataclasses); one that cannot be read is
-ignored and the demo starts afresh.
+and stored result files to the demo data dir (`keep_saved` does it whenever a request changed
+them, before the answer leaves, so a process killed at any moment loses nothing a client was
+told); `restore` puts them back into a new simulator before it starts (`Simulator.start(ports=…)`
+listens on the same ports when they are free). The file is the demo's own state in the user's own
+data dir, written and read only by Jobdock (pickle: the fake jobs and objects are plain
+dataclasses); one that cannot be read is ignored and the demo starts afresh.
 """
 
 from __future__ import annotations
@@ -14,49 +15,121 @@ import itertools
 import logging
 import os
 import pickle
+import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from jobdock.simulator.cisco import CiscoApi
+from jobdock.simulator.google import GoogleLroApi
 from jobdock.simulator.shoptet import ShoptetApi
 from jobdock.simulator.simulator import Simulator
+from jobdock.simulator.wire import RecordedRequest
 
 log = logging.getLogger("jobdock.simulator")
 STATE_FILE = "simulator.state"
-_VERSION = 1
+_VERSION = 2
+
+
+def _next_of(count: itertools.count[int]) -> int:
+    """The number a count gives next, read without taking it (a handler may be taking one)."""
+    return int(repr(count).removeprefix("count(").removesuffix(")"))
 
 
 def _snapshot(sim: Simulator) -> dict[str, Any]:
     cisco = sim.apis["cisco-cce"]
     shoptet = sim.apis["shoptet"]
+    google = sim.apis["google-lro"]
     assert isinstance(cisco, CiscoApi) and isinstance(shoptet, ShoptetApi)
-    next_item = next(cisco._ids)
-    cisco._ids = itertools.count(next_item)  # reading a count consumes one: put it back
+    assert isinstance(google, GoogleLroApi)
+    next_item = _next_of(cisco._ids)
     storage = sim.storage.api
+    tokens = google.tokens
     return {
         "version": _VERSION,
         "ports": sim.ports(),
         "secrets": dict(sim._secrets),
         "signer_key": storage.signer._key,
         "jobs": {name: api.jobs.all() for name, api in sim.apis.items()},
-        "objects": dict(storage.store._objects),
+        "objects": _objects(sim),
         "cisco_items": dict(cisco._items),
         "cisco_next": next_item,
         "shoptet_oauth": shoptet.guard.oauth_token,
         "shoptet_signature_key": shoptet.webhooks.signature_key,
+        "google_client": (tokens.client_id, tokens.client_secret),
+        "google_tokens": dict(tokens._issued),
     }
+
+
+def _objects(sim: Simulator) -> dict[str, Any]:
+    store = sim.storage.api.store
+    with store._lock:
+        return dict(store._objects)
+
+
+def _fingerprint(sim: Simulator) -> Hashable:
+    """What changes when a request changes the state worth keeping: a job submitted, one's
+    outcome or results settled, an object stored, a token issued or a key renewed."""
+    shoptet, google = sim.apis["shoptet"], sim.apis["google-lro"]
+    cisco = sim.apis["cisco-cce"]
+    assert isinstance(shoptet, ShoptetApi) and isinstance(google, GoogleLroApi)
+    assert isinstance(cisco, CiscoApi)
+    jobs = tuple(
+        (name, job.id, job.outcome, job.duration, len(job.results), tuple(sorted(job.extra)))
+        for name, api in sim.apis.items()
+        for job in api.jobs.all()
+    )
+    return (
+        jobs,
+        len(sim.storage.api.store._objects),
+        len(cisco._items),
+        len(google.tokens._issued),
+        shoptet.guard.oauth_token,
+        shoptet.webhooks.signature_key,
+    )
 
 
 def save(sim: Simulator, folder: Path) -> None:
     """Write the simulator's state to `folder` (atomically: a crash leaves the last one)."""
     target = folder / STATE_FILE
-    temporary = target.with_name(target.name + ".tmp")
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    for attempt in range(3):
+        try:
+            data = pickle.dumps(_snapshot(sim), protocol=pickle.HIGHEST_PROTOCOL)
+            break
+        except RuntimeError:  # a handler thread changed a job while it was read: once more
+            if attempt == 2:
+                raise
     try:
         with temporary.open("wb") as handle:
-            pickle.dump(_snapshot(sim), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(data)
         os.replace(temporary, target)
     except OSError as exc:
         log.warning("the demo simulator's state was not saved: %s", exc)
+
+
+def keep_saved(sim: Simulator, folder: Path) -> Callable[[], None]:
+    """Save the state of `sim` to `folder` after every request that changed it, before its
+    answer leaves; answers the callable that stops it."""
+    lock = threading.Lock()
+    last = [_fingerprint(sim)]
+
+    def after(_request: RecordedRequest) -> None:
+        with lock:
+            now = _fingerprint(sim)
+            if now != last[0]:
+                save(sim, folder)
+                last[0] = now
+
+    listeners = sim._recorder.listeners
+    listeners.append(after)
+
+    def stop() -> None:
+        with lock:
+            if after in listeners:
+                listeners.remove(after)
+
+    return stop
 
 
 def restore(sim: Simulator, folder: Path) -> dict[str, int] | None:
@@ -92,5 +165,9 @@ def restore(sim: Simulator, folder: Path) -> dict[str, int] | None:
     cisco._ids = itertools.count(state["cisco_next"])
     shoptet.guard.oauth_token = state["shoptet_oauth"]
     shoptet.webhooks.signature_key = state["shoptet_signature_key"]
+    google = sim.apis["google-lro"]
+    assert isinstance(google, GoogleLroApi)
+    google.tokens.client_id, google.tokens.client_secret = state["google_client"]
+    google.tokens._issued.update(state["google_tokens"])
     ports: dict[str, int] = state["ports"]
     return ports

@@ -12,7 +12,7 @@ import hmac
 import json
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
@@ -94,10 +94,15 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[RecordedRequest] = []
+        # Called with each request once it is recorded, before its answer leaves (in the
+        # handler's thread): the demo saves the simulator's state there.
+        self.listeners: list[Callable[[RecordedRequest], None]] = []
 
     def add(self, item: RecordedRequest) -> None:
         with self._lock:
             self._items.append(item)
+        for listener in list(self.listeners):
+            listener(item)
 
     def snapshot(self, server: str | None = None) -> list[RecordedRequest]:
         with self._lock:
