@@ -33,10 +33,11 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from jobdock.simulator.config import SimConfig
+from jobdock.simulator.config import DemoProfile, SimConfig
 from jobdock.simulator.content import amazon_report
 from jobdock.simulator.jobs import FakeJob, JobBook, Phase
 from jobdock.simulator.server import Api
@@ -123,6 +124,15 @@ class LwaApi(Api):
         self.tokens = tokens
         self.jobs = JobBook(config)  # none: the token endpoint has no jobs (persist reads it)
 
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: the LWA client, the refresh token and the token endpoint."""
+        tokens = self.tokens
+        return DemoProfile(
+            secrets={"client_id": tokens.client_id, "client_secret": tokens.client_secret,
+                     "refresh_token": tokens.refresh_token},
+            options={"token_url": f"{origin('amazon-lwa')}/auth/o2/token"},
+        )  # fmt: skip
+
     @property
     def secret(self) -> str:
         """The refresh token (the secret the simulator hands out for this fake)."""
@@ -174,6 +184,15 @@ class SpReportsApi(Api):
         self.jobs = JobBook(config)
         self._documents: dict[str, FakeJob] = {}  # reportDocumentId: its report
         self._lock = threading.Lock()
+
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: the LWA client, the refresh token and the token endpoint."""
+        tokens = self.tokens
+        return DemoProfile(
+            secrets={"client_id": tokens.client_id, "client_secret": tokens.client_secret,
+                     "refresh_token": tokens.refresh_token},
+            options={"token_url": f"{origin('amazon-lwa')}/auth/o2/token"},
+        )  # fmt: skip
 
     @property
     def secret(self) -> str:

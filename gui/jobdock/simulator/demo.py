@@ -78,7 +78,7 @@ def profile_accounts(sim: Simulator) -> list[DemoAccount]:
                 name=declared.account or f"demo-{name.split('-')[0]}",
                 provider=name,
                 base_url=declared.base_url or sim.base_url(name),
-                user=None,
+                user=sim.user(name),
                 secret=encode_secrets(secrets) if secrets is not None else sim.secret(name),
                 request=declared.request,
                 options=dict(declared.options),

@@ -37,10 +37,11 @@ import re
 import secrets
 import string
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-from jobdock.simulator.config import SimConfig
+from jobdock.simulator.config import DemoProfile, SimConfig
 from jobdock.simulator.jobs import FakeJob, JobBook, Phase
 from jobdock.simulator.server import Api
 from jobdock.simulator.wire import Reply, Request, json_reply, same_secret
@@ -128,6 +129,14 @@ class SalesforceApi(Api):
         self.config = config
         self.sessions = SalesforceSessions(secret)
         self.jobs = JobBook(config)
+
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: the external client app's key and secret, its token endpoint."""
+        return DemoProfile(
+            secrets={"client_id": self.sessions.client_id,
+                     "client_secret": self.sessions.client_secret},
+            options={"token_url": f"{origin(self.name)}/services/oauth2/token"},
+        )  # fmt: skip
 
     @property
     def secret(self) -> str:

@@ -24,7 +24,7 @@ import string
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from jobdock.simulator.config import SimConfig
+from jobdock.simulator.config import DemoProfile, SimConfig
 from jobdock.simulator.content import UNIQUE_ROWS, fill
 from jobdock.simulator.jobs import FakeJob, JobBook, Phase
 from jobdock.simulator.server import Api
@@ -146,6 +146,10 @@ class StripeReportsApi(Api):
         self.jobs = JobBook(config)
         self.files_origin: Callable[[], str] = lambda: files.origin
         files.find = self._file
+
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: its report files come from the files host, with the key."""
+        return DemoProfile(options={"result_hosts": origin("stripe-files")})
 
     def _file(self, file_id: str) -> bytes | None:
         """The bytes of the report file `file_id`, once its run has succeeded."""
