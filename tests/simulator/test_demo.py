@@ -70,8 +70,16 @@ def test_demo_sets_up_its_accounts_and_jobs_and_saves_the_simulator(tmp_path: Pa
         ]  # fmt: skip
         failing = [r for _, r, label in engine.submitted if label.endswith("(fails)")]
         assert all(("sim_outcome", "fail") in r.params for r in failing)
+        # the profile's default request, on the path its fake declares where it has one
+        paths = {a.provider: a.path for a in running.accounts}
         defaults = [r for _, r, label in engine.submitted[-len(profiles) :]]
-        assert defaults == [engine.provider(p).default_request() for p in profiles]
+        assert [(r.method, r.params) for r in defaults] == [
+            (d.method, d.params) for d in (engine.provider(p).default_request() for p in profiles)
+        ]
+        assert [r.path for r in defaults] == [
+            paths[p] or engine.provider(p).default_request().path for p in profiles
+        ]
+        assert paths["meta-insights"] == "act_1234567890/insights"
 
         again = RecordingEngine(jobs=[Job(id="kept", account="demo-vainu", provider="vainu")])
         asyncio.run(running.set_up(again))

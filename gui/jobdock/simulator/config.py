@@ -78,6 +78,7 @@ class DemoAccount:
     user: str | None
     secret: str
     request: SubmitRequest | None = None  # None: the provider's default request
+    path: str | None = None  # in place of the default request's path (its query kept)
     options: Mapping[str, str] = field(default_factory=dict)
 
     def account(self) -> Account:
@@ -105,6 +106,7 @@ class DemoProfile:
     secrets: Mapping[str, str] | None = None
     options: Mapping[str, str] = field(default_factory=dict)  # e.g. a token_url
     request: SubmitRequest | None = None  # default: the profile's own default request
+    path: str | None = None  # the default request's path when it is a placeholder
 
 
 class FakeClock:

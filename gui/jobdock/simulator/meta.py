@@ -25,9 +25,10 @@ import json
 import random
 import re
 import secrets
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode
 
-from jobdock.simulator.config import SimConfig
+from jobdock.simulator.config import DemoProfile, SimConfig
 from jobdock.simulator.jobs import FakeJob, JobBook, Phase
 from jobdock.simulator.server import Api
 from jobdock.simulator.wire import Reply, Request, json_reply, same_secret
@@ -80,6 +81,10 @@ class MetaApi(Api):
             return req.params["access_token"], True
         scheme, _, token = (req.header("Authorization") or "").partition(" ")
         return (token.strip() if scheme.lower() in ("bearer", "oauth") else None), False
+
+    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
+        """The demo's account: the profile's request on an ad account the fake knows."""
+        return DemoProfile(path="act_1234567890/insights")
 
     def route(self, req: Request) -> Reply:
         token, _ = self._token(req)
