@@ -8,7 +8,11 @@ access tokens it issued, and no other host anything."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
@@ -84,3 +88,42 @@ def test_a_cancelled_operation_and_a_bad_refresh_token(simulator: Simulator, cli
     assert refused.returncode != 0
     assert "y" not in refused.stdout.split() and "client_secret=y" not in refused.stderr
     assert [r.status for r in simulator.requests("google-oauth")][-1] == 401
+
+
+@pytest.mark.keyring
+def test_named_secrets_live_in_a_real_secret_service(
+    simulator: Simulator, secret_service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The three named secrets go into the desktop's Secret Service (gnome-keyring here) as the
+    account's one keyring entry, a later process reads them from there to exchange a token, and
+    removing the account takes them out again."""
+    env = {
+        **secret_service_env,
+        "JOBDOCK_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(Path(__file__).parents[3]),
+    }
+    cli = Cli(env=env)
+    named = add_account(cli, simulator)
+    assert json.loads(_keyring_lookup(env, "g")) == named  # one entry holds all three
+    cli("submit", "g", "--path", "v1/videos:annotate", "--body", json.dumps(REQUEST))
+    cli("watch", "--until-done", "--timeout", "60")
+    (job,) = cli.json("jobs", "--json")
+    assert job["state"] == "succeeded" and saved_files(job) == simulator.expected_results(
+        "google-lro", job["remote_id"]
+    )
+    assert simulator.requests("google-oauth"), "a token was exchanged with the stored secrets"
+    for path in (tmp_path / "data").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(v.encode() in data for v in named.values() if len(v) > 8), path
+    cli("accounts", "remove", "g")
+    assert _keyring_lookup(env, "g") == "None"
+
+
+def _keyring_lookup(env: dict[str, str], account: str) -> str:
+    """What a separate process reads from the keyring: the secrets really are stored there."""
+    code = f"import keyring; print(keyring.get_password('jobdock', {account!r}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
