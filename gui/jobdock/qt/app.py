@@ -31,6 +31,7 @@ from jobdock.core.model.paths import AppPaths
 from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.profiles.load import load_profiles
 from jobdock.qt.dialogs.settings import START_IN_TRAY
+from jobdock.qt.gc_main_thread import collecting_on_this_thread
 from jobdock.qt.loop import ErrorReporter
 from jobdock.qt.main_window import MainWindow
 from jobdock.qt.single_instance import SingleInstance, instance_key
@@ -66,6 +67,19 @@ async def window_session(
     """The runtime and its started window; closed in order on exit (tests use this too)."""
     # The user's provider profiles work in the window as on the command line.
     runtime_options.setdefault("profiles", load_profiles(reserved=builtin_ids()))
+    with collecting_on_this_thread():
+        async with _window_session(data_dir, demo, reporter, settings, runtime_options) as pair:
+            yield pair
+
+
+@contextlib.asynccontextmanager
+async def _window_session(
+    data_dir: str | None,
+    demo: bool,
+    reporter: ErrorReporter | None,
+    settings: QSettings | None,
+    runtime_options: dict[str, Any],
+) -> AsyncIterator[tuple[Runtime, MainWindow]]:
     async with Runtime.open(data_dir=data_dir, demo=demo, **runtime_options) as runtime:
         title = "Jobdock — demo" if demo else "Jobdock"
         window = MainWindow(
