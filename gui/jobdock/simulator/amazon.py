@@ -113,16 +113,10 @@ class LwaTokens:
             return list(self._issued)
 
 
-class LwaApi(Api):
-    """`POST /auth/o2/token`: the refresh-token grant of Login with Amazon."""
+class _LwaAccount:
+    """What the token endpoint and the Reports API share: the LWA client of the demo account."""
 
-    name = "amazon-lwa"
-
-    def __init__(self, *, config: SimConfig, tokens: LwaTokens) -> None:
-        super().__init__()
-        self.config = config
-        self.tokens = tokens
-        self.jobs = JobBook(config)  # none: the token endpoint has no jobs (persist reads it)
+    tokens: LwaTokens
 
     def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
         """The demo's account: the LWA client, the refresh token and the token endpoint."""
@@ -141,6 +135,18 @@ class LwaApi(Api):
     @secret.setter
     def secret(self, value: str) -> None:
         self.tokens.refresh_token = value
+
+
+class LwaApi(_LwaAccount, Api):
+    """`POST /auth/o2/token`: the refresh-token grant of Login with Amazon."""
+
+    name = "amazon-lwa"
+
+    def __init__(self, *, config: SimConfig, tokens: LwaTokens) -> None:
+        super().__init__()
+        self.config = config
+        self.tokens = tokens
+        self.jobs = JobBook(config)  # none: the token endpoint has no jobs (persist reads it)
 
     def route(self, req: Request) -> Reply:
         if req.path != "/auth/o2/token" or req.method != "POST":
@@ -171,7 +177,7 @@ class LwaApi(Api):
         return []
 
 
-class SpReportsApi(Api):
+class SpReportsApi(_LwaAccount, Api):
     """The Reports API (see above), on a regional endpoint's origin."""
 
     name = "amazon-sp-reports"
@@ -184,24 +190,6 @@ class SpReportsApi(Api):
         self.jobs = JobBook(config)
         self._documents: dict[str, FakeJob] = {}  # reportDocumentId: its report
         self._lock = threading.Lock()
-
-    def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
-        """The demo's account: the LWA client, the refresh token and the token endpoint."""
-        tokens = self.tokens
-        return DemoProfile(
-            secrets={"client_id": tokens.client_id, "client_secret": tokens.client_secret,
-                     "refresh_token": tokens.refresh_token},
-            options={"token_url": f"{origin('amazon-lwa')}/auth/o2/token"},
-        )  # fmt: skip
-
-    @property
-    def secret(self) -> str:
-        """The refresh token (the secret the simulator hands out for this fake)."""
-        return self.tokens.refresh_token
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.tokens.refresh_token = value
 
     def route(self, req: Request) -> Reply:
         if not self.tokens.valid(req.header("x-amz-access-token")):
