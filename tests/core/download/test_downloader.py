@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -163,6 +163,35 @@ def test_a_cancelled_download_waits_for_its_thread_however_often_it_is_cancelled
 
     assert asyncio.run(main())
     assert interrupted.is_set()
+
+
+def test_what_a_thread_makes_for_a_cancelled_task_is_discarded_not_leaked() -> None:
+    """An answer that arrives just after its download was cancelled is closed (its socket would
+    otherwise wait for the garbage collector); a thread that failed has nothing to discard."""
+    release = threading.Event()
+    discarded: list[str] = []
+
+    async def cancelled(work: Callable[[], str]) -> None:
+        task = asyncio.ensure_future(downloader._in_thread(work, "t", discard=discarded.append))
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    def answer() -> str:
+        release.wait(30)
+        return "the open answer"
+
+    def failure() -> str:
+        release.wait(30)
+        raise OSError("reset")
+
+    asyncio.run(cancelled(answer))
+    release.clear()
+    asyncio.run(cancelled(failure))
+    assert discarded == ["the open answer"]
 
 
 def test_resume_hashes_the_bytes_already_on_disk(tmp_path: Path) -> None:

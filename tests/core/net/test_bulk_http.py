@@ -311,3 +311,53 @@ def test_hashed_buffers_hold_no_more_than_their_count() -> None:
         assert third == [first]
         buffers.give_back(second)
         assert set(buffers.finish()) == {"sha256"}  # no other digest unless asked
+
+
+def _closed_by_client(conn: socket.socket, closed: threading.Event) -> None:
+    """(Server side) wait until the client closes the connection, then set `closed`."""
+    conn.settimeout(30)
+    with contextlib.suppress(OSError):
+        while conn.recv(65536):
+            pass
+        closed.set()
+
+
+def test_closing_the_transport_closes_a_connection_whose_answer_was_never_closed(serve) -> None:
+    # A download cancelled just as its answer arrived leaves that answer unclosed: the transport
+    # (closed with the download's route) must not leave its socket to the garbage collector.
+    closed = threading.Event()
+
+    def handler(conn: socket.socket, _n: int) -> None:
+        server.read_head(conn)
+        conn.sendall(_answer(b"x" * 4096)[:-1000])  # a head and part of the body
+        _closed_by_client(conn, closed)
+
+    server = serve(handler)
+    transport = BulkTransport()
+    response = _get(transport, f"http://127.0.0.1:{server.port}/f.bin")
+    assert response.status_code == 200
+    transport.close()
+    assert closed.wait(30), "the socket stayed open"
+    response.close()  # closing it afterwards is harmless
+
+
+def test_a_body_closed_after_its_transport_closes_its_connection_instead_of_keeping_it(
+    serve,
+) -> None:
+    closed = threading.Event()
+
+    def handler(conn: socket.socket, _n: int) -> None:
+        server.read_head(conn)
+        conn.sendall(_answer(b"done"))
+        _closed_by_client(conn, closed)
+
+    server = serve(handler)
+    transport = BulkTransport()
+    response = _get(transport, f"http://127.0.0.1:{server.port}/f.bin")
+    reader, buffer = response.extensions[BODY], bytearray(64)
+    while reader.readinto(buffer):  # to the end, not closed yet: reusable
+        pass
+    transport.close()
+    assert not closed.is_set()
+    response.close()
+    assert closed.wait(30), "the connection went back into a closed transport's pool"

@@ -220,7 +220,9 @@ async def _download(
         read_timeout = min_speed.read_timeout if min_speed is not None else TIMEOUT.read
         route = SyncRoute(session, sync_transport, read_timeout=read_timeout)
         try:
-            response = await _in_thread(lambda: _open_sync(route, result.url, headers), "open")
+            response = await _in_thread(
+                lambda: _open_sync(route, result.url, headers), "open", discard=_close_response
+            )
             try:
                 claims = verify.claims(response)
                 plan = _plan(response, result, place, target, offset, on_started, claims)
@@ -426,10 +428,15 @@ class _Throttled:
 
 
 async def _in_thread(
-    work: Callable[[], T], what: str, *, interrupt: Callable[[], None] | None = None
+    work: Callable[[], T],
+    what: str,
+    *,
+    interrupt: Callable[[], None] | None = None,
+    discard: Callable[[T], None] | None = None,
 ) -> T:
     """Run blocking `work` in its own thread. Cancelling the awaiting task calls `interrupt`
-    and still waits for the thread, so nothing it holds (the .part file) outlives the call."""
+    and still waits for the thread, so nothing it holds (the .part file) outlives the call;
+    what the thread made for a task that is gone by then goes to `discard` (an open answer)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -455,6 +462,8 @@ async def _in_thread(
         if interrupt is not None:
             interrupt()
         await _outlast(future)
+        if discard is not None and not future.cancelled() and future.exception() is None:
+            discard(future.result())
         raise
 
 
@@ -467,6 +476,10 @@ async def _outlast(future: asyncio.Future[T]) -> None:
             await asyncio.wait({future})
     if not future.cancelled():
         future.exception()  # the thread's own error ("download stopped") is the cancel's echo
+
+
+def _close_response(response: httpx.Response) -> None:
+    response.close()
 
 
 def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Response:

@@ -76,7 +76,11 @@ class _TLSConnection(_Connection, http.client.HTTPSConnection):
 
 
 class BulkTransport(httpx.BaseTransport):
-    """HTTP/1.1 on `http.client`, TLS verified; keeps one idle connection per origin."""
+    """HTTP/1.1 on `http.client`, TLS verified; keeps one idle connection per origin.
+
+    `close()` closes every connection it made, the idle ones and any whose answer was never
+    closed (a download cancelled just as its answer arrived); a body closed after that closes its
+    connection instead of keeping it."""
 
     def __init__(
         self,
@@ -87,6 +91,9 @@ class BulkTransport(httpx.BaseTransport):
         self._ssl_context = ssl_context
         self._read_timeout = read_timeout
         self._idle: dict[_Key, http.client.HTTPConnection] = {}
+        # In use, with the answer whose body holds a reference to the socket once it has one.
+        self._busy: dict[http.client.HTTPConnection, http.client.HTTPResponse | None] = {}
+        self._closed = False
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -98,26 +105,30 @@ class BulkTransport(httpx.BaseTransport):
         key = (scheme, host, port)
         with self._lock:
             connection = self._idle.pop(key, None)
+            if connection is not None:
+                self._busy[connection] = None
         if connection is not None:
             # A kept-alive connection the server has closed meanwhile fails before any answer:
             # that request was not seen, so it goes again on a new connection (as browsers do).
             try:
                 return self._exchange(connection, key, request)
             except (ConnectionError, http.client.RemoteDisconnected):
-                connection.close()
+                self._discard(connection)
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
+                self._discard(connection)
                 raise _mapped(exc, request, connecting=False) from None
         connection = self._connect(key)
+        with self._lock:
+            self._busy[connection] = None
         try:
             connection.connect()
         except OSError as exc:
-            connection.close()
+            self._discard(connection)
             raise _mapped(exc, request, connecting=True) from None
         try:
             return self._exchange(connection, key, request)
         except (OSError, http.client.HTTPException) as exc:
-            connection.close()
+            self._discard(connection)
             raise _mapped(exc, request, connecting=False) from None
 
     def _connect(self, key: _Key) -> http.client.HTTPConnection:
@@ -141,6 +152,9 @@ class BulkTransport(httpx.BaseTransport):
             connection.putheader(name, value)
         connection.endheaders(request.read() or None)
         answer = connection.getresponse()
+        with self._lock:
+            if connection in self._busy:
+                self._busy[connection] = answer
         headers = [
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.getheaders()
         ]
@@ -157,18 +171,29 @@ class BulkTransport(httpx.BaseTransport):
             },
         )
 
+    def _discard(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._busy.pop(connection, None)
+        connection.close()
+
     def _release(self, key: _Key, connection: http.client.HTTPConnection, reusable: bool) -> None:
-        if reusable:
-            with self._lock:
+        old: http.client.HTTPConnection | None = connection
+        with self._lock:
+            self._busy.pop(connection, None)
+            if reusable and not self._closed:
                 old, self._idle[key] = self._idle.get(key), connection
-            if old is not None:
-                old.close()
-        else:
-            connection.close()
+        if old is not None:
+            old.close()
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = list(self._idle.values()), {}
+            self._closed = True
+            idle, busy = list(self._idle.values()), list(self._busy.items())
+            self._idle, self._busy = {}, {}
+        for connection, answer in busy:
+            if answer is not None:
+                answer.close()  # its file holds the socket open past the connection's close
+            connection.close()
         for connection in idle:
             connection.close()
 
