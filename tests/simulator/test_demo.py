@@ -18,6 +18,7 @@ from jobdock.core.providers import builtin_ids, builtin_providers
 from jobdock.core.providers.base import Provider
 from jobdock.simulator import PROVIDERS, SimConfig, Simulator, demo, persist
 from jobdock.simulator.persist import STATE_FILE
+from tests.support.demo_ports import saved_below_the_ephemeral_range
 from tests.support.waiting import wait_until
 
 
@@ -138,6 +139,7 @@ def test_the_state_is_saved_before_the_answer_that_changed_it_leaves(tmp_path: P
 def test_a_second_demo_uses_the_first_ones_simulator_and_serves_it_once_that_has_gone(
     tmp_path: Path,
 ) -> None:
+    saved_below_the_ephemeral_range(tmp_path)
     first = demo.start(tmp_path, SimConfig())
     second = demo.start(tmp_path, SimConfig())
     try:

@@ -201,6 +201,10 @@ class Simulator:
         self.stop()
 
     # Addresses and credentials
+    def servers(self) -> list[str]:
+        """The name of every origin (`storage`, `vainu`, …), running or not."""
+        return list(self._sites)
+
     def ports(self) -> dict[str, int]:
         """The port of every origin, by name (`storage`, `vainu`, …)."""
         return {name: int(site.origin.rsplit(":", 1)[1]) for name, site in self._sites.items()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,43 @@ from tests.e2e.conftest import FAST_POLLS, Cli
 
 
 def add_profile_account(cli: Cli, sim: Simulator, provider: str, name: str) -> None:
-    """`accounts add` against the simulator's fake of `provider`, the secret on stdin."""
+    """`accounts add` against the simulator's fake of `provider`, the secret on stdin; it is
+    then in the test's Secret Service (tests/e2e/profiles/conftest.py)."""
     add = ["accounts", "add", name, "--provider", provider, "--base-url", sim.base_url(provider)]
     cli(*add, *FAST_POLLS, "--secret-stdin", stdin=sim.secret(provider) + "\n")
+    stored = [i for i in keyring_items(cli) if i.get("username") == name]
+    assert [i["secret"] for i in stored] == [sim.secret(provider)], stored
+
+
+_READ_KEYRING = """
+import json, secretstorage
+connection = secretstorage.dbus_init()
+collection = secretstorage.get_default_collection(connection)
+items = [dict(item.get_attributes(), secret=item.get_secret().decode())
+         for item in collection.get_all_items()]
+print(json.dumps(items))
+"""
+
+
+def keyring_items(cli: Cli) -> list[dict[str, str]]:
+    """Every item of the test's Secret Service, as a separate process reads it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_KEYRING],
+        env=cli.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    items: list[dict[str, str]] = json.loads(done.stdout)
+    return items
+
+
+def secret_values(item: dict[str, str]) -> list[str]:
+    """The values an item holds: one secret, or an account's named secrets (a JSON object)."""
+    try:
+        named = json.loads(item["secret"])
+    except ValueError:
+        return [item["secret"]]
+    if isinstance(named, dict):
+        return [str(v) for v in named.values()]
+    return [item["secret"]]
 
 
 def saved_job(cli: Cli, sim: Simulator, provider: str) -> dict[str, object]:
