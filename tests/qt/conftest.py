@@ -18,6 +18,7 @@ import pytest
 
 from jobdock.core.engine.engine import PollHealth
 from jobdock.core.model.job import Account, DownloadState, Job, JobEvent, JobState, Result
+from jobdock.core.model.paths import AppPaths
 from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import Redactor
 from jobdock.core.store.settings import EngineSettings
@@ -79,6 +80,8 @@ class FakeEngine:
         }
         self.calls: list[tuple[str, ...]] = []
         self.settings = EngineSettings(download_dir=download_dir)
+        self.paths = AppPaths(data_dir=download_dir / "data", default_download_dir=download_dir)
+        self.store_problem: str | None = None  # why the store refuses writes, while it does
         self.health = PollHealth()
         self.redactor = Redactor()
         self.credentials = FakeCredentials()

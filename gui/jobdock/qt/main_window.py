@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -48,6 +49,7 @@ from jobdock.qt.proxy import JobFilterProxy
 from jobdock.qt.shoptet import ShoptetSupport
 from jobdock.qt.sidebar import Sidebar
 from jobdock.qt.status import health_text, transfer_text
+from jobdock.qt.store_banner import StoreBanner
 from jobdock.qt.tray import Tray
 
 COALESCE_MS = 100  # job updates reach the table at most ten times a second
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar()
         self.detail = DetailPane(redact=engine.redactor)
         self.empty_state = EmptyState(demo_offered=not demo)
+        self.store_banner = StoreBanner()  # while the job store cannot be written
+        self._open_url = open_url
         self._start_demo = start_demo or _start_demo_process
         self.commands = JobActions(
             engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
@@ -132,7 +136,14 @@ class MainWindow(QMainWindow):
         self.right_splitter = right
         self.splitter.setObjectName("main-splitter")
         right.setObjectName("table-detail-splitter")
-        self.setCentralWidget(self.splitter)
+        # The store banner spans the window under the toolbar, above sidebar and table.
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.store_banner)
+        column.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
         # Screen readers name the main controls (the toolbar's actions carry their text).
         self.table.setAccessibleName("Jobs")
         self.table.setAccessibleDescription("One row a job: state, progress, results and files")
@@ -209,6 +220,7 @@ class MainWindow(QMainWindow):
         self.empty_state.track_requested.connect(self.open_track)
         self.empty_state.demo_requested.connect(self._on_empty_state_demo_requested)
         self.desktop_notifications.undelivered.connect(self._on_notification_undelivered)
+        self.store_banner.open_folder_requested.connect(self._on_store_banner_open_folder)
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -290,6 +302,7 @@ class MainWindow(QMainWindow):
     # slots ------------------------------------------------------------------------------------
     def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
         self.transfer_status.setText(transfer_text(*self.model.download_totals()))
+        self.show_store_problem()  # a refused write comes with the batch it refused
         self.notices.on_changed(batch.changed, batch.removed)
         if batch.changed or batch.removed:
             self._schedule_recount()
@@ -306,11 +319,23 @@ class MainWindow(QMainWindow):
             text, level = "No jobs to follow yet", "ok"  # not "Polling: waiting" on first run
         self.health.setText(text)
         self.health.setStyleSheet(_LEVEL_STYLE[level])
+        self.show_store_problem()  # the engine's retries succeed without a batch: looked at here
         margin = self.engine.settings.expiry_margin
         self.model.expiry_margin = margin
         self.notices.on_tick(self.model.jobs_with_expiry(), now=now, margin=margin)
         self._schedule_recount()
         self.shoptet.refresh_quota()
+
+    def show_store_problem(self) -> None:
+        """The banner while the engine keeps job changes in memory (the store refuses them);
+        gone once they are written."""
+        paths = self.engine.paths
+        self.store_banner.show_problem(
+            self.engine.store_problem, data_dir=paths.data_dir, store_file=paths.store_file
+        )
+
+    def _on_store_banner_open_folder(self) -> None:
+        self._open_url(QUrl.fromLocalFile(str(self.engine.paths.data_dir)))
 
     def _schedule_recount(self) -> None:
         # At most every 250 ms, also under a steady stream of batches: restarting the timer on
