@@ -51,9 +51,11 @@ class Runtime:
         transport: httpx.AsyncBaseTransport | None = None,
         sim_config: Any = None,
         profiles: Sequence[Profile] | None = None,
+        defer_unsettled: bool = False,
     ) -> AsyncIterator[Runtime]:
         """Open everything; `sim_config` (a `SimConfig`) tunes the demo simulator (tests);
-        `profiles` (from `profile_load.load_profiles`) join the built-in providers."""
+        `profiles` (from `profile_load.load_profiles`) join the built-in providers;
+        `defer_unsettled`: the engine reads its unsettled jobs after its start (the window)."""
         paths = demo_paths(data_dir) if demo else AppPaths.resolve(data_dir)
         paths.ensure()
         the_demo = None
@@ -69,6 +71,7 @@ class Runtime:
             paths=paths,
             providers=with_profiles(profiles) if profiles is not None else None,
             transport=transport,
+            defer_unsettled=defer_unsettled,
         )
         handler = setup_logging(paths.log_file, redact=engine.redactor)
         simulator = the_demo.simulator if the_demo is not None else None

@@ -4,22 +4,28 @@ a job not fetched yet is counted, found by search, shown by its filter and selec
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QSettings
 
 from jobdock.core.engine.table import JobTable
 from jobdock.core.model.job import DownloadState, JobState
-from jobdock.core.store.credentials import Redactor
+from jobdock.core.model.paths import AppPaths
+from jobdock.core.store.credentials import MemoryCredentialStore, Redactor
 from jobdock.core.store.jobs import JobStore
+from jobdock.core.store.settings import EngineSettings, save_settings
 from jobdock.qt import feed as feed_module
 from jobdock.qt import job_model
 from jobdock.qt.categories import Category
 from jobdock.qt.feed import JobFeed
 from jobdock.qt.job_model import JobTableModel
 from jobdock.qt.job_view import JobTableView
+from jobdock.qt.main_window import MainWindow
 from jobdock.qt.proxy import JobFilterProxy
+from jobdock.runtime import Runtime
 from tests.qt.conftest import NOW, make_job, succeeded
 
 
@@ -74,3 +80,61 @@ def test_select_all_and_a_bulk_remove_take_in_the_whole_history(qtbot: Any, tabl
         table.forget(job.id)
     table.flush()
     assert model.rowCount() == 0 and model.category_counts()[Category.ALL] == 0
+
+
+def test_a_window_paints_the_newest_unsettled_jobs_first_and_the_rest_follow(
+    qasync_loop: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's engine reads its unsettled jobs after the first paint: the first load holds
+    the newest page of them, the rest arrive as batches once the engine runs."""
+    monkeypatch.setattr(job_model, "HISTORY_PAGE", 3)
+    monkeypatch.setattr(feed_module, "HISTORY_PAGE", 3)
+    paths = AppPaths.resolve(tmp_path / "data").ensure()
+    store = JobStore.open(paths.store_file)
+    ten_years = 10 * 365 * 86400.0
+    store.put_jobs([succeeded(n, expires_in=ten_years) for n in range(8)])  # links waiting
+    save_settings(store, EngineSettings(download_dir=tmp_path / "dl", auto_download=False))
+    store.close()
+
+    async def scenario() -> tuple[list[str], int, list[str], int, list[tuple[Any, ...]]]:
+        async with Runtime.open(data_dir=paths.data_dir, credentials=MemoryCredentialStore(),
+                                profiles=[], defer_unsettled=True) as runtime:  # fmt: skip
+            settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(runtime.engine, settings=settings, title="Jobdock")
+            qtbot.addWidget(window)
+            shown: list[tuple[Any, ...]] = []
+            window.notices._show = lambda *notice: shown.append(notice)
+            window.start()
+            model = window.model
+            first = [model.job_at(r).id for r in range(model.rowCount())]
+            unread = runtime.engine.unread_left()
+            await runtime.engine.start()
+            while model.rowCount() < 8:  # noqa: ASYNC110 - the feed applies batches on timers
+                await asyncio.sleep(0.02)
+            later = sorted(model.job_at(r).id for r in range(model.rowCount()))
+            window.recount()
+            counted = window.model.category_counts()[Category.ALL]
+            await window.aclose()
+            return first, unread, later, counted, shown
+
+    first, unread, later, counted, shown = qasync_loop.run_until_complete(scenario())
+    assert first == ["job0007", "job0006", "job0005"] and unread == 5
+    assert later == [f"job{n:04d}" for n in range(8)] and counted == 8
+    assert shown == []  # succeeded long ago: read later, not news
+
+
+def test_fetching_everything_reads_the_unsettled_jobs_not_read_yet(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_model, "HISTORY_PAGE", 3)
+    monkeypatch.setattr(feed_module, "HISTORY_PAGE", 3)
+    store = JobStore.open(tmp_path / "jobs.sqlite3")
+    store.put_jobs([*(make_job(n) for n in range(6)), succeeded(6, state=DownloadState.DONE,
+                                                                path="/d/6.csv")])  # fmt: skip
+    table = JobTable(store, redactor=Redactor(), clock=lambda: NOW, monotonic=lambda: 0.0,
+                     longest_wait=lambda _job: 60.0, defer_unsettled=True)  # fmt: skip
+    model, proxy = window_table(qtbot, table)
+    assert model.rowCount() == 4 and table.unread_left() == 3  # 3 unsettled, 1 settled
+    proxy.set_search("export 1")  # a search looks at every job
+    assert [proxy.jobs_at([r])[0].id for r in range(proxy.rowCount())] == ["job0001"]
+    assert model.rowCount() == 7 and table.unread_left() == 0

@@ -67,6 +67,8 @@ async def window_session(
     """The runtime and its started window; closed in order on exit (tests use this too)."""
     # The user's provider profiles work in the window as on the command line.
     runtime_options.setdefault("profiles", load_profiles(reserved=builtin_ids()))
+    # The first paint waits for the newest jobs only; the rest arrive as batches after it.
+    runtime_options.setdefault("defer_unsettled", True)
     with collecting_on_this_thread():
         async with _window_session(data_dir, demo, reporter, settings, runtime_options) as pair:
             yield pair

@@ -73,9 +73,12 @@ class JobFeed(QObject):
         """First load (one insert), then follow the engine's batches and start the live timer.
         An engine with settled history it does not hold (`history_page`) gives the jobs it
         holds and the newest page of the history; the model pages the rest in
-        (`JobTableModel.fetchMore`)."""
+        (`JobTableModel.fetchMore`). Unsettled jobs it has not read yet (`read_unsettled`) come
+        after the first paint, as batches."""
         pages = hasattr(engine, "history_page")
         if pages:
+            if hasattr(engine, "read_unsettled"):  # the newest deferred ones; the rest follow
+                engine.read_unsettled(HISTORY_PAGE)
             engine.history_page(HISTORY_PAGE)  # held from now on: among the live jobs
         jobs = engine.live_jobs() if pages else engine.jobs()
         self.model.add_jobs(sorted(jobs, key=lambda j: j.submitted_at))
@@ -94,7 +97,7 @@ class JobFeed(QObject):
 
     def apply(self, batch: UpdateBatch) -> None:
         self._remove(batch.removed)
-        self._change(batch.changed)
+        self._change([*batch.read, *batch.changed])
         self._progress(batch)
         self.batch_applied.emit(batch)
 
@@ -176,12 +179,18 @@ class _Merged:
         self.changed: dict[str, Job] = {}
         self.removed: set[str] = set()
         self.progress: dict[tuple[str, int], DownloadProgress] = {}
+        self.read: dict[str, Job] = {}
 
     def add(self, batch: UpdateBatch) -> None:
         for job_id in batch.removed:
             self.changed.pop(job_id, None)
+            self.read.pop(job_id, None)
             self.removed.add(job_id)
+        for job in batch.read:
+            if job.id not in self.changed:
+                self.read[job.id] = job
         for job in batch.changed:
+            self.read.pop(job.id, None)
             self.changed[job.id] = job
         for progress in batch.progress:
             self.progress[(progress.job_id, progress.index)] = progress
@@ -191,4 +200,5 @@ class _Merged:
             changed=tuple(self.changed.values()),
             removed=tuple(self.removed),
             progress=tuple(self.progress.values()),
+            read=tuple(self.read.values()),
         )

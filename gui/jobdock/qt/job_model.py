@@ -191,7 +191,9 @@ class JobTableModel(QAbstractTableModel):
         return len(running), sum(p.speed for p in running)
 
     def add_jobs(self, jobs: Sequence[Job]) -> None:
-        """Add a block of new jobs (oldest first) on top of the table: one rowsInserted."""
+        """Add a block of new jobs (oldest first) on top of the table: one rowsInserted (jobs
+        it has already are left as they are)."""
+        jobs = [j for j in jobs if j.id not in self._positions]
         if not jobs:
             return
         self.beginInsertRows(QModelIndex(), 0, len(jobs) - 1)
@@ -213,7 +215,12 @@ class JobTableModel(QAbstractTableModel):
         return 0 if self._history is None else int(self._history.history_left())
 
     def fetch_all(self) -> None:
-        """Every job in the rows: the settled history not fetched yet, at once."""
+        """Every job in the rows: the unsettled jobs not read yet and the settled history not
+        fetched yet, at once."""
+        if self._history is not None and hasattr(self._history, "read_unsettled"):
+            if self._history.unread_left():
+                unread = self._history.read_unsettled(None)
+                self.add_jobs(sorted(unread, key=lambda j: j.submitted_at))
         if self.history_left() > 0:
             self.add_older(self._history.history_page(self.history_left()))
 

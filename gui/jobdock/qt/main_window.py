@@ -303,12 +303,15 @@ class MainWindow(QMainWindow):
     def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
         self.transfer_status.setText(transfer_text(*self.model.download_totals()))
         self.show_store_problem()  # a refused write comes with the batch it refused
+        self.notices.seed(batch.read)  # read from the store after the start: not news
         self.notices.on_changed(batch.changed, batch.removed)
-        if batch.changed or batch.removed:
+        if batch.changed or batch.removed or batch.read:
             self._schedule_recount()
             self.commands.update_enabled()
             self._refresh_detail({job.id for job in batch.changed})
-            if any(job.account not in self._known_accounts for job in batch.changed):
+            if any(
+                job.account not in self._known_accounts for job in (*batch.changed, *batch.read)
+            ):
                 self.refresh_accounts()
         self.shoptet.refresh_quota()
 

@@ -85,3 +85,63 @@ def test_the_history_columns_follow_each_write(tmp_path: Path) -> None:
     table = table_over(path)
     assert sorted(j.id for j in table.live_jobs()) == ["j003", "j012"]
     assert table.history_left() == 11
+
+
+def deferred_over(path: Path) -> JobTable:
+    return JobTable(JobStore.open(path), redactor=Redactor(), clock=lambda: NOW,
+                    monotonic=lambda: 0.0, longest_wait=lambda _job: 60.0,
+                    defer_unsettled=True)  # fmt: skip
+
+
+def with_more_unsettled(tmp_path: Path) -> Path:
+    path = stored(tmp_path)
+    store = JobStore.open(path)
+    store.put_jobs([job(13, state=JobState.RUNNING), job(14, state=JobState.QUEUED)])
+    store.close()
+    return path
+
+
+def test_deferred_unsettled_jobs_are_read_newest_first_and_one_asked_for_at_once(
+    tmp_path: Path,
+) -> None:
+    table = deferred_over(with_more_unsettled(tmp_path))
+    announced: list[str] = []
+    table.subscribe(lambda batch: announced.extend(j.id for j in batch.read))  # rows, not news
+    assert table.live_jobs() == [] and table.unread_left() == 4
+    assert table.history_left() == 11 and len(table.known_ids()) == 15
+    assert table.history_stamp("j013") == job(13).updated_at.isoformat()
+    assert table.current("j011") is not None  # asked for: read now, held, told of
+    table.flush()
+    assert announced == ["j011"] and table.unread_left() == 3
+    assert [j.id for j in table.read_unsettled(2)] == ["j013", "j014"]  # the newest two
+    assert [j.id for j in table.read_unsettled(None)] == ["j012"]
+    assert sorted(j.id for j in table.live_jobs()) == ["j011", "j012", "j013", "j014"]
+    assert table.unread_left() == 0 and table.read_unsettled(None) == []
+
+
+def test_deferred_jobs_are_all_in_jobs_and_a_change_or_removal_before_the_read_counts(
+    tmp_path: Path,
+) -> None:
+    path = with_more_unsettled(tmp_path)
+    table = deferred_over(path)
+    assert len(table.jobs()) == 15 and table.unread_left() == 0  # every job: read for it
+    table = deferred_over(path)
+    table.commit([job(13, state=JobState.RUNNING, progress=50.0)])
+    assert table.unread_left() == 3 and table.job("j013").progress == 50.0
+    assert JobStore.open(path).get_job("j013").progress == 50.0
+    table.forget("j014")
+    assert table.unread_left() == 2 and "j014" not in table.known_ids()
+    assert table.current("j014") is None
+
+
+def test_deferred_jobs_read_for_any_reason_reach_the_listeners(tmp_path: Path) -> None:
+    """However a deferred job is read (all of them for `jobs`, a block, one asked for), the
+    listeners hear of it once: a window would otherwise never get its row."""
+    table = deferred_over(with_more_unsettled(tmp_path))
+    read: list[str] = []
+    table.subscribe(lambda batch: read.extend(j.id for j in batch.read))
+    table.read_unsettled(1)
+    table.current("j011")
+    table.jobs()
+    table.flush()
+    assert sorted(read) == ["j011", "j012", "j013", "j014"] and len(read) == 4

@@ -87,7 +87,10 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        defer_unsettled: bool = False,
     ) -> None:
+        """`defer_unsettled`: read the unsettled jobs after `start`, newest first, a block at a
+        time, the listeners told of each block (a window's first paint waits for none)."""
         self.store = store
         self.credentials = credentials
         self.paths = paths
@@ -116,11 +119,13 @@ class Engine:
             clock=clock,
             monotonic=monotonic,
             longest_wait=self._longest_wait,
+            defer_unsettled=defer_unsettled,
         )
         self.config.on_change = self.table.wake
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._store_watch: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self.polling = Polling(self.table, self.account_book, rng=self.rng)
         self.transfers = Transfers(
             self.table,
@@ -172,6 +177,8 @@ class Engine:
         (at once when no other engine is: `lease.Worker`)."""
         if self._store_watch is None:
             loop = asyncio.get_running_loop()
+            if self.table.unread_left():
+                self._reader = loop.create_task(self.read_deferred(), name="read-unsettled")
             self._store_watch = loop.create_task(self.neighbours.run(), name="store-watch")
             await self.worker.start()
 
@@ -196,14 +203,14 @@ class Engine:
         await self.commands.cancel()
         tasks = [
             t
-            for t in {self._runner, self._store_watch, *self.polling.tasks.values()}
+            for t in {self._runner, self._store_watch, self._reader, *self.polling.tasks.values()}
             if t is not None
         ]
         tasks += self.transfers.tasks()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._runner = self._store_watch = None
+        self._runner = self._store_watch = self._reader = None
         self.table.flush()
         self.table.retry_store()  # a last try; `store_problem` says when it failed
         await self.account_book.aclose()  # the quotas saved, the sessions closed
@@ -238,6 +245,23 @@ class Engine:
         """The jobs held in memory: every unsettled one, those changed since the start and the
         history pages taken (`history_page`); the rest is settled history in the store."""
         return self.table.live_jobs()
+
+    def unread_left(self) -> int:
+        """How many unsettled jobs are not read yet (`defer_unsettled`; `read_deferred` reads
+        them after the start)."""
+        return self.table.unread_left()
+
+    def read_unsettled(self, limit: int | None) -> list[Job]:
+        """Read the newest `limit` (None: all) unsettled jobs not read yet, held from now on;
+        the listeners are told of them in the next batch."""
+        return self.table.read_unsettled(limit)
+
+    async def read_deferred(self, block: int = 500) -> None:
+        """Read the unsettled jobs not read yet, `block` at a time, newest first, letting the
+        loop run in between (the window paints, polls go on)."""
+        while self.table.unread_left():
+            self.read_unsettled(block)
+            await asyncio.sleep(0)
 
     def history_left(self) -> int:
         """How many settled jobs are in the store but not held in memory yet."""
@@ -638,7 +662,10 @@ class Engine:
 
     # settled -------------------------------------------------------------------------------
     def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:
-        ids = [j.id for j in self.table.live_jobs()] if job_ids is None else list(job_ids)
+        if job_ids is None:
+            ids = [*(j.id for j in self.table.live_jobs()), *self.table.unread_ids()]
+        else:
+            ids = list(job_ids)
         for job_id in ids:
             job = self.table.current(job_id)
             if job is None or job.orphaned:

@@ -10,6 +10,9 @@ Settled history (nothing left to poll or download) is not read at start: the tab
 it follows (`live_jobs`: the unsettled ones, those committed since and the history pages taken
 with `history_page`) and, for the settled rest, only a small index entry (`_Settled`) to count,
 page and compare stamps with. `job`/`current` read such a job from the store; `jobs` is every job.
+With `defer_unsettled` (the window) even the unsettled jobs are read after the start, the newest
+first, a block at a time (`read_unsettled`, the engine's `read_deferred`), so that a first paint
+never waits for all of them; a job asked for meanwhile is read at once.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class _Pending:
     removed: set[str] = field(default_factory=set)
     progress: dict[tuple[str, int], DownloadProgress] = field(default_factory=dict)
     events: list[JobEvent] = field(default_factory=list)
+    read: dict[str, Job] = field(default_factory=dict)
 
 
 class _Settled(NamedTuple):
@@ -66,9 +70,12 @@ class JobTable:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float],
         longest_wait: Callable[[Job], float],
+        defer_unsettled: bool = False,
     ) -> None:
         """`longest_wait`: a job's longest poll interval (seconds), the most a `next_poll_at`
-        this table did not see computed is waited for."""
+        this table did not see computed is waited for. `defer_unsettled`: read the unsettled
+        jobs later, a block at a time (`read_unsettled`), instead of all of them now (the
+        window: its first paint must not wait for tens of thousands of rows)."""
         self.store = store
         self.redactor = redactor
         # Wall time (`clock`) is for what is shown and stored; waiting is measured on the
@@ -76,7 +83,11 @@ class JobTable:
         self.clock = clock
         self.monotonic = monotonic
         self._longest_wait = longest_wait
-        self._jobs: dict[str, Job] = {j.id: j for j in store.unsettled_jobs()}
+        # Unsettled jobs not read yet (deferred), oldest first, with their stored `updated_at`.
+        self._unread: dict[str, str] = dict(store.unsettled_index()) if defer_unsettled else {}
+        self._jobs: dict[str, Job] = (
+            {} if defer_unsettled else {j.id: j for j in store.unsettled_jobs()}
+        )
         # Settled history not read yet, oldest first (the store's order): paged from the newest.
         self._settled: dict[str, _Settled] = {
             row[0]: _Settled(*row[1:]) for row in store.settled_index()
@@ -94,13 +105,49 @@ class JobTable:
     # reading -------------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
         """Every job, the settled history not read yet included (read now, not kept)."""
+        self.read_unsettled(None)
         history = self.store.get_jobs(list(self._settled)) if self._settled else []
         return [*self._jobs.values(), *(j for j in history if j.id not in self._jobs)]
 
     def live_jobs(self) -> list[Job]:
-        """The jobs held in memory: every unsettled one (all there is to poll or download),
-        those changed since the start, and the history pages taken."""
+        """The jobs held in memory: every unsettled one (all there is to poll or download)
+        read so far (`unread_left`), those changed since the start, and the history pages
+        taken."""
         return list(self._jobs.values())
+
+    def unread_left(self) -> int:
+        """How many unsettled jobs are not read yet (`defer_unsettled`)."""
+        return len(self._unread)
+
+    def unread_ids(self) -> list[str]:
+        return list(self._unread)
+
+    def read_unsettled(self, limit: int | None) -> list[Job]:
+        """Read the newest `limit` (None: all) unsettled jobs not read yet; held from now on,
+        and the listeners told of them in the next batch (`UpdateBatch.read`)."""
+        if not self._unread:
+            return []
+        ids = list(self._unread)
+        jobs = self._read(ids if limit is None else ids[-limit:])
+        self.announce(jobs)
+        return jobs
+
+    def _read(self, ids: list[str]) -> list[Job]:
+        read = []
+        for job in self.store.get_jobs(ids):
+            if job.id not in self._jobs:
+                self._jobs[job.id] = job
+                read.append(job)
+        for job_id in ids:
+            self._unread.pop(job_id, None)
+        return read
+
+    def announce(self, jobs: Iterable[Job]) -> None:
+        """Tell the listeners of jobs read just now (`UpdateBatch.read`: rows, not news)."""
+        for job in jobs:
+            self._pending.read[job.id] = job
+        self._schedule_flush()
+        self.wake()
 
     def job(self, job_id: str) -> Job:
         job = self.current(job_id)
@@ -111,6 +158,9 @@ class JobTable:
     def current(self, job_id: str) -> Job | None:
         """The job as it is now, or None when it was removed meanwhile."""
         job = self._jobs.get(job_id)
+        if job is None and job_id in self._unread:
+            self.announce(self._read([job_id]))
+            job = self._jobs.get(job_id)
         if job is None and job_id in self._settled:
             found = self.store.get_jobs([job_id])
             return found[0] if found else None
@@ -142,13 +192,16 @@ class JobTable:
         return +self._history_counts
 
     def history_stamp(self, job_id: str) -> str | None:
-        """The stored `updated_at` of a settled job not held yet (None: not such a job)."""
+        """The stored `updated_at` of a job not held yet, settled or not read yet (None: not
+        such a job)."""
+        if job_id in self._unread:
+            return self._unread[job_id]
         entry = self._settled.get(job_id)
         return None if entry is None else entry.updated_at
 
     def known_ids(self) -> list[str]:
         """Every job's id, held or not."""
-        return [*self._jobs, *self._settled]
+        return [*self._jobs, *self._unread, *self._settled]
 
     def events(self, job_id: str) -> list[JobEvent]:
         return self.store.events(job_id)
@@ -160,6 +213,7 @@ class JobTable:
             job_id = secrets.token_hex(4)
             if (
                 job_id not in self._jobs
+                and job_id not in self._unread
                 and job_id not in self._settled
                 and (job_id not in self._issued_ids)
             ):
@@ -184,13 +238,16 @@ class JobTable:
         """Deliver what changed since the last batch to the listeners, as one batch."""
         self._flush_scheduled = False
         pending, self._pending = self._pending, _Pending()
-        if not (pending.changed or pending.removed or pending.progress or pending.events):
+        if not (
+            pending.changed or pending.removed or pending.progress or pending.events or pending.read
+        ):
             return
         batch = UpdateBatch(
             changed=tuple(pending.changed.values()),
             removed=tuple(pending.removed),
             progress=tuple(pending.progress.values()),
             events=tuple(pending.events),
+            read=tuple(j for i, j in pending.read.items() if i not in pending.changed),
         )
         for listener in list(self._listeners):
             try:
@@ -212,7 +269,10 @@ class JobTable:
         """Record new job values: memory, store, listeners. The one way jobs change, and so the
         one place where text enters a job: every secret the engine knows is redacted here."""
         jobs = list(jobs)
-        self._take_in({j.id for j in jobs} & self._settled.keys())
+        ids = {j.id for j in jobs}
+        if self._unread and (unread := ids & self._unread.keys()):
+            self._read(sorted(unread))  # their base for the compare-and-set, as stored
+        self._take_in(ids & self._settled.keys())
         jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
         jobs = [self._stamped(job) for job in jobs] if persist else jobs
         jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
@@ -257,10 +317,12 @@ class JobTable:
         """Drop a job from memory and tell the listeners (its polls and downloads stopped; the
         store no longer has it)."""
         self._jobs.pop(job_id, None)
+        self._unread.pop(job_id, None)
         self._drop_settled(job_id)
         self._poll_due.pop(job_id, None)
         self.writeback.forget(job_id)
         self._pending.changed.pop(job_id, None)
+        self._pending.read.pop(job_id, None)
         self._pending.removed.add(job_id)
         self._schedule_flush()
 

@@ -21,9 +21,11 @@ class DownloadProgress:
 @dataclass(frozen=True)
 class UpdateBatch:
     """What changed since the last batch: new/changed jobs, removed job ids, download progress,
-    and the job events recorded meanwhile (redacted; retries among them)."""
+    and the job events recorded meanwhile (redacted; retries among them). `read`: jobs read
+    from the store after the start (deferred), as they were: rows to show, not news."""
 
     changed: tuple[Job, ...] = ()
     removed: tuple[str, ...] = ()
     progress: tuple[DownloadProgress, ...] = ()
     events: tuple[JobEvent, ...] = ()
+    read: tuple[Job, ...] = ()

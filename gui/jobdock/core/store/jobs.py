@@ -434,6 +434,13 @@ class JobStore:
         follows from its start."""
         return self._jobs_where("WHERE history = 0 ORDER BY submitted_at, id")
 
+    def unsettled_index(self) -> list[tuple[str, str]]:
+        """The jobs `unsettled_jobs` reads, as (id, updated_at), oldest first: enough to read
+        them later, a block at a time (`get_jobs`)."""
+        return self._tuples(
+            "SELECT id, updated_at FROM jobs WHERE history = 0 ORDER BY submitted_at, id"
+        )
+
     def settled_index(self) -> list[tuple[str, str, str, int, str, str]]:
         """The settled history (`is_history`), oldest first, as (id, account, state, saved,
         submitted_at, updated_at): enough to count and page them without reading them whole."""
