@@ -212,6 +212,18 @@ class JobFolder:
             return fd
         raise DownloadError(f"{self.path / name} keeps changing", transient=True)
 
+    def create(self, name: str) -> int:
+        """A descriptor of a new, empty file `name`, open for writing: created here and only
+        here (`O_EXCL`, no link followed). FileExistsError when anything has that name."""
+        at, kw = self._at(name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+        try:
+            return os.open(at, flags, 0o644, **kw)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise DownloadError(f"cannot write {self.path / name}: {exc.strerror or exc}") from None
+
     def names(self, name: str, fd: int) -> bool:
         """Whether `name` is (still) the open file `fd`, not renamed or replaced meanwhile."""
         info = self.lookup(name)

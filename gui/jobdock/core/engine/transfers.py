@@ -519,7 +519,8 @@ class Transfers:
             done = replace(done, retry_at=None, retries=0)
             if done.decompress and done.path:  # verified as served; saved as meant (gzip)
                 try:
-                    done = await asyncio.to_thread(decompressed, done)
+                    root = self._root(self._table.job(job_id), folder)
+                    done = await asyncio.to_thread(decompressed, done, root=root)
                 except DownloadError as exc:
                     self._mark(job_id, key, DownloadState.FAILED, exc.user_message)
                     return
@@ -575,9 +576,7 @@ class Transfers:
                     DownloadProgress(job_id, now[0], done, total, speed, meter.eta(done, total))
                 )
 
-        # Below the download folder, no folder may be a link (see jobfolder).
-        download_dir = self._settings.current.download_dir
-        root = download_dir if folder == self.folder_for(job) else None
+        root = self._root(job, folder)
         async with self._slot(result):
             current = self._find(job_id, key)
             if current is None:
@@ -607,6 +606,12 @@ class Transfers:
                     if part[1].download_state == DownloadState.DOWNLOADING:
                         done_bytes = _size(partfile.part_path(Path(part[1].path)))
                         self._update(job_id, key, bytes_done=done_bytes)
+
+    def _root(self, job: Job, folder: Path) -> Path | None:
+        """The download folder `folder` is in, when it is the job's own folder: below it, no
+        folder may be a link (see jobfolder)."""
+        download_dir = self._settings.current.download_dir
+        return download_dir if folder == self.folder_for(job) else None
 
     async def _bring_part(
         self, job_id: str, key: str, result: Result, folder: Path, root: Path | None
