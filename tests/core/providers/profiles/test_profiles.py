@@ -195,6 +195,21 @@ CHECKS = [
      "9: auth.scheme: expected a header or parameter name without spaces"),
     ('name = "Mini API"', 'name = "Mini API"\nresult_hosts = ["https://f.test/x"]',
      "3: result_hosts: expected a host name (files.example.com) or an origin"),
+    # TOML's nan and inf are floats: no time, factor or JSON body may be one
+    ('broken = "failed"', 'broken = "failed"\n[poll]\nmin = nan', "18: poll.min: expected a posi"),
+    ('broken = "failed"', 'broken = "failed"\n[poll]\nmax = inf', "18: poll.max: expected a posi"),
+    ('broken = "failed"', 'broken = "failed"\n[poll]\ndeadline = inf',
+     "18: poll.deadline: expected a positive number of seconds"),
+    ('broken = "failed"', 'broken = "failed"\n[poll]\ndeadline = 1e300',
+     "18: poll.deadline: expected a positive number of seconds (at most"),
+    ('broken = "failed"', 'broken = "failed"\n[poll]\nfactor = nan',
+     "18: poll.factor: expected a number from 1 to"),
+    ('broken = "failed"', 'broken = "failed"\n[poll]\nfactor = 1e10',
+     "18: poll.factor: expected a number from 1 to"),
+    ('broken = "failed"', 'broken = "failed"\n[[results]]\nurl = "a"\nttl = nan',
+     "19: results[0].ttl: expected a positive number of seconds"),
+    ('broken = "failed"', 'broken = "failed"\n[submit]\nmethod = "POST"\nbody = { n = nan }',
+     "19: submit.body: expected JSON values (nan and inf"),
 ]  # fmt: skip
 
 
@@ -218,6 +233,13 @@ def test_profiles_check_and_list(tmp_path, capsys, monkeypatch):
     rows = {r["id"]: r for r in json.loads(out.getvalue())}
     assert rows["vainu"]["kind"] == "bundled profile" and rows["shoptet"]["kind"] == "built-in"
     assert rows["mini"]["kind"] == "command line profile" and rows["mini"]["valid"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_the_loader_refuses_a_poll_timing_that_is_not_finite(tmp_path: Path, value: str):
+    path = write(tmp_path, MINIMAL + f"\n[poll]\nmin = 2\nmax = {value}\n")
+    with pytest.raises(ProfileError, match=r"p\.toml:20: poll\.max: expected a positive number"):
+        load_profiles([path], reserved=builtin_ids(), include_user=False)
 
 
 def test_a_bad_profile_option_is_a_usage_error(tmp_path, capsys):

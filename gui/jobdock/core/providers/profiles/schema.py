@@ -8,6 +8,7 @@ file names and line numbers. Every field and result path may be a list of paths,
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 TIMINGS = ("first_delay", "min", "max", "factor", "deadline")
 URL_VALUES = {"id", "status_url", "answer."}  # placeholders of result URL templates
 MAX_PAGES = 10_000  # the most `[results.pages] max_pages` may say
+MAX_SECONDS = 10 * 365 * 86400.0  # the longest a profile's time (poll timings, ttl) may be
+MAX_FACTOR = 1000.0  # the most a poll backoff factor may be (factor**60 stays a float)
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,10 @@ def _submit(c: _Checker, data: object) -> SubmitSpec:
 
 def _poll(c: _Checker, data: object) -> PollPolicy:
     table = c.table(data, "poll", "poll")
-    values = {name: c.value(table, "poll", name, _positive) for name in TIMINGS}
+    values = {
+        name: c.value(table, "poll", name, _factor if name == "factor" else _positive)
+        for name in TIMINGS
+    }
     policy = PollPolicy()
     renamed = {"min": "min_interval", "max": "max_interval"}
     given = {renamed.get(k, k): v for k, v in values.items() if v is not None}
@@ -499,8 +505,20 @@ def _bool(value: object) -> bool:
 
 
 def _positive(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    """A finite number of seconds above zero, at most `MAX_SECONDS` (TOML's `nan` and `inf`
+    are floats too: refused here rather than failing the poll that uses them)."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not 0 < value <= MAX_SECONDS):  # fmt: skip
+        raise ValueError(
+            f"expected a positive number of seconds (at most {MAX_SECONDS:g}), got {value!r}"
+        )
+    return float(value)
+
+
+def _factor(value: object) -> float:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not 0 < value <= MAX_FACTOR):  # fmt: skip
+        raise ValueError(f"expected a number from 1 to {MAX_FACTOR:g}, got {value!r}")
     return float(value)
 
 
@@ -616,9 +634,11 @@ def _query(value: object) -> tuple[tuple[str, str], ...]:
 def _body(value: object) -> object:
     if isinstance(value, str | dict | list):
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except TypeError:  # TOML dates and times have no JSON form
             raise ValueError("expected JSON values (write dates as strings)") from None
+        except ValueError:  # nor TOML's nan and inf
+            raise ValueError("expected JSON values (nan and inf are not numbers in JSON)") from None
         return value
     raise ValueError(
         f"expected a string (sent as is) or a table (sent as JSON), not {_type(value)}"
