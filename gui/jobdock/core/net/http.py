@@ -22,7 +22,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -241,12 +241,9 @@ async def read_limited(response: httpx.Response, *, limit: int) -> bytes:
     declared = response.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
-    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
-    encodings = [e for e in encodings if e and e != "identity"]
-    gzip = encodings in (["gzip"], ["x-gzip"])
     chunks: list[bytes] = []
     size = 0
-    pieces = _pieces(response, gzip=gzip)
+    pieces = _pieces(response, gzip=_is_gzip(response))
     try:
         async with contextlib.aclosing(pieces):
             async for chunk in pieces:
@@ -272,6 +269,68 @@ async def _pieces(response: httpx.Response, *, gzip: bool) -> AsyncGenerator[byt
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         async for raw in response.aiter_raw():
+            data = raw
+            while data and not inflater.eof:
+                yield inflater.decompress(data, INFLATE_PIECE)
+                data = inflater.unconsumed_tail
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise ProtocolError(
+            f"the answer from {response.request.url.host} is not valid gzip ({exc})",
+            status_code=response.status_code,
+        ) from None
+
+
+def read_limited_sync(
+    response: httpx.Response,
+    *,
+    limit: int,
+    deadline: float | None = None,
+    started: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> bytes:
+    """`read_limited` for a blocking client's streamed answer. With `deadline`, the whole
+    answer has that many seconds from `started` (a `clock()` reading; default: now): checked
+    between the body's pieces, each of which the client's own timeouts bound, a `NetworkError`
+    once it is over (a peer that trickles cannot hold the worker thread for ever)."""
+    host = response.request.url.host
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+    began = clock() if started is None else started
+    chunks: list[bytes] = []
+    size = 0
+    pieces = _pieces_sync(response, gzip=_is_gzip(response))
+    try:
+        with contextlib.closing(pieces):
+            for chunk in pieces:
+                size += len(chunk)
+                if size > limit:
+                    chunks.clear()
+                    raise ProtocolError(_too_large(host, limit), status_code=response.status_code)
+                chunks.append(chunk)
+                if deadline is not None and clock() - began > deadline:
+                    chunks.clear()
+                    raise NetworkError(f"{host} sent no complete answer within {deadline:g} s")
+    except httpx.HTTPError as exc:
+        raise NetworkError(describe_transport_error(exc, str(response.request.url))) from None
+    response._content = b"".join(chunks)
+    return response._content
+
+
+def _is_gzip(response: httpx.Response) -> bool:
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    return [e for e in encodings if e and e != "identity"] in (["gzip"], ["x-gzip"])
+
+
+def _pieces_sync(response: httpx.Response, *, gzip: bool) -> Generator[bytes, None, None]:
+    """`_pieces` of a blocking client's answer."""
+    if not gzip:
+        yield from response.iter_bytes()
+        return
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        for raw in response.iter_raw():
             data = raw
             while data and not inflater.eof:
                 yield inflater.decompress(data, INFLATE_PIECE)

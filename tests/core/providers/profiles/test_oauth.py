@@ -7,10 +7,12 @@ session only to its origin and its result hosts."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from jobdock.core.model.errors import NetworkError, ProtocolError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.redaction import Redactor
@@ -167,3 +169,91 @@ def test_the_session_sends_the_named_header_to_the_origin_and_result_hosts_only(
         "tortuga-prod-eu.s3.amazonaws.com": None,  # a pre-signed link elsewhere: nothing
     }
     assert all("authorization" not in r.headers for r in tokens.seen)
+
+
+# The token endpoint's answer is read like any API answer: at most 16 MiB, JSON of bounded
+# nesting, and on the blocking path (a download's worker thread) within an overall deadline.
+def endpoint_auth(answer, *, clock=None, deadline: float = 120.0) -> TokenAuth:
+    transport = httpx.MockTransport(answer)
+    return TokenAuth(grant="client_credentials", token_url="https://token.test/t", scope=None,
+                     secrets={"client_id": "id", "client_secret": "sec"}, redactor=Redactor(),
+                     transport=transport, sync_transport=transport, deadline=deadline,
+                     **({"clock": clock} if clock else {}))  # fmt: skip
+
+
+def fetch_both_ways(auth: TokenAuth) -> list[str]:
+    """What an API request through the async client, then one through the blocking client,
+    ends with (the token exchange's error, or the token sent)."""
+    api = httpx.MockTransport(lambda r: httpx.Response(200))
+    outcomes = []
+
+    async def go() -> str:
+        async with httpx.AsyncClient(auth=auth, transport=api) as c:
+            return (await c.get("https://api.test/r")).request.headers["Authorization"]
+
+    for run in (lambda: asyncio.run(go()), lambda: sync_get(auth, api)):
+        try:
+            outcomes.append(run())
+        except ProtocolError as exc:
+            outcomes.append(exc.user_message)
+    return outcomes
+
+
+def sync_get(auth: TokenAuth, transport: httpx.BaseTransport) -> str:
+    with httpx.Client(auth=auth, transport=transport) as c:
+        return c.get("https://api.test/r").request.headers["Authorization"]
+
+
+def padded(size: int) -> httpx.Response:
+    """A valid token answer of more than `size` bytes, without a Content-Length."""
+    body = b'{"access_token": "tok", "padding": "' + b"x" * size + b'"}'
+    response = httpx.Response(200, content=body)
+    del response.headers["Content-Length"]
+    return response
+
+
+def test_a_token_answer_larger_than_16_mib_is_not_read() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return padded(16 * 1024 * 1024)
+
+    auth = endpoint_auth(answer)
+    outcomes = fetch_both_ways(auth)
+    assert all("larger than 16 MiB" in o for o in outcomes), outcomes
+    assert auth._token is None
+
+
+def test_a_deeply_nested_token_answer_is_a_protocol_error() -> None:
+    auth = endpoint_auth(lambda r: httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000))
+    assert (
+        fetch_both_ways(auth)
+        == ["the token endpoint https://token.test/t gave no access_token"] * 2
+    )
+
+
+def test_a_token_lifetime_that_is_not_a_number_is_a_protocol_error() -> None:
+    body = b'{"access_token": "t", "expires_in": "nan"}'
+    auth = endpoint_auth(lambda r: httpx.Response(200, content=body))
+    assert (
+        fetch_both_ways(auth)
+        == ["the token endpoint https://token.test/t gave no usable expires_in"] * 2
+    )
+
+
+def test_the_blocking_token_exchange_has_an_overall_deadline() -> None:
+    """A peer that trickles its answer (each piece within the read timeout) is cut off once
+    the exchange's deadline is over: the clock moves 10 s per piece here, never really."""
+    now = [0.0]
+    pieces = []
+
+    def trickle() -> Iterator[bytes]:
+        for _ in range(1000):
+            now[0] += 10.0
+            pieces.append(now[0])
+            yield b" "
+
+    auth = endpoint_auth(lambda r: httpx.Response(200, content=trickle()), clock=lambda: now[0],
+                         deadline=60.0)  # fmt: skip
+    transport = httpx.MockTransport(lambda r: httpx.Response(200))
+    with pytest.raises(NetworkError, match=r"token\.test sent no complete answer within 60 s"):
+        sync_get(auth, transport)
+    assert len(pieces) < 10

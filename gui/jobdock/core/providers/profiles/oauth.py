@@ -6,20 +6,31 @@ fetched before the first request, renewed shortly before its `expires_in`, and r
 more when the API answers 401. It is sent as `Authorization: Bearer <token>`, or in the header
 the profile names (`[auth] name`), raw or after its `scheme` (Amazon SP-API: the LWA token as
 `x-amz-access-token: <token>`). The token endpoint gets the client secret and nothing else, and
-is asked with a client that follows no redirect.
+is asked with a client that follows no redirect. Its answer is read like any API answer: at
+most `MAX_ANSWER_BYTES`, JSON of bounded nesting, the whole exchange within `deadline` seconds
+(also on the blocking path, in a download's worker thread).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 
 import httpx
 
-from jobdock.core.model.errors import AuthError, ConfigError, ProtocolError
-from jobdock.core.net.http import TIMEOUT, USER_AGENT, safe_url
+from jobdock.core.model.errors import AuthError, ConfigError, NetworkError, ProtocolError
+from jobdock.core.net.http import (
+    TIMEOUT,
+    USER_AGENT,
+    read_limited,
+    read_limited_sync,
+    safe_url,
+)
+from jobdock.core.net.inputs import MAX_ANSWER_BYTES, load_json
 from jobdock.core.net.redaction import Redactor
 
 GRANTS = ("client_credentials", "refresh_token")
@@ -28,6 +39,7 @@ SECRETS = {
     "refresh_token": ("client_id", "client_secret", "refresh_token"),
 }
 EARLY = 60.0  # renew this long before the token expires (or a tenth of a short lifetime)
+DEADLINE = 120.0  # seconds a token exchange has, answer included (as an API request has)
 
 
 def encode_secrets(values: Mapping[str, str]) -> str:
@@ -63,9 +75,13 @@ class TokenAuth(httpx.Auth):
         redactor: Redactor,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
+        sync_transport: httpx.BaseTransport | None = None,
         header: str = "Authorization",
         scheme: str | None = "Bearer",
+        deadline: float = DEADLINE,
     ) -> None:
+        self._deadline = deadline
+        self._sync_transport = sync_transport
         self._header = header
         self._scheme = scheme
         self._grant = grant
@@ -100,10 +116,14 @@ class TokenAuth(httpx.Auth):
         if response.status_code != 200:
             raise ProtocolError(f"the token endpoint {where} answered HTTP {response.status_code}")
         try:
-            data = response.json()
+            data = load_json(response.content)  # bounded nesting: no RecursionError
+            if not isinstance(data, dict):
+                raise TypeError
             token, lifetime = data["access_token"], float(data.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError):
             raise ProtocolError(f"the token endpoint {where} gave no access_token") from None
+        if not math.isfinite(lifetime):
+            raise ProtocolError(f"the token endpoint {where} gave no usable expires_in")
         if not isinstance(token, str) or not token:
             raise ProtocolError(f"the token endpoint {where} gave no access_token")
         self._redactor.add(token)
@@ -119,27 +139,54 @@ class TokenAuth(httpx.Auth):
         with self._lock:
             return self._token if self._token and self._clock() < self._renew_at else None
 
+    def _timeout(self) -> httpx.Timeout:
+        """The client's timeouts, none longer than the whole exchange may take."""
+        d = self._deadline
+        each = {"connect": TIMEOUT.connect, "read": TIMEOUT.read, "write": TIMEOUT.write,
+                "pool": TIMEOUT.pool}  # fmt: skip
+        return httpx.Timeout(**{k: min(v or d, d) for k, v in each.items()})
+
+    def _late(self) -> NetworkError:
+        return NetworkError(f"the token endpoint {safe_url(self._token_url)} sent no complete "
+                            f"answer within {self._deadline:g} s")  # fmt: skip
+
+    def _unreachable(self, exc: httpx.HTTPError) -> ProtocolError:
+        return ProtocolError(f"cannot get a token from {safe_url(self._token_url)}: "
+                             f"{type(exc).__name__}")  # fmt: skip
+
     async def _fetch(self) -> str:
-        async with httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT}, timeout=TIMEOUT, follow_redirects=False,
-            transport=self._transport,
-        ) as client:  # fmt: skip
-            try:
-                response = await client.post(self._token_url, data=self._form())
-            except httpx.HTTPError as exc:
-                raise ProtocolError(f"cannot get a token from {safe_url(self._token_url)}: "
-                                    f"{type(exc).__name__}") from None  # fmt: skip
+        try:
+            async with (
+                asyncio.timeout(self._deadline) as limit,
+                httpx.AsyncClient(
+                    headers={"User-Agent": USER_AGENT}, timeout=self._timeout(),
+                    follow_redirects=False, transport=self._transport,
+                ) as client,
+                client.stream("POST", self._token_url, data=self._form()) as response,
+            ):  # fmt: skip
+                await read_limited(response, limit=MAX_ANSWER_BYTES)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise self._late() from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
         return self._take(response)
 
     def _fetch_sync(self) -> str:
-        with httpx.Client(
-            headers={"User-Agent": USER_AGENT}, timeout=TIMEOUT, follow_redirects=False
-        ) as client:
-            try:
-                response = client.post(self._token_url, data=self._form())
-            except httpx.HTTPError as exc:
-                raise ProtocolError(f"cannot get a token from {safe_url(self._token_url)}: "
-                                    f"{type(exc).__name__}") from None  # fmt: skip
+        started = self._clock()
+        try:
+            with (
+                httpx.Client(
+                    headers={"User-Agent": USER_AGENT}, timeout=self._timeout(),
+                    follow_redirects=False, transport=self._sync_transport,
+                ) as client,
+                client.stream("POST", self._token_url, data=self._form()) as response,
+            ):  # fmt: skip
+                read_limited_sync(response, limit=MAX_ANSWER_BYTES, deadline=self._deadline,
+                                  started=started, clock=self._clock)  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
         return self._take(response)
 
     async def async_auth_flow(
