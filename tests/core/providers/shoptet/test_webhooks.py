@@ -186,3 +186,26 @@ def test_a_malformed_chunked_body_is_a_bad_request(tmp_path: Path) -> None:
                 assert receiver.accepted == 0
 
         asyncio.run(scenario())
+
+
+def test_a_signed_but_deeply_nested_body_is_a_bad_request(tmp_path: Path) -> None:
+    """JSON nested deeper than Python's parser recurses (a few kilobytes of brackets, well
+    within MAX_BODY) is answered 400, like any body that is no event."""
+    with Simulator(SimConfig(result_size=128)) as sim:
+
+        async def scenario() -> None:
+            async with shoptet_engine(sim, tmp_path, options=SLOW_POLLS) as engine:
+                engine.credentials.set(webhooks.signature_key_name(ACCOUNT), "the-real-key")
+                receiver = engine.webhook_receiver(host="127.0.0.1", port=0)
+                await receiver.start()
+                body = b"[" * 30_000 + b"]" * 30_000
+                signed = {"Shoptet-Webhook-Signature": webhooks.sign("the-real-key", body)}
+                try:
+                    async with httpx.AsyncClient() as client:
+                        answer = await client.post(receiver.url, content=body, headers=signed)
+                finally:
+                    await receiver.aclose()
+                assert answer.status_code == 400
+                assert receiver.accepted == 0 and receiver.rejected == 0
+
+        asyncio.run(scenario())

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -28,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from jobdock.core.model.errors import ConfigError, JobdockError, UsageError
 from jobdock.core.model.job import Account, Job
 from jobdock.core.net.http import ApiSession
+from jobdock.core.net.inputs import load_json
 from jobdock.core.providers.base import Provider
 from jobdock.core.store.credentials import CredentialStore, Redactor
 from jobdock.core.store.settings import EngineSettings
@@ -276,7 +276,7 @@ class WebhookReceiver:
             log.warning("webhook from %s rejected: %s Shoptet-Webhook-Signature", peer, why)
             return 401
         try:
-            event = json.loads(body)
+            event = load_json(body)  # bounded nesting: a NestingError is a ValueError
             instance = str(event["eventInstance"])
             kind = str(event.get("event") or "")
         except (ValueError, KeyError, TypeError):
