@@ -19,9 +19,14 @@ import httpx
 import pytest
 
 from jobdock.core.download import downloader, jobfolder, partfile
-from jobdock.core.model.errors import ChecksumError, DownloadError
+from jobdock.core.model.errors import ChecksumError, DownloadError, LinkExpiredError
 from jobdock.core.model.job import Account, DownloadState, Result, Verified
-from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
+from jobdock.core.net.http import (
+    ERROR_BODY_LIMIT,
+    ApiSession,
+    make_api_client,
+    make_bare_client,
+)
 
 API = "https://api.example"
 BODY = bytes(range(256)) * 8192  # 2 MiB
@@ -428,3 +433,39 @@ def test_a_move_into_place_cut_short_by_a_kill_is_finished(tmp_path: Path) -> No
     done, _ = _download(result, tmp_path, _serve(seen))  # the next attempt
     assert done.path == str(target) and target.read_bytes() == BODY
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+class _Counted(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A large body in 4 KiB pieces, counting what was taken of it."""
+
+    def __init__(self, head: bytes, size: int) -> None:
+        self.body = head + b" " * (size - len(head))
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self.body), 4096):
+            self.taken += len(self.body[start : start + 4096])
+            yield self.body[start : start + 4096]
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self:
+            yield piece
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_only_the_start_of_a_large_error_body_is_read(tmp_path: Path, threaded: bool) -> None:
+    """A 403/404/410 body is read for the storage's own words, at most ERROR_BODY_LIMIT of it
+    (a 50 MiB error page is not pulled in whole)."""
+    head = b"<Error><Code>NoSuchKey</Code><Message>The key does not exist</Message></Error>"
+    streams: list[_Counted] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        streams.append(_Counted(head, 50 * 1024 * 1024))
+        return httpx.Response(404, headers={"Content-Type": "application/xml"}, stream=streams[-1])
+
+    with pytest.raises(LinkExpiredError, match=r"HTTP 404: The key does not exist"):
+        _download_with(
+            Result(url="https://cdn.example/f.bin"), tmp_path, httpx.MockTransport(handle),
+            threaded=threaded,
+        )  # fmt: skip
+    assert streams and all(0 < s.taken <= ERROR_BODY_LIMIT for s in streams)

@@ -55,7 +55,14 @@ from jobdock.core.download.speed import MinSpeed
 from jobdock.core.model.errors import DiskFullError, DownloadError, LinkExpiredError
 from jobdock.core.model.job import DownloadState, Result
 from jobdock.core.net.bulk_http import BODY, BodyReader, SyncRoute, shut_down
-from jobdock.core.net.http import TIMEOUT, ApiSession, body_excerpt, safe_url
+from jobdock.core.net.http import (
+    TIMEOUT,
+    ApiSession,
+    body_excerpt,
+    read_excerpt,
+    read_excerpt_sync,
+    safe_url,
+)
 from jobdock.core.net.inputs import quoted, url_problem
 
 T = TypeVar("T")
@@ -344,7 +351,7 @@ def _plan(
 
 async def _raise_for_download(response: httpx.Response, url: str) -> None:
     if response.status_code in (403, 404, 410):
-        await response.aread()  # the storage's own words say why
+        await read_excerpt(response)  # the storage's own words say why (their start)
     _raise_for_status(response, url)
 
 
@@ -488,7 +495,7 @@ def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Res
     response = route.open(url, headers=headers)
     try:
         if response.status_code in (403, 404, 410):
-            response.read()
+            read_excerpt_sync(response)  # the start of the storage's words, never all
         _raise_for_status(response, url)
     except BaseException:
         response.close()

@@ -43,7 +43,7 @@ from jobdock.core.net.http import (
 )
 
 BODY = "jobdock.body"  # response extension: the `BodyReader` of a `BulkTransport` answer
-PIECE = 256 * 1024  # what iterating a body yields at most (error pages, other readers)
+PIECE = 64 * 1024  # what iterating a body yields at most (error pages: see read_excerpt_sync)
 FILL_SLICE = 0.25  # a body read returns what it has after this long, even short of a full buffer
 _ssl_lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None

@@ -57,6 +57,7 @@ TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=60.0)
 MAX_REDIRECTS = 5
 INFLATE_PIECE = 256 * 1024  # a gzip answer is inflated at most this much at a time
 BODY_EXCERPT = 300
+ERROR_BODY_LIMIT = 64 * 1024  # the most of an error answer read for its message
 QueryCredentials = tuple[tuple[str, str], ...]
 
 # Query parameters that carry credentials in pre-signed URLs; redacted in human output.
@@ -341,6 +342,43 @@ def _pieces_sync(response: httpx.Response, *, gzip: bool) -> Generator[bytes, No
             f"the answer from {response.request.url.host} is not valid gzip ({exc})",
             status_code=response.status_code,
         ) from None
+
+
+async def read_excerpt(response: httpx.Response, *, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """The first `limit` bytes (decoded) of a streamed error answer, enough for `body_excerpt`;
+    the rest is never read (the caller closes the answer, and its connection with it)."""
+    chunks: list[bytes] = []
+    size = 0
+    pieces = _pieces(response, gzip=_is_gzip(response))
+    try:
+        async with contextlib.aclosing(pieces):
+            async for chunk in pieces:
+                chunks.append(chunk[: limit - size])
+                size += len(chunks[-1])
+                if size >= limit:
+                    break
+    except (httpx.HTTPError, ProtocolError):
+        pass  # an error page cut short, or not valid gzip: what came is the excerpt
+    response._content = b"".join(chunks)
+    return response._content
+
+
+def read_excerpt_sync(response: httpx.Response, *, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """`read_excerpt` for a blocking client's answer."""
+    chunks: list[bytes] = []
+    size = 0
+    pieces = _pieces_sync(response, gzip=_is_gzip(response))
+    try:
+        with contextlib.closing(pieces):
+            for chunk in pieces:
+                chunks.append(chunk[: limit - size])
+                size += len(chunks[-1])
+                if size >= limit:
+                    break
+    except (httpx.HTTPError, ProtocolError):
+        pass
+    response._content = b"".join(chunks)
+    return response._content
 
 
 def _too_large(host: str, limit: int) -> str:
