@@ -165,7 +165,19 @@ def test_a_100_kb_reference_to_track_is_one_short_line(cli: Cli, simulator: Simu
 
 def test_a_long_unknown_job_id_is_quoted_short(cli: Cli) -> None:
     line = _one_line_error(cli("download", "x" * 50_000, expect=2), "unknown job")
-    assert len(line) < 1100
+    assert len(line) < 200 and "(50,000 characters)" in line
+
+
+def test_a_long_unknown_provider_is_quoted_short(cli: Cli) -> None:
+    added = cli("accounts", "add", "acc", "--provider", "p" * 50_000, "--base-url",
+                "https://api.test", expect=2)  # fmt: skip
+    line = _one_line_error(added, "unknown provider")
+    assert len(line) < 400 and "(50,000 characters)" in line
+
+
+def test_a_long_unknown_account_is_quoted_short(cli: Cli) -> None:
+    line = _one_line_error(cli("submit", "a" * 50_000, expect=2), "unknown account")
+    assert len(line) < 200 and "(50,000 characters)" in line
 
 
 def test_deeply_nested_body_is_malformed_json(cli: Cli, simulator: Simulator) -> None:

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from jobdock.core.model.errors import UsageError
 from jobdock.core.model.job import Job, JobEvent
 from jobdock.core.model.updates import DownloadProgress, UpdateBatch
+from jobdock.core.net.inputs import quoted
 from jobdock.core.net.redaction import redact_event, redact_job
 from jobdock.core.store.credentials import Redactor
 from jobdock.core.store.jobs import JobStore
@@ -152,7 +153,7 @@ class JobTable:
     def job(self, job_id: str) -> Job:
         job = self.current(job_id)
         if job is None:
-            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
+            raise UsageError(f"unknown job {quoted(job_id)} (see `jobdock jobs`)")
         return job
 
     def current(self, job_id: str) -> Job | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from jobdock.core.model.errors import ConfigError, UsageError
+from jobdock.core.net.inputs import quoted
 from jobdock.core.providers.base import Provider
 
 if TYPE_CHECKING:
@@ -60,4 +61,4 @@ def get_provider(provider_id: str, registry: dict[str, Provider] | None = None) 
         return registry[provider_id]
     except KeyError:
         known = ", ".join(sorted(registry))
-        raise UsageError(f"unknown provider {provider_id!r} (known: {known})") from None
+        raise UsageError(f"unknown provider {quoted(provider_id)} (known: {known})") from None

@@ -33,6 +33,7 @@ from jobdock.core.net.http import (
     raise_for_status,
     safe_url,
 )
+from jobdock.core.net.inputs import quoted
 from jobdock.core.providers.base import JobRef, Provider, RemoteStatus, ResultLink
 from jobdock.core.providers.common import (
     check_ref_origin,
@@ -100,7 +101,8 @@ class StatusMonitorProvider(Provider):
         ref = ref.strip()
         if not is_url(ref):
             raise UsageError(
-                f"{self.id} jobs are tracked by their {self.monitor_url}, not by an id like {ref!r}"
+                f"{self.id} jobs are tracked by their {self.monitor_url}, not by an id like "
+                f"{quoted(ref)}"
             )
         return JobRef(status_url=check_ref_origin(account, ref, provider=self.id))
 

@@ -27,6 +27,7 @@ from jobdock.core.model.job import (
     SubmitRequest,
     Verified,
 )
+from jobdock.core.net.inputs import quoted
 from jobdock.core.store.rowmerge import merge
 
 # `is_history` and `is_saved` over a stored row, for the rows written before the columns
@@ -308,7 +309,7 @@ class JobStore:
     def get_account(self, name: str) -> Account:
         row = self._db.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise UsageError(f"unknown account {name!r} (see `jobdock accounts list`)")
+            raise UsageError(f"unknown account {quoted(name)} (see `jobdock accounts list`)")
         return _account_from_row(row)
 
     def list_accounts(self) -> list[Account]:
@@ -426,7 +427,7 @@ class JobStore:
     def get_job(self, job_id: str) -> Job:
         found = self._jobs_where("WHERE id = ?", (job_id,))
         if not found:
-            raise UsageError(f"unknown job {job_id!r} (see `jobdock jobs`)")
+            raise UsageError(f"unknown job {quoted(job_id)} (see `jobdock jobs`)")
         return found[0]
 
     def unsettled_jobs(self) -> list[Job]:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from jobdock.core.model.errors import UsageError
 from jobdock.core.model.job import SubmitRequest
+from jobdock.core.net.inputs import quoted
 from jobdock.core.net.requests import build_request
 from jobdock.qt.dialogs.base import AsyncDialog
 
@@ -43,7 +44,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"expected key=value, got {line.strip()!r}")
+            raise UsageError(f"expected key=value, got {quoted(line.strip())}")
         pairs.append((key.strip(), value.strip()))
     return pairs
 

@@ -17,6 +17,8 @@ from xml.etree.ElementTree import Element
 
 import httpx
 
+from jobdock.core.net.inputs import quoted
+
 _STEP = re.compile(r"^(?P<name>[^.\[\]\s]*)(?P<indexes>(?:\[-?\d+\])*)$")
 _INDEX = re.compile(r"\[(-?\d+)\]")
 STATUS_PATH = "http:status"
@@ -58,40 +60,42 @@ def parse_path(text: str) -> FieldPath:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("expected a path like `data.items[0].url`, got an empty string")
     if text != text.strip():
-        raise ValueError(f"path {text!r} has leading or trailing spaces")
+        raise ValueError(f"path {quoted(text)} has leading or trailing spaces")
     if text == STATUS_PATH:
         return FieldPath(text=text, status=True)
     if text.startswith("http:"):
-        raise ValueError(f"path {text!r}: the only `http:` path is {STATUS_PATH!r}")
+        raise ValueError(f"path {quoted(text)}: the only `http:` path is {STATUS_PATH!r}")
     if text.startswith(PRESENT):
         inner = parse_path(text[len(PRESENT) :])
         if inner.header or inner.status or inner.present or not inner.steps[-1].name:
             raise ValueError(
-                f"path {text!r}: `present:` must be followed by a path ending in a name"
+                f"path {quoted(text)}: `present:` must be followed by a path ending in a name"
             )
         return FieldPath(text=text, steps=inner.steps, present=True)
     link = _LINK.match(text)
     if link:
         return FieldPath(text=text, header="Link", rel=link.group("rel"))
     if text.startswith("link:"):
-        raise ValueError(f"path {text!r}: `link:` must be followed by a relation type like `next`")
+        raise ValueError(
+            f"path {quoted(text)}: `link:` must be followed by a relation type like `next`"
+        )
     header = _HEADER.match(text)
     if header:
         return FieldPath(text=text, header=header.group("name"))
     if text.startswith("header:"):
-        raise ValueError(f"path {text!r}: `header:` must be followed by a header name")
+        raise ValueError(f"path {quoted(text)}: `header:` must be followed by a header name")
     steps = []
     raws = text.split(".")
     for position, raw in enumerate(raws, start=1):
         match = _STEP.match(raw)
         if not raw or match is None or (not match.group("name") and not match.group("indexes")):
             raise ValueError(
-                f"path {text!r}: bad step {raw!r} (steps are names with optional [N] indexes, "
-                "joined by dots, e.g. `data.items[0].url`)"
+                f"path {quoted(text)}: bad step {quoted(raw)} (steps are names with optional [N] "
+                "indexes, joined by dots, e.g. `data.items[0].url`)"
             )
         name = match.group("name") or None
         if name and name.startswith("@") and (position < len(raws) or len(name) == 1):
-            raise ValueError(f"path {text!r}: an `@attribute` step must be last and named")
+            raise ValueError(f"path {quoted(text)}: an `@attribute` step must be last and named")
         indexes = tuple(int(i) for i in _INDEX.findall(match.group("indexes")))
         steps.append(Step(name=name, indexes=indexes))
     return FieldPath(text=text, steps=tuple(steps))

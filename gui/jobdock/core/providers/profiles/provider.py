@@ -40,7 +40,7 @@ from jobdock.core.net.http import (
     safe_url,
     server_date,
 )
-from jobdock.core.net.inputs import MAX_ANSWER_BYTES, url_problem
+from jobdock.core.net.inputs import MAX_ANSWER_BYTES, quoted, url_problem
 from jobdock.core.net.redaction import Redactor
 from jobdock.core.providers.base import (
     AccountForm,
@@ -185,7 +185,9 @@ class ProfileProvider(Provider):
             return None
         token_url = account.options.get("token_url") or auth.token_url or ""
         if not token_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{self.id}: token_url must be an http(s) URL, got {token_url!r}")
+            raise ConfigError(
+                f"{self.id}: token_url must be an http(s) URL, got {quoted(token_url)}"
+            )
         secrets = decode_secrets(secret, self.secret_names, provider=self.id)
         # `Authorization: Bearer <token>`, or the token in the header the profile names (raw,
         # unless it gives a `scheme`: SP-API's `x-amz-access-token`)
@@ -262,9 +264,11 @@ class ProfileProvider(Provider):
             )
             like = f" (like {account.base_url.rstrip('/')}/{example.lstrip('/')})"
         if "id" not in self.profile.fields:
-            raise UsageError(f"{self.id}: jobs are tracked by their status URL{like}, not {ref!r}")
+            raise UsageError(
+                f"{self.id}: jobs are tracked by their status URL{like}, not {quoted(ref)}"
+            )
         raise UsageError(
-            f"{self.id}: {ref!r} is neither a {self.profile.id_noun} nor a status URL{like}"
+            f"{self.id}: {quoted(ref)} is neither a {self.profile.id_noun} nor a status URL{like}"
         )
 
     async def submit(self, session: ApiSession, request: SubmitRequest) -> RemoteStatus:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from jobdock.core.model.errors import ConfigError
 from jobdock.core.model.job import JobState, origin_of
+from jobdock.core.net.inputs import quoted
 from jobdock.core.providers.base import PollPolicy
 from jobdock.core.providers.profiles.paths import FieldPath, parse_path
 from jobdock.core.providers.profiles.templates import unknown_placeholders
@@ -318,7 +319,7 @@ def _states(c: _Checker, data: object) -> dict[str, JobState]:
     for raw, value in data.items():
         key = _join("states", raw)
         if not isinstance(value, str) or value not in JobState.__members__.values():
-            c.add(key, f"expected one of {canonical}, got {value!r}")
+            c.add(key, f"expected one of {canonical}, got {quoted(value)}")
             continue
         norm = normalise_state(raw)
         if norm in states and states[norm] != JobState(value):
@@ -471,7 +472,7 @@ def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
 
 def _page_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGES:
-        raise ValueError(f"expected a whole number from 1 to {MAX_PAGES}, got {value!r}")
+        raise ValueError(f"expected a whole number from 1 to {MAX_PAGES}, got {quoted(value)}")
     return value
 
 
@@ -510,7 +511,7 @@ def _positive(value: object) -> float:
     if (isinstance(value, bool) or not isinstance(value, int | float)
             or not math.isfinite(value) or not 0 < value <= MAX_SECONDS):  # fmt: skip
         raise ValueError(
-            f"expected a positive number of seconds (at most {MAX_SECONDS:g}), got {value!r}"
+            f"expected a positive number of seconds (at most {MAX_SECONDS:g}), got {quoted(value)}"
         )
     return float(value)
 
@@ -518,7 +519,7 @@ def _positive(value: object) -> float:
 def _factor(value: object) -> float:
     if (isinstance(value, bool) or not isinstance(value, int | float)
             or not math.isfinite(value) or not 0 < value <= MAX_FACTOR):  # fmt: skip
-        raise ValueError(f"expected a number from 1 to {MAX_FACTOR:g}, got {value!r}")
+        raise ValueError(f"expected a number from 1 to {MAX_FACTOR:g}, got {quoted(value)}")
     return float(value)
 
 
@@ -534,7 +535,9 @@ def result_origin(text: str) -> str:
     parts = urlsplit(url)
     if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
             or parts.path.strip("/") or parts.query or parts.fragment):  # fmt: skip
-        raise ValueError(f"expected a host name (files.example.com) or an origin, got {text!r}")
+        raise ValueError(
+            f"expected a host name (files.example.com) or an origin, got {quoted(text)}"
+        )
     return origin_of(url)
 
 
@@ -546,7 +549,8 @@ def _origins(value: object) -> tuple[str, ...]:
 
 def _canonical(value: object) -> JobState:
     if not isinstance(value, str) or value not in JobState.__members__.values():
-        raise ValueError(f"expected one of {', '.join(s.value for s in JobState)}, got {value!r}")
+        known = ", ".join(s.value for s in JobState)
+        raise ValueError(f"expected one of {known}, got {quoted(value)}")
     return JobState(value)
 
 
@@ -568,26 +572,26 @@ def _url_template(allowed: set[str]) -> Callable[[object], str]:
 
 def _profile_id(value: object) -> str:
     if not _ID.match(_string(value)):
-        raise ValueError(f"expected lower-case letters, digits and dashes, got {value!r}")
+        raise ValueError(f"expected lower-case letters, digits and dashes, got {quoted(value)}")
     return str(value)
 
 
 def _http_url(value: object) -> str:
     if not _string(value).startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        raise ValueError(f"expected an http:// or https:// URL, got {quoted(value)}")
     return str(value)
 
 
 def _token(value: object) -> str:
     if not _NAME.match(_string(value)):
-        raise ValueError(f"expected a header or parameter name without spaces, got {value!r}")
+        raise ValueError(f"expected a header or parameter name without spaces, got {quoted(value)}")
     return str(value)
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
     def check(value: object) -> str:
         if _string(value) not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+            raise ValueError(f"expected one of {', '.join(choices)}, got {quoted(value)}")
         return str(value)
 
     return check
@@ -626,7 +630,7 @@ def _query(value: object) -> tuple[tuple[str, str], ...]:
     pairs = []
     for name, item in value.items():
         if isinstance(item, dict | list):
-            raise ValueError(f"query parameter {name!r}: expected a string or number")
+            raise ValueError(f"query parameter {quoted(name)}: expected a string or number")
         pairs.append((name, str(item).lower() if isinstance(item, bool) else str(item)))
     return tuple(pairs)
 

@@ -25,7 +25,7 @@ import httpx
 from jobdock.core.model.errors import AuthError, ConfigError, ProtocolError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, parse_json, raise_for_status, safe_url
-from jobdock.core.net.inputs import load_json
+from jobdock.core.net.inputs import load_json, quoted
 from jobdock.core.providers.shoptet.quota import Quota
 
 ACCESS_TOKEN_HEADER = "Shoptet-Access-Token"
@@ -64,7 +64,7 @@ def leak_rate(account: Account) -> float:
     except ValueError:
         value = 0.0
     if value <= 0:
-        raise ConfigError(f"shoptet: option bucket_leak={raw!r} must be a positive number")
+        raise ConfigError(f"shoptet: option bucket_leak={quoted(raw)} must be a positive number")
     return value
 
 

@@ -21,6 +21,7 @@ import httpx
 from jobdock.core.model.errors import ConfigError, JobdockError, ProtocolError, UsageError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
 from jobdock.core.net.http import ApiSession, parse_retry_after
+from jobdock.core.net.inputs import quoted
 from jobdock.core.providers.base import (
     AccountForm,
     AccountOption,
@@ -144,7 +145,7 @@ class ShoptetProvider(Provider):
         elif _JOB_ID.match(ref):
             return JobRef(remote_id=ref, status_url=None)
         raise UsageError(
-            f"shoptet: {ref!r} is neither a job id (like 3ax1844) nor a job URL "
+            f"shoptet: {quoted(ref)} is neither a job id (like 3ax1844) nor a job URL "
             f"(like {account.base_url.rstrip('/')}/api/system/jobs/3ax1844)"
         )
 
