@@ -270,3 +270,24 @@ def test_dev_tools_are_pinned_and_installed_at_their_pins() -> None:
     assert {"pytest", "ruff", "mypy"} <= pins.keys(), dev
     installed = {name: metadata.version(name) for name in pins}
     assert installed == pins
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("1", "failed"), ("", "skipped")])
+def test_a_tmpfs_that_cannot_be_mounted_skips_or_under_ci_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    """Like a missing tool (`tools.skip_or_fail`): a disk-full test skipped under CI would
+    hide a setup that cannot mount its tmpfs."""
+    from tests.support import tmpfs
+
+    refused = subprocess.CompletedProcess(["mount"], 32, "", "mount: permission denied")
+    monkeypatch.setattr(tmpfs.subprocess, "run", lambda *a, **k: refused)
+    monkeypatch.setenv("CI", ci)
+    got = message = ""
+    try:
+        with tmpfs.mounted_tmpfs(tmp_path / "disk", "1m"):
+            pass
+    except (pytest.fail.Exception, pytest.skip.Exception) as exc:
+        got = "failed" if isinstance(exc, pytest.fail.Exception) else "skipped"
+        message = str(exc)
+    assert got == outcome and "mounting a tmpfs is not permitted here" in message

@@ -1,6 +1,8 @@
 """A real, small tmpfs for disk-full tests: mounted on a test's folder, resized while in use,
 unmounted afterwards; skipped with the reason where mounting is not permitted (it needs root or
-CAP_SYS_ADMIN). And `fill`, which takes every free byte of it as another program would."""
+CAP_SYS_ADMIN), failed instead under CI (`tools.skip_or_fail`: there a skipped disk-full test
+would hide a broken setup). And `fill`, which takes every free byte of it as another program
+would."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support.tools import skip_or_fail
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,8 @@ class TmpFs:
 
 @contextlib.contextmanager
 def mounted_tmpfs(where: Path, size: str) -> Iterator[TmpFs]:
-    """A tmpfs of `size` (e.g. "2m") on the new folder `where`; skips the test when no tmpfs
-    can be mounted here."""
+    """A tmpfs of `size` (e.g. "2m") on the new folder `where`; skips the test (fails it under
+    CI) when no tmpfs can be mounted here."""
     where.mkdir(mode=0o700)
     try:
         done = subprocess.run(
@@ -34,10 +36,10 @@ def mounted_tmpfs(where: Path, size: str) -> Iterator[TmpFs]:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     except FileNotFoundError:
-        pytest.skip("no `mount` command here: the disk-full tests need a real small tmpfs")
+        skip_or_fail("no `mount` command here: the disk-full tests need a real small tmpfs")
     if done.returncode != 0:
         reason = done.stderr.strip() or f"exit {done.returncode}"
-        pytest.skip(f"mounting a tmpfs is not permitted here ({reason}); needs root")
+        skip_or_fail(f"mounting a tmpfs is not permitted here ({reason}); needs root")
     try:
         yield TmpFs(where)
     finally:
