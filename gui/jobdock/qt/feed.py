@@ -97,7 +97,8 @@ class JobFeed(QObject):
 
     def apply(self, batch: UpdateBatch) -> None:
         self._remove(batch.removed)
-        self._change([*batch.read, *batch.changed])
+        self._add_read(batch.read)
+        self._change(batch.changed)
         self._progress(batch)
         self.batch_applied.emit(batch)
 
@@ -141,6 +142,12 @@ class JobFeed(QObject):
         rows = [r for r in (self.model.row_of(i) for i in job_ids) if r is not None]
         for first, last in reversed(contiguous_runs(rows)):  # bottom-up: indices stay valid
             self.model.remove_run(first, last)
+
+    def _add_read(self, jobs: Iterable[Job]) -> None:
+        """Jobs the engine read after the start (older than every unsettled job shown): below
+        the rows, newest first, so the top of the table stays the newest work."""
+        new = [j for j in jobs if self.model.row_of(j.id) is None]
+        self.model.add_older(sorted(new, key=lambda j: j.submitted_at))
 
     def _change(self, jobs: Iterable[Job]) -> None:
         changed: list[int] = []

@@ -220,7 +220,7 @@ class JobTableModel(QAbstractTableModel):
         if self._history is not None and hasattr(self._history, "read_unsettled"):
             if self._history.unread_left():
                 unread = self._history.read_unsettled(None)
-                self.add_jobs(sorted(unread, key=lambda j: j.submitted_at))
+                self.add_older(sorted(unread, key=lambda j: j.submitted_at))
         if self.history_left() > 0:
             self.add_older(self._history.history_page(self.history_left()))
 
