@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from jobdock.core.download import filelock
 from jobdock.core.model.errors import JobdockError
 from jobdock.core.model.job import Account, Job, SubmitRequest
 from jobdock.core.net.requests import build_request
@@ -145,19 +145,28 @@ def _read_address(folder: Path) -> list[DemoAccount] | None:
 def _starting(folder: Path) -> Iterator[None]:
     """Only one process at a time starts serving the demo dir or joins the one that does."""
     with (folder / STARTING_LOCK).open("a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # closing the file lets the lock go
+        filelock.lock(handle.fileno())
+        try:
+            yield
+        finally:
+            filelock.unlock(handle.fileno())
 
 
 def _hold(folder: Path) -> IO[bytes] | None:
-    """The serving lock, held (while the answered file stays open), or None: another has it."""
+    """The serving lock, held (until `_let_go` of the answered file), or None: another has it."""
     handle = (folder / SERVING_LOCK).open("a+b")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not filelock.try_lock(handle.fileno()):
         handle.close()
         return None
     return handle
+
+
+def _let_go(handle: IO[bytes]) -> None:
+    """Release the serving lock `_hold` answered, and close its file."""
+    try:
+        filelock.unlock(handle.fileno())
+    finally:
+        handle.close()
 
 
 def serving(folder: Path) -> bool:
@@ -167,7 +176,7 @@ def serving(folder: Path) -> bool:
     held = _hold(folder)
     if held is None:
         return True
-    held.close()
+    _let_go(held)
     return False
 
 
@@ -218,7 +227,7 @@ class Demo:
                 stop_saving = persist.keep_saved(sim, self.data_dir)
                 sim.start(ports=ports)
             except BaseException:
-                held.close()
+                _let_go(held)
                 raise
             persist.save(sim, self.data_dir)
             accounts = demo_accounts(sim)
@@ -290,7 +299,7 @@ class Demo:
             persist.save(self.simulator, self.data_dir)
             self.simulator.stop()
         if self._held is not None:
-            self._held.close()
+            _let_go(self._held)
             self._held = None
 
 

@@ -1,8 +1,8 @@
 """The `.part` file of a download: where the bytes of an answer go until they are verified.
 
-`claim` opens it locked (advisory `flock`) for as long as the download and its rename take, so
-two Jobdock processes on one data dir, the window and a `jobdock watch`, never write one file
-together.
+`claim` opens it locked (`filelock`: `flock`, or `msvcrt.locking` on Windows) for as long as the
+download and its rename take, so two Jobdock processes on one data dir, the window and a
+`jobdock watch`, never write one file together.
 
 `pump` is the worker-thread path (the downloader's default): the body is read into reused
 buffers (`bulk_http.BodyReader.readinto`, or a copy of any other transport's pieces), written as
@@ -25,14 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; one Jobdock process per data dir there
-    # Ignored: the module's name holds None, no module, here; the `fcntl is None` checks read it.
-    fcntl = None  # type: ignore[assignment]
-
 import httpx
 
+from jobdock.core.download import filelock
 from jobdock.core.download.digests import HashedBuffers
 from jobdock.core.download.jobfolder import JobFolder, open_folder, part_name
 from jobdock.core.download.speed import MinSpeed, SpeedWatch
@@ -82,16 +77,7 @@ def claim(target: Path, *, folder: JobFolder | None = None) -> Iterator[io.FileI
         return
     part = part_path(target)
     fd = folder.open_part(part.name)
-    with open(fd, "r+b", buffering=0) as fh:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DownloadError(
-                    f"{part.name} is being written by another Jobdock process (the window or"
-                    " `jobdock watch` on the same data dir)",
-                    transient=True,
-                ) from None
+    with open(fd, "r+b", buffering=0) as fh, _locked(fd, part.name):
         done = not folder.names(part.name, fd)
         if not done and folder.half_renamed(part.name, os.fstat(fd)):
             folder.unlink(part.name)  # its move into place was cut short: finish it
@@ -101,6 +87,22 @@ def claim(target: Path, *, folder: JobFolder | None = None) -> Iterator[io.FileI
                 f"{part.name} was just completed by another Jobdock process", transient=True
             )
         yield fh
+
+
+@contextlib.contextmanager
+def _locked(fd: int, name: str) -> Iterator[None]:
+    """The `.part` open as `fd` locked against every other process until the block ends; a
+    transient `DownloadError` when another one holds it."""
+    if not filelock.try_lock(fd):
+        raise DownloadError(
+            f"{name} is being written by another Jobdock process (the window or"
+            " `jobdock watch` on the same data dir)",
+            transient=True,
+        )
+    try:
+        yield
+    finally:
+        filelock.unlock(fd)
 
 
 def move_part(previous: Path, place: JobFolder, *, root: Path | None = None) -> Path | None:
@@ -118,16 +120,7 @@ def move_part(previous: Path, place: JobFolder, *, root: Path | None = None) -> 
         fd = source.open_read(name)
         if fd is None:
             return None
-        with open(fd, "rb", buffering=0) as fh:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise DownloadError(
-                        f"{name} is being written by another Jobdock process (the window or"
-                        " `jobdock watch` on the same data dir)",
-                        transient=True,
-                    ) from None
+        with open(fd, "rb", buffering=0) as fh, _locked(fd, name):
             if not source.names(name, fh.fileno()):
                 return None  # completed or removed meanwhile
             final = place.take_part(source, name, previous.name, fh.fileno())
