@@ -27,6 +27,9 @@ from tests.support.processes import stop_process
 
 FOLLOWING = "is the worker for this data dir; following its work"
 TOOK_OVER = "this watch is the worker now"
+LEFT_FOR_DOWNLOAD = (
+    "the worker does not download results as jobs succeed; they are left for `jobdock download`"
+)
 
 
 def wait_until(condition: Callable[[], object], *, seconds: float = 60, what: str) -> None:
@@ -252,3 +255,35 @@ def test_a_watch_that_is_not_the_worker_exits_with_the_jobs_outcome(
     text = follower_out.read_text()
     assert FOLLOWING in text and TOOK_OVER not in text, text
     assert "failed" in text and "saved" in text, text
+
+
+def test_a_follower_waits_for_no_download_a_worker_without_auto_download_will_not_make(
+    cli: Cli, tmp_path: Path
+) -> None:
+    clock = FakeClock(start=time.time())  # the jobs stay unsettled until the follower follows
+    config = SimConfig(queue_time=0.1, run_time=0.3, result_size=48 * 1024, clock=clock)
+    with Simulator(config) as simulator:
+        account = add_account(cli, simulator, "vainu")
+        submit_many(cli, account, 2, "sim_duration=3")
+        worker_out, follower_out = tmp_path / "worker.txt", tmp_path / "follower.txt"
+        with watching(cli, worker_out, "--no-auto-download", "--timeout", "120") as worker:
+            wait_until(
+                lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == worker.pid,
+                what="the first watch to be the worker",
+            )
+            status = cli.json("status", "--json")["worker"]
+            assert status["auto_download"] is False, status
+            # The follower itself downloads automatically (the default): it waits for what
+            # the worker does, not for what it would do.
+            with watching(cli, follower_out, "--until-done", "--timeout", "60") as follower:
+                wait_until(
+                    lambda: FOLLOWING in follower_out.read_text(), what="the follower to follow"
+                )
+                clock.advance(10)  # both jobs succeed now
+                assert follower.wait(timeout=90) == 0, follower_out.read_text()
+            assert worker.poll() is None, worker_out.read_text()
+        assert [r for r in simulator.requests("storage") if r.method == "GET"] == []
+    text = follower_out.read_text()
+    assert text.count(LEFT_FOR_DOWNLOAD) == 1 and TOOK_OVER not in text, text
+    assert "watched 2 jobs" in text and "2 succeeded" in text, text
+    assert {j.state.value for j in stored_jobs(cli)} == {"succeeded"}

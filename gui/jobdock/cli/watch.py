@@ -41,7 +41,7 @@ class _Watched:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._known = {j.id for j in engine.jobs()}
-        self.ids = {j.id for j in engine.jobs() if not engine.all_settled([j.id])}
+        self.ids = set(engine.unsettled(self._known))
 
     def __call__(self, batch: UpdateBatch) -> None:
         for job in batch.changed:
@@ -128,14 +128,14 @@ async def watch(
                 )
                 break
             if until_done and watched.settled():
-                code = exit_code(watched.jobs(), auto_download=auto_download)
+                code = exit_code(watched.jobs(), auto_download=engine.downloads_automatically())
                 break
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 if watched.settled():
-                    code = exit_code(watched.jobs(), auto_download=auto_download)
+                    code = exit_code(watched.jobs(), auto_download=engine.downloads_automatically())
                     break
-                left = sum(1 for i in watched.ids if not engine.all_settled([i]))
+                left = len(engine.unsettled(watched.ids))
                 report.problem(
                     f"timeout reached after {time_limit:g} s before every job settled "
                     f"({left} still unsettled)"
@@ -190,7 +190,8 @@ class _Stop:
 
 def _say_who_works(engine: Engine, report: Report) -> None:
     """One line when another process is the worker: this watch follows it (and takes over when
-    its lease lapses; `lease.py`), so its `--download-dir` applies only from then on."""
+    its lease lapses; `lease.py`), so its `--download-dir` applies only from then on; and one
+    more when that worker does not download results automatically."""
 
     def on_change(holds: bool) -> None:
         report.note("this watch is the worker now" if holds else "another process took over")
@@ -201,6 +202,13 @@ def _say_who_works(engine: Engine, report: Report) -> None:
     holder = engine.worker_holder()
     who = f"pid {holder.pid} on {holder.host}" if holder else "another process"
     report.note(f"{who} is the worker for this data dir; following its work")
+    if not engine.downloads_automatically():
+        # Its setting, not this watch's, says what gets downloaded: --until-done waits for no
+        # download that will not come.
+        report.note(
+            "the worker does not download results as jobs succeed; they are left for"
+            " `jobdock download`"
+        )
 
 
 async def _start_receiver(engine: Engine, report: Report) -> WebhookReceiver | None:

@@ -109,6 +109,26 @@ def test_a_late_lease_of_a_live_process_or_a_just_renewed_one_is_left_alone(
                 store.close()
 
 
+def test_the_holder_says_with_every_renewal_whether_it_downloads_automatically(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    stores = JobStore.open(path), JobStore.open(path)
+    downloads = False
+    holder = Lease(stores[0], downloads=lambda: downloads)
+    other = Lease(stores[1])
+    try:
+        assert holder.tick() is True
+        assert other.live_holder().downloads is False  # type: ignore[union-attr]
+        assert other.holder().to_json()["auto_download"] is False  # type: ignore[union-attr]
+        downloads = True  # changed in the settings while it holds the lease
+        assert holder.tick() is True
+        assert other.live_holder().downloads is True  # type: ignore[union-attr]
+    finally:
+        for store in stores:
+            store.close()
+
+
 def _job(**changes: object) -> Job:
     now = utcnow()
     job = Job(
@@ -201,6 +221,12 @@ def test_download_and_refresh_from_a_follower_are_done_by_the_worker(tmp_path: P
             assert worker.worker.holds and not window.worker.holds
             job = await window.submit("acc", FakeProvider().default_request())
             await until(window, lambda: window.job(job.id).state == JobState.SUCCEEDED)
+            # Settled as the worker, which downloads nothing by itself, has it; not by the
+            # window's own setting.
+            window.configure(auto_download=True)
+            assert window.downloads_automatically() is False
+            assert window.all_settled([job.id])
+            window.configure(auto_download=False)
             before = len(api.requests)
             refreshed = await window.refresh(job.id)
             assert refreshed.polls == window.job(job.id).polls

@@ -135,7 +135,7 @@ class Engine:
             resubmit=self.resubmit,
         )
         self.neighbours = Neighbours(self.table, store_version, stop=self._stop_following)
-        lease = Lease(store)
+        lease = Lease(store, downloads=lambda: self.config.current.auto_download)
         self.commands = Commands(
             self.table,
             lease,
@@ -661,18 +661,35 @@ class Engine:
                 pass
 
     # settled -------------------------------------------------------------------------------
+    def downloads_automatically(self) -> bool:
+        """Whether results are downloaded as jobs succeed: this process's `auto_download` when
+        it is the worker (or no live one exists), else the worker's, as its lease says."""
+        return self.worker.downloads(self.settings.auto_download)
+
     def all_settled(self, job_ids: Iterable[str] | None = None) -> bool:
+        """Whether every job (of `job_ids`) is settled: finished, and its results saved when
+        they are downloaded automatically (by the worker's setting, `downloads_automatically`)."""
+        return not self.unsettled(job_ids, first_only=True)
+
+    def unsettled(
+        self, job_ids: Iterable[str] | None = None, *, first_only: bool = False
+    ) -> list[str]:
+        """The jobs (of `job_ids`; None: every job held or not read yet) not settled (see
+        `all_settled`); `first_only`: one at most."""
         if job_ids is None:
             ids = [*(j.id for j in self.table.live_jobs()), *self.table.unread_ids()]
         else:
             ids = list(job_ids)
+        downloads = self.downloads_automatically()
+        found: list[str] = []
         for job_id in ids:
             job = self.table.current(job_id)
             if job is None or job.orphaned:
                 continue
-            if not job.state.is_terminal:
-                return False
-            if job.state == JobState.SUCCEEDED and self.settings.auto_download:
-                if not job.is_settled:
-                    return False
-        return True
+            if not job.state.is_terminal or (
+                job.state == JobState.SUCCEEDED and downloads and not job.is_settled
+            ):
+                found.append(job_id)
+                if first_only:
+                    break
+        return found

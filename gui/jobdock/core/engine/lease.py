@@ -9,7 +9,9 @@ when it is free (released on a clean exit), or when its `beats` have not moved f
 seconds of that engine's own monotonic clock (a killed or frozen worker), or, on the same host,
 when its wall-clock heartbeat is older than `EXPIRY` (a worker that died before this engine
 started) or older than `DEAD_AFTER` with its process gone (a worker killed just now). A holder
-that finds the row taken by another (it was frozen too long) steps down.
+that finds the row taken by another (it was frozen too long) steps down. With every renewal the
+holder also writes whether it downloads results as jobs succeed (`downloads`): the others wait
+for those downloads only when it does.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ HEARTBEAT = 1.0  # seconds between renewals (and between looks by the others)
 EXPIRY = 5.0  # seconds without a renewal after which the lease is taken over
 DEAD_AFTER = 2.5 * HEARTBEAT  # ... or after which it is, when the holder's process is gone
 _NAME = "worker"
-_COLUMNS = "holder, pid, host, since, heartbeat, beats"
+_COLUMNS = "holder, pid, host, since, heartbeat, beats, downloads"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,7 @@ class LeaseHolder:
     since: datetime
     heartbeat: datetime
     beats: int
+    downloads: bool = True  # whether it downloads results as jobs succeed (auto-download)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,6 +57,7 @@ class LeaseHolder:
             "host": self.host,
             "since": self.since.isoformat(),
             "heartbeat": self.heartbeat.isoformat(),
+            "auto_download": self.downloads,
         }
 
 
@@ -76,7 +80,7 @@ def read_holder(store: JobStore) -> LeaseHolder | None:
     rows = store.rows(f"SELECT {_COLUMNS} FROM lease WHERE name = ?", (_NAME,))
     if not rows:
         return None
-    holder, pid, host, since, heartbeat, beats = rows[0]
+    holder, pid, host, since, heartbeat, beats, downloads = rows[0]
     return LeaseHolder(
         holder=holder,
         pid=pid,
@@ -84,6 +88,7 @@ def read_holder(store: JobStore) -> LeaseHolder | None:
         since=datetime.fromisoformat(since),
         heartbeat=datetime.fromisoformat(heartbeat),
         beats=beats,
+        downloads=bool(downloads),
     )
 
 
@@ -97,7 +102,10 @@ class Lease:
         expiry: float = EXPIRY,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
+        downloads: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`downloads`: whether this engine downloads results as jobs succeed (written with
+        each renewal while it holds the lease)."""
         self.store = store
         self.id = secrets.token_hex(8)
         self.pid = os.getpid()
@@ -105,6 +113,7 @@ class Lease:
         self.expiry = expiry
         self._monotonic = monotonic
         self._wall = wall
+        self._downloads = downloads
         self._seen: tuple[str, int] | None = None  # another holder's (id, beats) ...
         self._seen_at = 0.0  # ... and when they last moved, by our monotonic clock
 
@@ -114,12 +123,14 @@ class Lease:
         seen = read_holder(self.store)
         if seen is not None and seen.holder != self.id and not self._expired(seen, now):
             return False  # the usual case for the others: a look, no write lock
+        downloads = int(self._downloads())
         with self.store.transaction() as db:
             current = read_holder(self.store)
             if current is not None and current.holder == self.id:
                 db.execute(
-                    "UPDATE lease SET heartbeat = ?, beats = beats + 1 WHERE name = ?",
-                    (now.isoformat(), _NAME),
+                    "UPDATE lease SET heartbeat = ?, beats = beats + 1, downloads = ? "
+                    "WHERE name = ?",
+                    (now.isoformat(), downloads, _NAME),
                 )
                 return True
             if current is not None and not self._expired(current, now):
@@ -130,9 +141,10 @@ class Lease:
                     current.pid, current.host,
                 )  # fmt: skip
             db.execute(
-                f"INSERT OR REPLACE INTO lease (name, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                (_NAME, self.id, self.pid, self.host, now.isoformat(), now.isoformat()),
-            )
+                f"INSERT OR REPLACE INTO lease (name, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                (_NAME, self.id, self.pid, self.host, now.isoformat(), now.isoformat(),
+                 downloads),
+            )  # fmt: skip
             self._seen = None
             return True
 
@@ -272,6 +284,14 @@ class Worker:
                 self.lease.release()
             except StoreError as exc:  # it lapses on its own within EXPIRY
                 log.warning("the worker lease was not released: %s", exc)
+
+    def downloads(self, own: bool) -> bool:
+        """Whether results are downloaded as jobs succeed: by this engine's setting (`own`) when
+        it is the worker or there is no live worker (it will be), else by the worker's."""
+        if self.holds:
+            return own
+        current = self.lease.live_holder()
+        return own if current is None else current.downloads
 
     def status(self) -> dict[str, object]:
         """`jobdock status --json`: the worker (None when there is no live one) and whether it

@@ -98,6 +98,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE jobs SET history = ({_SETTLED_SQL}), saved = ({_SAVED_SQL});
     CREATE INDEX jobs_history ON jobs (history, submitted_at, id);
     """,
+    # 5: the worker says in its lease whether it downloads results as jobs succeed, so that a
+    # process following it knows whether to wait for them (lease.py)
+    """
+    ALTER TABLE lease ADD COLUMN downloads INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 _JOB_COLUMNS = (
