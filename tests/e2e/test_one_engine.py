@@ -287,3 +287,74 @@ def test_a_follower_waits_for_no_download_a_worker_without_auto_download_will_no
     assert text.count(LEFT_FOR_DOWNLOAD) == 1 and TOOK_OVER not in text, text
     assert "watched 2 jobs" in text and "2 succeeded" in text, text
     assert {j.state.value for j in stored_jobs(cli)} == {"succeeded"}
+
+
+def test_a_frozen_worker_that_wakes_after_a_takeover_loses_no_newer_row_and_saves_nothing_twice(
+    cli: Cli, tmp_path: Path
+) -> None:
+    size = 8 * 1024 * 1024
+    clock = FakeClock(start=time.time())
+    config = SimConfig(queue_time=0.1, run_time=0.3, result_size=48 * 1024, clock=clock)
+    with Simulator(config) as simulator:
+        simulator.storage.add_fault(StorageFault(rate=1024 * 1024))  # the first GET: ~8 s
+        account = add_account(cli, simulator, "vainu")
+        (slow,) = submit_many(cli, account, 1, f"sim_size={size}", "sim_duration=1")
+        (later,) = submit_many(cli, account, 1, "sim_duration=30")
+        downloads = tmp_path / "downloads"
+        args = ("--timeout", "120", "--download-dir", str(downloads))
+        outs = tmp_path / "frozen.txt", tmp_path / "taker.txt"
+        with watching(cli, outs[0], *args) as frozen:
+            wait_until(
+                lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == frozen.pid,
+                what="the first watch to be the worker",
+            )
+            clock.advance(5)  # `slow` succeeds: the worker starts its slow download
+            folder = downloads / account / slow
+            wait_until(
+                lambda: any(p.stat().st_size for p in folder.glob("*.part")),
+                what="a partly written .part",
+            )
+            os.kill(frozen.pid, signal.SIGSTOP)
+            try:
+                with watching(cli, outs[1], "--until-done", *args) as taker:
+                    wait_until(lambda: TOOK_OVER in outs[1].read_text(), what="the takeover")
+                    # A change the frozen worker does not know of: `later` succeeds, and the new
+                    # worker polls it and saves its result.
+                    clock.advance(60)
+
+                    def later_saved() -> bool:
+                        (job,) = [j for j in stored_jobs(cli) if j.id == later]
+                        return job.is_settled and bool(job.results)
+
+                    wait_until(later_saved, what="the new worker to save the later job")
+                    newer = {j.id: j for j in stored_jobs(cli)}[later]
+                    polled = len(simulator.requests("vainu"))  # both jobs have succeeded
+                    os.kill(frozen.pid, signal.SIGCONT)
+                    wait_until(
+                        lambda: "another process took over" in outs[0].read_text(),
+                        what="the woken watch to step down",
+                    )
+                    assert taker.wait(timeout=120) == 0, outs[1].read_text()
+                    woken = simulator.requests("vainu")[polled:]
+                    assert woken == [], "the woken watch polled before it stepped down"
+            finally:
+                os.kill(frozen.pid, signal.SIGCONT)
+            assert frozen.poll() is None, outs[0].read_text()
+            frozen.send_signal(signal.SIGINT)
+            assert frozen.wait(timeout=30) == 130, outs[0].read_text()
+        jobs = {j.id: j for j in stored_jobs(cli)}
+        # The newer row stands: the woken worker's stale view of `later` (running, nothing
+        # saved) did not overwrite it.
+        stored = jobs[later]
+        assert stored.state == newer.state and stored.results == newer.results, stored
+        assert stored.updated_at >= newer.updated_at
+        # Saved once each: one GET per file without Range (a resume asks with Range), one
+        # file in each job folder (no `name (2)`, no `.part` left).
+        gets = [r for r in simulator.requests("storage") if r.method == "GET"]
+        whole = Counter(r.path for r in gets if "range" not in r.headers)
+        assert len(whole) == 2 and set(whole.values()) == {1}, gets
+        for job in jobs.values():
+            (result,) = job.results
+            path = Path(result.path or "")
+            assert [p.name for p in path.parent.iterdir()] == [path.name], job
+            assert [path.read_bytes()] == simulator.expected_results("vainu", job.remote_id or "")
