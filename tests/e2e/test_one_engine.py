@@ -226,6 +226,9 @@ def test_two_watches_spend_a_shoptet_quota_once(
     assert stats["requests"] == len(jobs) + stats["list_calls"] + stats["detail_calls"], stats
     fetched = Counter(r.path for r in simulator.requests("storage") if r.method == "GET")
     assert len(fetched) == len(jobs) and set(fetched.values()) == {1}, fetched
+    # The two ran together: one of them followed the other's work.
+    texts = [out.read_text() for out in outs]
+    assert sum(FOLLOWING in text for text in texts) == 1, texts
 
 
 def test_a_watch_that_is_not_the_worker_exits_with_the_jobs_outcome(
