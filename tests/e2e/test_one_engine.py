@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -361,3 +362,27 @@ def test_a_frozen_worker_that_wakes_after_a_takeover_loses_no_newer_row_and_save
             path = Path(result.path or "")
             assert [p.name for p in path.parent.iterdir()] == [path.name], job
             assert [path.read_bytes()] == simulator.expected_results("vainu", job.remote_id or "")
+
+
+def test_status_prints_the_worker_as_documented_and_its_help_lists_only_its_exit_codes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00"
+    this = r"this process \(pid (\d+) on (\S+)\) is not the worker"
+    alone = cli("status").stdout.splitlines()
+    assert alone[0] == "worker: none (no window or `jobdock watch` runs on this data dir)"
+    assert re.fullmatch(this, alone[1]) and len(alone) == 2, alone
+    with watching(cli, tmp_path / "watch.txt", "--timeout", "120") as watch:
+        wait_until(
+            lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == watch.pid,
+            what="the watch to be the worker",
+        )
+        lines = cli("status").stdout.splitlines()
+    shape = rf"worker: pid (\d+) on (\S+) since {iso} \(last heartbeat {iso}\)"
+    worker = re.fullmatch(shape, lines[0])
+    assert worker and int(worker[1]) == watch.pid, lines
+    assert re.fullmatch(this, lines[1]) and len(lines) == 2, lines
+    helped = cli("status", "--help").stdout
+    codes = helped[helped.index("exit codes:") :]
+    assert "141" in codes and "--timeout" not in codes and "130" not in codes, helped
+    assert "every job watched" not in codes, helped

@@ -79,6 +79,15 @@ exit codes:
   141  standard output was closed (e.g. `| head`); nothing more is printed
 """
 
+# `status` polls nothing and watches nothing: the exit codes above that speak of jobs are not its.
+STATUS_EXIT_CODES = """\
+exit codes:
+  0    the worker (or that there is none) was printed
+  1    the job store could not be read (the message says why)
+  2    bad usage (one line on stderr)
+  141  standard output was closed (e.g. `| head`); nothing more is printed
+"""
+
 
 def _providers_line() -> str:
     from jobdock.core.providers import builtin_providers
@@ -254,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
     remove.add_argument("job", help="the job's local id")
 
-    status = sub.add_parser("status", help="which process is this data dir's worker")
+    status = sub.add_parser(
+        "status", help="which process is this data dir's worker", epilog=STATUS_EXIT_CODES
+    )
     status.add_argument("--json", action="store_true", help="Print a JSON object.")
 
     completion = sub.add_parser("completion", help="print a shell completion script")
