@@ -509,7 +509,7 @@ def _print_job(job: Job, out: TextIO, *, as_json: bool) -> None:
 
 
 async def _sync(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    before = {j.id for j in rt.engine.jobs()}
+    before = set(rt.engine.known_ids())
     jobs = await rt.engine.sync(args.account)
     new = sum(1 for j in jobs if j.id not in before)
     out.write(f"synced {len(jobs)} jobs from {args.account} ({new} new)\n")

@@ -40,8 +40,9 @@ class _Watched:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._known = {j.id for j in engine.jobs()}
-        self.ids = set(engine.unsettled(self._known))
+        # Ids only: settled history (possibly 100,000 jobs) is never unsettled, nor read here.
+        self._known = set(engine.known_ids())
+        self.ids = set(engine.unsettled())
 
     def __call__(self, batch: UpdateBatch) -> None:
         for job in batch.changed:
@@ -50,7 +51,7 @@ class _Watched:
                 self.ids.add(job.id)
 
     def jobs(self) -> list[Job]:
-        return [j for j in self._engine.jobs() if j.id in self.ids]
+        return [j for i in sorted(self.ids) if (j := self._engine.current(i)) is not None]
 
     def settled(self) -> bool:
         return self._engine.all_settled(self.ids)
@@ -75,7 +76,7 @@ async def watch(
         folder = Path(os.path.abspath(os.path.expanduser(download_dir)))
         engine.configure(auto_download=auto_download, download_dir=folder)
     # Open the sessions of accounts with work to do now, so a keyring problem stops us at once.
-    busy_accounts = {j.account for j in engine.jobs() if not j.orphaned and not j.is_settled}
+    busy_accounts = {j.account for j in engine.live_jobs() if not j.orphaned and not j.is_settled}
     for name in sorted(busy_accounts):
         await engine.session(engine.account(name))
     changed = asyncio.Event()
@@ -85,7 +86,7 @@ async def watch(
         err=err,
         mode=pick_mode(out, as_json=as_json),
         verbosity=verbosity,
-        jobs=engine.jobs(),
+        jobs=engine.live_jobs(),  # history changed later (a download asked for) is news
         watched=lambda: watched.ids,
     )
     store_refused = False

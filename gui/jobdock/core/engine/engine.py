@@ -263,6 +263,14 @@ class Engine:
             self.read_unsettled(block)
             await asyncio.sleep(0)
 
+    def known_ids(self) -> list[str]:
+        """Every job's id, held in memory or not (nothing is read for it)."""
+        return self.table.known_ids()
+
+    def current(self, job_id: str) -> Job | None:
+        """The job as it is now, or None when there is no such job (any more)."""
+        return self.table.current(job_id)
+
     def history_left(self) -> int:
         """How many settled jobs are in the store but not held in memory yet."""
         return self.table.history_left()
