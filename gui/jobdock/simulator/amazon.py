@@ -13,8 +13,13 @@ https://github.com/amzn/selling-partner-api-models, `reports_2021-06-30.json`):
   pre-signed on the storage origin for five minutes (signed anew on every call) and, for a
   compressed document, `compressionAlgorithm: GZIP`.
 Every request needs `x-amz-access-token` with an LWA access token the token endpoint issued that
-has not expired; without one SP-API answers 403 `Unauthorized` ("Access to requested resource
-is denied."). Errors are `{"errors": [{"code", "message", "details"}]}`.
+has not expired; without one SP-API answers 403 (not 401) `Unauthorized` ("Access to requested
+resource is denied."), its `details` saying why for a token it issued: "The access token you
+provided has expired." or, after `revoke_tokens()` (revoked early), "The access token you provided
+is revoked, malformed or invalid."
+(https://developer-docs.amazon.com/sp-api/docs/resolve-common-http-and-authorization-error-codes).
+`deny()` refuses every token, new ones too (an app without the role the operation needs).
+Errors are `{"errors": [{"code", "message", "details"}]}`.
 
 The token endpoint (`POST /auth/o2/token`, as https://api.amazon.com/auth/o2/token) takes the
 `refresh_token` grant with `client_id` and `client_secret` as form fields
@@ -52,6 +57,8 @@ _DOCUMENT = re.compile(rf"^{VERSION}/documents/(amzn1\.spdoc\.1\.4\.[a-z]{{2}}\.
 _STATUS = {Phase.QUEUED: "IN_QUEUE", Phase.RUNNING: "IN_PROGRESS"}
 _ENDED = {"succeed": "DONE", "fail": "FATAL", "cancel": "CANCELLED"}
 DENIED = "Access to requested resource is denied."
+EXPIRED = "The access token you provided has expired."
+REVOKED = "The access token you provided is revoked, malformed or invalid."
 
 
 def sp_error(status: int, code: str, message: str, details: str = "") -> Reply:
@@ -96,6 +103,8 @@ class LwaTokens:
         self.refresh_token = refresh_token
         self._lock = threading.Lock()
         self._issued: dict[str, float] = {}  # access token: expiry
+        self._revoked: set[str] = set()
+        self.denied = False  # every token refused (`deny()`)
 
     def issue(self) -> str:
         token = f"Atza|sim-{secrets.token_urlsafe(40)}"
@@ -103,10 +112,26 @@ class LwaTokens:
             self._issued[token] = self.config.clock() + TOKEN_TTL
         return token
 
-    def valid(self, token: str | None) -> bool:
+    def refusal(self, token: str | None) -> str | None:
+        """Why SP-API refuses `token` (the 403's `details`; "" when it says nothing), or None
+        when the token is good."""
+        token = (token or "").strip()
         with self._lock:
-            expires = self._issued.get((token or "").strip())
-        return expires is not None and self.config.clock() < expires
+            expires = self._issued.get(token)
+            revoked = token in self._revoked
+        if expires is None or revoked:
+            return REVOKED if token else ""
+        if self.config.clock() >= expires:
+            return EXPIRED
+        return "" if self.denied else None
+
+    def valid(self, token: str | None) -> bool:
+        return self.refusal(token) is None
+
+    def revoke(self) -> None:
+        """Every access token issued so far is revoked (new ones are good)."""
+        with self._lock:
+            self._revoked.update(self._issued)
 
     def issued(self) -> list[str]:
         with self._lock:
@@ -192,8 +217,9 @@ class SpReportsApi(_LwaAccount, Api):
         self._lock = threading.Lock()
 
     def route(self, req: Request) -> Reply:
-        if not self.tokens.valid(req.header("x-amz-access-token")):
-            return sp_error(403, "Unauthorized", DENIED)
+        refused = self.tokens.refusal(req.header("x-amz-access-token"))
+        if refused is not None:
+            return sp_error(403, "Unauthorized", DENIED, refused)
         if req.path == f"{VERSION}/reports" and req.method == "POST":
             return self._create(req)
         report = _REPORT.match(req.path)
@@ -278,6 +304,14 @@ class SpReportsApi(_LwaAccount, Api):
         if job.extra["compressed"]:
             answer["compressionAlgorithm"] = "GZIP"
         return answer
+
+    def revoke_tokens(self) -> None:
+        """The access tokens issued so far are revoked before their hour is up."""
+        self.tokens.revoke()
+
+    def deny(self, denied: bool = True) -> None:
+        """Refuse every access token, new ones too (403 `Unauthorized`, no details)."""
+        self.tokens.denied = denied
 
     def expected_results(self, remote_id: str) -> list[bytes]:
         """The report's contents (decompressed: what a saved file holds)."""

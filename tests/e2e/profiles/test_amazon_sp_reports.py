@@ -5,17 +5,27 @@ pointed at the fake with `--option token_url`, the Reports API's documented crea
 request, the report polled by id until DONE, its document fetched and saved from the five-minute
 pre-signed URL (decompressed when the document says GZIP). The token endpoint gets the client
 secret and the refresh token, the API only the access tokens, raw in `x-amz-access-token`, and
-the storage nothing."""
+the storage nothing. SP-API refuses an expired or revoked token with 403, not 401: the token is
+renewed once on it and the request sent again, and a 403 that persists fails the report."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from jobdock.simulator import Simulator
+from jobdock.simulator.amazon import SpReportsApi
+from jobdock.simulator.config import FakeClock, SimConfig
 from tests.e2e.conftest import FAST_POLLS, Cli
 from tests.e2e.profiles.support import assert_credentials_only_at, saved_files
+from tests.support.processes import stop_process
+from tests.support.waiting import wait_until
 
 # https://github.com/amzn/selling-partner-api-models, reports_2021-06-30.json: createReport's
 # example request (the "Request a report" tutorial's parameters)
@@ -109,3 +119,75 @@ def test_a_refused_request_and_a_bad_client_secret(simulator: Simulator, cli: Cl
     assert denied.returncode != 0 and "wrong" not in denied.stderr.split()
     assert "refused the account's credentials" in denied.stderr
     assert [r.status for r in simulator.requests("amazon-lwa")][-1] == 401
+
+
+@contextlib.contextmanager
+def watching(cli: Cli, out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`jobdock watch --until-done` in the background, its output in `out`."""
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobdock", "watch", "--until-done", "--timeout", "120"],
+            env=cli.env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        stop_process(process)  # type: ignore[arg-type]
+
+
+def test_a_token_revoked_mid_job_is_renewed_once_and_the_report_still_saved(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # The simulator's clock stands still until the token is revoked: the report is still queued
+    # when the watch's own token stops working, however slow the machine.
+    clock = FakeClock(start=time.time())
+    config = SimConfig(queue_time=0.1, run_time=0.3, result_size=48 * 1024, clock=clock)
+    with Simulator(config) as simulator:
+        add_account(cli, simulator)
+        job = cli.json("submit", "sp", "--body", json.dumps(REQUEST), "--json")
+        report = f"/reports/2021-06-30/reports/{job['remote_id']}"
+        api = simulator.apis["amazon-sp-reports"]
+        assert isinstance(api, SpReportsApi)
+        out = tmp_path / "watch.txt"
+        with watching(cli, out) as watch:
+            wait_until(lambda: any(r.path == report for r in simulator.requests(api.name)),
+                       timeout=60, what="the watch to poll the report")  # fmt: skip
+            (_, watched) = simulator.amazon_access_tokens()  # each process its own
+            api.revoke_tokens()  # revoked early, well within its hour
+            wait_until(lambda: len(simulator.amazon_access_tokens()) == 3, timeout=60,
+                       what="the watch to renew its token")  # fmt: skip
+            clock.advance(10)  # the report is DONE now
+            assert watch.wait(timeout=120) == 0, out.read_text()
+        (done,) = cli.json("jobs", "--json")
+        assert done["state"] == "succeeded", done
+        assert saved_files(done) == simulator.expected_results(api.name, job["remote_id"])
+        seen = simulator.requests(api.name)
+        (refused,) = [r for r in seen if r.status == 403]  # once: renewed, then sent again
+        renewed = simulator.amazon_access_tokens()[2]
+        assert refused.headers["x-amz-access-token"] == watched and refused.path == report
+        after = seen[seen.index(refused) + 1]
+        assert (after.path, after.status, after.headers["x-amz-access-token"]) == (
+            report, 200, renewed)  # fmt: skip
+        assert all(r.headers["x-amz-access-token"] == renewed for r in seen[seen.index(after) :])
+        assert len(simulator.requests("amazon-lwa")) == 3
+
+
+def test_a_403_that_persists_after_the_renewal_fails_the_report_without_a_loop(
+    simulator: Simulator, cli: Cli
+) -> None:
+    add_account(cli, simulator)
+    job = cli.json("submit", "sp", "--body", json.dumps(REQUEST), "--json")
+    api = simulator.apis["amazon-sp-reports"]
+    assert isinstance(api, SpReportsApi)
+    api.deny()  # every token refused, new ones too (an app without the role)
+    cli("watch", "--until-done", "--timeout", "60", expect=1)
+    (failed,) = cli.json("jobs", "--json")
+    assert failed["state"] == "failed", failed
+    assert "access denied (HTTP 403)" in failed["error"], failed["error"]
+    assert "Access to requested resource is denied." in failed["error"], failed["error"]
+    polls = [r for r in simulator.requests(api.name) if r.method == "GET"]
+    # the watch's token refused, renewed once, the new one refused too: the answer, no loop
+    assert [r.status for r in polls] == [403, 403], polls
+    assert polls[0].path == polls[1].path == f"/reports/2021-06-30/reports/{job['remote_id']}"
+    tokens = simulator.amazon_access_tokens()
+    assert [r.headers["x-amz-access-token"] for r in polls] == tokens[1:3] and len(tokens) == 3

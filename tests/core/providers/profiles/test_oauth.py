@@ -52,7 +52,8 @@ class Tokens:
         self.issued: list[str] = []
         self.seen: list[httpx.Request] = []
         self.lifetime = lifetime
-        self.refuse: set[str] = set()  # tokens the API answers 401 to
+        self.refuse: set[str] = set()  # tokens the API answers `status` to
+        self.status = 401
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.host == "api.amazon.com":
@@ -66,7 +67,7 @@ class Tokens:
             return httpx.Response(200, json=body)
         self.seen.append(request)
         if request.headers.get("x-amz-access-token") in self.refuse:
-            return httpx.Response(401, json={"errors": [{"code": "Unauthorized"}]})
+            return httpx.Response(self.status, json={"errors": [{"code": "Unauthorized"}]})
         return httpx.Response(200, json={"ok": True})
 
 
@@ -141,6 +142,48 @@ def test_a_named_header_token_is_renewed_before_it_expires_and_once_on_a_401() -
             return (await c.get("https://sellingpartnerapi-eu.amazon.com/r")).status_code
 
     assert asyncio.run(refused()) == 401 and tokens.issued[-1] == "Atza|token-4"  # once only
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "renewed"),
+    [
+        ("", 403, False),  # by default a 403 is an answer, not a reason to renew
+        ("renew_on = [401, 403]", 403, True),  # SP-API: an expired or revoked token is a 403
+        ("renew_on = [401, 403]", 401, True),
+        ("renew_on = [403]", 401, False),
+    ],
+)
+def test_renew_on_says_which_statuses_renew_the_token_once(
+    extra: str, status: int, renewed: bool
+) -> None:
+    tokens = Tokens()
+    auth = token_auth(provider(f'name = "x-amz-access-token"\n{extra}'), tokens, Redactor())
+    url = "https://sellingpartnerapi-eu.amazon.com/r"
+
+    async def go() -> int:
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            await c.get(url)  # token-1
+            tokens.refuse, tokens.status = {"Atza|token-1"}, status  # revoked early
+            return (await c.get(url)).status_code
+
+    assert asyncio.run(go()) == (200 if renewed else status)
+    assert tokens.issued == (["Atza|token-1", "Atza|token-2"] if renewed else ["Atza|token-1"])
+    # the blocking download clients renew on the same statuses
+    tokens.refuse = set(tokens.issued)
+    auth._sync_transport = httpx.MockTransport(tokens)
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(tokens)) as client:
+        assert client.get(url).status_code == (200 if renewed else status)
+    assert len(tokens.issued) == (3 if renewed else 1)
+    # a refusal that persists after the renewal is the answer: renewed once, never a loop
+    tokens.refuse = {f"Atza|token-{n}" for n in range(1, 6)}
+
+    async def refused() -> int:
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(tokens)) as c:
+            return (await c.get(url)).status_code
+
+    before = len(tokens.issued)
+    assert asyncio.run(refused()) == status
+    assert len(tokens.issued) == before + (1 if renewed else 0)
 
 
 def test_the_session_sends_the_named_header_to_the_origin_and_result_hosts_only() -> None:

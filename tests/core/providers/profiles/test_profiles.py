@@ -188,6 +188,14 @@ CHECKS = [
     ('kind = "bearer"', 'kind = "bearer"\nscheme = "Token"',
      "7: auth.scheme: not used with kind = 'bearer' (only with oauth2)"),
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "https://t.test/token"\nrenew_on = [200]',
+     "9: auth.renew_on: expected a non-empty array of 4xx statuses ([401, 403])"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "https://t.test/token"\nrenew_on = 403',
+     "9: auth.renew_on: expected a non-empty array of 4xx statuses"),
+    ('kind = "bearer"', 'kind = "bearer"\nrenew_on = [403]',
+     "7: auth.renew_on: not used with kind = 'bearer' (only with oauth2)"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
      'token_url = "https://t.test/token"\nname = "Content-Type"',
      "9: auth.name: 'Content-Type' cannot carry the token"),
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'

@@ -3,8 +3,10 @@
 named secrets (client id, client secret, refresh token) are one keyring entry, a JSON object;
 the access token lives in memory only, in the `TokenAuth` on the account's API client: it is
 fetched before the first request, renewed shortly before its `expires_in`, and renewed once
-more when the API answers 401. It is sent as `Authorization: Bearer <token>`, or in the header
-the profile names (`[auth] name`), raw or after its `scheme` (Amazon SP-API: the LWA token as
+more when the API answers 401 (or another status of `renew_on`: Amazon SP-API answers 403 to
+an expired or revoked LWA token), the request then sent again once. It is sent as
+`Authorization: Bearer <token>`, or in the header the profile names (`[auth] name`), raw or
+after its `scheme` (Amazon SP-API: the LWA token as
 `x-amz-access-token: <token>`). The token endpoint gets the client secret and nothing else, and
 is asked with a client that follows no redirect. Its answer is read like any API answer: at
 most `MAX_ANSWER_BYTES`, JSON of bounded nesting, the whole exchange within `deadline` seconds
@@ -79,8 +81,10 @@ class TokenAuth(httpx.Auth):
         header: str = "Authorization",
         scheme: str | None = "Bearer",
         deadline: float = DEADLINE,
+        renew_on: tuple[int, ...] = (401,),
     ) -> None:
         self._deadline = deadline
+        self._renew_on = frozenset(renew_on)
         self._sync_transport = sync_transport
         self._header = header
         self._scheme = scheme
@@ -194,13 +198,13 @@ class TokenAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         self._sign(request, self._valid() or await self._fetch())
         response = yield request
-        if response.status_code == 401:  # revoked or expired early: renew once
+        if response.status_code in self._renew_on:  # revoked or expired early: renew once
             self._sign(request, await self._fetch())
             yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         self._sign(request, self._valid() or self._fetch_sync())
         response = yield request
-        if response.status_code == 401:
+        if response.status_code in self._renew_on:
             self._sign(request, self._fetch_sync())
             yield request

@@ -194,7 +194,7 @@ class ProfileProvider(Provider):
         scheme = auth.scheme if auth.scheme or auth.name else "Bearer"
         return TokenAuth(grant=auth.grant, token_url=token_url, scope=auth.scope,
                          secrets=secrets, redactor=redactor, header=auth.name or "Authorization",
-                         scheme=scheme)  # fmt: skip
+                         scheme=scheme, renew_on=auth.renew_on)  # fmt: skip
 
     def result_origins(self, account: Account) -> tuple[str, ...]:
         """The origins besides the account's that get its credentials, for a request that starts

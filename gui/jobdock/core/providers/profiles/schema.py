@@ -40,7 +40,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
          "submit", "fields", "states", "initial_state", "absent_state", "poll", "results",
          "result_hosts"),
-    "auth": ("kind", "name", "scheme", "grant", "token_url", "scope"),
+    "auth": ("kind", "name", "scheme", "grant", "token_url", "scope", "renew_on"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
@@ -99,6 +99,9 @@ class AuthSpec:
     grant: str | None = None  # oauth2: client_credentials or refresh_token
     token_url: str | None = None  # oauth2; an account's `token_url` option replaces it
     scope: str | None = None
+    # oauth2: the API statuses that renew the token once and retry (SP-API answers 403 to an
+    # expired or revoked token)
+    renew_on: tuple[int, ...] = (401,)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,6 +297,7 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
     grant = c.value(table, "auth", "grant", _one_of(GRANTS))
     token_url = c.value(table, "auth", "token_url", _http_url)
     scope = c.value(table, "auth", "scope", _nonempty)
+    renew_on = c.value(table, "auth", "renew_on", _statuses)
     if kind == "oauth2":
         for needed in ("grant", "token_url"):
             if needed not in table:
@@ -301,11 +305,11 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
         if name is not None and name.lower() in _NOT_TOKEN_HEADERS:
             c.add("auth.name", f"{name!r} cannot carry the token (a header every request sets)")
     else:
-        for extra in ("scheme", "grant", "token_url", "scope"):
+        for extra in ("scheme", "grant", "token_url", "scope", "renew_on"):
             if extra in table:
                 c.add(f"auth.{extra}", f"not used with kind = {kind!r} (only with oauth2)")
     return AuthSpec(kind=kind, name=name, scheme=scheme, grant=grant, token_url=token_url,
-                    scope=scope)  # fmt: skip
+                    scope=scope, renew_on=renew_on or (401,))  # fmt: skip
 
 
 def _states(c: _Checker, data: object) -> dict[str, JobState]:
@@ -468,6 +472,15 @@ def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
     return PageSpec(next=paths, next_query=next_query, end_value=end_value,
                     max_pages=max_pages or 1000, links=links, link_url=link_url,
                     link_expires_at=link_expires_at)  # fmt: skip
+
+
+def _statuses(value: object) -> tuple[int, ...]:
+    """`[auth] renew_on`: a non-empty array of 4xx statuses (`[401, 403]`)."""
+    if (not isinstance(value, list) or not value
+            or not all(type(v) is int and 400 <= v <= 499 for v in value)):  # fmt: skip
+        raise ValueError(f"expected a non-empty array of 4xx statuses ([401, 403]), got "
+                         f"{quoted(value)}")  # fmt: skip
+    return tuple(dict.fromkeys(value))
 
 
 def _page_count(value: object) -> int:
