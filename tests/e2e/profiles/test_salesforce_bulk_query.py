@@ -1,6 +1,7 @@
 """The bundled `salesforce-bulk-query` profile through the real CLI against the simulator's
 Salesforce org (docs/profiles/salesforce-bulk-query.md): an account with the external client
-app's consumer key and secret on stdin (client credentials flow, the org's own token endpoint),
+app's consumer key and secret on stdin and only its base URL (client credentials flow, the
+org's own token endpoint on the base URL's origin; `--option token_url` still replaces it),
 the documented query-job request, the job polled by id until JobComplete, and every set of its
 CSV result saved as a numbered file, each next set found by the `Sforce-Locator` header of the
 one before. The token endpoint gets the client secret, the API only the access tokens it issued,
@@ -25,10 +26,9 @@ PATH = "services/data/v62.0/jobs/query"
 def add_account(cli: Cli, sim: Simulator, name: str = "org") -> dict[str, str]:
     named = sim.salesforce_oauth_secrets()
     stdin = "".join(f"{k}={v}\n" for k, v in named.items())
-    base = sim.base_url(PROVIDER)
-    cli("accounts", "add", name, "--provider", PROVIDER, "--base-url", base,
-        "--option", f"token_url={base}/services/oauth2/token", *FAST_POLLS, "--secret-stdin",
-        stdin=stdin)  # fmt: skip
+    # only the base URL: the token endpoint is on its origin (the org's My Domain)
+    cli("accounts", "add", name, "--provider", PROVIDER, "--base-url", sim.base_url(PROVIDER),
+        *FAST_POLLS, "--secret-stdin", stdin=stdin)  # fmt: skip
     return named
 
 
@@ -88,5 +88,21 @@ def test_a_failed_job_a_revoked_session_and_a_refused_request(simulator: Simulat
            simulator.base_url(PROVIDER), "--option",
            f"token_url={simulator.base_url(PROVIDER)}/services/oauth2/token"]  # fmt: skip
     cli(*add, "--secret-stdin", stdin="client_id=x\nclient_secret=wrong-secret\n")
+    grants = len(simulator.requests(PROVIDER))
     bad = cli("submit", "bad", expect=None)
     assert bad.returncode != 0 and "wrong-secret" not in bad.stdout + bad.stderr
+    (refused,) = simulator.requests(PROVIDER)[grants:]  # the option's endpoint refused it
+    assert (refused.path, refused.status) == ("/services/oauth2/token", 400)
+
+
+def test_an_account_option_token_url_replaces_the_my_domain_endpoint(
+    simulator: Simulator, cli: Cli
+) -> None:
+    stdin = "".join(f"{k}={v}\n" for k, v in simulator.salesforce_oauth_secrets().items())
+    elsewhere = f"{simulator.origin('amazon-lwa')}/services/oauth2/token"  # not the org's
+    cli("accounts", "add", "org", "--provider", PROVIDER, "--base-url",
+        simulator.base_url(PROVIDER), "--option", f"token_url={elsewhere}", "--secret-stdin",
+        stdin=stdin)  # fmt: skip
+    assert cli("submit", "org", expect=None).returncode != 0
+    assert [r.path for r in simulator.requests("amazon-lwa")] == ["/services/oauth2/token"]
+    assert simulator.requests(PROVIDER) == []

@@ -186,6 +186,41 @@ def test_renew_on_says_which_statuses_renew_the_token_once(
     assert len(tokens.issued) == before + (1 if renewed else 0)
 
 
+@pytest.mark.parametrize(
+    ("base_url", "options", "expected"),
+    [
+        (
+            "https://acme.my.salesforce.com",
+            {},
+            "https://acme.my.salesforce.com/services/oauth2/token",
+        ),
+        # the origin only: scheme, host and port, never the base URL's path
+        ("http://127.0.0.1:8080/org/", {}, "http://127.0.0.1:8080/services/oauth2/token"),
+        (
+            "HTTPS://Acme--Dev.sandbox.my.salesforce.com:443/x",
+            {},
+            "https://acme--dev.sandbox.my.salesforce.com/services/oauth2/token",
+        ),
+        # an account's --option token_url still replaces it
+        (
+            "https://acme.my.salesforce.com",
+            {"token_url": "https://login.test/token"},
+            "https://login.test/token",
+        ),
+    ],
+)
+def test_a_token_url_relative_to_the_account_origin(
+    base_url: str, options: dict[str, str], expected: str
+) -> None:
+    text = PROFILE.replace('token_url = "https://api.amazon.com/auth/o2/token"',
+                           'token_url = "{{origin}}/services/oauth2/token"')  # fmt: skip
+    profile = ProfileProvider(parse_profile(text.format(extra=""), source="sf.toml"))
+    account = Account(name="org", provider="sp-like", base_url=base_url, options=options)
+    profile.check_account(account)
+    auth = profile.http_auth(account, encode_secrets(SECRETS), Redactor())
+    assert auth is not None and auth._token_url == expected
+
+
 def test_the_session_sends_the_named_header_to_the_origin_and_result_hosts_only() -> None:
     tokens, redactor = Tokens(), Redactor()
     profile = provider('name = "x-amz-access-token"')

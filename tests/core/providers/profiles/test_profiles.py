@@ -193,6 +193,14 @@ CHECKS = [
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
      'token_url = "https://t.test/token"\nrenew_on = 403',
      "9: auth.renew_on: expected a non-empty array of 4xx statuses"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "{origin}services/oauth2/token"',
+     "8: auth.token_url: expected {origin} then a path (/services/oauth2/token)"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "https://{instance}.my.salesforce.com/services/oauth2/token"',
+     "8: auth.token_url: expected an http:// or https:// URL, or one starting {origin}"),
+    ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
+     'token_url = "{origin}/t/{id}"', "8: auth.token_url: expected {origin} then a path"),
     ('kind = "bearer"', 'kind = "bearer"\nrenew_on = [403]',
      "7: auth.renew_on: not used with kind = 'bearer' (only with oauth2)"),
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'

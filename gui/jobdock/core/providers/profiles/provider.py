@@ -29,7 +29,7 @@ import httpx
 from jobdock.core.download.filenames import filename_from_url, unique_names
 from jobdock.core.download.integrity import api_checksum
 from jobdock.core.model.errors import ConfigError, ProtocolError, UsageError
-from jobdock.core.model.job import Account, Job, JobState, SubmitRequest
+from jobdock.core.model.job import Account, Job, JobState, SubmitRequest, origin_of
 from jobdock.core.net.http import (
     ApiSession,
     expect_object,
@@ -70,6 +70,7 @@ from jobdock.core.providers.profiles.paths import (
     parse_path,
 )
 from jobdock.core.providers.profiles.schema import (
+    ORIGIN,
     PageSpec,
     Profile,
     ResultSpec,
@@ -179,11 +180,14 @@ class ProfileProvider(Provider):
 
     def http_auth(self, account: Account, secret: str, redactor: Redactor) -> TokenAuth | None:
         """The token exchange for the account's API client (`oauth2`), else None. The account's
-        `token_url` option replaces the profile's (a sandbox, a region, a test server)."""
+        `token_url` option replaces the profile's (a sandbox, a region, a test server); a
+        profile's `{origin}/…` is on the account's own origin (Salesforce's My Domain)."""
         auth = self.profile.auth
         if auth.kind != "oauth2" or auth.grant is None:
             return None
         token_url = account.options.get("token_url") or auth.token_url or ""
+        if token_url.startswith(ORIGIN):
+            token_url = origin_of(account.base_url) + token_url.removeprefix(ORIGIN)
         if not token_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"{self.id}: token_url must be an http(s) URL, got {quoted(token_url)}"

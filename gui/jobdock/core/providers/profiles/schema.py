@@ -61,6 +61,7 @@ TIMINGS = ("first_delay", "min", "max", "factor", "deadline")
 URL_VALUES = {"id", "status_url", "answer."}  # placeholders of result URL templates
 MAX_PAGES = 10_000  # the most `[results.pages] max_pages` may say
 MAX_SECONDS = 10 * 365 * 86400.0  # the longest a profile's time (poll timings, ttl) may be
+ORIGIN = "{origin}"  # in `[auth] token_url`: the account's base URL's scheme://host[:port]
 MAX_FACTOR = 1000.0  # the most a poll backoff factor may be (factor**60 stays a float)
 
 
@@ -97,7 +98,9 @@ class AuthSpec:
     name: str | None = None  # header / query parameter; oauth2: the token's header
     scheme: str | None = None  # oauth2: the token's prefix (`Bearer` in `Authorization`)
     grant: str | None = None  # oauth2: client_credentials or refresh_token
-    token_url: str | None = None  # oauth2; an account's `token_url` option replaces it
+    # oauth2: a URL, or `{origin}/…` (the account's base URL's origin: Salesforce's My Domain);
+    # an account's `token_url` option replaces it
+    token_url: str | None = None
     scope: str | None = None
     # oauth2: the API statuses that renew the token once and retry (SP-API answers 403 to an
     # expired or revoked token)
@@ -295,7 +298,7 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
         c.add("auth.name", f"not used with kind = {kind!r} (only with header, query or oauth2)")
     scheme = c.value(table, "auth", "scheme", _token)
     grant = c.value(table, "auth", "grant", _one_of(GRANTS))
-    token_url = c.value(table, "auth", "token_url", _http_url)
+    token_url = c.value(table, "auth", "token_url", _token_url)
     scope = c.value(table, "auth", "scope", _nonempty)
     renew_on = c.value(table, "auth", "renew_on", _statuses)
     if kind == "oauth2":
@@ -593,6 +596,22 @@ def _http_url(value: object) -> str:
     if not _string(value).startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {quoted(value)}")
     return str(value)
+
+
+def _token_url(value: object) -> str:
+    """An http(s) URL, or one that starts `{origin}` (the account's origin), no other
+    placeholder."""
+    text = _string(value)
+    rest = text.removeprefix(ORIGIN)
+    if rest != text:
+        if "{" in rest or "}" in rest or (rest and not rest.startswith("/")):
+            raise ValueError(f"expected {ORIGIN} then a path (/services/oauth2/token), got "
+                             f"{quoted(value)}")  # fmt: skip
+        return text
+    if "{" in text:
+        raise ValueError(f"expected an http:// or https:// URL, or one starting {ORIGIN} (the "
+                         f"account's origin), got {quoted(value)}")  # fmt: skip
+    return _http_url(value)
 
 
 def _token(value: object) -> str:
