@@ -189,6 +189,18 @@ def test_deeply_nested_body_is_malformed_json(cli: Cli, simulator: Simulator) ->
     assert _rows(cli, "jobs") == []
 
 
+def test_a_body_is_checked_as_the_json_its_profile_declares(cli: Cli, simulator: Simulator) -> None:
+    account = add_account(cli, simulator, "testo")  # [submit] content_type = "application/json"
+    done = cli("submit", account, "--body", "<time_range/>", expect=2)  # not inferred as XML
+    _one_line_error(done, "malformed JSON in --body")
+    assert simulator.requests("testo") == []
+    cli(
+        "submit", account, "--body", '{"time_range": {"from": "2024-01-01T00:00:00Z"}}', expect=None
+    )
+    (post,) = simulator.requests("testo")
+    assert post.headers["content-type"] == "application/json"
+
+
 def test_deeply_nested_profile_is_a_profile_error(cli: Cli, tmp_path: Path) -> None:
     profile = tmp_path / "deep.toml"
     profile.write_text('id = "deep"\nx = ' + "[" * 20_000 + "]" * 20_000 + "\n")

@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--body", metavar="DATA|@FILE", help="The request body, or @FILE to send a file's bytes."
     )
     submit.add_argument(
-        "--content-type", help="The body's media type (default: inferred as JSON or XML)."
+        "--content-type",
+        help="The body's media type (default: the provider's, else inferred as JSON or XML).",
     )
     submit.add_argument("--label", default="", help="A label to tell the job apart.")
     submit.add_argument("--json", action="store_true", help="Print the job object, not its id.")
@@ -488,6 +489,7 @@ async def _submit(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Tex
         params=_pairs(args.param, "--param"),
         body=args.body,
         content_type=args.content_type,
+        body_type=provider.body_content_type,
     )
     job = await rt.engine.submit(account.name, request, label=args.label)
     _print_job(job, out, as_json=args.json)

@@ -54,12 +54,24 @@ def test_a_mapping_is_saved_page_by_page_from_the_303s_location(cli: Cli, simula
 def test_a_uniprotkb_mapping_from_the_command_line_request(cli: Cli, simulator: Simulator):
     add_account(cli, simulator)
     body = "from=UniProtKB_AC-ID&to=UniProtKB&ids=P05067"
-    cli("submit", "up", "--body", body, "--content-type", FORM)
+    # no --content-type: a form, as the profile's [submit] content_type says (not JSON)
+    cli("submit", "up", "--body", body)
+    (post,) = [r for r in simulator.requests("uniprot-idmapping") if r.method == "POST"]
+    assert (post.body.decode(), post.headers["content-type"], post.status) == (body, FORM, 200)
     cli("watch", "--until-done", "--timeout", "60")
     saved = saved_job(cli, simulator, "uniprot-idmapping")
     (first, second) = [Path(r["path"]).read_bytes() for r in saved["results"]]  # type: ignore[attr-defined]
     assert first.startswith(b"From\tEntry\tEntry Name\tReviewed\t") and first.count(b"\n") == 501
     assert second.count(b"\n") == 251  # sim_files defaults to 2 pages, the last half full
+
+
+def test_an_explicit_content_type_replaces_the_profiles(cli: Cli, simulator: Simulator):
+    add_account(cli, simulator)
+    body = "from=UniProtKB_AC-ID&to=UniProtKB&ids=P05067"
+    done = cli("submit", "up", "--body", body, "--content-type", "text/plain", expect=None)
+    assert done.returncode != 0 and "Content type not supported" in done.stderr
+    (post,) = [r for r in simulator.requests("uniprot-idmapping") if r.method == "POST"]
+    assert (post.headers["content-type"], post.status) == ("text/plain", 415)
 
 
 def test_a_job_that_cannot_run_fails_with_uniprots_reason(cli: Cli, simulator: Simulator):

@@ -88,6 +88,9 @@ class Provider(Protocol):
     needs_secret: bool = True  # False: the account has no secret (a profile's `auth.kind = "none"`)
     secret_names: tuple[str, ...] = ()  # named secrets (oauth2): NAME=VALUE lines, one field each
     max_connections: int | None = None  # a per-token connection cap (Shoptet: 3); None: no cap
+    # The media type a body given without one is sent as (a profile's `[submit] content_type`);
+    # None: inferred, JSON or XML.
+    body_content_type: str | None = None
 
     def auth_params(self, account: Account, secret: str) -> dict[str, str]:
         """Query parameters that authenticate requests to the account's origin (query auth)."""

@@ -157,7 +157,7 @@ class RawForm(MethodPathBodyForm):
         super().load(default)
         self.params.setPlainText("\n".join(f"{k}={v}" for k, v in default.params))
 
-    def build(self, default: SubmitRequest) -> SubmitRequest:
+    def build(self, default: SubmitRequest, body_type: str | None = None) -> SubmitRequest:
         body = self.body.toPlainText().strip()
         return build_request(
             default,
@@ -166,6 +166,7 @@ class RawForm(MethodPathBodyForm):
             params=parse_pairs(self.params.toPlainText()) or None,
             body=body or None,
             content_type=self.content_type.text().strip() or None,
+            body_type=body_type,
         )
 
 
@@ -227,12 +228,16 @@ class NewJobDialog(AsyncDialog):
         if isinstance(form, MethodPathBodyForm):
             form.load(default)
         self.raw.load(default)
+        self.raw.content_type.setPlaceholderText(
+            provider.body_content_type or "inferred (JSON or XML) when empty"
+        )
 
     def request(self) -> SubmitRequest:
         """The request the user described (raises UsageError when it is malformed)."""
-        default = self.provider().default_request()
-        if self.tabs.currentIndex() == 1:
-            return self.raw.build(default)
+        provider = self.provider()
+        default = provider.default_request()
+        if self.tabs.currentIndex() == 1:  # an empty content type: the provider's, else inferred
+            return self.raw.build(default, provider.body_content_type)
         form = self.stack.currentWidget()
         assert isinstance(form, RequestForm)  # the Form tab is enabled only with a form shown
         return form.build(default)

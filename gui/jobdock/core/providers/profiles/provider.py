@@ -161,6 +161,7 @@ class ProfileProvider(Provider):
         self.display_name = profile.name
         self.default_base_url = profile.base_url
         self.secret_label = profile.secret_label
+        self.body_content_type = profile.submit.content_type  # a `--body` is sent as this
         self.poll_policy: PollPolicy = profile.poll
         self.account_form = AccountForm(user=profile.auth.kind == "basic")
 
