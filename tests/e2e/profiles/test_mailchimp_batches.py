@@ -2,19 +2,26 @@
 (docs/profiles/mailchimp-batches.md): a batch of the guide's own operations started with Basic
 auth (any user name, the API key), followed by id until `finished`, and its `.tar.gz` of
 responses saved as served from the pre-signed `response_body_url`, which gets no credential. A
-batch whose operations all fail still finishes (the vocabulary has no failure)."""
+batch whose operations all fail still finishes (the vocabulary has no failure). Its progress is
+`finished_operations` of `total_operations`."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 from jobdock.simulator import Simulator
+from jobdock.simulator.config import FakeClock, SimConfig
 from tests.e2e.conftest import Cli, add_account
 from tests.e2e.profiles.support import assert_credentials_only_at, saved_job
+from tests.support.processes import stop_process
+from tests.support.waiting import wait_until
 
 # https://mailchimp.com/developer/marketing/guides/run-async-requests-batch-endpoint/:
 # "Make a batch request", adding contacts to an audience, each operation's body a JSON string
@@ -83,3 +90,40 @@ def test_a_batch_of_failing_operations_still_finishes(cli: Cli, simulator: Simul
         ("campaigns", 400),
     ]
     assert_key_stayed_home(simulator)
+
+
+def test_a_running_batch_shows_the_share_of_its_operations_finished(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # The simulator's clock stands still half-way through the batch's run: the watch sees it
+    # `started` with some of its operations finished, however slow the machine.
+    clock = FakeClock(start=time.time())
+    config = SimConfig(queue_time=1.0, run_time=4.0, result_size=48 * 1024, clock=clock)
+    with Simulator(config) as simulator:
+        account = add_account(cli, simulator, "mailchimp-batches", "mc")
+        job = cli.json("submit", account, "--body", json.dumps(BATCH), "--json")
+        assert job["progress"] == 0.0  # pending: 0 of 3 operations finished
+        clock.advance(3.0)  # half-way through the run: 1 of 3 finished (the fake's own pace)
+        out = tmp_path / "watch.txt"
+        with out.open("wb") as sink:
+            watch = subprocess.Popen(
+                [sys.executable, "-m", "jobdock", "watch", "--until-done", "--timeout", "120"],
+                env=cli.env, stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+
+            def running() -> dict[str, object] | None:
+                (seen,) = cli.json("jobs", "--json")
+                return seen if seen["remote_state"] == "started" else None
+
+            seen = wait_until(running, timeout=60, what="the watch to see the batch started")
+            assert seen["state"] == "running"
+            progress = seen["progress"]
+            assert isinstance(progress, float) and 0 < progress < 100, seen
+            assert abs(progress - 100 / 3) < 0.01, seen  # 1 of 3 operations
+            clock.advance(10.0)
+            assert watch.wait(timeout=120) == 0, out.read_text()
+        finally:
+            stop_process(watch)  # type: ignore[arg-type]
+        done = saved_job(cli, simulator, "mailchimp-batches")
+        assert done["progress"] == 100.0

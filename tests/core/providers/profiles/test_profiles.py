@@ -201,6 +201,12 @@ CHECKS = [
      "8: auth.token_url: expected an http:// or https:// URL, or one starting {origin}"),
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'
      'token_url = "{origin}/t/{id}"', "8: auth.token_url: expected {origin} then a path"),
+    ('state = "job.state"', 'state = "job.state"\nprogress_done = "done"',
+     "8: fields: give progress_done and progress_total together"),
+    ('state = "job.state"', 'state = "job.state"\nprogress = "p"\nprogress_done = "d"\n'
+     'progress_total = "t"', "8: fields: give progress (a percent) or progress_done and"),
+    ('state = "job.state"', 'state = "job.state"\nprogress_done = "d"\nprogress_total = "t..x"',
+     "13: fields.progress_total: path 't..x': bad"),
     ('kind = "bearer"', 'kind = "bearer"\nrenew_on = [403]',
      "7: auth.renew_on: not used with kind = 'bearer' (only with oauth2)"),
     ('kind = "bearer"', 'kind = "oauth2"\ngrant = "client_credentials"\n'

@@ -18,7 +18,9 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -435,7 +437,7 @@ class ProfileProvider(Provider):
             remote_state=remote_state,
             remote_id=remote_id,
             status_url=status_url,
-            progress=_progress(answer.text(fields.get("progress", ()))),
+            progress=_progress_of(answer, fields),
             created_at=parse_timestamp(answer.text(fields.get("created", ()))),
             finished_at=parse_timestamp(answer.text(fields.get("finished", ()))),
             error=self._error(answer, state),
@@ -759,6 +761,21 @@ def _progress(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if value is not None and 0.0 <= value <= 100.0 else None
+
+
+def _progress_of(answer: _Answer, fields: Mapping[str, tuple[FieldPath, ...]]) -> float | None:
+    """The `progress` path's percent, or `progress_done` of `progress_total` as one (Mailchimp's
+    `finished_operations` of `total_operations`); None when the answer gives no usable one."""
+    if "progress_done" not in fields:
+        return _progress(answer.text(fields.get("progress", ())))
+    try:
+        done = float(answer.text(fields["progress_done"]) or "nan")
+        total = float(answer.text(fields.get("progress_total", ())) or "nan")
+    except ValueError:
+        return None
+    if not (math.isfinite(done) and math.isfinite(total)) or total <= 0:
+        return None
+    return _progress(str(100.0 * done / total))
 
 
 def _log(answer: _Answer, paths: tuple[FieldPath, ...]) -> str | None:

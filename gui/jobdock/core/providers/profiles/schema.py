@@ -28,7 +28,8 @@ ANSWER_FORMATS = ("json", "xml")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPIRY_MODES = ("presigned-url",)
 CHECKSUM_ALGORITHMS = ("sha256", "sha512", "sha1", "md5", "crc32c", "crc32")  # `digests`
-FIELD_NAMES = ("id", "status_url", "state", "progress", "created", "finished", "error", "log")
+FIELD_NAMES = ("id", "status_url", "state", "progress", "progress_done", "progress_total",
+               "created", "finished", "error", "log")  # fmt: skip
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token: header or parameter name
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -346,6 +347,11 @@ def _fields(c: _Checker, data: object) -> tuple[dict[str, tuple[FieldPath, ...]]
         if paths:
             fields[name] = paths
     template = c.value(table, "fields", "status_url_template", _template({"id", "path"}))
+    if ("progress_done" in table) != ("progress_total" in table):
+        c.add("fields", "give progress_done and progress_total together (done/total is the "
+              "progress)")  # fmt: skip
+    elif "progress" in table and "progress_done" in table:
+        c.add("fields", "give progress (a percent) or progress_done and progress_total, not both")
     if table and not ({"id", "status_url"} & table.keys()):
         c.add("fields", "missing: `id` or `status_url` (how else would the job be found again?)")
     if "id" in table and "status_url" not in table and "status_url_template" not in table:
