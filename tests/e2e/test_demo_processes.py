@@ -22,7 +22,6 @@ from jobdock.core.store.jobs import JobStore
 from jobdock.runtime import Runtime
 from jobdock.simulator import PROVIDERS, SimConfig, demo
 from tests.e2e.conftest import Cli
-from tests.support.demo_ports import saved_below_the_ephemeral_range
 from tests.support.waiting import wait_until
 
 JOBDOCK = [sys.executable, "-m", "jobdock"]
@@ -82,9 +81,7 @@ def accounts(cli: Cli) -> dict[str, str]:
 def test_demo_processes_share_one_simulator_and_the_next_serves_it_when_it_goes(
     cli: Cli, tmp_path: Path
 ) -> None:
-    demo_dir(cli).mkdir(parents=True)
-    saved_below_the_ephemeral_range(demo_dir(cli))  # the ports stay free between two servings
-    cli("--demo", "jobs", "--json")  # the demo's store and accounts, its simulator saved
+    cli("--demo", "jobs", "--json")  # a fresh demo (its jobs submitted), its simulator saved
     listed = accounts(cli)
     with watching(cli, tmp_path / "a.out") as first:
         wait_until(lambda: serving_pid(cli) == first.pid, timeout=60, what="the watch serving")

@@ -18,7 +18,6 @@ from jobdock.core.providers import builtin_ids, builtin_providers
 from jobdock.core.providers.base import Provider
 from jobdock.simulator import PROVIDERS, SimConfig, Simulator, demo, persist
 from jobdock.simulator.persist import STATE_FILE
-from tests.support.demo_ports import saved_below_the_ephemeral_range
 from tests.support.waiting import wait_until
 
 
@@ -139,7 +138,6 @@ def test_the_state_is_saved_before_the_answer_that_changed_it_leaves(tmp_path: P
 def test_a_second_demo_uses_the_first_ones_simulator_and_serves_it_once_that_has_gone(
     tmp_path: Path,
 ) -> None:
-    saved_below_the_ephemeral_range(tmp_path)
     first = demo.start(tmp_path, SimConfig())
     second = demo.start(tmp_path, SimConfig())
     try:
@@ -173,3 +171,18 @@ def test_reset_refuses_while_a_demo_process_serves_the_dir(tmp_path: Path) -> No
         running.close()
     reset_demo(tmp_path, chosen=True)
     assert not tmp_path.exists()
+
+
+def test_a_fresh_demo_takes_ports_below_the_ephemeral_range(tmp_path: Path) -> None:
+    """A port freed in the ephemeral range may be handed to any program's next connection
+    before the demo comes back; below it, only a server asking for that port takes it."""
+    running = demo.start(tmp_path, SimConfig())
+    try:
+        sim = running.simulator
+        assert sim is not None
+        low, high = demo.STABLE_PORTS
+        in_range = [port for port in sim.ports().values() if low <= port < high]
+        assert len(in_range) >= len(sim.ports()) - 2, sim.ports()  # a port in use is replaced
+    finally:
+        running.close()
+

@@ -7,7 +7,9 @@ state saved as it changes, and writes the demo accounts on it to `simulator.json
 another process serves it, reads those accounts and watches: when the serving process goes (it
 ends, or is killed), the first one to notice serves the simulator again from the saved state, on
 the same ports when they are free; when its accounts differ (other ports), every process gives
-them to its engine again.
+them to its engine again. A fresh demo takes a stretch of ports below every system's ephemeral
+range (`STABLE_PORTS`): a port it frees there is not handed to another program meanwhile, so the
+next run gets it back (from the ephemeral range any program's connection could take it).
 
 The `Demo` it answers adds the demo accounts to an engine: one for each built-in provider and one
 for each bundled profile whose fake the simulator registers (built from what the fake declares,
@@ -24,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -45,6 +48,9 @@ FAILING_DEMO_PROVIDERS = ("vainu", "cisco-cce")  # each also gets a job the simu
 SERVING_LOCK = "simulator.lock"  # held by the process whose simulator serves the demo
 STARTING_LOCK = "simulator.starting.lock"  # held while a process starts serving or joins
 ADDRESS_FILE = "simulator.json"  # the demo accounts on the simulator that serves now
+# Below the ephemeral ranges (Linux 32768-60999, Windows and macOS 49152-65535) and above the
+# well-known and most registered server ports.
+STABLE_PORTS = (20_000, 32_000)
 WATCH_INTERVAL = 0.25  # how often a process that does not serve checks that one still does
 
 
@@ -225,7 +231,7 @@ class Demo:
                 sim = Simulator(self._config or demo_config())
                 ports = persist.restore(sim, self.data_dir)
                 stop_saving = persist.keep_saved(sim, self.data_dir)
-                sim.start(ports=ports)
+                sim.start(ports=ports or stable_ports(sim))
             except BaseException:
                 _let_go(held)
                 raise
@@ -309,3 +315,13 @@ def start(data_dir: Path, config: SimConfig | None = None) -> Demo:
     demo = Demo(data_dir, config)
     demo.begin()
     return demo
+
+
+def stable_ports(sim: Simulator, rng: random.Random | None = None) -> dict[str, int]:
+    """Ports for a fresh demo's origins: a random stretch in `STABLE_PORTS` (a port in use
+    there is replaced by a free one when the simulator starts)."""
+    names = sim.servers()
+    low, high = STABLE_PORTS
+    base = (rng or random.Random()).randrange(low, high - len(names))
+    return {name: base + n for n, name in enumerate(names)}
+
