@@ -185,4 +185,3 @@ def test_a_fresh_demo_takes_ports_below_the_ephemeral_range(tmp_path: Path) -> N
         assert len(in_range) >= len(sim.ports()) - 2, sim.ports()  # a port in use is replaced
     finally:
         running.close()
-

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import gzip
 import hashlib
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobdock.core.download import downloader, jobfolder, partfile
+from jobdock.core.download import downloader, filelock, jobfolder, partfile
 from jobdock.core.model.errors import ChecksumError, DownloadError, LinkExpiredError
 from jobdock.core.model.job import Account, DownloadState, Result, Verified
 from jobdock.core.net.http import (
@@ -258,13 +257,13 @@ def test_a_part_completed_by_another_process_meanwhile_is_not_reopened(
     the lock is then on the finished file, which must not be written again."""
     target = tmp_path / "f.bin"
     part = target.with_name("f.bin.part")
-    real_flock = fcntl.flock
+    real_try_lock = filelock.try_lock
 
-    def finished_meanwhile(fd: int, operation: int) -> None:
+    def finished_meanwhile(fd: int) -> bool:
         os.replace(part, target)  # what the other process does just before we lock
-        real_flock(fd, operation)
+        return real_try_lock(fd)
 
-    monkeypatch.setattr(partfile.fcntl, "flock", finished_meanwhile)
+    monkeypatch.setattr(filelock, "try_lock", finished_meanwhile)
     with pytest.raises(DownloadError, match="completed by another Jobdock process"):
         with partfile.claim(target) as fh:
             fh.write(b"never")
