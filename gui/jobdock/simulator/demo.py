@@ -324,4 +324,3 @@ def stable_ports(sim: Simulator, rng: random.Random | None = None) -> dict[str, 
     low, high = STABLE_PORTS
     base = (rng or random.Random()).randrange(low, high - len(names))
     return {name: base + n for n, name in enumerate(names)}
-

@@ -62,6 +62,20 @@ def _read_only_mount(folder: Path) -> bool:
         return False
 
 
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _os_error(exc: OSError, what: str, where: Path) -> DownloadError:
+    """The error for an `OSError` while `what` ("create the folder", ...) at `where`: a full
+    disk or quota is a `DiskFullError` (a wait, retried later), anything else a failure."""
+    if exc.errno in _FULL:
+        return DiskFullError(
+            f"not enough free space to {what} {where} (the disk or quota is full); waiting for"
+            " room, then trying again"
+        )
+    return DownloadError(f"cannot {what} {where}: {exc.strerror or exc}")
+
+
 @contextlib.contextmanager
 def open_folder(folder: Path, *, root: Path | None = None) -> Iterator[JobFolder]:
     """`folder` (created if missing), open for the block. `root` is the part of it that is the
@@ -75,6 +89,8 @@ def open_folder(folder: Path, *, root: Path | None = None) -> Iterator[JobFolder
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC) if _RELATIVE else None
     except OSError as exc:
+        if exc.errno in _FULL:
+            raise _os_error(exc, "create the folder", root) from None
         raise DownloadError(f"cannot save into {root}: {exc.strerror or exc}") from None
     where = root
     try:
@@ -110,6 +126,8 @@ def _enter(fd: int | None, where: Path, name: str) -> int | None:
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a link since the look-up
             raise DownloadError(f"refusing to save into {where}: it is not a real folder") from None
+        if exc.errno in _FULL:
+            raise _os_error(exc, "create the folder", where) from None
         raise DownloadError(f"cannot save into {where}: {exc.strerror or exc}") from None
 
 
@@ -199,9 +217,7 @@ class JobFolder:
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     self.file_size(name)
-                raise DownloadError(
-                    f"cannot write {self.path / name}: {exc.strerror or exc}"
-                ) from None
+                raise _os_error(exc, "write", self.path / name) from None
             try:
                 self._refuse(name, os.fstat(fd))
                 if _NONBLOCK:
@@ -222,7 +238,7 @@ class JobFolder:
         except FileExistsError:
             raise
         except OSError as exc:
-            raise DownloadError(f"cannot write {self.path / name}: {exc.strerror or exc}") from None
+            raise _os_error(exc, "write", self.path / name) from None
 
     def names(self, name: str, fd: int) -> bool:
         """Whether `name` is (still) the open file `fd`, not renamed or replaced meanwhile."""
@@ -263,7 +279,7 @@ class JobFolder:
             except FileExistsError:
                 continue  # taken just now: the next free name
             except OSError as exc:
-                raise DownloadError(f"cannot rename {self.path / part}: {exc.strerror}") from None
+                raise _os_error(exc, "rename", self.path / part) from None
             after = self.lookup(final)
             if after is None or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
                 # the .part was swapped (e.g. for a link) between the look-up and the rename:
