@@ -7,7 +7,9 @@ answers `{"jobStatus": "NEW"}`, then `RUNNING`; once finished `303 See Other` wi
 results (`/idmapping/results/{jobId}` for a plain mapping, `/idmapping/uniprotkb/…`,
 `/idmapping/uniref/…` or `/idmapping/uniparc/results/{jobId}` when the target is UniProtKB,
 UniRef or UniParc) and the body `{"jobStatus": "FINISHED"}`; a job that failed answers 500 with
-`{"jobStatus": "ERROR"}` (`sim_outcome=fail`). `GET /idmapping/details/{jobId}` names the
+`{"jobStatus": "ERROR"}` (`sim_outcome=fail`), and one whose result would exceed the documented
+500,000 "mapped to" ids (`sim_files` above 1000) 400 with `{"jobStatus": "ERROR", "errors":
+[{"code": 40, "message": …}]}`. `GET /idmapping/details/{jobId}` names the
 request and, once finished, its `redirectURL`. The results come in pages: `size` entries a page
 (25 unless asked, at most 500), `format` `tsv` (a header row on every page) or `json`
 (`{"results": [{"from", "to"}]}`, the default), and while more follow a `Link: <…?cursor=…>;
@@ -35,6 +37,9 @@ from jobdock.simulator.server import Api
 from jobdock.simulator.wire import Reply, Request, json_reply
 
 PAGE = 500  # the most a page may hold, and a result's page in the simulator
+MAX_MAPPED = 500_000  # "Total number of "mapped to" ids allowed" (id_mapping_prog)
+LIMIT_ERROR = {"code": 40, "message": 'Id Mapping API is not supported for mapping results with '
+               '"mapped to" IDs more than 500,000'}  # fmt: skip
 DEFAULT_SIZE = 25
 MAX_IDS = 100_000
 _STATUS = re.compile(r"^/idmapping/status/([0-9a-f]{40})$")
@@ -155,7 +160,11 @@ class UniProtIdMappingApi(Api):
             return "NEW"
         if phase is Phase.RUNNING:
             return "RUNNING"
-        return "FINISHED" if job.outcome == "succeed" else "ERROR"
+        return "FINISHED" if job.outcome == "succeed" and not self._too_many(job) else "ERROR"
+
+    def _too_many(self, job: FakeJob) -> bool:
+        """More mapped entries than the service allows (the result's row count, not built)."""
+        return PAGE * max(1, job.files) - PAGE // 2 > MAX_MAPPED
 
     def results_path(self, job: FakeJob) -> str:
         db = TARGETS[job.extra["to"]]
@@ -166,6 +175,8 @@ class UniProtIdMappingApi(Api):
         if state == "FINISHED":
             location = self.origin + self.results_path(job)
             return json_reply(303, {"jobStatus": state}, headers=(("Location", location),))
+        if state == "ERROR" and self._too_many(job):
+            return json_reply(400, {"jobStatus": state, "errors": [LIMIT_ERROR]})
         if state == "ERROR":
             return json_reply(500, {"jobStatus": state})
         return json_reply(200, {"jobStatus": state})

@@ -81,3 +81,26 @@ def test_a_job_that_cannot_run_fails_with_uniprots_reason(cli: Cli, simulator: S
     assert done.returncode != 0
     assert "'ids' is a required parameter" in done.stderr
     assert json.loads(cli("jobs", "--json").stdout) == []
+
+
+def test_a_failed_mapping_fails_at_once_with_uniprots_message(cli: Cli, simulator: Simulator):
+    """A failed job answers its status with an HTTP error whose body is a status answer
+    (IdMappingJobController.createStatus): `[poll] error_answers` reads it, so the job fails
+    at its first such answer instead of being retried as a server error until its deadline."""
+    add_account(cli, simulator)
+    cli("submit", "up", "--param", "sim_outcome=fail")  # 500 {"jobStatus": "ERROR"}
+    cli("submit", "up", "--param", "sim_files=1001")  # 400: more than 500,000 "mapped to" ids
+    cli("watch", "--until-done", "--timeout", "60", expect=None)
+    jobs = sorted(cli.json("jobs", "--json"), key=lambda j: j["submitted_at"])
+    assert [(j["state"], j["remote_state"], j["results"]) for j in jobs] == [
+        ("failed", "ERROR", []), ("failed", "ERROR", [])
+    ]  # fmt: skip
+    assert jobs[0]["error"] == (
+        "the ID mapping job failed on UniProt ID mapping's side (no reason given) (HTTP 500)"
+    )
+    assert jobs[1]["error"] == ('Id Mapping API is not supported for mapping results with '
+                                '"mapped to" IDs more than 500,000')  # fmt: skip
+    for job in jobs:  # one error answer each: failed at once, not polled again
+        status = f"/idmapping/status/{job['remote_id']}"
+        answers = [r.status for r in simulator.requests("uniprot-idmapping") if r.path == status]
+        assert answers[-1] in (400, 500) and answers.count(answers[-1]) == 1, answers

@@ -399,6 +399,10 @@ class ProfileProvider(Provider):
         url: str | None,
         known_id: str | None,
     ) -> RemoteStatus:
+        if url is not None and response.status_code in self.profile.poll_request.error_answers:
+            ended = self._error_answer(response, what=what, known_id=known_id)
+            if ended is not None:
+                return ended
         raise_for_status(response, what=what)
         answer = _Answer(self.profile, response, what=what)
         fields = self.profile.fields
@@ -444,6 +448,34 @@ class ProfileProvider(Provider):
             log=_log(answer, fields.get("log", ())),
             results=results,
             retry_after=parse_retry_after(response.headers),
+            raw=raw_text(response),
+        )
+
+    def _error_answer(
+        self, response: httpx.Response, *, what: str, known_id: str | None
+    ) -> RemoteStatus | None:
+        """A poll's HTTP error answer (a status in `[poll] error_answers`) read as a status
+        answer: the job's end when its state maps to failed or cancelled (UniProt answers a
+        failed job with 500 or 400 and `{"jobStatus": "ERROR", …}`); None (an ordinary HTTP
+        error, retried) for a body without such a state."""
+        try:
+            answer = _Answer(self.profile, response, what=what)
+        except ProtocolError:
+            return None
+        fields = self.profile.fields
+        remote_state = answer.text(fields["state"])
+        state = self.profile.states.get(normalise_state(remote_state)) if remote_state else None
+        if remote_state is None or state not in (JobState.FAILED, JobState.CANCELLED):
+            return None
+        error = self._error(answer, state)
+        if not answer.text(fields.get("error", ())):  # no reason given: at least the status
+            error = f"{error} (HTTP {response.status_code})"
+        return RemoteStatus(
+            state=state,
+            remote_state=remote_state,
+            remote_id=answer.text(fields.get("id", ())) or known_id,
+            error=error,
+            log=_log(answer, fields.get("log", ())),
             raw=raw_text(response),
         )
 

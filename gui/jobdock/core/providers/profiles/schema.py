@@ -45,7 +45,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
-             "follow_redirects"),
+             "follow_redirects", "error_answers"),
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
                 "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
                 "checksum_algorithm", "query", "pages"),
@@ -125,6 +125,9 @@ class PollRequest:
     body: object = None
     content_type: str | None = None
     follow_redirects: bool = True
+    # HTTP error statuses whose body is read as a status answer: one whose state is failed or
+    # cancelled ends the job with its message (UniProt's 500/400 `{"jobStatus": "ERROR"}`)
+    error_answers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -399,7 +402,17 @@ def _poll_request(c: _Checker, data: object) -> PollRequest:
         body=c.value(table, "poll", "body", _body),
         content_type=c.value(table, "poll", "content_type", _nonempty),
         follow_redirects=True if follow is None else follow,
+        error_answers=c.value(table, "poll", "error_answers", _error_statuses) or (),
     )
+
+
+def _error_statuses(value: object) -> tuple[int, ...]:
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 400 <= v <= 599
+                       for v in value)):  # fmt: skip
+        raise ValueError(f"expected a non-empty array of HTTP error statuses (400-599), "
+                         f"got {value!r}")  # fmt: skip
+    return tuple(value)
 
 
 def _results(c: _Checker, data: object) -> list[ResultSpec]:
