@@ -54,8 +54,18 @@ def test_a_statement_runs_and_lists_its_chunks_one_link_each(sim: Simulator, clo
         served = []
         following = link
         while True:
-            data = httpx.get(following["external_link"])  # no token: it is pre-signed
+            # no token: it is pre-signed; odd chunks are encrypted with a customer key, which
+            # the link's `http_headers` carry and the storage requires (S3 SSE-C)
+            needed = following.get("http_headers", {})
+            assert bool(needed) == (following["chunk_index"] % 2 == 1)
+            data = httpx.get(following["external_link"], headers=needed)
             assert data.status_code == 200 and len(data.content) == following["byte_count"]
+            if needed:
+                without = httpx.get(following["external_link"])
+                assert without.status_code == 400 and b"InvalidRequest" in without.content
+                key = "x-amz-server-side-encryption-customer-key"
+                wrong = httpx.get(following["external_link"], headers={**needed, key: "AAAA"})
+                assert wrong.status_code == 403
             served.append(data.content)
             if "next_chunk_internal_link" not in following:
                 break
@@ -63,6 +73,7 @@ def test_a_statement_runs_and_lists_its_chunks_one_link_each(sim: Simulator, clo
         assert served == sim.expected_results("databricks-sql", statement_id)
         assert served[0].startswith(b"trip_id,") and not served[1].startswith(b"trip_id,")
         assert sum(c["row_count"] for c in manifest["chunks"]) == manifest["total_row_count"]
+        assert all("http_headers" not in c for c in manifest["chunks"])  # in the links only
         clock.advance(901)  # a link lives 15 minutes; the next answer signs it anew
         assert httpx.get(link["external_link"]).status_code == 403
         fresh = api.get(url).json()["result"]["external_links"][0]["external_link"]

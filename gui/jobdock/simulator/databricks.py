@@ -9,19 +9,26 @@ with `sim_outcome=cancel` or after `POST …/cancel`; a succeeded statement canc
 `result`, chunk 0. `GET …/result/chunks/{n}` answers chunk n. With EXTERNAL_LINKS every chunk is
 `external_links: [{chunk_index, row_offset, row_count, byte_count, external_link, expiration,
 next_chunk_index, next_chunk_internal_link}]`, the link pre-signed on the storage origin anew on
-every answer for at most 15 minutes (`SimConfig.link_ttl` when shorter); with INLINE the chunk's
+every answer for at most 15 minutes (`SimConfig.link_ttl` when shorter); every odd-numbered chunk
+(1, 3, …) is stored encrypted with a customer key (S3 SSE-C), so its link carries `http_headers`
+("HTTP headers that must be included with a GET request to the external_link … typically used
+to pass a decryption key") and the storage refuses a GET without them; with INLINE the chunk's
 rows are in `data_array`. `sim_files` is the number of chunks (default 2), `sim_size` the size of
 each. Errors are `{"error_code", "message"}`.
 https://docs.databricks.com/api/statement-execution/v1/execute-statement
 https://docs.databricks.com/api/statement-execution/v1/get-statement-result
 https://docs.databricks.com/api/statement-execution/v1/get-result-data
+https://databricks.github.io/sdk-js/api/interfaces/_databricks_sdk-statementexecution.v1.ExternalLink.html
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 import re
+import secrets
 import uuid
 
 from jobdock.simulator.config import SimConfig
@@ -44,6 +51,20 @@ _STATE = {Phase.QUEUED: "PENDING", Phase.RUNNING: "RUNNING"}
 _COLUMNS = (("trip_id", "BIGINT"), ("pickup_zip", "INT"), ("fare_amount", "DOUBLE"),
             ("pickup_time", "TIMESTAMP"))  # fmt: skip
 _WAIT = re.compile(r"^(\d+)s$")
+
+
+_PRIVATE = ("key", "http_headers")  # kept beside a chunk, never in its manifest entry
+
+
+def sse_c_headers() -> tuple[tuple[str, str], ...]:
+    """A fresh customer key's S3 SSE-C headers (algorithm, the key, its MD5), both base64."""
+    key = secrets.token_bytes(32)
+    digest = hashlib.md5(key).digest()  # SSE-C names the key by its MD5
+    return (
+        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        ("x-amz-server-side-encryption-customer-key", base64.b64encode(key).decode()),
+        ("x-amz-server-side-encryption-customer-key-MD5", base64.b64encode(digest).decode()),
+    )
 
 
 def error_reply(status: int, code: str, message: str) -> Reply:
@@ -175,10 +196,13 @@ class DatabricksApi(Api):
         for index in range(max(1, job.files)):
             data, rows = chunk_file(fmt, size=job.size, seed=f"{job.id}/{index}",
                                     header=index == 0)  # fmt: skip
+            headers = sse_c_headers() if index % 2 else ()
             key = self.storage.put(f"databricks/{job.id}/chunk_{index}", data,
-                                   content_type=_FORMATS[fmt])  # fmt: skip
+                                   content_type=_FORMATS[fmt],
+                                   required_headers=headers)  # fmt: skip
             chunks.append({"chunk_index": index, "row_offset": offset, "row_count": rows,
-                           "byte_count": len(data), "key": key})  # fmt: skip
+                           "byte_count": len(data), "key": key,
+                           "http_headers": dict(headers)})  # fmt: skip
             offset += rows
             job.results.append(data)
         job.extra["chunks"] = chunks
@@ -209,7 +233,7 @@ class DatabricksApi(Api):
                     for n, (name, kind) in enumerate(_COLUMNS)
                 ]},
                 "total_chunk_count": len(chunks),
-                "chunks": [{k: v for k, v in c.items() if k != "key"} for c in chunks],
+                "chunks": [{k: v for k, v in c.items() if k not in _PRIVATE} for c in chunks],
                 "total_row_count": sum(c["row_count"] for c in chunks),
                 "total_byte_count": sum(c["byte_count"] for c in chunks),
                 "truncated": False,
@@ -219,7 +243,7 @@ class DatabricksApi(Api):
 
     def _chunk(self, job: FakeJob, index: int) -> dict[str, object]:
         chunk = job.extra["chunks"][index]
-        meta = {k: v for k, v in chunk.items() if k != "key"}
+        meta = {k: v for k, v in chunk.items() if k not in _PRIVATE}
         following: dict[str, object] = {}
         if index + 1 < len(job.extra["chunks"]):
             following = {"next_chunk_index": index + 1, "next_chunk_internal_link":
@@ -231,6 +255,8 @@ class DatabricksApi(Api):
         signed_at = self.config.clock()
         link = {**meta, "external_link": self.storage.presign(chunk["key"], ttl=ttl),
                 "expiration": iso_utc(signed_at + ttl), **following}  # fmt: skip
+        if chunk["http_headers"]:
+            link["http_headers"] = dict(chunk["http_headers"])
         return {"external_links": [link]}
 
     def _statement_reply(self, job: FakeJob) -> Reply:

@@ -51,6 +51,8 @@ class StoredObject:
     disposition: str | None = None
     digests: StoredDigests = field(default_factory=StoredDigests)
     described: Described | None = None  # the headers `digests` gives, computed when stored
+    # Headers every GET must send (S3 SSE-C's customer key: Databricks' `http_headers`)
+    required_headers: tuple[tuple[str, str], ...] = ()
 
     def content_disposition(self) -> str | None:
         """The raw value planted by a test, else one built from the (raw, unsanitised) name."""
@@ -88,6 +90,20 @@ def _s3_error(status: int, code: str, message: str, **extra: str) -> Reply:
         root.append(element(name, value))
     root.append(element("RequestId", secrets.token_hex(8).upper()))
     return xml_reply(status, root)
+
+
+def _missing_headers(req: Request, obj: StoredObject) -> Reply | None:
+    """S3's answer to a GET of an SSE-C object without its key headers (400), or with others
+    (403); None when every required header came as stored."""
+    sent = [req.header(name) for name, _ in obj.required_headers]
+    if any(value is None for value in sent):
+        return _s3_error(400, "InvalidRequest", "The object was stored using a form of Server "
+                         "Side Encryption. The correct parameters must be provided to retrieve "
+                         "the object.")  # fmt: skip
+    if any(value != wanted for value, (_, wanted) in zip(sent, obj.required_headers, strict=True)):
+        return _s3_error(403, "AccessDenied", "The calculated MD5 hash of the key did not match "
+                         "the hash that was provided.")  # fmt: skip
+    return None
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
@@ -147,6 +163,10 @@ class StorageApi(Api):
         obj, failure = self._lookup(req)
         if failure is not None or obj is None:
             out.send(failure or _s3_error(404, "NoSuchKey", "The specified key does not exist."))
+            return
+        refused = _missing_headers(req, obj)
+        if refused is not None:
+            out.send(refused)
             return
         plan = self._faults.take_storage(obj.key)
         if plan is not None and plan.redirect:
@@ -330,9 +350,12 @@ class StorageServer:
         content_type: str = "application/octet-stream",
         disposition: str | None = None,
         digests: StoredDigests | None = None,
+        required_headers: tuple[tuple[str, str], ...] = (),
     ) -> str:
         """Store `data` (shared by both storage origins); `disposition` is sent verbatim;
-        `digests` (default `SimConfig.storage_digests`) says how the bytes are described."""
+        `digests` (default `SimConfig.storage_digests`) says how the bytes are described;
+        `required_headers` must come with every GET (an SSE-C key: 400 without, 403 if
+        wrong)."""
         how = digests if digests is not None else self.api.config.storage_digests
         described = describe(bytes(data), how)
         self.api.store.put(
@@ -346,6 +369,7 @@ class StorageServer:
                 disposition=disposition,
                 digests=how,
                 described=described,
+                required_headers=required_headers,
             )
         )
         return key

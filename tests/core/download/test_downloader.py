@@ -468,3 +468,45 @@ def test_only_the_start_of_a_large_error_body_is_read(tmp_path: Path, threaded: 
             threaded=threaded,
         )  # fmt: skip
     assert streams and all(0 < s.taken <= ERROR_BODY_LIMIT for s in streams)
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["worker-thread", "event-loop"])
+def test_a_links_own_headers_go_to_its_origin_only_never_across_a_redirect(
+    tmp_path: Path, threaded: bool
+) -> None:
+    """Databricks' `http_headers` (a decryption key): sent on every hop to the link's host, and
+    on none after a redirect to another host; never the account's credentials with them."""
+    seen: list[httpx.Request] = []
+    key = "x-amz-server-side-encryption-customer-key"
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if str(request.url) == "https://bucket.example/c1":
+            return httpx.Response(302, headers={"Location": "/c1-moved"})
+        if request.url.path == "/c1-moved":
+            return httpx.Response(302, headers={"Location": "https://other.example/c1"})
+        if request.url.path == "/c2" and request.headers.get(key) != "S2VZ-one":
+            return httpx.Response(400, text="<Error><Code>InvalidRequest</Code></Error>")
+        return httpx.Response(200, headers={"Content-Length": str(len(BODY))},
+                              stream=_AnyPieces(BODY))  # fmt: skip
+
+    transport = httpx.MockTransport(handle)
+    headers = ((key, "S2VZ-one"), ("x-amz-server-side-encryption-customer-algorithm", "AES256"))
+    result = Result(url="https://bucket.example/c1", link_headers=headers,
+                    link_header_names=tuple(n for n, _ in headers))  # fmt: skip
+    done = _download_with(result, tmp_path / "a", transport, threaded=threaded)
+    assert Path(done.path or "").read_bytes() == BODY
+    assert [(str(r.url), r.headers.get(key)) for r in seen] == [
+        ("https://bucket.example/c1", "S2VZ-one"),
+        ("https://bucket.example/c1-moved", "S2VZ-one"),  # the same origin: still its host
+        ("https://other.example/c1", None),  # another origin: none of them
+    ]
+    assert seen[0].headers["x-amz-server-side-encryption-customer-algorithm"] == "AES256"
+    assert seen[0].headers["accept-encoding"] == "identity"  # the download's own headers stay
+    seen.clear()
+    done = _download_with(Result(url="https://bucket.example/c2", link_headers=headers),
+                          tmp_path / "b", transport, threaded=threaded)  # fmt: skip
+    assert done.download_state == DownloadState.DONE  # the storage had the key it needs
+    with pytest.raises(DownloadError, match="HTTP 400"):
+        _download_with(Result(url="https://bucket.example/c2"), tmp_path / "c", transport,
+                       threaded=threaded)  # fmt: skip

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from jobdock.simulator import Simulator
+from jobdock.simulator.databricks import DatabricksApi
 from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli
 from tests.e2e.profiles.support import add_profile_account, assert_secret_stayed_home, saved_job
@@ -54,6 +55,82 @@ def test_a_statement_with_external_links_saves_every_chunk_without_the_token(
     assert_secret_stayed_home(simulator, "databricks-sql")
 
 
+KEY = "x-amz-server-side-encryption-customer-key"
+
+
+def _link_headers(simulator: Simulator, statement_id: str) -> dict[int, dict[str, str]]:
+    """The `http_headers` the fake gives each chunk's link (odd chunks: an SSE-C key)."""
+    api = simulator.apis["databricks-sql"]
+    assert isinstance(api, DatabricksApi)
+    job = api.jobs.get(statement_id)
+    assert job is not None
+    return {c["chunk_index"]: c["http_headers"] for c in job.extra["chunks"]}
+
+
+def _assert_nowhere(cli: Cli, outputs: list[str], secrets: list[str]) -> None:
+    """None of `secrets` in the CLI's outputs nor in any file under the data dir (the store,
+    its journal, logs, settings)."""
+    files = [p for p in cli.data_dir.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert any(p.suffix in (".sqlite", ".db", ".sqlite3") or "jobs" in p.name for p in files)
+    for secret in secrets:
+        assert all(secret not in text for text in outputs), "a link header value was shown"
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"a link header value is in {path}"
+
+
+def test_a_chunk_whose_link_carries_http_headers_is_saved_only_with_them_and_they_stay_secret(
+    cli: Cli, simulator: Simulator
+) -> None:
+    add_profile_account(cli, simulator, "databricks-sql", "workspace")
+    job = _submit(cli, STATEMENT, "sim_files=3")
+    statement_id = job["remote_id"]
+    watch = cli("watch", "--until-done", "--timeout", "60", "-v")
+    saved = saved_job(cli, simulator, "databricks-sql")  # every chunk's bytes, chunk 1 too
+    headers = _link_headers(simulator, statement_id)
+    assert not headers[0] and not headers[2] and KEY in headers[1]
+    storage = simulator.requests("storage")
+    for request in storage:
+        chunk = int(request.path.rsplit("_", 1)[1])
+        sent = {k: request.headers.get(k.lower()) for k in headers[1]}
+        # exactly the link's own headers, to its link only; no token with them
+        assert sent == (headers[1] if chunk == 1 else dict.fromkeys(headers[1])), chunk
+        assert "authorization" not in request.headers
+    assert all(r.status == 200 for r in storage)
+    home = simulator.requests("databricks-sql")
+    assert all(KEY not in r.headers for r in home)  # never to the workspace
+    assert_secret_stayed_home(simulator, "databricks-sql")
+    listed = cli("jobs", "--json")
+    shown = [watch.stdout, watch.stderr, listed.stdout, listed.stderr, json.dumps(saved)]
+    _assert_nowhere(cli, shown, list(headers[1].values())[1:])  # the key and its MD5
+
+
+def test_a_chunk_download_resumed_after_a_restart_gets_its_headers_with_a_fresh_link(
+    cli: Cli, simulator: Simulator
+) -> None:
+    """The headers are never stored: the next process polls the statement again for them."""
+    add_profile_account(cli, simulator, "databricks-sql", "workspace")
+    job = _submit(cli, STATEMENT, "sim_files=2")
+    statement_id = job["remote_id"]
+    # chunk 1 stalls half-way: the first process ends with its .part
+    simulator.storage.add_fault(StorageFault(key=f"databricks/{statement_id}/chunk_1",
+                                             stall_at=0.5))  # fmt: skip
+    first = cli("watch", "--until-done", "--timeout", "10", expect=None)
+    (stopped,) = cli.json("jobs", "--json")
+    assert [r["download_state"] for r in stopped["results"]] == ["done", "downloading"], first
+    polls = len([r for r in simulator.requests("databricks-sql") if r.method == "GET"])
+    second = cli("watch", "--until-done", "--timeout", "60")
+    saved = saved_job(cli, simulator, "databricks-sql")
+    headers = _link_headers(simulator, statement_id)[1]
+    chunk_1 = [r for r in simulator.requests("storage") if r.path.endswith("/chunk_1")]
+    assert len(chunk_1) == 2 and all(r.headers.get(KEY) == headers[KEY] for r in chunk_1)
+    assert "range" not in chunk_1[0].headers and chunk_1[1].headers["range"] != "bytes=0-"
+    assert chunk_1[1].status == 206  # resumed from the .part, with the headers had anew
+    again = [r for r in simulator.requests("databricks-sql") if r.method == "GET"][polls:]
+    assert f"/api/2.0/sql/statements/{statement_id}" in [r.path for r in again]  # the refresh
+    shown = [first.stdout, first.stderr, second.stdout, second.stderr, json.dumps(saved)]
+    _assert_nowhere(cli, shown, [headers[KEY]])
+
+
 def test_a_chunk_link_that_expires_is_signed_anew_by_polling_the_statement(
     cli: Cli, simulator: Simulator
 ) -> None:
@@ -75,7 +152,9 @@ def test_a_chunk_link_that_expires_is_signed_anew_by_polling_the_statement(
     assert json.loads(Path(saved["results"][1]["path"]).read_bytes())  # type: ignore[index]
     assert 403 in [r.status for r in simulator.requests("storage")]  # the link did expire
     chunks = [r.path for r in simulator.requests("databricks-sql") if "/chunks/" in r.path]
-    assert chunks == [f"/api/2.0/sql/statements/{statement_id}/result/chunks/1"] * 2
+    # listed by `submit` (its statement done at once on this clock); listed again by `watch`,
+    # for chunk 1's `http_headers`, which no process stores; and again for the expired link
+    assert chunks == [f"/api/2.0/sql/statements/{statement_id}/result/chunks/1"] * 3
     assert_secret_stayed_home(simulator, "databricks-sql")
 
 

@@ -223,12 +223,16 @@ async def _download(
     sync_transport: httpx.BaseTransport | None,
     min_speed: MinSpeed | None,
 ) -> Result:
+    # The link's own headers (Databricks' `http_headers`), to the link's origin only.
+    link_headers = dict(result.link_headers) or None
     if threaded:
         read_timeout = min_speed.read_timeout if min_speed is not None else TIMEOUT.read
         route = SyncRoute(session, sync_transport, read_timeout=read_timeout)
         try:
             response = await _in_thread(
-                lambda: _open_sync(route, result.url, headers), "open", discard=_close_response
+                lambda: _open_sync(route, result.url, headers, link_headers),
+                "open",
+                discard=_close_response,
             )
             try:
                 claims = verify.claims(response)
@@ -246,7 +250,9 @@ async def _download(
                 response.close()
         finally:
             route.close()
-    async with session.stream("GET", result.url, headers=headers) as response:
+    async with session.stream(
+        "GET", result.url, headers=headers, link_headers=link_headers
+    ) as response:
         await _raise_for_download(response, result.url)
         claims = verify.claims(response)
         plan = _plan(response, result, place, target, offset, on_started, claims)
@@ -489,10 +495,12 @@ def _close_response(response: httpx.Response) -> None:
     response.close()
 
 
-def _open_sync(route: SyncRoute, url: str, headers: dict[str, str]) -> httpx.Response:
+def _open_sync(
+    route: SyncRoute, url: str, headers: dict[str, str], link_headers: dict[str, str] | None
+) -> httpx.Response:
     """(Worker thread) send the GET, follow redirects; the answer with its body unread, or
     the error it stands for."""
-    response = route.open(url, headers=headers)
+    response = route.open(url, headers=headers, link_headers=link_headers)
     try:
         if response.status_code in (403, 404, 410):
             read_excerpt_sync(response)  # the start of the storage's words, never all

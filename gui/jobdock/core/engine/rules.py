@@ -112,6 +112,8 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 needs_auth=link.needs_auth,
                 checksum=link.checksum,
                 decompress=link.decompress,
+                link_headers=link.headers,
+                link_header_names=tuple(name for name, _ in link.headers),
                 download_state=state,
                 error=previous.error if state == previous.download_state else None,
             )
@@ -131,6 +133,8 @@ def merge_results(old: tuple[Result, ...], links: tuple[ResultLink, ...]) -> tup
                 needs_auth=link.needs_auth,
                 checksum=link.checksum,
                 decompress=link.decompress,
+                link_headers=link.headers,
+                link_header_names=tuple(name for name, _ in link.headers),
             )
         )
     # Results stored before keys existed may share one (two links to one object): told apart.

@@ -18,6 +18,7 @@ never waits for all of them; a job asked for meanwhile is read at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections import Counter
@@ -274,6 +275,10 @@ class JobTable:
         if self._unread and (unread := ids & self._unread.keys()):
             self._read(sorted(unread))  # their base for the compare-and-set, as stored
         self._take_in(ids & self._settled.keys())
+        # A version read from the store (another process's change, a reload) has no link
+        # header values (never stored): the ones held for the same links are kept.
+        jobs = [keep_link_headers(job, held) if (held := self._jobs.get(job.id)) else job
+                for job in jobs]  # fmt: skip
         jobs = [redact_job(job, self.redactor, previous=self._jobs.get(job.id)) for job in jobs]
         jobs = [self._stamped(job) for job in jobs] if persist else jobs
         jobs = [j for j in jobs if j.id in self._jobs or j.id not in self._pending.removed]
@@ -286,7 +291,9 @@ class JobTable:
             bases = {j.id: self._jobs.get(j.id) for j in jobs}
             written = self.writeback.save(jobs, events, bases=bases)
             if written is not None:
-                jobs = [w for j in jobs if (w := written.get(j.id)) is not None]
+                jobs = [
+                    keep_link_headers(w, j) for j in jobs if (w := written.get(j.id)) is not None
+                ]
         elif events:
             self.writeback.save((), events)
         now, mono = self.clock(), self.monotonic()
@@ -372,3 +379,18 @@ class JobTable:
         wait = min(max(0.0, (wall - self.clock()).total_seconds()), self._longest_wait(job))
         self._poll_due[job.id] = (wall, mono + wait)
         return mono + wait
+
+
+def keep_link_headers(stored: Job, ours: Job) -> Job:
+    """`stored` (a version as the store has it, which keeps no link header values: they are
+    secrets) with the values `ours` holds for each result whose link is the same."""
+    held = {(r.key, r.url): r.link_headers for r in ours.results if r.link_headers}
+    if not held:
+        return stored
+    results = tuple(
+        dataclasses.replace(r, link_headers=held[(r.key, r.url)])
+        if r.link_headers_missing and (r.key, r.url) in held
+        else r
+        for r in stored.results
+    )
+    return stored if results == stored.results else stored.replace(results=results)

@@ -64,6 +64,12 @@ class _Gone(Exception):
     """The result being saved is no longer listed (a refresh elsewhere dropped it)."""
 
 
+class _NoLinkHeaders(LinkExpiredError):
+    """The link needs headers this process does not have: they are never stored, so a result
+    read from the store (after a restart, or written by another process) gets them with a
+    fresh link. Not counted as the link's expiry: the fresh link may still expire."""
+
+
 class Transfers:
     def __init__(
         self,
@@ -477,6 +483,7 @@ class Transfers:
         checksum_failures = 0
         earlier: str | None = None  # SHA-256 of a download S3's ETag disagreed with
         refreshed = False
+        headers_asked = False  # a refresh for the link's headers (`_NoLinkHeaders`)
         while True:
             # An expiry time (from a signature or the API) is a hint: a clock ahead of the
             # signer sees a live link as expired. So the link is always tried, by the
@@ -488,6 +495,13 @@ class Transfers:
                 done = await self._fetch(job_id, key, folder, earlier)
             except _Gone:
                 return  # a refresh elsewhere dropped it meanwhile
+            except _NoLinkHeaders as exc:
+                if headers_asked or not await self._refresh(job_id, key, reason=exc.user_message):
+                    if headers_asked:
+                        self._mark(job_id, key, DownloadState.EXPIRED, exc.user_message)
+                    return
+                headers_asked = True
+                continue
             except LinkExpiredError as exc:
                 if refreshed or not await self._refresh(job_id, key, reason=exc.user_message):
                     if refreshed:
@@ -536,6 +550,13 @@ class Transfers:
         if found is None:
             raise _Gone
         result = found[1]
+        if result.link_headers_missing:
+            # The link's headers (a decryption key) are never stored: after a restart they are
+            # had again with a fresh link, by polling the job (`_refresh`).
+            raise _NoLinkHeaders(
+                f"the link of {self._label(job_id, key)} needs headers this process does not "
+                f"have (they are never stored); asking {job.provider} for a fresh link"
+            )
         account = self._accounts.account(job.account) if not job.orphaned else None
         if result.needs_auth and account is not None:
             session = await self._accounts.session(account)
@@ -647,7 +668,9 @@ class Transfers:
         after = self._find(job_id, key)
         if after is None:
             return False  # the API no longer lists it: nothing to fetch under this identity
-        if before is None or after[1].url == before[1].url:
+        renewed = before is not None and before[1].link_headers_missing
+        renewed = renewed and not after[1].link_headers_missing  # the same link, its headers had
+        if before is None or (after[1].url == before[1].url and not renewed):
             message = (
                 "the result link expired and the API gave no fresh one; "
                 "re-submit the job to get the result again"

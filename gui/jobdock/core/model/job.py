@@ -158,6 +158,18 @@ class Result:
     # The user paused or cancelled its download: nothing fetches it until they ask again
     # (resume, or download now), also after a restart.
     held: bool = False
+    # Headers the link's GET must send to the link's origin (Databricks' `http_headers`, a
+    # decryption key). Secrets-like: the values live in memory only; the store keeps their
+    # names (`link_header_names`), and a result loaded without the values gets them anew by
+    # polling the job for a fresh link before it is downloaded.
+    link_headers: tuple[tuple[str, str], ...] = ()
+    link_header_names: tuple[str, ...] = ()
+
+    @property
+    def link_headers_missing(self) -> bool:
+        """The link needs headers whose values this process does not have (read from the
+        store after a restart): the link must be refreshed before it is fetched."""
+        return bool(self.link_header_names) and not self.link_headers
 
     @property
     def is_settled(self) -> bool:

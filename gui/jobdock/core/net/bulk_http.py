@@ -40,6 +40,7 @@ from jobdock.core.net.http import (
     next_hop,
     safe_url,
     send_error,
+    with_link_headers,
 )
 
 BODY = "jobdock.body"  # response extension: the `BodyReader` of a `BulkTransport` answer
@@ -392,16 +393,25 @@ class SyncRoute:
             )
         return client
 
-    def open(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    def open(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        link_headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """GET `url`, following redirects hop by hop; the final answer, its body not read yet
-        (close it, or `close()` the route)."""
+        (close it, or `close()` the route). `link_headers` (the link's own: a decryption key)
+        go to the link's origin only, on every hop there, never across a redirect elsewhere."""
         method, content = "GET", None
+        home = origin_of(url)
         for hop_number in range(MAX_REDIRECTS + 1):
             first = hop_number == 0
             client = self.client_for(url, first_hop=first)
             on_origin = self._on_origin(url, first_hop=first)
             target = credentialed(url, self._credentials, on_origin=on_origin)
-            request = client.build_request(method, target, content=content, headers=headers)
+            sent = with_link_headers(headers, link_headers, home=home, url=url)
+            request = client.build_request(method, target, content=content, headers=sent)
             try:
                 response = client.send(request, stream=True)
             except (httpx.HTTPError, httpx.InvalidURL) as exc:

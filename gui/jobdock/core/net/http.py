@@ -184,17 +184,22 @@ class ApiSession:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         follow_redirects: bool = True,
+        link_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[httpx.Response]:
+        """`link_headers`: a result link's own headers (a decryption key), sent on every hop
+        to the link's origin and on none elsewhere (`with_link_headers`)."""
         url = self.url(path_or_url)
         if params:
             url = _with_params(url, params)
         problem = url_problem(url)
         if problem is not None:
             raise ProtocolError(f"refusing to request {_short(safe_url(url), 100)}: {problem}")
+        home = origin_of(url)
         for hop_number in range(MAX_REDIRECTS + 1):
             client = self.client_for(url, first_hop=hop_number == 0)
             target = credentialed(url, self.auth_params, on_origin=client is self.api)
-            request = client.build_request(method, target, content=content, headers=headers)
+            sent = with_link_headers(headers, link_headers, home=home, url=url)
+            request = client.build_request(method, target, content=content, headers=sent)
             try:
                 response = await client.send(request, stream=True)
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -208,6 +213,21 @@ class ApiSession:
             finally:
                 await response.aclose()
         raise ProtocolError(f"too many redirects (more than {MAX_REDIRECTS}) from {safe_url(url)}")
+
+
+def with_link_headers(
+    headers: Mapping[str, str] | None,
+    link_headers: Mapping[str, str] | None,
+    *,
+    home: str,
+    url: str,
+) -> Mapping[str, str] | None:
+    """The headers of one hop of a result link's GET: `headers`, and the link's own headers
+    when the hop is to the link's origin `home` (they belong to that host: a redirect to
+    another origin gets none of them). The request's own headers win over the link's."""
+    if not link_headers or origin_of(url) != home:
+        return headers
+    return {**link_headers, **(headers or {})}
 
 
 def next_hop(

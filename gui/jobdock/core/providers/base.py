@@ -47,6 +47,9 @@ class ResultLink:
     needs_auth: bool = False
     checksum: str | None = None  # "<algorithm>:<hex>" the job answer gives for the file
     decompress: str | None = None  # "gzip": saved decompressed (the raw bytes are verified)
+    # Headers the link's GET must send (Databricks' `http_headers`: a decryption key), to the
+    # link's own origin only; secrets-like: never stored, shown or logged.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -142,6 +142,12 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "retry_at": _dt(result.retry_at),
         "retries": result.retries,
         "held": result.held,
+        # The names only: the values (a decryption key) are never written anywhere.
+        **(
+            {"link_header_names": list(result.link_header_names)}
+            if result.link_header_names
+            else {}
+        ),
     }
 
 
@@ -166,6 +172,7 @@ def result_from_json(data: dict[str, Any]) -> Result:
         retry_at=_parse_dt(data.get("retry_at")),
         retries=int(data.get("retries") or 0),
         held=bool(data.get("held")),
+        link_header_names=tuple(str(n) for n in data.get("link_header_names") or ()),
     )
 
 

@@ -518,7 +518,12 @@ class ProfileProvider(Provider):
                     found += await self._paged(session, spec, url, name, (job_id, source))
                     continue
                 checksum = _checksum(spec, source, item, len(items))
-                found.append(_Found(url, name, spec, source, checksum, _expiry(spec, source, url)))
+                what = f"{self.id}: the link {n}"
+                headers = self._link_headers(
+                    session, spec.link_headers, item, source, len(items), what=what
+                )
+                expires = _expiry(spec, source, url)
+                found.append(_Found(url, name, spec, source, checksum, expires, headers))
         names = unique_names([f.name for f in found])
         return tuple(
             ResultLink(
@@ -528,6 +533,7 @@ class ProfileProvider(Provider):
                 needs_auth=f.spec.needs_auth,
                 checksum=f.checksum,
                 decompress=_decompress(f.spec, f.source, name),
+                headers=f.headers,
             )
             for f, name in zip(found, names, strict=True)
         )
@@ -546,8 +552,9 @@ class ProfileProvider(Provider):
         assert spec.pages is not None
         job_id, source = job
         pages = await self._pages(session, spec.pages, first, job_id)
+        no_headers: tuple[tuple[str, str], ...] = ()
         if not spec.pages.links:
-            found = [(url, _expiry(spec, source, url)) for url, _ in pages]
+            found = [(url, _expiry(spec, source, url), no_headers) for url, _ in pages]
         else:
             found = []
             for _, page in pages:
@@ -556,14 +563,55 @@ class ProfileProvider(Provider):
                     link = _link_of(item, spec.pages.link_url)
                     if link is not None:
                         url = self._strip_credential(self._resolve(page.response, link))
-                        found.append((url, _link_expiry(spec, spec.pages, page, item, url)))
+                        what = f"{self.id}: the link {len(found) + 1}"
+                        headers = self._link_headers(
+                            session, spec.pages.link_headers, item, None, 0, what=what
+                        )
+                        found.append((url, _link_expiry(spec, spec.pages, page, item, url),
+                                      headers))  # fmt: skip
         width = max(3, len(str(len(found))))
         own = spec.pages.links and spec.filename is None  # each link named from its own URL
         return [
             _Found(url, _numbered(filename_from_url(url, default=name) if own else name,
-                                  str(number).zfill(width)), spec, source, None, expires)
-            for number, (url, expires) in enumerate(found, start=1)
+                                  str(number).zfill(width)), spec, source, None, expires, headers)
+            for number, (url, expires, headers) in enumerate(found, start=1)
         ]  # fmt: skip
+
+    def _link_headers(
+        self,
+        session: ApiSession,
+        paths: tuple[FieldPath, ...],
+        item: object,
+        answer: _Answer | None,
+        count: int,
+        *,
+        what: str,
+    ) -> tuple[tuple[str, str], ...]:
+        """The headers a link's GET must send (`link_headers`: an object of name: value in the
+        link's own object, or in the answer when it gives one link). Their values are secrets
+        (Databricks: "should not expose these values in a log"): the engine's redactor learns
+        them here, before the answer that holds them is kept anywhere. `ProtocolError` for
+        headers that are not an object of strings, or that Jobdock sets itself."""
+        if not paths:
+            return ()
+        value = None
+        if isinstance(item, dict):
+            found = (lookup_json(item, p) for p in paths)
+            value = next((v for v in found if v is not None), None)
+        if value is None and answer is not None and count == 1:
+            value = answer.first(paths)
+        if value is None or value == {}:
+            return ()
+        if not isinstance(value, dict):
+            raise ProtocolError(f"{what}: its headers are not an object of name: value")
+        headers: list[tuple[str, str]] = []
+        for name, text in value.items():
+            problem = _header_problem(name, text)
+            if problem is not None:
+                raise ProtocolError(f"{what}: header {one_line(str(name), 60)!r} {problem}")
+            session.redactor.add(text)
+            headers.append((name, text))
+        return tuple(headers)
 
     async def _fetch(
         self, session: ApiSession, template: str, answer: _Answer, values: dict[str, str | None]
@@ -717,6 +765,32 @@ class _Found:
     source: _Answer  # the job's answer (or the `fetch` answer) it was read from
     checksum: str | None
     expires_at: datetime | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# Headers a link may not set: the request's framing and routing, and those the download sets
+# itself (its resume and its undecoded bytes).
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+                          "te", "trailer", "upgrade", "proxy-authorization", "range", "if-range",
+                          "accept-encoding"})  # fmt: skip
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+
+
+def _header_problem(name: object, value: object) -> str | None:
+    """Why a link's header cannot be sent (None: it can)."""
+    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+        return "is not a header name"
+    if name.lower() in _OWN_HEADERS:
+        return "is one Jobdock sets itself"
+    if not isinstance(value, str):
+        return "has a value that is not a string"
+    if (
+        len(value) > 8192
+        or not value.isascii()
+        or any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value)
+    ):
+        return "has a value that cannot be sent (control characters, or too long)"
+    return None
 
 
 def _link_of(item: object, paths: tuple[FieldPath, ...]) -> str | None:

@@ -48,9 +48,9 @@ KEYS: dict[str, tuple[str, ...]] = {
              "follow_redirects", "error_answers"),
     "results": ("url", "url_template", "fetch", "filename", "filename_from_url", "expiry",
                 "expires_at", "ttl", "needs_auth", "decompress", "compression", "checksum",
-                "checksum_algorithm", "query", "pages"),
+                "checksum_algorithm", "query", "pages", "link_headers"),
     "pages": ("next", "next_query", "end_value", "max_pages", "links", "link_url",
-              "link_expires_at"),
+              "link_expires_at", "link_headers"),
 }  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "auth", "fields", "states"),
@@ -149,6 +149,7 @@ class PageSpec:
     links: tuple[FieldPath, ...] = ()  # in each page: the result links it lists
     link_url: tuple[FieldPath, ...] = ()  # in each link object (default: its `url`)
     link_expires_at: tuple[FieldPath, ...] = ()  # in each link object
+    link_headers: tuple[FieldPath, ...] = ()  # in each link object: headers its GET must send
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +172,9 @@ class ResultSpec:
     # added to each link's query when it lacks them (UniProt's `format`, `size`), never replacing
     query: tuple[tuple[str, str], ...] = ()
     pages: PageSpec | None = None  # the result comes in pages, one result each
+    # headers the link's GET must send (an object of name: value), in each link object or in
+    # the answer for one link; secrets-like (a decryption key), sent to the link's origin only
+    link_headers: tuple[FieldPath, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -442,6 +446,9 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
         if pages is not None and pages.links and "expires_at" in table:
             c.add(f"{key}.expires_at", "not with pages that list links: give the pages' "
                   "link_expires_at (each link's own expiry time)")  # fmt: skip
+        if pages is not None and "link_headers" in table:
+            c.add(f"{key}.link_headers", "not with pages: give the pages' link_headers (in "
+                  "each link object the pages list)")  # fmt: skip
         filename = c.value(table, key, "filename", _template(None))
         if filename and "{page}" in filename and pages is None:
             c.add(f"{key}.filename", "{page} needs a [results.pages] table")
@@ -465,6 +472,7 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 ),
                 query=c.value(table, key, "query", _query) or (),
                 pages=pages,
+                link_headers=_body_paths(c, table, key, "link_headers"),
             )
         )
     return specs
@@ -481,19 +489,31 @@ def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
     links = c.paths(table, key, "links")
     link_url = c.paths(table, key, "link_url")
     link_expires_at = c.paths(table, key, "link_expires_at")
+    link_headers = _body_paths(c, table, key, "link_headers")
     for name, found in (("links", links), ("link_url", link_url),
                         ("link_expires_at", link_expires_at)):  # fmt: skip
         if any(p.header or p.status or p.present for p in found):
             c.add(f"{key}.{name}", "expected a path into the body (not header:, present: or "
                   "http:status)")  # fmt: skip
-    for name in ("link_url", "link_expires_at"):
+    for name in ("link_url", "link_expires_at", "link_headers"):
         if name in table and "links" not in table:
             c.add(f"{key}.{name}", "needs links: the path to the links each page lists")
     if not paths:
         return None
     return PageSpec(next=paths, next_query=next_query, end_value=end_value,
                     max_pages=max_pages or 1000, links=links, link_url=link_url,
-                    link_expires_at=link_expires_at)  # fmt: skip
+                    link_expires_at=link_expires_at, link_headers=link_headers)  # fmt: skip
+
+
+def _body_paths(
+    c: _Checker, table: Mapping[str, Any], key: str, name: str
+) -> tuple[FieldPath, ...]:
+    """Paths into an answer's body only (not `header:`, `present:` or `http:status`)."""
+    found = c.paths(table, key, name)
+    if any(p.header or p.status or p.present for p in found):
+        c.add(f"{key}.{name}", "expected a path into the body (not header:, present: or "
+              "http:status)")  # fmt: skip
+    return found
 
 
 def _statuses(value: object) -> tuple[int, ...]:
