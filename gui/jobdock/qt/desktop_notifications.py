@@ -12,7 +12,10 @@ notification not delivered comes back through `undelivered` for the same fallbac
 Spec: https://specifications.freedesktop.org/notification-spec/latest/ (Notify `susssasa{sv}i`,
 signals ActionInvoked `us` and NotificationClosed `uu`); portal:
 https://flatpak.github.io/xdg-desktop-portal/docs/doc-org.freedesktop.portal.Notification.html
-(AddNotification `sa{sv}`, ActionInvoked `ssav`).
+(AddNotification `sa{sv}`, ActionInvoked `ssav`). The portal sends ActionInvoked back only for
+a "non-exported" action, one whose name does not start with "app."; an "app." action it delivers
+by D-Bus-activating the application (org.freedesktop.Application.ActivateAction), which Jobdock
+does not implement, so the click action is the plain PORTAL_ACTION.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ DESKTOP_ENTRY = "io.github.jobdock.Jobdock"
 NOTIFICATIONS = ("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
 PORTAL = ("org.freedesktop.portal.Desktop", "/org/freedesktop/portal/desktop")
 PORTAL_INTERFACE = "org.freedesktop.portal.Notification"
+PORTAL_ACTION = "show-job"  # non-exported (no "app."): the portal answers with ActionInvoked
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class _Session:
                 "title": ("s", request.title),
                 "body": ("s", request.text),
                 "priority": ("s", "high" if request.urgent else "normal"),
-                "default-action": ("s", "app.show-job"),
+                "default-action": ("s", PORTAL_ACTION),
                 "default-action-target": ("v", ("s", request.job_id)),
             }
             message = new_method_call(self._address, "AddNotification", "sa{sv}", (key, body))
@@ -178,8 +182,11 @@ class _Session:
                 return
             key = signal.body[0]
             if self._portal:
-                target = signal.body[2]
-                job_id = target[0][1] if target else self._jobs.get(key)
+                # parameter: the action's target (the job id), then (version 2) platform data
+                action, parameter = signal.body[1], signal.body[2]
+                target = parameter[0] if parameter else None
+                given = target[1] if target and target[0] == "s" else None
+                job_id = (given or self._jobs.get(key)) if action == PORTAL_ACTION else None
             else:
                 job_id = self._jobs.get(key) if signal.body[1] == "default" else None
             if job_id:
