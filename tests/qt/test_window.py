@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 from jobdock.core.model.job import DownloadState, JobState, SubmitRequest
 from jobdock.qt.categories import Category
 from jobdock.qt.job_model import Column, Role
-from jobdock.qt.main_window import MainWindow
+from jobdock.qt.main_window import MainWindow, demo_command
 from tests.qt.conftest import FakeEngine, make_job, succeeded
 
 
@@ -291,6 +292,18 @@ def test_first_run_explains_jobdock_and_offers_three_ways_in(
         assert win.detail.isVisible()
     finally:
         qasync_loop.run_until_complete(win.aclose())
+
+
+def test_try_the_demo_runs_the_bundles_own_program_when_frozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    assert demo_command() == ("/usr/bin/python3", ["-m", "jobdock", "--demo"])
+    # A PyInstaller bundle: sys.executable is the bundle's jobdock (or jobdock-gui) program.
+    monkeypatch.setattr(sys, "executable", "/opt/Jobdock/jobdock-gui")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert demo_command() == ("/opt/Jobdock/jobdock-gui", ["--demo"])
 
 
 def test_a_demo_window_does_not_offer_the_demo(qtbot: Any, tmp_path: Path) -> None:

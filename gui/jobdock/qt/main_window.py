@@ -488,6 +488,16 @@ class MainWindow(QMainWindow):
         )
 
 
+def demo_command() -> tuple[str, list[str]]:
+    """The program and arguments of `jobdock --demo`: in a frozen bundle (PyInstaller)
+    sys.executable is the bundle's own program, which takes `--demo` itself (`-m jobdock` would
+    be a CLI call that fails); otherwise it is Python, which runs the package."""
+    if getattr(sys, "frozen", False):
+        return sys.executable, ["--demo"]
+    return sys.executable, ["-m", "jobdock", "--demo"]
+
+
 def _start_demo_process() -> None:
     """`jobdock --demo` as a process of its own (its own data dir, simulator and window)."""
-    QProcess.startDetached(sys.executable, ["-m", "jobdock", "--demo"])
+    program, arguments = demo_command()
+    QProcess.startDetached(program, arguments)
