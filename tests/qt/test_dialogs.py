@@ -281,7 +281,8 @@ def test_accounts_form_shows_only_what_the_provider_uses(qasync_loop: Any, qtbot
 
     seen = qasync_loop.run_until_complete(scenario())
     common = ["Poll at least every (s)", "Poll at most every (s)", "More options"]
-    assert seen["vainu"] == ["Name", "Provider", "Base URL", "API key", *common]
+    # vainu is a bundled profile: its result hosts can be replaced per account
+    assert seen["vainu"] == ["Name", "Provider", "Base URL", "API key", "Result hosts", *common]
     assert seen["cisco-cce"] == ["Name", "Provider", "Base URL", "User", "Password", *common]
     assert "User" not in seen["generic-202"] and "Header name" not in seen["generic-202"]
     assert "Authentication" in seen["generic-202"]
@@ -356,6 +357,63 @@ def test_an_oauth2_profile_asks_for_each_named_secret(qasync_loop: Any, qtbot: A
     assert kept and json.loads(kept[-1] or "") == {"client_id": "cid", "client_secret": "csecret",
                                                     "refresh_token": "rtoken"}  # fmt: skip
     assert len(kept) == 1
+
+
+def test_a_profiles_url_options_are_labelled_inputs_with_its_defaults(
+    qasync_loop: Any, qtbot: Any
+) -> None:
+    """docs/profiles.md: an account can replace the profile's `[auth] token_url` (oauth2) and
+    its `result_hosts`; the form shows both, the profile's values as placeholders."""
+    from jobdock.core.providers.profiles.load import parse_profile
+    from jobdock.core.providers.profiles.provider import ProfileProvider
+    from tests.core.providers.profiles.test_patterns import OAUTH, UNIPROT
+
+    engine = FakeEngine()
+    oauth = ProfileProvider(parse_profile(OAUTH, source="o"))
+    stripe_like = UNIPROT.replace(
+        'base_url = "http://127.0.0.1:9"',
+        'base_url = "http://127.0.0.1:9"\n'
+        'result_hosts = ["files.example.com", "http://127.0.0.1:8"]',
+    )
+    plain = ProfileProvider(parse_profile(stripe_like, source="u"))
+    engine.providers = {**engine.providers, oauth.id: oauth, plain.id: plain}
+
+    async def scenario() -> dict[str, Any]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        seen: dict[str, Any] = {}
+        dialog.provider.setCurrentIndex(dialog.provider.findData(plain.id))
+        seen["plain rows"] = visible_rows(dialog)
+        seen["plain hosts"] = dialog.option_inputs["result_hosts"].placeholderText()
+        dialog.provider.setCurrentIndex(dialog.provider.findData(oauth.id))
+        seen["oauth rows"] = visible_rows(dialog)
+        seen["oauth token_url"] = dialog.option_inputs["token_url"].placeholderText()
+        seen["oauth hosts"] = dialog.option_inputs["result_hosts"].placeholderText()
+        dialog.name.setText("sandbox")
+        for name, value in (("client_id", "c"), ("client_secret", "s"), ("refresh_token", "r")):
+            dialog.named_secrets[name].setText(value)
+        dialog.option_inputs["token_url"].setText("https://test.example/token")
+        dialog.option_inputs["result_hosts"].setText("files.eu.example.com")
+        dialog.save()
+        await settle()
+        seen["saved"] = dict(engine.account("sandbox").options)
+        dialog.clear_form()
+        dialog.list.setCurrentItem(dialog.list.findItems("sandbox", Qt.MatchFlag.MatchExactly)[0])
+        seen["loaded"] = dialog.option_inputs["token_url"].text()
+        seen["more"] = dialog.options.toPlainText()
+        dialog.done(0)
+        return seen
+
+    seen = qasync_loop.run_until_complete(scenario())
+    assert "Token URL" not in seen["plain rows"] and "Result hosts" in seen["plain rows"]
+    assert seen["plain hosts"] == "files.example.com,http://127.0.0.1:8"
+    assert {"Token URL", "Result hosts"} <= set(seen["oauth rows"])
+    assert seen["oauth token_url"] == "https://api.amazon.com/auth/o2/token"
+    assert "none" in seen["oauth hosts"]
+    assert seen["saved"] == {"token_url": "https://test.example/token",
+                             "result_hosts": "files.eu.example.com"}  # fmt: skip
+    assert seen["loaded"] == "https://test.example/token" and seen["more"] == ""
 
 
 def test_accounts_form_saves_and_loads_the_documented_options(qasync_loop: Any, qtbot: Any) -> None:

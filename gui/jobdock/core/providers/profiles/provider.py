@@ -45,7 +45,6 @@ from jobdock.core.net.http import (
 from jobdock.core.net.inputs import MAX_ANSWER_BYTES, quoted, url_problem
 from jobdock.core.net.redaction import Redactor
 from jobdock.core.providers.base import (
-    AccountForm,
     JobRef,
     PollPolicy,
     Provider,
@@ -63,6 +62,7 @@ from jobdock.core.providers.common import (
     presigned_expiry,
     raw_text,
 )
+from jobdock.core.providers.profiles.account_form import profile_account_form
 from jobdock.core.providers.profiles.oauth import SECRETS, TokenAuth, decode_secrets
 from jobdock.core.providers.profiles.paths import (
     FieldPath,
@@ -165,7 +165,7 @@ class ProfileProvider(Provider):
         self.secret_label = profile.secret_label
         self.body_content_type = profile.submit.content_type  # a `--body` is sent as this
         self.poll_policy: PollPolicy = profile.poll
-        self.account_form = AccountForm(user=profile.auth.kind == "basic")
+        self.account_form = profile_account_form(profile)
 
     def __repr__(self) -> str:
         return f"ProfileProvider({self.id!r} from {self.profile.source})"
