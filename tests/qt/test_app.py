@@ -155,3 +155,45 @@ def test_only_one_instance_holds_the_lock_and_a_dead_holder_is_replaced(
     finally:
         first.release()
         second.release()
+
+
+def test_a_profile_given_on_the_command_line_is_loaded_in_the_window(
+    qtbot: Any, qasync_loop: Any, tmp_path: Path
+) -> None:
+    """docs/cli.md: `--profile FILE` loads a profile for this run, the window's too."""
+    from PySide6.QtCore import QSettings
+
+    from jobdock.core.store.credentials import MemoryCredentialStore
+    from jobdock.qt.app import parse_args, session_options, window_session
+    from tests.core.providers.profiles.test_patterns import UNIPROT
+
+    profile = tmp_path / "mine.toml"
+    profile.write_text(UNIPROT.replace('id = "idmapping-like"', 'id = "my-own-profile"'))
+    options = parse_args(["--profile", str(profile), "--data-dir", str(tmp_path / "data")])
+    assert options.profile == [str(profile)] and options.qt_args == []
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+
+    async def scenario() -> int:
+        async with window_session(
+            **session_options(options), settings=settings, credentials=MemoryCredentialStore()
+        ) as (runtime, window):
+            assert runtime.engine.provider("my-own-profile").display_name == "ID mapping"
+            dialog = window.open_accounts()
+            found = int(dialog.provider.findData("my-own-profile"))  # type: ignore[attr-defined]
+            dialog.close()
+            return found
+
+    assert qasync_loop.run_until_complete(scenario()) >= 0
+
+
+def test_a_command_line_profile_that_cannot_be_used_is_said_before_the_window(
+    tmp_path: Path, capsys: Any
+) -> None:
+    from jobdock.qt.app import main
+
+    profile = tmp_path / "broken.toml"
+    profile.write_text('id = "broken"\n')
+    assert main(["--profile", str(profile), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jobdock: ") and "broken.toml" in err and err.count("\n") == 1
+    assert not (tmp_path / "jobs.sqlite3").exists()  # nothing was started

@@ -26,8 +26,9 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from jobdock import __version__
-from jobdock.core.model.errors import JobdockError
+from jobdock.core.model.errors import ConfigError, JobdockError
 from jobdock.core.model.paths import AppPaths
+from jobdock.core.net.inputs import clip_line
 from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.profiles.load import load_profiles
 from jobdock.qt.dialogs.settings import START_IN_TRAY
@@ -42,9 +43,24 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="jobdock", description="Jobdock desktop window")
     parser.add_argument("--data-dir", default=None, help="where the job store and logs live")
     parser.add_argument("--demo", action="store_true", help="use the built-in API simulator")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="load a provider profile (TOML) for this run; may be repeated",
+    )
     options, qt_args = parser.parse_known_args(list(argv))  # the rest is for Qt (-style=...)
     options.qt_args = qt_args
     return options
+
+
+def session_options(options: argparse.Namespace) -> dict[str, Any]:
+    """What `window_session` gets from the command line: the data dir, demo mode, and the
+    profiles (the user's directory and every `--profile FILE`, as the CLI loads them). A
+    `--profile` file that cannot be used raises its `ProfileError`."""
+    profiles = load_profiles(options.profile, reserved=builtin_ids())
+    return {"data_dir": options.data_dir, "demo": options.demo, "profiles": profiles}
 
 
 def window_settings(data_dir: str | None) -> QSettings:
@@ -103,7 +119,7 @@ async def _window_session(
 
 async def run_window(
     app: QApplication,
-    options: argparse.Namespace,
+    session: dict[str, Any],
     reporter: ErrorReporter,
     instance: SingleInstance | None = None,
 ) -> int:
@@ -111,9 +127,7 @@ async def run_window(
     app.aboutToQuit.connect(quit_event.set)
     _quit_on_sigint(quit_event)
     try:
-        async with window_session(
-            data_dir=options.data_dir, demo=options.demo, reporter=reporter
-        ) as (_runtime, window):
+        async with window_session(**session, reporter=reporter) as (_runtime, window):
             reporter.set_parent_widget(lambda: window)
             window.quit_requested.connect(quit_event.set)
             if instance is not None:  # a later `jobdock` launch shows this window instead
@@ -175,6 +189,11 @@ def display_problem(environ: Mapping[str, str], platform: str = sys.platform) ->
 
 def main(argv: Sequence[str]) -> int:
     options = parse_args(argv)
+    try:
+        session = session_options(options)
+    except ConfigError as exc:  # a --profile file that cannot be used: as the CLI says it
+        print(f"jobdock: {clip_line(exc.user_message)}", file=sys.stderr)
+        return 2
     problem = display_problem(os.environ)
     if problem and QApplication.instance() is None:
         print(f"jobdock: {problem}", file=sys.stderr)
@@ -203,7 +222,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
             runner.get_loop().set_exception_handler(reporter.loop_exception_handler)
-            return runner.run(run_window(app, options, reporter, instance))
+            return runner.run(run_window(app, session, reporter, instance))
     finally:
         instance.release()
 
