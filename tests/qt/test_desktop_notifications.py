@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from jobdock.core.model.job import JobState
+from jobdock.core.model.job import DownloadState, JobState, utcnow
 from jobdock.qt.desktop_notifications import NOTIFICATIONS, PORTAL, PORTAL_INTERFACE
 from jobdock.qt.job_model import Role
 from jobdock.qt.main_window import MainWindow
-from tests.qt.conftest import FakeEngine, make_job, succeeded
+from tests.qt.conftest import NOW, FakeEngine, make_job, succeeded
 from tests.support.session_bus import start_session_bus
 from tests.support.tools import require_tools
 
@@ -101,7 +101,7 @@ def session_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def window_for(qtbot: Any, tmp_path: Path, engine: FakeEngine, **options: Any) -> MainWindow:
     settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(engine, settings=settings)
+    window = MainWindow(engine, settings=settings, clock=options.get("clock", utcnow))
     qtbot.addWidget(window)
     if "portal" in options:
         window.desktop_notifications._portal = options["portal"]
@@ -139,6 +139,55 @@ def test_a_finished_job_sends_notify_and_a_click_shows_the_job(
         qtbot.waitUntil(window.isVisible, timeout=10000)
         selected = window.table.selectionModel().selectedRows()
         assert [i.data(Role.JOB_ID.value) for i in selected] == ["job0001"]
+    finally:
+        qasync_loop.run_until_complete(window.aclose())
+        service.close()
+
+
+# Showing the window raises it; the offscreen plugin cannot, and says so.
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+@pytest.mark.parametrize("portal", [False, True], ids=["freedesktop", "flatpak-portal"])
+def test_failed_saved_and_expiring_jobs_are_notified_too(
+    qtbot: Any, qasync_loop: Any, tmp_path: Path, session_bus: str, portal: bool
+) -> None:
+    """Every kind of notice goes through the bus; a failure and an expiring link are urgent."""
+    service = FakeNotificationService(session_bus, portal=portal)
+    saved = tmp_path / "acme" / "job0002" / "r2.csv"
+    engine = FakeEngine([
+        make_job(1, state=JobState.RUNNING),
+        succeeded(2),  # its file is being saved
+        succeeded(3, expires_in=300),  # its link expires in 5 minutes, not saved
+    ])  # fmt: skip
+    window = window_for(qtbot, tmp_path, engine, portal=portal, clock=lambda: NOW)
+
+    def sent(n: int) -> tuple[str, str, bool]:
+        """The n-th notification: its title, text and whether it is urgent."""
+        qtbot.waitUntil(lambda: len(service.calls) > n, timeout=10000)
+        member, body = service.calls[n]
+        if portal:
+            assert member == "AddNotification"
+            notification = body[1]
+            priority = notification["priority"][1]
+            return notification["title"][1], notification["body"][1], priority == "high"
+        assert member == "Notify"
+        hints = body[6]
+        return body[3], body[4], hints["urgency"] == ("y", 2)
+
+    try:
+        window.hide()
+        # The window looks for expiring links at start and on every tick.
+        title, text, urgent = sent(0)
+        assert title == "Result link expires soon" and urgent
+        assert text == "export 3: link expires in 5 min and is not saved yet"
+        engine.publish(changed=(make_job(1, state=JobState.FAILED, error="server said no"),))
+        title, text, urgent = sent(1)
+        assert (title, text, urgent) == ("Job failed", "export 1: server said no", True)
+        engine.publish(changed=(succeeded(2, state=DownloadState.DONE, path=str(saved)),))
+        title, text, urgent = sent(2)
+        assert (title, text, urgent) == ("Result saved", f"export 2 → {saved}", False)
+        window._on_feed_ticked()  # once per job: the expiring link is not said again,
+        engine.publish(changed=(make_job(4, state=JobState.FAILED, error="quota"),))
+        assert sent(3)[:2] == ("Job failed", "export 4: quota")  # the next one sent is this
     finally:
         qasync_loop.run_until_complete(window.aclose())
         service.close()

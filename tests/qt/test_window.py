@@ -167,6 +167,50 @@ def test_sidebar_filters_and_counts(window: MainWindow) -> None:
     assert window.proxy.rowCount() == 1
 
 
+def shown(win: MainWindow) -> list[str]:
+    rows = range(win.proxy.rowCount())
+    return sorted(win.proxy.index(row, 0).data(Role.JOB_ID.value) for row in rows)
+
+
+def test_a_state_and_an_account_selected_together_show_their_intersection(
+    window: MainWindow,
+) -> None:
+    # job0001 succeeded (acme), job0002 succeeded (globex), job0003 queued (acme), job0004
+    # failed (globex)
+    window.sidebar.select(Category.SUCCEEDED, ("account", "globex"))
+    assert shown(window) == ["job0002"]  # not every succeeded job, not every globex job
+    window.sidebar.select(Category.FAILED, Category.QUEUED, ("account", "acme"))
+    assert shown(window) == ["job0003"]
+    window.sidebar.select(Category.FAILED, ("account", "acme"))
+    assert shown(window) == []
+    window.sidebar.select(Category.SUCCEEDED, ("account", "acme"), ("account", "globex"))
+    assert shown(window) == ["job0001", "job0002"]
+
+
+def test_re_submitting_several_jobs_asks_first_with_their_count(
+    window: MainWindow, qasync_loop: Any
+) -> None:
+    failed = window.engine.job("job0004")
+    request = SubmitRequest(method="POST", path="exports")
+    window.engine.publish(changed=(dataclasses.replace(failed, request=request),))
+    window.feed.flush()
+    select(window, "job0001", "job0002", "job0004")  # job0001 has no request to send again
+
+    async def scenario() -> list[str]:
+        window.commands.retry.trigger()
+        cancelled = answer(window, yes=False)
+        await settle()
+        assert window.engine.calls == []  # Cancel sends nothing
+        window.commands.retry.trigger()
+        confirmed = answer(window)
+        await settle()
+        return [cancelled, confirmed]
+
+    cancelled, confirmed = qasync_loop.run_until_complete(scenario())
+    assert "Start 2 jobs again?" in cancelled and "Start 2 jobs again?" in confirmed
+    assert sorted(window.engine.calls) == [("resubmit", "job0002"), ("resubmit", "job0004")]
+
+
 def test_detail_pane_shows_fields_answer_log_and_history(window: MainWindow) -> None:
     select(window, "job0003")
     assert window.detail.job_id == "job0003"
@@ -290,6 +334,86 @@ def test_first_run_explains_jobdock_and_offers_three_ways_in(
         engine.publish(changed=(make_job(1),))
         qtbot.waitUntil(lambda: win.table_stack.currentWidget() is win.table)
         assert win.detail.isVisible()
+    finally:
+        qasync_loop.run_until_complete(win.aclose())
+
+
+def test_first_run_add_an_account_and_track_a_job_open_their_dialogs(
+    qtbot: Any, tmp_path: Path, qasync_loop: Any
+) -> None:
+    from jobdock.qt.dialogs.accounts import AccountsDialog
+    from jobdock.qt.dialogs.track import TrackDialog
+
+    engine = FakeEngine([], download_dir=tmp_path)
+    accounts = engine._accounts
+    engine._accounts = {}  # a fresh install: no account, no job
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(engine, settings=settings)
+    qtbot.addWidget(win)
+    win.start()
+    win.show()
+
+    async def close(key: str) -> None:
+        win.dialogs[key].done(0)
+        await asyncio.sleep(0)
+        assert key not in win.dialogs
+
+    async def scenario() -> None:  # the dialogs start their work on the running loop
+        win.empty_state.add_account.click()
+        dialog = win.dialogs.get("accounts")
+        assert isinstance(dialog, AccountsDialog) and dialog.isVisible()
+        await close("accounts")
+        # Tracking needs the job's account: with none, the account form comes first, saying so.
+        win.empty_state.track.click()
+        dialog = win.dialogs.get("accounts")
+        assert isinstance(dialog, AccountsDialog) and "needs its account" in dialog.status.text()
+        assert "track" not in win.dialogs
+        await close("accounts")
+        engine._accounts = accounts  # an account, still no job: the explanation stays
+        win.refresh_accounts()
+        assert win.table_stack.currentWidget() is win.empty_state
+        win.empty_state.track.click()
+        track = win.dialogs.get("track")
+        assert isinstance(track, TrackDialog) and track.isVisible()
+        await close("track")
+
+    try:
+        qasync_loop.run_until_complete(scenario())
+    finally:
+        qasync_loop.run_until_complete(win.aclose())
+
+
+# Showing the window again raises it; the offscreen plugin cannot, and says so.
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+@pytest.mark.parametrize("tray", [False, True], ids=["no-tray", "tray"])
+def test_closing_the_window_quits_without_a_tray_and_hides_to_it_with_one(
+    qtbot: Any, tmp_path: Path, qasync_loop: Any, tray: bool
+) -> None:
+    engine = FakeEngine([make_job(1), make_job(2)], download_dir=tmp_path)
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(engine, settings=settings)
+    qtbot.addWidget(win)
+    win.tray.available = tray
+    quits: list[bool] = []
+    win.quit_requested.connect(lambda: quits.append(True))
+    win.start()
+    win.show()
+    try:
+        win.close()
+        if not tray:
+            assert quits == [True]  # the runner closes everything (app.py's quit event)
+            return
+        assert quits == [] and not win.isVisible()  # in the tray, the engine goes on
+        win.show_normal()  # a second launch (SingleInstance.activated) or the tray icon
+        assert win.isVisible()
+        win.hide()
+        win.desktop_notifications.clicked.emit("job0002")  # a click on a notification
+        assert win.isVisible()
+        selected = win.table.selectionModel().selectedRows()
+        assert [i.data(Role.JOB_ID.value) for i in selected] == ["job0002"]
+        win.settings.setValue("tray/close_to_tray", False)  # the setting says quit anyway
+        win.close()
+        assert quits == [True]
     finally:
         qasync_loop.run_until_complete(win.aclose())
 
