@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
 from jobdock.qt.dialogs.track import TrackDialog
 from jobdock.qt.notices import Notice
 from tests.qt.conftest import FakeEngine
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def settle() -> None:
@@ -466,3 +470,57 @@ def test_cisco_account_needs_its_user(qasync_loop: Any, qtbot: Any) -> None:
 
     assert "user name" in qasync_loop.run_until_complete(scenario())
     assert engine.calls == []
+
+
+def test_accounts_dialog_screenshots(qasync_loop: Any, qtbot: Any, tmp_path: Path) -> None:
+    """The accounts form of a built-in provider with a user (Cisco CCE), of one with options
+    (generic-202) and of a profile with its URL options (Salesforce Bulk Query, oauth2); saved
+    to docs/screenshot-accounts-*.png with JOBDOCK_DOCS_SCREENSHOTS=1."""
+    engine = FakeEngine()
+    engine.credentials.backend_name = lambda: "Secret Service (GNOME Keyring)"  # type: ignore[method-assign]
+    forms = {
+        "cisco": ("cce-prod", "cisco-cce", "https://cce.example.com/unifiedconfig/config",
+                  (760, 420)),
+        "generic-202": ("azure-exports", "generic-202", "https://exports.example.net/api",
+                        (760, 430)),
+        "profile": ("sf-sandbox", "salesforce-bulk-query",
+                    "https://acme--dev.sandbox.my.salesforce.com", (760, 520)),
+    }  # fmt: skip
+
+    async def scenario() -> dict[str, list[str]]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        dialog.show()  # first: showing it loads the first account into the form
+        await settle()
+        rows = {}
+        for shot, (name, provider, base_url, size) in forms.items():
+            dialog.clear_form()
+            dialog.provider.setCurrentIndex(dialog.provider.findData(provider))
+            dialog.name.setText(name)
+            dialog.base_url.setText(base_url)
+            if provider == "cisco-cce":
+                dialog.user.setText("administrator")
+                dialog.secret.setText("s3cr3t-pass")
+            elif provider == "generic-202":
+                dialog.secret.setText("subscription1")
+                auth = dialog.option_inputs["auth"]
+                auth.setCurrentIndex(auth.findData("header"))
+                dialog.option_inputs["auth_header"].setText("Ocp-Apim-Subscription-Key")
+            else:
+                for secret in dialog.named_secrets.values():
+                    secret.setText("secret-value")  # the token URL shows the profile's
+            dialog.resize(*size)
+            await asyncio.sleep(0.05)  # the layout settles; paint
+            rows[shot] = visible_rows(dialog)
+            image = tmp_path / f"screenshot-accounts-{shot}.png"
+            assert dialog.grab().save(str(image))
+            if os.environ.get("JOBDOCK_DOCS_SCREENSHOTS") == "1":
+                shutil.copyfile(image, REPO / "docs" / image.name)
+        dialog.done(0)
+        return rows
+
+    rows = qasync_loop.run_until_complete(scenario())
+    assert "User" in rows["cisco"] and "Header name" in rows["generic-202"]
+    assert {"Token URL", "Result hosts", "Client ID"} <= set(rows["profile"])
+    # (the profile's own token endpoint, as the Token URL's placeholder, is in the picture)

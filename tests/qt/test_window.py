@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from jobdock.qt.categories import Category
 from jobdock.qt.job_model import Column, Role
 from jobdock.qt.main_window import MainWindow, demo_command
 from tests.qt.conftest import FakeEngine, make_job, succeeded
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -317,6 +321,12 @@ def test_first_run_explains_jobdock_and_offers_three_ways_in(
         buttons = [b.text() for b in (win.empty_state.add_account, win.empty_state.track,
                                       win.empty_state.demo)]  # fmt: skip
         assert buttons == ["Add an account…", "Track a job by URL…", "Try the demo"]
+        win.resize(1280, 800)
+        qasync_loop.run_until_complete(asyncio.sleep(0.05))  # the layout settles; paint
+        shot = tmp_path / "screenshot-first-run.png"
+        assert win.grab().save(str(shot))
+        if os.environ.get("JOBDOCK_DOCS_SCREENSHOTS") == "1":
+            shutil.copyfile(shot, REPO / "docs" / "screenshot-first-run.png")
         win.empty_state.demo.click()
         assert demos == [True]
 
