@@ -21,6 +21,7 @@ from jobdock.simulator import FakeClock, SimConfig, Simulator
 from jobdock.simulator.faults import ResetFault, StatusFault, StorageFault
 from jobdock.simulator.integrity import StoredDigests
 from jobdock.simulator.server import SimHandler
+from tests.support.waiting import wait_until
 
 # One TLS context for every client: building one per client costs ~50 ms.
 TLS = ssl.create_default_context()
@@ -275,7 +276,8 @@ def test_reset_fault_drops_the_connection(sim: Simulator, client: httpx.Client) 
         client.get(base + "/companies/async/")
     assert client.get(base + "/companies/async/").status_code == 401
     # Both recorded (the dropped one as 0), in either order: the reset request is recorded as its
-    # handler ends, which may be after the next request on a new connection.
+    # handler ends, which may be after the next request on a new connection has been answered.
+    wait_until(lambda: len(sim.requests("vainu")) == 2, timeout=10, what="both requests recorded")
     assert sorted(r.status for r in sim.requests("vainu")) == [0, 401]
 
 
