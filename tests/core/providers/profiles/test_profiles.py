@@ -644,11 +644,13 @@ def test_every_bundled_profile_passes_profiles_check_and_has_its_page():
     assert check([str(f) for f in files], out=out, err=err) == 0, err.getvalue()
     assert out.getvalue().count(": ok (profile ") == len(files)
     listed = (REPO_ROOT / "docs/profiles.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     for profile in bundled_profiles():
         if profile.id in ("vainu", "testo"):  # documented in docs/profiles.md itself
             continue
         assert (REPO_ROOT / f"docs/profiles/{profile.id}.md").is_file(), profile.id
         assert f"[`{profile.id}`](profiles/{profile.id}.md)" in listed, profile.id
+        assert f"[`{profile.id}`](docs/profiles/{profile.id}.md)" in readme, profile.id
 
 
 def test_profiles_check_still_refuses_a_bundled_id_in_another_file(tmp_path: Path):
