@@ -138,3 +138,52 @@ def test_fetching_everything_reads_the_unsettled_jobs_not_read_yet(
     proxy.set_search("export 1")  # a search looks at every job
     assert [proxy.jobs_at([r])[0].id for r in range(proxy.rowCount())] == ["job0001"]
     assert model.rowCount() == 7 and table.unread_left() == 0
+
+
+def test_the_all_shown_actions_count_and_take_the_jobs_not_fetched_yet(
+    qasync_loop: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Remove all 13 shown…" over a table that holds 4 rows: the settled history not paged in
+    and the unsettled jobs not read yet are counted, fetched before the question and removed."""
+    from PySide6.QtWidgets import QMessageBox, QWidget
+
+    from jobdock.qt.actions import JobActions
+    from jobdock.qt.loop import ErrorReporter, Tasks
+    from tests.qt.conftest import FakeEngine
+
+    monkeypatch.setattr(job_model, "HISTORY_PAGE", 3)
+    monkeypatch.setattr(feed_module, "HISTORY_PAGE", 3)
+    store = JobStore.open(tmp_path / "jobs.sqlite3")
+    unsettled = [make_job(n) for n in range(6)]
+    history = [succeeded(n, state=DownloadState.DONE, path=f"/d/{n}.csv") for n in range(6, 13)]
+    store.put_jobs([*unsettled, *history])
+    table = JobTable(store, redactor=Redactor(), clock=lambda: NOW, monotonic=lambda: 0.0,
+                     longest_wait=lambda _job: 60.0, defer_unsettled=True)  # fmt: skip
+    model, proxy = window_table(qtbot, table)
+    assert model.rowCount() < 13 and table.unread_left() and table.history_left()
+    assert proxy.shown_count() == 13  # what the action says before anything is fetched
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    engine = FakeEngine()
+    tasks = Tasks(ErrorReporter(), on_known=lambda what, error: None)
+    actions = JobActions(engine=engine, tasks=tasks, selection=list, parent=parent,
+                         shown=proxy.shown_jobs)  # fmt: skip
+    actions.fit_shown(proxy.shown_count(), None)  # a menu opens: nothing is fetched for it
+    assert actions.remove_shown.text() == "Remove all 13 shown…"
+    assert actions.download_shown.isEnabled() and actions.retry_shown.isEnabled()
+
+    async def scenario() -> str:
+        actions.remove_shown.trigger()
+        box = actions.confirmation
+        assert box is not None
+        text = box.text()
+        box.button(QMessageBox.StandardButton.Yes).click()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return text
+
+    assert qasync_loop.run_until_complete(scenario()) == "Stop tracking all 13 jobs shown?"
+    assert sorted(c[1] for c in engine.calls) == [f"job{n:04d}" for n in range(13)]
+    assert model.rowCount() == 13 and table.unread_left() == 0 and table.history_left() == 0
+    proxy.set_accounts(["acme"])  # a filter fetched everything: its rows are the count
+    assert proxy.shown_count() == proxy.rowCount() == 6

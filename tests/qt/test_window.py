@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QSettings, QUrl
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QToolBar, QToolButton
 
 from jobdock.core.model.job import DownloadState, JobState, SubmitRequest
 from jobdock.qt.categories import Category
@@ -128,6 +128,80 @@ def test_bulk_actions_on_everything_shown_ask_with_a_count(
     assert "about 4 jobs" in refresh
     assert "2 jobs (2 files)" in download  # the two with results
     assert window.engine.calls == []  # Cancel sends nothing
+
+
+def texts(actions: list[Any]) -> list[str]:
+    return [action.text() for action in actions if not action.isSeparator()]
+
+
+def test_bulk_actions_offer_the_selection_and_everything_the_filter_shows(
+    window: MainWindow, qasync_loop: Any
+) -> None:
+    window.sidebar.select(("account", "acme"))  # job0001 (saved) and job0003 (queued)
+    select(window, "job0003")
+    menu = texts(window.build_table_menu().actions())
+    assert "Re-submit" in menu and "Remove…" in menu  # one selected: the plain words
+    assert {"Download all 2 shown…", "Refresh all 2 shown…", "Re-submit all 2 shown…",
+            "Remove all 2 shown…"} <= set(menu)  # fmt: skip
+    a = window.commands
+    # Every job shown is in the rows: what fits none of them is disabled (job0001's file is
+    # saved, job0003 has none yet; neither was submitted here).
+    assert not a.download_shown.isEnabled() and not a.retry_shown.isEnabled()
+    assert a.refresh_shown.isEnabled() and a.remove_shown.isEnabled()
+    window.sidebar.select(Category.ALL)
+    select(window, "job0001", "job0002", "job0004")
+    menu = texts(window.build_table_menu().actions())
+    assert {"Download 3 selected…", "Refresh 3 selected…", "Re-submit 3 selected…",
+            "Remove 3 selected…", "Remove all 4 shown…"} <= set(menu)  # fmt: skip
+    assert a.download_shown.isEnabled() and a.retry_shown.isEnabled()  # job0002 fits both
+    window.sidebar.select(("account", "acme"))
+    window.recount()  # the counts of a tick: what the last menu found still holds
+    assert a.download_shown.text() == "Download all 2 shown…"
+    window.job_menu.aboutToShow.emit()
+    assert not a.download_shown.isEnabled() and not a.retry_shown.isEnabled()
+    window.recount()
+    assert not a.download_shown.isEnabled() and a.remove_shown.isEnabled()
+    assert window.commands.retry_shown in window.job_menu.actions()
+    (toolbar,) = window.findChildren(QToolBar, "main-toolbar")
+    assert [b.text() for b in toolbar.findChildren(QToolButton)
+            if b.defaultAction() in (window.commands.retry, window.commands.remove)] == [
+        "Re-submit", "Remove…"]  # the toolbar keeps its short words  # fmt: skip
+    window.sidebar.search.setText("no such job")
+    assert not window.commands.remove_shown.isEnabled()
+    assert window.commands.remove_shown.text() == "Remove all 0 shown…"
+
+
+def test_everything_the_filter_shows_is_acted_on_after_a_confirmation_with_its_count(
+    window: MainWindow, qasync_loop: Any
+) -> None:
+    window.sidebar.select(Category.SUCCEEDED, Category.FAILED)  # job0001, job0002, job0004
+    select(window, "job0002")  # the selection does not matter to the "all shown" actions
+
+    async def scenario() -> list[str]:
+        asked = []
+        window.build_table_menu()  # the actions as a menu opens: every job shown fits one
+        window.commands.retry_shown.trigger()  # only job0002 has a request
+        asked.append(answer(window, yes=False))
+        window.commands.download_shown.trigger()  # job0001 is saved already
+        asked.append(answer(window))
+        window.commands.remove_shown.trigger()
+        box = window.commands.confirmation
+        assert box is not None and box.checkBox() is not None  # "also delete the saved files"
+        asked.append(answer(window))
+        await settle()
+        window.feed.flush()
+        return asked
+
+    resubmit, download, remove = qasync_loop.run_until_complete(scenario())
+    assert "Start 1 of the 3 jobs shown again?" in resubmit and "tracked" in resubmit
+    assert "Download the files of 1 of the 3 jobs shown (1 not saved yet)?" in download
+    assert "Stop tracking all 3 jobs shown?" in remove and "1 saved file" in remove
+    assert "Shown: failed, succeeded." in remove  # which filters show them
+    assert sorted(window.engine.calls) == [
+        ("download", "job0002"),
+        ("remove", "job0001"), ("remove", "job0002"), ("remove", "job0004"),
+    ]  # fmt: skip
+    assert window.model.row_of("job0003") is not None  # queued: not shown, not removed
 
 
 def test_open_copy_and_remove(window: MainWindow, qasync_loop: Any, tmp_path: Path) -> None:

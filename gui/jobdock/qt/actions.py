@@ -1,8 +1,10 @@
 """What a user can do to the selected jobs: the actions of the toolbar, context menu and keys.
 
-Every action works on the whole selection. Network and disk work runs as kept tasks (`Tasks`),
-so the window never freezes; errors the engine names (`JobdockError`) go to the status bar.
-"Open file"/"open folder" go through `QDesktopServices` (injectable for tests).
+Every action works on the whole selection. Four of them also have a twin that works on every
+job the filters show, fetched or not ("Re-submit all 37 shown…"); those always ask first, with
+the true count. Network and disk work runs as kept tasks (`Tasks`), so the window never
+freezes; errors the engine names (`JobdockError`) go to the status bar. "Open file"/"open
+folder" go through `QDesktopServices` (injectable for tests).
 """
 
 from __future__ import annotations
@@ -43,6 +45,22 @@ def can_cancel(job: Job) -> bool:
     return can_pause(job) or can_resume(job)
 
 
+def unsaved_files(job: Job) -> int:
+    """The job's files not saved yet (what "Download" would fetch)."""
+    return sum(1 for r in job.results if r.download_state != DownloadState.DONE)
+
+
+def how_many(count: int, shown: int | None) -> str:
+    """How many jobs, in words: "3 jobs" for a selection; "all 37 jobs shown" or "3 of the 37
+    jobs shown" for the jobs the filters show."""
+    jobs = f"{count} job" + ("" if count == 1 else "s")
+    if shown is None:
+        return jobs
+    if count == shown:
+        return f"the {jobs} shown" if count == 1 else f"all {jobs} shown"
+    return f"{count} of the {shown} job{'' if shown == 1 else 's'} shown"
+
+
 def delete_saved_files(paths: list[Path]) -> int:
     """Delete the files Jobdock saved for a job (never through a link, never a folder), then
     their folders if that left them empty; returns how many files went."""
@@ -75,11 +93,15 @@ class JobActions(QObject):
         selection: Callable[[], list[Job]],
         parent: QWidget,
         open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl,
+        shown: Callable[[], list[Job]] = list,
+        shown_by: Callable[[], str] = str,
     ) -> None:
         super().__init__(parent)
         self._engine = engine
         self._tasks = tasks
         self._selection = selection
+        self._shown = shown  # every job the filters show (the history not fetched yet too)
+        self._shown_by = shown_by  # the filters, in words ("failed · account acme")
         self._parent = parent
         self._open_url = open_url
         self.confirmation: QMessageBox | None = None
@@ -109,10 +131,25 @@ class JobActions(QObject):
         # toolbar button fits without the overflow arrow hiding Accounts and Settings.
         for action, short in ((self.pause, "Pause"), (self.resume, "Resume"),
                               (self.open_file, "Open"), (self.open_folder, "Folder"),
-                              (self.refresh, "Refresh")):  # fmt: skip
+                              (self.refresh, "Refresh"), (self.download, "Download now"),
+                              (self.retry, "Re-submit"), (self.remove, "Remove…")):  # fmt: skip
             action.setIconText(short)
+        # In the menus, a bulk action on several selected jobs says how many ("Re-submit 3
+        # selected…"); its twin below acts on every job the filters show.
+        self._selected_texts = {self.download: ("Download now", "Download"),
+                                self.refresh: ("Refresh now", "Refresh"),
+                                self.retry: ("Re-submit", "Re-submit"),
+                                self.remove: ("Remove…", "Remove")}  # fmt: skip
+        self.download_shown = self._shown_action("download", self.download_all_shown)
+        self.refresh_shown = self._shown_action("refresh", self.refresh_all_shown)
+        self.retry_shown = self._shown_action("retry", self.resubmit_all_shown)
+        self.remove_shown = self._shown_action("remove", self.remove_all_shown)
+        self._shown_verbs = {self.download_shown: "Download", self.refresh_shown: "Refresh",
+                             self.retry_shown: "Re-submit",
+                             self.remove_shown: "Remove"}  # fmt: skip
         self.update_enabled()
         self.update_sync_enabled()
+        self.update_shown(0)
 
     def _action(self, text: str, icon_name: str, slot: Callable[[], Any], key: Any) -> QAction:
         action = set_themed_icon(QAction(text, self._parent), icon_name)
@@ -121,6 +158,44 @@ class JobActions(QObject):
         action.triggered.connect(lambda _checked=False: slot())
         self._parent.addAction(action)
         return action
+
+    def _shown_action(self, icon_name: str, slot: Callable[[], Any]) -> QAction:
+        action = set_themed_icon(QAction(self._parent), icon_name)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def shown_actions(self) -> list[QAction]:
+        """The bulk actions on every job the filters show (menus only: no key, no button)."""
+        return [self.download_shown, self.refresh_shown, self.retry_shown, self.remove_shown]
+
+    def update_shown(self, count: int) -> None:
+        """Say how many jobs the filters show (`count`: the true number, history not fetched
+        yet included). Download and re-submit keep what `fit_shown` last found, unless no job
+        is shown at all."""
+        for action, verb in self._shown_verbs.items():
+            action.setText(f"{verb} all {count} shown…")
+        self.refresh_shown.setEnabled(count > 0)
+        self.remove_shown.setEnabled(count > 0)
+        if count == 0:
+            self.download_shown.setEnabled(False)
+            self.retry_shown.setEnabled(False)
+
+    def fit_shown(self, count: int, jobs: list[Job] | None) -> None:
+        """As a menu opens: `update_shown`, and download and re-submit enabled when they fit
+        some of the `jobs` shown (None: not all of them are in the rows; a click fetches
+        them and says so when none fits)."""
+        self.update_shown(count)
+        fits = (count > 0, count > 0) if jobs is None else (
+            any(unsaved_files(job) for job in jobs),
+            any(job.request is not None for job in jobs),
+        )  # fmt: skip
+        self.download_shown.setEnabled(fits[0])
+        self.retry_shown.setEnabled(fits[1])
+
+    def _about_shown(self, detail: str) -> str:
+        """A question's detail for the "all shown" actions: which filters show the jobs."""
+        shown_by = self._shown_by()
+        return f"Shown: {shown_by}. {detail}" if shown_by else detail
 
     def job_actions(self) -> list[QAction]:
         return [
@@ -140,6 +215,8 @@ class JobActions(QObject):
         self.retry.setEnabled(any(j.request is not None for j in jobs))
         for action in (self.open_folder, self.copy_id, self.refresh, self.remove):
             action.setEnabled(bool(jobs))
+        for action, (text, verb) in self._selected_texts.items():
+            action.setText(f"{verb} {len(jobs)} selected…" if len(jobs) > 1 else text)
 
     def update_sync_enabled(self) -> None:
         """After the accounts changed (this reads them from the store)."""
@@ -165,6 +242,20 @@ class JobActions(QObject):
         files = sum(len(job.results) for job in jobs)
         self._ask("Download results", f"Download the results of {len(jobs)} jobs ({files} files)?",
                   "Expired links are refreshed first; files already saved are kept.",
+                  lambda _checked: self._download_all(jobs))  # fmt: skip
+
+    def download_all_shown(self) -> None:
+        shown = self._shown()
+        jobs = [job for job in shown if unsaved_files(job)]
+        if not jobs:
+            self.message.emit(f"No file to download among the {len(shown)} job(s) shown")
+            return
+        files = sum(unsaved_files(job) for job in jobs)
+        self._ask("Download results",
+                  f"Download the files of {how_many(len(jobs), len(shown))} "
+                  f"({files} not saved yet)?",
+                  self._about_shown("Failed and expired ones are tried again, expired links "
+                                    "refreshed first; files already saved are kept."),
                   lambda _checked: self._download_all(jobs))  # fmt: skip
 
     def _download_all(self, jobs: list[Job]) -> None:
@@ -268,6 +359,15 @@ class JobActions(QObject):
                   "Each job is polled once, ahead of its schedule (this spends API quota).",
                   lambda _checked: self._refresh_all(jobs))  # fmt: skip
 
+    def refresh_all_shown(self) -> None:
+        shown = self._shown()
+        if not shown:
+            return
+        self._ask("Refresh jobs", f"Ask the APIs about {how_many(len(shown), len(shown))} now?",
+                  self._about_shown("Each job is polled once, ahead of its schedule (this "
+                                    "spends API quota)."),
+                  lambda _checked: self._refresh_all(shown))  # fmt: skip
+
     def _refresh_all(self, jobs: list[Job]) -> None:
         for job in jobs:
             self._tasks.spawn(self._engine.refresh(job.id), what=f"refresh job {job.id}")
@@ -279,6 +379,20 @@ class JobActions(QObject):
             return
         self._ask("Re-submit jobs", f"Start {len(jobs)} jobs again?",
                   "Each request is sent to its API once more and followed as a new job.",
+                  lambda _checked: self._resubmit_all(jobs))  # fmt: skip
+
+    def resubmit_all_shown(self) -> None:
+        shown = self._shown()
+        jobs = [job for job in shown if job.request is not None]
+        if not jobs:
+            self.message.emit(f"None of the {len(shown)} job(s) shown was submitted here: "
+                              "nothing to re-submit")  # fmt: skip
+            return
+        self._ask("Re-submit jobs", f"Start {how_many(len(jobs), len(shown))} again?",
+                  self._about_shown(
+                      "Each request is sent to its API once more and followed as a new job."
+                      + ("" if len(jobs) == len(shown) else " The others were tracked, not "
+                         "submitted here: they have no request to send again.")),
                   lambda _checked: self._resubmit_all(jobs))  # fmt: skip
 
     def _resubmit_all(self, jobs: list[Job]) -> None:
@@ -298,7 +412,13 @@ class JobActions(QObject):
         self.message.emit(f"Synced {name}: {len(jobs)} job(s) in its list")
 
     def confirm_remove(self) -> None:
-        jobs = self._selection()
+        self._confirm_remove(self._selection(), shown=None)
+
+    def remove_all_shown(self) -> None:
+        shown = self._shown()
+        self._confirm_remove(shown, shown=len(shown))
+
+    def _confirm_remove(self, jobs: list[Job], *, shown: int | None) -> None:
         if not jobs:
             return
         files = sum(len(saved_paths(job)) for job in jobs)
@@ -309,11 +429,12 @@ class JobActions(QObject):
                 self._tasks.spawn(self._remove(job_id, paths if delete_files else []),
                                   what=f"remove job {job_id}")  # fmt: skip
 
+        detail = (f"Their {files} saved file(s) stay on disk unless you say so." if files
+                  else "No file of theirs has been saved.")  # fmt: skip
         self._ask(
             "Remove jobs",
-            f"Stop tracking {len(jobs)} job(s)?",
-            f"Their {files} saved file(s) stay on disk unless you say so."
-            if files else "No file of theirs has been saved.",
+            f"Stop tracking {how_many(len(jobs), shown)}?",
+            detail if shown is None else self._about_shown(detail),
             remove,
             checkbox=f"Also delete the {files} saved file(s)" if files else None,
         )  # fmt: skip

@@ -214,6 +214,14 @@ class JobTableModel(QAbstractTableModel):
     def history_left(self) -> int:
         return 0 if self._history is None else int(self._history.history_left())
 
+    def not_fetched(self) -> int:
+        """The jobs not in the rows yet: the settled history not paged in and the unsettled
+        jobs the engine has not read yet."""
+        if self._history is None:
+            return 0
+        unread = getattr(self._history, "unread_left", None)
+        return self.history_left() + (int(unread()) if unread is not None else 0)
+
     def fetch_all(self) -> None:
         """Every job in the rows: the unsettled jobs not read yet and the settled history not
         fetched yet, at once."""

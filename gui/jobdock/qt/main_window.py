@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self._start_demo = start_demo or _start_demo_process
         self.commands = JobActions(
             engine=engine, tasks=self.tasks, selection=self.table.selected_jobs, parent=self,
-            open_url=open_url,
+            open_url=open_url, shown=self.proxy.shown_jobs, shown_by=self.proxy.describe,
         )  # fmt: skip
         self.transfer_status = QLabel()  # every download together: count and speed
         self.transfer_status.setAccessibleName("Downloads now")
@@ -180,7 +180,11 @@ class MainWindow(QMainWindow):
         job_menu = menu.addMenu("&Job")
         job_menu.addActions(a.job_actions())
         job_menu.addSeparator()
+        job_menu.addActions(a.shown_actions())
+        job_menu.addSeparator()
         job_menu.addAction(a.sync)
+        job_menu.aboutToShow.connect(self.fit_shown_actions)
+        self.job_menu = job_menu
         view_menu = menu.addMenu("&View")
         find = self._window_action("Find…", "search", self.focus_search)
         find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))  # Ctrl+F, Cmd+F
@@ -203,7 +207,7 @@ class MainWindow(QMainWindow):
         self.feed.batch_applied.connect(self._on_feed_batch_applied)
         self.feed.ticked.connect(self._on_feed_ticked)
         self.sidebar.filters_changed.connect(self._on_sidebar_filters_changed)
-        self.sidebar.search_changed.connect(self.proxy.set_search)
+        self.sidebar.search_changed.connect(self._on_sidebar_search_changed)
         self.sidebar.account_menu_requested.connect(self._on_sidebar_account_menu_requested)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.table.customContextMenuRequested.connect(self._on_table_menu_requested)
@@ -354,6 +358,17 @@ class MainWindow(QMainWindow):
         self.detail.setVisible(not empty)
         self.tray.set_counts(counts[Category.RUNNING], counts[Category.QUEUED],
                              counts[Category.FAILED], counts[Category.EXPIRING])  # fmt: skip
+        self.update_shown_count()
+
+    def update_shown_count(self) -> None:
+        """The "… all 37 shown" actions say how many jobs the filters show now."""
+        self.commands.update_shown(self.proxy.shown_count())
+
+    def fit_shown_actions(self) -> None:
+        """As a menu with the "… all 37 shown" actions opens: their counts, and with every job
+        shown in the rows, only those that fit some of them enabled."""
+        jobs = None if self.model.not_fetched() else self.proxy.shown_jobs()
+        self.commands.fit_shown(self.proxy.shown_count(), jobs)
 
     def refresh_accounts(self) -> None:
         names = {a.name for a in self.engine.accounts()} | self.model.accounts()
@@ -365,6 +380,11 @@ class MainWindow(QMainWindow):
     def _on_sidebar_filters_changed(self, categories: list[Category], accounts: list[str]) -> None:
         self.proxy.set_categories(categories)
         self.proxy.set_accounts(accounts)
+        self.update_shown_count()
+
+    def _on_sidebar_search_changed(self, text: str) -> None:
+        self.proxy.set_search(text)
+        self.update_shown_count()
 
     def _on_sidebar_account_menu_requested(self, name: str, where: QPoint) -> None:
         self.context_menu = self.build_account_menu(name)
@@ -405,12 +425,20 @@ class MainWindow(QMainWindow):
             self.detail.show_job(job, self.engine.events(job.id))
 
     def _on_table_menu_requested(self, pos: Any) -> None:
+        self.context_menu = self.build_table_menu()
+        self.context_menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def build_table_menu(self) -> QMenu:
+        """The table's context menu: the actions on the selection ("Re-submit 3 selected…"),
+        then the same on every job the filters show ("Re-submit all 37 shown…")."""
+        self.fit_shown_actions()
         menu = QMenu(self)
         menu.addActions(self.commands.job_actions())
         menu.addSeparator()
+        menu.addActions(self.commands.shown_actions())
+        menu.addSeparator()
         menu.addActions([self.commands.new_job, self.commands.track])
-        self.context_menu = menu
-        menu.popup(self.table.viewport().mapToGlobal(pos))
+        return menu
 
     def _on_table_double_clicked(self, _index: Any) -> None:
         if any(saved_paths(j) for j in self.table.selected_jobs()):

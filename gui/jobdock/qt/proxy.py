@@ -55,6 +55,34 @@ class JobFilterProxy(QSortFilterProxyModel):
     def source_model(self) -> JobTableModel:
         return self._source
 
+    def filtering(self) -> bool:
+        """Whether a category, an account or a search narrows the rows."""
+        return bool(self._categories or self._accounts or self._search)
+
+    def shown_count(self) -> int:
+        """How many jobs the filters show, the history not fetched yet included (a filter
+        fetches it all first; without one, every job not fetched yet would be shown)."""
+        rows = self.rowCount()
+        return rows if self.filtering() else rows + self._source.not_fetched()
+
+    def describe(self) -> str:
+        """The filters in words ("failed, queued · account acme · “export”"); "" for none."""
+        parts = []
+        if self._categories:
+            parts.append(", ".join(sorted(c.value for c in self._categories)))
+        if self._accounts:
+            word = "account" if len(self._accounts) == 1 else "accounts"
+            parts.append(f"{word} {', '.join(sorted(self._accounts))}")
+        if self._search:
+            parts.append(f"“{self._search}”")
+        return " · ".join(parts)
+
+    def shown_jobs(self) -> list[Job]:
+        """Every job the filters show, the history not fetched yet fetched first (the bulk
+        actions on "all shown"); in no particular order."""
+        self._source.fetch_all()
+        return [job for job in self._source.jobs() if self.accepts(job)]
+
     def _fetch_all_for(self, choice: object) -> None:
         # Filtering shows every job that matches: the history not fetched yet comes in first.
         if choice:
