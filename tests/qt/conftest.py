@@ -176,6 +176,7 @@ class FakeEngine:
 
     async def add_account(self, account: Account, secret: str | None) -> Account:
         self.calls.append(("add_account", account.name, "secret" if secret else "no secret"))
+        self.provider(account.provider).check_account(account)  # as the engine's accounts do
         self._accounts[account.name] = account
         return account
 

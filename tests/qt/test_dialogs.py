@@ -10,10 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from jobdock.core.model.errors import KeyringUnavailableError
+from jobdock.core.model.job import Account
 from jobdock.qt.dialogs.accounts import AccountsDialog
 from jobdock.qt.dialogs.new_job import NewJobDialog
 from jobdock.qt.dialogs.settings import SettingsDialog, load_notice_toggles
@@ -418,6 +420,59 @@ def test_a_profiles_url_options_are_labelled_inputs_with_its_defaults(
     assert seen["saved"] == {"token_url": "https://test.example/token",
                              "result_hosts": "files.eu.example.com"}  # fmt: skip
     assert seen["loaded"] == "https://test.example/token" and seen["more"] == ""
+
+
+def test_a_url_option_that_cannot_be_used_is_said_by_its_field_not_by_the_cli_flag(
+    qasync_loop: Any, qtbot: Any
+) -> None:
+    """The engine says `--option token_url=... is not an absolute URL` (the CLI's words, kept
+    there); the dialog says it by the field's label."""
+    from jobdock.core.model.errors import OptionError
+    from jobdock.core.providers.profiles.load import parse_profile
+    from jobdock.core.providers.profiles.provider import ProfileProvider
+    from tests.core.providers.profiles.test_patterns import OAUTH, UNIPROT
+
+    engine = FakeEngine()
+    oauth = ProfileProvider(parse_profile(OAUTH, source="o"))
+    plain = ProfileProvider(parse_profile(UNIPROT, source="u"))
+    engine.providers = {**engine.providers, oauth.id: oauth, plain.id: plain}
+    account = Account(name="x", provider=oauth.id, base_url="https://api.test",
+                      options={"token_url": "login.test/token"})  # fmt: skip
+    with pytest.raises(OptionError, match=r"^--option token_url='login.test/token' is not an "):
+        oauth.check_account(account)  # what the command line says, unchanged
+
+    async def scenario() -> dict[str, str]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        said: dict[str, str] = {}
+
+        async def save(name: str) -> None:
+            for key in ("client_id", "client_secret", "refresh_token"):  # saving clears them
+                dialog.named_secrets[key].setText(key)
+            dialog.save()
+            await settle()
+            said[name] = dialog.error.text()
+
+        dialog.provider.setCurrentIndex(dialog.provider.findData(oauth.id))
+        dialog.name.setText("sandbox")
+        dialog.option_inputs["token_url"].setText("login.test/token")
+        await save("token_url")
+        dialog.option_inputs["token_url"].clear()
+        dialog.option_inputs["result_hosts"].setText("files.test/x")
+        await save("result_hosts")
+        dialog.provider.setCurrentIndex(dialog.provider.findData(plain.id))  # no token URL field
+        dialog.options.setPlainText("token_url=https://login.test/token")
+        await save("more")
+        dialog.done(0)
+        return said
+
+    said = qasync_loop.run_until_complete(scenario())
+    assert said["token_url"].startswith("Token URL: 'login.test/token' is not an absolute URL")
+    assert said["result_hosts"].startswith("Result hosts: expected a host name")
+    assert said["more"].startswith("More options, token_url: idmapping-like signs in without")
+    assert not any("--option" in text for text in said.values())
+    assert "sandbox" not in engine._accounts  # nothing was saved
 
 
 def test_accounts_form_saves_and_loads_the_documented_options(qasync_loop: Any, qtbot: Any) -> None:

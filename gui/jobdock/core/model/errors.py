@@ -2,6 +2,7 @@
 
     JobdockError
      ├── UsageError                 bad input from the user (CLI exit 2)
+     │    └── OptionError           an account option that cannot be used
      ├── ConfigError                an account, profile or setting that cannot work
      ├── KeyringUnavailableError    no usable keyring backend (CLI exit 4)
      ├── StoreError                 the SQLite job store failed
@@ -37,6 +38,17 @@ class JobdockError(Exception):
 
 class UsageError(JobdockError):
     pass
+
+
+class OptionError(UsageError):
+    """An account option that cannot be used. `user_message` names it as the command line
+    takes it (`--option token_url=...`); `option` (its key) and `problem` (what is wrong, in
+    words that fit any front end) let a form say it by the field's own label."""
+
+    def __init__(self, user_message: str, *, option: str, problem: str) -> None:
+        super().__init__(user_message)
+        self.option = option
+        self.problem = problem
 
 
 class ConfigError(JobdockError):

@@ -30,6 +30,7 @@ from jobdock.core.model.errors import (
     KeyringUnavailableError,
     NetworkError,
     NotFoundError,
+    OptionError,
     UsageError,
 )
 from jobdock.core.model.job import Account, Job
@@ -231,6 +232,17 @@ class AccountsDialog(AsyncDialog):
     def _user_wanted(self) -> bool:
         spec = self._form_spec
         return spec.user or (spec.user_when is not None and self._applies(spec.user_when))
+
+    def error_text(self, error: JobdockError) -> str:
+        """An account option that cannot be used, said by its field's label (the engine's
+        message names it as the command line takes it: `--option token_url=...`)."""
+        if not isinstance(error, OptionError):
+            return error.user_message
+        widget = self.option_inputs.get(error.option)
+        if widget is not None and self.form.isRowVisible(widget):
+            widget.setFocus()
+            return f"{widget.accessibleName()}: {error.problem}"
+        return f"More options, {error.option}: {error.problem}"
 
     def _on_list_current_changed(self, name: str) -> None:
         if not name:

@@ -36,6 +36,10 @@ class AsyncDialog(QDialog):
         self.layout_.addWidget(self.error)
         self.layout_.addWidget(self.buttons)
 
+    def error_text(self, error: JobdockError) -> str:
+        """How the dialog says `error` (a dialog may name its own fields instead)."""
+        return error.user_message
+
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.error.setVisible(bool(text))
@@ -52,7 +56,7 @@ class AsyncDialog(QDialog):
         try:
             result = await work()
         except JobdockError as exc:
-            self.show_error(exc.user_message)
+            self.show_error(self.error_text(exc))
             self.failed.emit(exc)
             return
         finally:

@@ -30,7 +30,7 @@ import httpx
 
 from jobdock.core.download.filenames import filename_from_url, unique_names
 from jobdock.core.download.integrity import api_checksum
-from jobdock.core.model.errors import ConfigError, ProtocolError, UsageError
+from jobdock.core.model.errors import ConfigError, OptionError, ProtocolError, UsageError
 from jobdock.core.model.job import Account, Job, JobState, SubmitRequest, origin_of
 from jobdock.core.net.http import (
     ApiSession,
@@ -211,7 +211,7 @@ class ProfileProvider(Provider):
         if option is None:
             return self.profile.result_hosts
         try:
-            return tuple(result_origin(h) for h in option.split(",") if h.strip())
+            return _hosts(option)
         except ValueError as exc:
             raise ConfigError(f"{self.id}: account option result_hosts: {exc}") from None
 
@@ -222,17 +222,23 @@ class ProfileProvider(Provider):
         token_url = account.options.get("token_url")
         if token_url is not None:
             if self.profile.auth.kind != "oauth2":
-                raise UsageError(f"--option token_url: {self.id} has no token endpoint "
-                                 f"(its [auth] kind is {self.profile.auth.kind!r})")  # fmt: skip
+                kind = self.profile.auth.kind
+                raise OptionError(f"--option token_url: {self.id} has no token endpoint "
+                                  f"(its [auth] kind is {kind!r})", option="token_url",
+                                  problem=f"{self.id} signs in without one "
+                                          f"({kind} authentication)")  # fmt: skip
             problem = url_problem(token_url)
             if problem is None and urlsplit(token_url).username is not None:
                 problem = "a URL with credentials in it"
             if problem is not None:
-                raise UsageError(f"--option token_url={one_line(token_url, 80)!r} is {problem}")
+                said = f"{one_line(token_url, 80)!r} is {problem}"
+                raise OptionError(f"--option token_url={said}", option="token_url", problem=said)
+        hosts = account.options.get("result_hosts")
         try:
-            self.result_origins(account)
-        except ConfigError as exc:
-            raise UsageError(exc.user_message.replace("account option", "--option")) from None
+            _hosts(hosts or "")
+        except ValueError as exc:
+            raise OptionError(f"{self.id}: --option result_hosts: {exc}",
+                              option="result_hosts", problem=str(exc)) from None  # fmt: skip
 
     def auth_params(self, account: Account, secret: str) -> dict[str, str]:
         """Query parameters that authenticate requests to the account's origin (query auth)."""
@@ -952,3 +958,9 @@ def _expiry(spec: ResultSpec, answer: _Answer, url: str) -> datetime | None:
         sent = server_date(answer.response.headers) or datetime.now(UTC)
         return sent + timedelta(seconds=spec.ttl)
     return None
+
+
+def _hosts(option: str) -> tuple[str, ...]:
+    """An account's `result_hosts` option (host names or origins, comma separated) as origins;
+    `ValueError` for one that is neither."""
+    return tuple(result_origin(h) for h in option.split(",") if h.strip())
