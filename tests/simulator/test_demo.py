@@ -1,8 +1,8 @@
 """The demo set-up: its accounts on the simulator (the built-in providers' and one per bundled
 profile whose fake is registered, from what the fake declares), demo jobs (one failing for vainu
-and cisco-cce) only into a fresh demo's empty store, the simulator's state saved as it changes,
-and one simulator for the demo dir: a second demo on it uses the first one's and serves it once
-the first has gone."""
+and cisco-cce; the others meet no random failure) only into a fresh demo's empty store, the
+simulator's state saved as it changes, and one simulator for the demo dir: a second demo on it
+uses the first one's and serves it once the first has gone."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class RecordingEngine:
         self.accounts: list[tuple[Account, str | None]] = []
         self.submitted: list[tuple[str, SubmitRequest, str]] = []
         self.providers = builtin_providers()
+        self.sim: Simulator | None = None  # the failure rate it has at each submit
+        self.failure_rates: list[float] = []
 
     def jobs(self) -> list[Job]:
         return self._jobs
@@ -45,16 +47,21 @@ class RecordingEngine:
 
     async def submit(self, account_name: str, request: SubmitRequest, *, label: str = "") -> Job:
         self.submitted.append((account_name, request, label))
+        if self.sim is not None:
+            self.failure_rates.append(self.sim.config.failure_rate)
         return Job(id=f"j{len(self.submitted)}", account=account_name, provider="x")
 
 
 def test_demo_sets_up_its_accounts_and_jobs_and_saves_the_simulator(tmp_path: Path) -> None:
-    running = demo.start(tmp_path, SimConfig())
+    running = demo.start(tmp_path, SimConfig(failure_rate=0.2))
     try:
         engine = RecordingEngine()
+        engine.sim = sim = running.simulator
         asyncio.run(running.set_up(engine))
-        sim = running.simulator
         assert sim is not None and running.fresh
+        # the seeded jobs meet no random failure; jobs submitted later do again
+        assert engine.failure_rates == [0.0] * len(engine.submitted)
+        assert sim.config.failure_rate == 0.2
         builtin = engine.accounts[: len(PROVIDERS)]
         assert [(a.provider, a.base_url, s) for a, s in builtin] == [
             (p, sim.base_url(p), sim.secret(p)) for p in PROVIDERS
