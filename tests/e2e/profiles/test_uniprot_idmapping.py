@@ -96,7 +96,7 @@ def test_a_failed_mapping_fails_at_once_with_uniprots_message(cli: Cli, simulato
         ("failed", "ERROR", []), ("failed", "ERROR", [])
     ]  # fmt: skip
     assert jobs[0]["error"] == (
-        "the ID mapping job failed on UniProt ID mapping's side (no reason given) (HTTP 500)"
+        "UniProt ID mapping: the ID mapping job failed (no reason given) (HTTP 500)"
     )
     assert jobs[1]["error"] == ('Id Mapping API is not supported for mapping results with '
                                 '"mapped to" IDs more than 500,000')  # fmt: skip

@@ -73,7 +73,7 @@ def test_an_error_answer_whose_state_is_a_failure_fails_the_job_with_its_message
     status = _uniprot(httpx.Response(500, json={"jobStatus": "ERROR"}))
     assert (status.state, status.error) == (
         JobState.FAILED,
-        "the job failed on ID mapping's side (no reason given) (HTTP 500)",
+        "ID mapping: the job failed (no reason given) (HTTP 500)",
     )
     assert status.status_url == "https://rest.test/idmapping/status/27a0"
 

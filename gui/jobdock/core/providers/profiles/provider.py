@@ -493,7 +493,7 @@ class ProfileProvider(Provider):
             return one_line(found)
         if state is JobState.CANCELLED:
             return f"the {self.profile.job_noun} was cancelled"
-        return f"the {self.profile.job_noun} failed on {self.profile.name}'s side (no reason given)"
+        return f"{self.profile.name}: the {self.profile.job_noun} failed (no reason given)"
 
     async def _results(
         self,
