@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from jobdock.qt.loop import ErrorReporter
 from tests.support.waiting import wait_until
 
@@ -147,9 +149,19 @@ def test_only_one_instance_holds_the_lock_and_a_dead_holder_is_replaced(
             "from jobdock.qt.single_instance import SingleInstance;"
             f"sys.exit(0 if SingleInstance({key!r}).ask_running() else 3)"
         )
-        with qtbot.waitSignal(first.activated, timeout=20000):
-            asker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+        # A launch from a Wayland desktop carries an activation token: it goes to the window.
+        token = "gnome-shell/Jobdock/4107-1-host_TIME803245"
+        env = {k: v for k, v in os.environ.items() if k != "DESKTOP_STARTUP_ID"}
+        with qtbot.waitSignal(first.activated, timeout=20000) as raised:
+            asker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO,
+                                     env={**env, "XDG_ACTIVATION_TOKEN": token})  # fmt: skip
         assert asker.wait(timeout=20) == 0
+        assert raised.args == [token]
+        with qtbot.waitSignal(first.activated, timeout=20000) as raised:  # a launch without
+            env.pop("XDG_ACTIVATION_TOKEN", None)
+            asker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
+        assert asker.wait(timeout=20) == 0
+        assert raised.args == [""]
         first.release()
         assert second.acquire()  # the lock is free again once its holder let go
     finally:
@@ -197,3 +209,47 @@ def test_a_command_line_profile_that_cannot_be_used_is_said_before_the_window(
     err = capsys.readouterr().err
     assert err.startswith("jobdock: ") and "broken.toml" in err and err.count("\n") == 1
     assert not (tmp_path / "jobs.sqlite3").exists()  # nothing was started
+
+
+def test_the_activation_token_is_read_from_the_launch_and_handed_to_qt_on_wayland_only() -> None:
+    from jobdock.qt.single_instance import launch_token, use_activation_token
+
+    assert launch_token({"XDG_ACTIVATION_TOKEN": "kwin-12", "DESKTOP_STARTUP_ID": "x"}) == "kwin-12"
+    assert launch_token({"DESKTOP_STARTUP_ID": "gnome-shell/Jobdock/1_TIME2"}) == (
+        "gnome-shell/Jobdock/1_TIME2")  # fmt: skip
+    assert launch_token({}) == ""
+    assert launch_token({"XDG_ACTIVATION_TOKEN": "two words"}) == ""  # not one safe word
+    assert launch_token({"XDG_ACTIVATION_TOKEN": "x" * 600}) == ""
+    environ: dict[str, str] = {}
+    assert not use_activation_token("kwin-12", "xcb", environ) and environ == {}
+    assert not use_activation_token("", "wayland", environ) and environ == {}
+    assert use_activation_token("kwin-12", "wayland", environ)
+    assert environ == {"XDG_ACTIVATION_TOKEN": "kwin-12"}
+
+
+# The offscreen plugin cannot raise a window, and says so.
+@pytest.mark.qt_log_ignore("This plugin does not support raise")
+def test_the_window_activates_with_a_later_launchs_token_in_its_environment(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import QSettings
+
+    from jobdock.qt import main_window
+    from tests.qt.conftest import FakeEngine
+
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = main_window.MainWindow(FakeEngine(download_dir=tmp_path), settings=settings)
+    qtbot.addWidget(win)
+    monkeypatch.delenv("XDG_ACTIVATION_TOKEN", raising=False)
+    monkeypatch.setattr(main_window, "platform_name", lambda: "wayland")
+    seen: list[str | None] = []
+
+    def activate() -> None:  # what Qt's wayland plugin reads as it activates the window
+        seen.append(os.environ.get("XDG_ACTIVATION_TOKEN"))
+
+    win.activateWindow = activate  # type: ignore[method-assign]
+    win.show_normal("kwin-1234")  # what SingleInstance.activated hands it (app.run_window)
+    assert seen == ["kwin-1234"] and win.isVisible()
+    assert "XDG_ACTIVATION_TOKEN" not in os.environ  # Qt took it; no child process inherits it
+    win.show_normal()  # the tray icon: no token
+    assert seen == ["kwin-1234", None]

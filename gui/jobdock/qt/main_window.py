@@ -7,13 +7,14 @@ cancels the window's tasks and saves the layout.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPoint, QProcess, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -48,6 +49,7 @@ from jobdock.qt.notices import Notice, Notices
 from jobdock.qt.proxy import JobFilterProxy
 from jobdock.qt.shoptet import ShoptetSupport
 from jobdock.qt.sidebar import Sidebar
+from jobdock.qt.single_instance import TOKEN_ENV, use_activation_token
 from jobdock.qt.status import health_text, transfer_text
 from jobdock.qt.store_banner import StoreBanner
 from jobdock.qt.tray import Tray
@@ -298,10 +300,15 @@ class MainWindow(QMainWindow):
             self.sidebar.select(Category.ALL)
             self.table.select_job(job_id)
 
-    def show_normal(self) -> None:
+    def show_normal(self, activation_token: str = "") -> None:
+        """Show, raise and activate the window; `activation_token`: a later launch's (see
+        single_instance: on Wayland, Qt activates with it from the environment)."""
+        handed = use_activation_token(activation_token, platform_name())
         self.show()
         self.raise_()
         self.activateWindow()
+        if handed:  # Qt unset it as it used it; Python's copy goes too (no child inherits it)
+            os.environ.pop(TOKEN_ENV, None)
 
     # slots ------------------------------------------------------------------------------------
     def _on_feed_batch_applied(self, batch: UpdateBatch) -> None:
@@ -514,6 +521,11 @@ class MainWindow(QMainWindow):
         return self._open_dialog(
             "settings", lambda: SettingsDialog(self.engine, self.settings, self)
         )
+
+
+def platform_name() -> str:
+    """Qt's windowing platform: "wayland", "xcb", "offscreen", ..."""
+    return QGuiApplication.platformName()
 
 
 def demo_command() -> tuple[str, list[str]]:

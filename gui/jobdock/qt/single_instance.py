@@ -6,6 +6,14 @@ socket, a named pipe on Windows) named after the data dir. A later launch that f
 held connects to that socket and asks for the window; the running one shows and raises it. The
 lock, not the socket, decides who is first, so two launches at once never both listen and a
 socket left behind by a crash is simply replaced.
+
+On Wayland a window may only take the focus with an activation token (xdg-activation) from
+whoever launched the new program: the desktop gives it to the second launch as
+XDG_ACTIVATION_TOKEN (GNOME also as DESKTOP_STARTUP_ID). The second launch sends it along
+(`raise TOKEN`), and the running window puts it in its own environment before it shows and
+activates itself: Qt's wayland plugin activates with XDG_ACTIVATION_TOKEN when it finds one (and
+unsets it), and PySide6 offers no other way to hand it a token (QWaylandWindow's
+setXdgActivationToken is private). On X11 the token is not needed to raise a window.
 """
 
 from __future__ import annotations
@@ -13,15 +21,41 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import os
 import tempfile
 import time
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger("jobdock.qt")
-_RAISE = b"raise\n"
+_RAISE = b"raise"
+TOKEN_ENV = "XDG_ACTIVATION_TOKEN"
+_MAX_TOKEN = 512  # tokens are short printable strings (GNOME: "gnome-shell/...-TIME1234")
+
+
+def launch_token(environ: Mapping[str, str]) -> str:
+    """The activation token this launch was given (XDG_ACTIVATION_TOKEN, else GNOME's
+    DESKTOP_STARTUP_ID), or "" when it has none or none fit to send on one line."""
+    token = environ.get(TOKEN_ENV) or environ.get("DESKTOP_STARTUP_ID") or ""
+    return token if _fits(token) else ""
+
+
+def _fits(token: str) -> bool:
+    return len(token) <= _MAX_TOKEN and token.isascii() and token.isprintable() and " " not in token
+
+
+def use_activation_token(
+    token: str, platform: str, environ: MutableMapping[str, str] = os.environ
+) -> bool:
+    """Before the window shows and activates itself on Wayland: the token where Qt's wayland
+    plugin looks for it. True when it was put there."""
+    if not token or not platform.startswith("wayland") or not _fits(token):
+        return False
+    environ[TOKEN_ENV] = token
+    return True
 
 
 def instance_key(data_dir: Path) -> str:
@@ -33,7 +67,7 @@ def instance_key(data_dir: Path) -> str:
 class SingleInstance(QObject):
     """`acquire()` once at start; `activated` fires when a later launch asks for the window."""
 
-    activated = Signal()
+    activated = Signal(str)  # the later launch's activation token, "" when it had none
 
     def __init__(self, key: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -55,17 +89,20 @@ class SingleInstance(QObject):
         self._server = server
         return True
 
-    def ask_running(self, *, timeout: float = 5.0) -> bool:
-        """From a later launch: ask the first window to show itself; True once it was told.
+    def ask_running(self, *, timeout: float = 5.0, token: str | None = None) -> bool:
+        """From a later launch: ask the first window to show itself, handing it this launch's
+        activation token (`token`, by default from the environment); True once it was told.
 
         The first window may still be starting (it takes the lock before it listens), so this
         tries again for up to `timeout` seconds."""
+        token = launch_token(os.environ) if token is None else token
+        line = _RAISE + (b" " + token.encode() if _fits(token) and token else b"") + b"\n"
         deadline = time.monotonic() + timeout
         while True:
             socket = QLocalSocket()
             socket.connectToServer(self.key)
             if socket.waitForConnected(500):
-                socket.write(_RAISE)
+                socket.write(line)
                 sent = socket.waitForBytesWritten(1000)
                 socket.disconnectFromServer()
                 if sent:
@@ -85,9 +122,13 @@ class SingleInstance(QObject):
         assert self._server is not None
         while (socket := self._server.nextPendingConnection()) is not None:
             # A later launch writes one short line and waits until it is sent: read it whole.
-            if socket.bytesAvailable() or socket.waitForReadyRead(1000):
-                if bytes(socket.readAll().data()).startswith(_RAISE.strip()):
-                    log.info("another launch asked for the window: raising it")
-                    self.activated.emit()
+            while not socket.canReadLine() and socket.waitForReadyRead(1000):
+                pass
+            words = bytes(socket.readLine(_MAX_TOKEN + 16).data()).decode("ascii", "replace")
+            command, _, token = words.strip().partition(" ")
+            if command == _RAISE.decode():
+                log.info("another launch asked for the window: raising it%s",
+                         " (with its activation token)" if token else "")  # fmt: skip
+                self.activated.emit(token if _fits(token) else "")
             socket.disconnectFromServer()
             socket.deleteLater()
