@@ -375,6 +375,15 @@ def test_main_controls_have_accessible_names(window: MainWindow) -> None:
         for widget in (window.table, window.sidebar, window.sidebar.search, window.detail)
     }
     assert names == {"Jobs", "Job categories and accounts", "Search jobs", "Selected job's details"}
+    # What takes the focus or speaks for itself has a name too: the sidebar's tree, each of
+    # the detail pane's tabs, the toolbar (its buttons carry their text), the status bar.
+    (toolbar,) = window.findChildren(QToolBar, "main-toolbar")
+    detail = window.detail
+    named = [window.sidebar.tree, toolbar, window.health, window.transfer_status,
+             detail.fields, detail.files, detail.answer, detail.log, detail.history]  # fmt: skip
+    assert all(widget.accessibleName() for widget in named), [w.accessibleName() for w in named]
+    buttons = [b for b in toolbar.findChildren(QToolButton) if b.defaultAction() is not None]
+    assert buttons and all(b.text() for b in buttons)
 
 
 def test_first_run_explains_jobdock_and_offers_three_ways_in(

@@ -153,6 +153,11 @@ class DetailPane(QTabWidget):
         self.files.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.files.customContextMenuRequested.connect(self._on_files_menu_requested)
         self.files.setAccessibleName("The selected job's result files")
+        for widget, name in ((self.fields, "The selected job's details"),
+                             (self.answer, "The selected job's last answer"),
+                             (self.log, "The selected job's server log"),
+                             (self.history, "The selected job's history")):  # fmt: skip
+            widget.setAccessibleName(name)
         self.files.setToolTip("Right-click a file to pause, resume, cancel or download it alone")
         self._job: Job | None = None
         self.addTab(scroll, "Details")

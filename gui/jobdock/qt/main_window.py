@@ -150,7 +150,9 @@ class MainWindow(QMainWindow):
         self.table.setAccessibleName("Jobs")
         self.table.setAccessibleDescription("One row a job: state, progress, results and files")
         self.sidebar.setAccessibleName("Job categories and accounts")
+        self.sidebar.tree.setAccessibleName("Show jobs by state and account")  # it takes focus
         self.sidebar.search.setAccessibleName("Search jobs")
+        self.health.setAccessibleName("Polling")
         self.detail.setAccessibleName("Selected job's details")
         # The preferred size, but never larger than the screen (a 1280x800 laptop).
         screen = self.screen().availableGeometry()
@@ -165,6 +167,7 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         toolbar = QToolBar("Main", movable=False)
         toolbar.setObjectName("main-toolbar")
+        toolbar.setAccessibleName("Job actions")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (a.new_job, a.track, None, a.download, a.pause, a.resume, a.open_file,
                        a.open_folder, None,
