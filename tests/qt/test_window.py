@@ -511,6 +511,51 @@ def test_closing_the_window_quits_without_a_tray_and_hides_to_it_with_one(
         qasync_loop.run_until_complete(win.aclose())
 
 
+def test_starting_in_the_tray_needs_a_tray(qtbot: Any, tmp_path: Path) -> None:
+    from jobdock.qt.app import starts_hidden
+    from jobdock.qt.dialogs.settings import START_IN_TRAY
+
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(FakeEngine([], download_dir=tmp_path), settings=settings)
+    qtbot.addWidget(win)
+    settings.setValue(START_IN_TRAY, True)
+    win.tray.available = False  # GNOME without an extension: the window shows all the same
+    assert not starts_hidden(win)
+    win.tray.available = True
+    assert starts_hidden(win)
+    settings.setValue(START_IN_TRAY, False)
+    assert not starts_hidden(win)
+
+
+def test_each_kind_of_notification_is_switched_off_in_settings(
+    window: MainWindow, qasync_loop: Any
+) -> None:
+    from jobdock.qt.notices import NOTICE_LABELS, Notice
+
+    shown: list[Notice] = []
+    window.notices._show = lambda kind, *_rest: shown.append(kind)
+
+    async def scenario() -> list[str]:
+        dialog = window.open_settings()
+        boxes = dialog.notices  # type: ignore[attr-defined]
+        labels = [boxes[kind].text() for kind in Notice]
+        boxes[Notice.FAILED].setChecked(False)
+        dialog.accept()  # type: ignore[attr-defined]
+        for _ in range(20):
+            await asyncio.sleep(0)
+            if "settings" not in window.dialogs:
+                break
+        return labels
+
+    labels = qasync_loop.run_until_complete(scenario())
+    assert labels == [NOTICE_LABELS[kind] for kind in Notice]  # one switch per kind
+    assert window.notices.enabled == set(Notice) - {Notice.FAILED}
+    for job in (make_job(3, state=JobState.FAILED, error="no"), make_job(5), succeeded(5)):
+        window.engine.publish(changed=(job,))
+        window.feed.flush()  # one batch each (the window merges them for up to 100 ms)
+    assert shown == [Notice.SUCCEEDED]  # job0003's failure said nothing; job0005's success did
+
+
 def test_try_the_demo_runs_the_bundles_own_program_when_frozen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

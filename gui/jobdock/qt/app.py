@@ -132,16 +132,19 @@ async def run_window(
             window.quit_requested.connect(quit_event.set)
             if instance is not None:  # a later `jobdock` launch shows this window instead
                 instance.activated.connect(window.show_normal)
-            hidden = window.tray.available and window.settings.value(
-                START_IN_TRAY, False, type=bool
-            )
-            if not hidden:
+            if not starts_hidden(window):
                 window.show()
             await quit_event.wait()
     except JobdockError as exc:  # the store or the simulator could not start: say why
         await _show_startup_error(exc.user_message)
         return 1
     return 0
+
+
+def starts_hidden(window: MainWindow) -> bool:
+    """Start minimised to the tray (Settings) only where a tray icon is there to bring the
+    window back: the tray is never the only way back, and never a missing one."""
+    return bool(window.tray.available and window.settings.value(START_IN_TRAY, False, type=bool))
 
 
 def _quit_on_sigint(quit_event: asyncio.Event) -> None:
