@@ -54,3 +54,33 @@ def test_png_icons_match_the_svg() -> None:
         [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_desktop_entry_and_the_bundles_start_the_windowed_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`jobdock-gui` (the wheel's gui-scripts entry) is what the desktop entry starts, the
+    metainfo names both programs, and the bundle's two programs run the entry of their name."""
+    import runpy
+    import tomllib
+
+    import jobdock.__main__ as entry_points
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["gui-scripts"] == {"jobdock-gui": "jobdock.__main__:gui"}
+    assert project["scripts"] == {"jobdock": "jobdock.__main__:main"}
+    desktop = (RESOURCES / f"{APP_ID}.desktop").read_text()
+    assert "\nExec=jobdock-gui\n" in desktop
+    metainfo = (RESOURCES / f"{APP_ID}.metainfo.xml").read_text()
+    assert "<binary>jobdock</binary>" in metainfo and "<binary>jobdock-gui</binary>" in metainfo
+    ran: list[str] = []
+    monkeypatch.setattr(entry_points, "gui", lambda: ran.append("gui") or 0)
+    monkeypatch.setattr(entry_points, "main", lambda: ran.append("main") or 0)
+    launcher = REPO_ROOT / "packaging" / "pyinstaller" / "jobdock_launcher.py"
+    for program in ("/opt/jobdock/jobdock-gui", "C:\\Jobdock\\JOBDOCK-GUI.exe",
+                    "/opt/jobdock/jobdock"):  # fmt: skip
+        monkeypatch.setattr(sys, "executable", program.replace("\\", "/"))
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(launcher), run_name="__main__")
+        assert done.value.code == 0
+    assert ran == ["gui", "gui", "main"]
