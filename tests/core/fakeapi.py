@@ -38,6 +38,9 @@ class FakeApi:
     reissue_links: bool = True
     requests: list[tuple[float, httpx.Request]] = field(default_factory=list)
     jobs: dict[str, int] = field(default_factory=dict)
+    # The link's query also carries the account's key (`token=`), as an API that echoes the
+    # credential it was asked with into the URLs it gives (Meta's `paging.next`).
+    echo_secret: bool = False
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -66,6 +69,7 @@ class FakeApi:
         if done and self.outcome == "completed":
             version = self.link_version if self.reissue_links else 1
             data["link"] = f"{STORAGE}/files/{job_id}.csv?v={version}"
+            data["link"] += f"&token={SECRET}" if self.echo_secret else ""
         return httpx.Response(200, json=data)
 
     def _storage(self, request: httpx.Request) -> httpx.Response:

@@ -20,7 +20,7 @@ from jobdock.core.model.paths import AppPaths
 from jobdock.core.model.updates import UpdateBatch
 from jobdock.core.store.credentials import MemoryCredentialStore
 from jobdock.core.store.jobs import JobStore
-from tests.core.fakeapi import API, SECRET, FakeApi, FakeProvider
+from tests.core.fakeapi import API, SECRET, STORAGE, FakeApi, FakeProvider
 
 T = TypeVar("T")
 
@@ -334,6 +334,29 @@ def test_an_account_its_provider_refuses_is_not_added_from_any_face(tmp_path: Pa
             assert engine.credentials.get("bad") is None
 
     run(scenario())
+
+
+def test_a_link_that_echoes_the_secret_is_taken_in_without_it(tmp_path: Path) -> None:
+    """Any provider's link whose query carries a credential the engine knows loses it as the
+    answer comes in: the link's identity, the stored URL and the request to the storage are
+    all without it, and the re-issued link is known as the same file (saved once)."""
+    api = FakeApi(echo_secret=True)
+
+    async def scenario() -> None:
+        async with engine_for(api, tmp_path) as engine:
+            job_id = await submit_and_settle(engine)
+            await engine.refresh(job_id)  # the link re-issued: the same result, already saved
+            (result,) = engine.job(job_id).results
+            assert result.download_state == DownloadState.DONE
+            assert Path(result.path or "").read_bytes() == api.body
+            assert SECRET not in result.url and SECRET not in (result.key or "")
+            assert result.key == f"{STORAGE}/files/r1.csv?v=1"
+
+    run(scenario())
+    stored = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert stored and all(SECRET.encode() not in p.read_bytes() for p in stored)
+    storage = [r for _, r in api.requests if r.url.host == "storage.fake"]
+    assert len(storage) == 1 and SECRET not in str(storage[0].url)
 
 
 def _content_md5(body: bytes) -> dict[str, str]:

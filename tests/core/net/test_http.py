@@ -24,6 +24,7 @@ from jobdock.core.net.http import (
     safe_url,
 )
 from jobdock.core.net.inputs import MAX_ANSWER_BYTES, MAX_RETRY_AFTER
+from jobdock.core.net.redaction import Redactor
 
 
 def test_retry_after_seconds_date_and_ms() -> None:
@@ -113,6 +114,46 @@ def test_query_credentials_merge_into_the_url_query() -> None:
         "https://cdn.example/f?sig=s&api_key=other"
     )
     assert credentialed(url, (), on_origin=True) == url
+
+
+def test_elsewhere_a_url_loses_every_credential_the_redactor_knows() -> None:
+    redactor = Redactor()
+    redactor.add("bearer-token-1")  # a bearer or OAuth access token: a header, not a parameter
+    echoed = "https://cdn.example/f?access_token=bearer-token-1&sig=s"
+    assert credentialed(echoed, (), on_origin=False, redactor=redactor) == (
+        "https://cdn.example/f?sig=s"
+    )
+    assert credentialed(echoed, (), on_origin=True, redactor=redactor) == echoed  # its own host
+    assert credentialed(echoed, (), on_origin=False) == echoed  # no redactor: only query auth
+
+
+def test_a_token_echoed_into_a_redirect_elsewhere_is_not_sent_there() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.example":
+            target = "https://storage.example/file?access_token=bearer-token-1&part=2"
+            return httpx.Response(302, headers={"Location": target})
+        return httpx.Response(200, content=b"ok")
+
+    async def run() -> None:
+        transport = httpx.MockTransport(handler)
+        account = Account(name="a", provider="x", base_url="https://api.example")
+        api = make_api_client(headers={"Authorization": "Bearer bearer-token-1"},
+                              transport=transport)  # fmt: skip
+        bare = make_bare_client(transport=transport)
+        session = ApiSession(account=account, api=api, bare=bare)
+        try:
+            assert (await session.request("GET", "/start")).text == "ok"
+        finally:
+            await api.aclose()
+            await bare.aclose()
+
+    asyncio.run(run())
+    assert [str(r.url) for r in seen] == [
+        "https://api.example/start", "https://storage.example/file?part=2"]  # fmt: skip
+    assert "authorization" not in seen[1].headers
 
 
 def test_credentials_only_reach_the_account_origin() -> None:

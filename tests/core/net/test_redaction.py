@@ -80,13 +80,32 @@ def test_urls_lose_the_parameters_that_carry_a_credential() -> None:
     assert clean.results[0].error == f"denied for {MASK}"
 
 
+def test_a_url_still_to_be_asked_for_loses_its_credentials_and_nothing_else() -> None:
+    redact = Redactor()
+    redact.add(SECRET)
+    quoted = "pa55-w0rd%2Fwith%2Bodd%3Dchars"
+    # Meta's `paging.next` echoes the access token of the request, whichever way it came.
+    following = (
+        f"https://graph.test/v21.0/6023/insights?access_token={quoted}&limit=500&after=QQ%3D%3D"
+    )
+    assert (
+        redact.strip(following) == "https://graph.test/v21.0/6023/insights?limit=500&after=QQ%3D%3D"
+    )
+    assert redact.strip(f"https://graph.test/x?{quoted}&a=1") == "https://graph.test/x?a=1"
+    assert redact.strip(f"https://u:{quoted}@graph.test/x") == "https://graph.test/x"
+    in_path = f"https://graph.test/{quoted}/x?a=%20b"
+    assert redact.strip(in_path) == in_path  # nothing masked: a URL to request
+    assert redact.url(in_path) == f"https://graph.test/{MASK}/x?a=%20b"  # one to show
+    assert Redactor().strip(following) == following  # it knows no secret yet
+
+
 @asynccontextmanager
-async def _engine(tmp_path: Path) -> AsyncIterator[Engine]:
+async def _engine(tmp_path: Path, *, level: int = logging.INFO) -> AsyncIterator[Engine]:
     paths = AppPaths(data_dir=tmp_path / "d", default_download_dir=tmp_path / "dl").ensure()
     store = JobStore.open(paths.store_file)
     credentials = MemoryCredentialStore({signature_key_name("shop"): "sig-key-1234567"})
     engine = Engine(store=store, credentials=credentials, paths=paths)
-    handler = setup_logging(paths.log_file, redact=engine.redactor)
+    handler = setup_logging(paths.log_file, redact=engine.redactor, level=level)
     try:
         yield engine
     finally:
@@ -141,3 +160,4 @@ def test_addon_access_tokens_obtained_at_run_time_are_redacted(tmp_path: Path) -
                   if r.path != "/token"}  # fmt: skip
     assert tokens and all(redact(f"x {t} y") == f"x {MASK} y" for t in tokens)
     assert redact(sim.shoptet_oauth_token) == MASK
+

@@ -3,12 +3,14 @@ options bound, one session per account (its secret read from the keyring the fir
 bare session for links that need no credentials, and the quota a provider reports.
 
 Every session's client teaches `ClockSkew` how far the API's clock is from this machine's, so
-`localized` answers carry link expiry times on the local clock.
+`localized` answers carry link expiry times on the local clock; their URLs come in without the
+query credentials the redactor knows (`without_credentials`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -166,7 +168,9 @@ class Accounts:
         self.skew.observe(response, local_now=self._clock())
 
     def localized(self, status: RemoteStatus, account: Account) -> RemoteStatus:
-        """The answer with its links' expiry times on this machine's clock (`expiry`)."""
+        """The answer as the engine takes it in: its links' expiry times on this machine's
+        clock (`expiry`), its URLs without the credentials the redactor knows."""
+        status = without_credentials(status, self.redactor)
         return self.skew.localize(status, api_origin=account.origin)
 
     # quota ---------------------------------------------------------------------------------
@@ -233,3 +237,26 @@ def _poll_bounds(
                 f"poll_max={quoted(options['poll_max'])}"
             )
     return lo, hi
+
+
+def without_credentials(status: RemoteStatus, redactor: Redactor) -> RemoteStatus:
+    """`status` with its status URL, its result URL and every link's URL stripped of the query
+    parameters and user info that carry a secret `redactor` knows (`Redactor.strip`; Meta's
+    `paging.next` echoes the access token). A link's identity (`links.link_key`) and the URL a
+    poll compares with the stored one are then made from the URL as it is stored, and the
+    session's own auth still authenticates each on the account's origin."""
+    strip = redactor.strip
+    changes: dict[str, object] = {
+        name: strip(value)
+        for name in ("status_url", "result_url")
+        if (value := getattr(status, name)) and strip(value) != value
+    }
+    links = tuple(
+        link if (url := strip(link.url)) == link.url else dataclasses.replace(link, url=url)
+        for link in status.results
+    )
+    if any(a is not b for a, b in zip(links, status.results, strict=True)):
+        changes["results"] = links
+    # Ignored as in redaction._redact_result: replace() checks each keyword's type, a dict of
+    # changes cannot say them (an unknown field is still a TypeError).
+    return dataclasses.replace(status, **changes) if changes else status  # type: ignore[arg-type]

@@ -365,6 +365,7 @@ class SyncRoute:
         if session.api is not session.bare:
             self._sources["api"] = session.api
         self._credentials = session.auth_params
+        self._redactor = session.redactor  # what else a URL elsewhere must not carry
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
 
@@ -409,7 +410,9 @@ class SyncRoute:
             first = hop_number == 0
             client = self.client_for(url, first_hop=first)
             on_origin = self._on_origin(url, first_hop=first)
-            target = credentialed(url, self._credentials, on_origin=on_origin)
+            target = credentialed(
+                url, self._credentials, on_origin=on_origin, redactor=self._redactor
+            )
             sent = with_link_headers(headers, link_headers, home=home, url=url)
             request = client.build_request(method, target, content=content, headers=sent)
             try:

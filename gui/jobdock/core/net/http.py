@@ -197,7 +197,9 @@ class ApiSession:
         home = origin_of(url)
         for hop_number in range(MAX_REDIRECTS + 1):
             client = self.client_for(url, first_hop=hop_number == 0)
-            target = credentialed(url, self.auth_params, on_origin=client is self.api)
+            target = credentialed(
+                url, self.auth_params, on_origin=client is self.api, redactor=self.redactor
+            )
             sent = with_link_headers(headers, link_headers, home=home, url=url)
             request = client.build_request(method, target, content=content, headers=sent)
             try:
@@ -421,15 +423,23 @@ def send_error(exc: httpx.HTTPError | httpx.InvalidURL, url: str) -> JobdockErro
     return NetworkError(describe_transport_error(exc, url))
 
 
-def credentialed(url: str, credentials: QueryCredentials, *, on_origin: bool) -> str:
+def credentialed(
+    url: str,
+    credentials: QueryCredentials,
+    *,
+    on_origin: bool,
+    redactor: Redactor | None = None,
+) -> str:
     """The URL to send: on the account's origin, `url` with the query credentials merged into
     its own query (every other parameter kept byte for byte, one of the same name replaced, so
-    none is sent twice); elsewhere `url` without any parameter that carries a credential (a
-    server that echoes the key into a redirect must not send it to another host)."""
+    none is sent twice); elsewhere `url` without any parameter that carries a credential: the
+    query credentials, and any secret `redactor` knows (a bearer or OAuth access token a server
+    echoes into a redirect or a `paging.next` must not reach another host)."""
+    if not on_origin:
+        url = without_credentials(url, [value for _, value in credentials])
+        return redactor.strip(url) if redactor is not None else url
     if not credentials:
         return url
-    if not on_origin:
-        return without_credentials(url, [value for _, value in credentials])
     names = {name for name, _ in credentials}
     parts = urlsplit(url)
     kept = [p for p in parts.query.split("&") if p and _param_name(p) not in names]

@@ -111,18 +111,25 @@ class Redactor:
     def url(self, url: str) -> str:
         """`url` without the query parameters or user info that carry a known secret, and with
         any other occurrence masked; the rest kept byte for byte."""
+        return self(self.strip(url))
+
+    def strip(self, url: str) -> str:
+        """`url` without the query parameters or user info that carry a known secret, the rest
+        kept byte for byte and nothing masked: a URL still to be requested (a `paging.next`
+        that echoes the access token it was asked with loses it; the session's own auth, a
+        header or its query credentials on the account's origin, still authenticates it)."""
         if self._pattern is None or not url:
             return url
         parts = urlsplit(url)
         changed = parts
         if parts.query:
-            kept = [p for p in parts.query.split("&") if not self._carries(p.partition("=")[2])]
+            kept = [p for p in parts.query.split("&") if not self._carries(p)]
             changed = changed._replace(query="&".join(kept))
         if "@" in parts.netloc:
             userinfo, _, host = parts.netloc.rpartition("@")
             if self._carries(userinfo):
                 changed = changed._replace(netloc=host)
-        return self(url if changed == parts else urlunsplit(changed))
+        return url if changed == parts else urlunsplit(changed)
 
     def _carries(self, value: str) -> bool:
         decoded = unquote_plus(value)
@@ -176,6 +183,7 @@ def _redact_field(
 def _redact_result(result: Result, redact: Redactor, previous: Result | None) -> Result:
     changes: dict[str, object] = {}
     _redact_field(result, previous, "url", redact.url, changes)
+    _redact_field(result, previous, "key", redact.url, changes)  # an identity made of a URL
     _redact_field(result, previous, "error", redact, changes)
     # Ignored: mypy checks replace()'s keywords field by field, which a dict of changes
     # (typed object) cannot be; replace() itself still refuses an unknown field (TypeError).

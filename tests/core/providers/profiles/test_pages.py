@@ -21,6 +21,7 @@ from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.providers.base import RemoteStatus
 from jobdock.core.providers.profiles.load import parse_profile
+from jobdock.core.providers.profiles.oauth import TokenAuth
 from jobdock.core.providers.profiles.paths import link_target
 from jobdock.core.providers.profiles.provider import ProfileProvider
 from jobdock.core.providers.profiles.schema import ProfileError
@@ -71,9 +72,11 @@ end_value = "null"
 Route = Callable[[httpx.Request], httpx.Response]
 
 
-def submit(text: str, route: Route, *, result_origins: tuple[str, ...] = (), auth: str = "bearer"
-           ) -> tuple[RemoteStatus, list[httpx.Request]]:  # fmt: skip
-    """The submit answer's status (its job already done), and every request sent."""
+def submit(text: str, route: Route, *, result_origins: tuple[str, ...] = (), auth: str = "bearer",
+           oauth: bool = False) -> tuple[RemoteStatus, list[httpx.Request]]:  # fmt: skip
+    """The submit answer's status (its job already done), and every request sent. `oauth`: the
+    API client's token comes from an OAuth2 token endpoint (`OAUTH_TOKEN` from login.test),
+    as an `oauth2` profile's does, instead of the account's secret."""
     provider = ProfileProvider(parse_profile(text, source="pages.toml"))
     account = Account(name="a", provider=provider.id, base_url="https://api.test")
     sent: list[httpx.Request] = []
@@ -84,12 +87,16 @@ def submit(text: str, route: Route, *, result_origins: tuple[str, ...] = (), aut
 
     async def go() -> RemoteStatus:
         transport = httpx.MockTransport(answer)
-        headers = provider.auth_headers(account, TOKEN)
+        headers = {} if oauth else provider.auth_headers(account, TOKEN)
         api = make_api_client(headers=headers, transport=transport)
         bare = make_bare_client(transport=transport)
         params = tuple(provider.auth_params(account, TOKEN).items())
         session = ApiSession(account, api, bare, auth_params=params,
                              result_origins=result_origins)  # fmt: skip
+        if oauth:
+            api.auth = TokenAuth(grant="client_credentials", token_url="https://login.test/token",
+                                 scope=None, secrets={"client_id": "c", "client_secret": TOKEN},
+                                 redactor=session.redactor, transport=transport)  # fmt: skip
         try:
             return await provider.submit(session, provider.default_request())
         finally:
@@ -150,17 +157,16 @@ def test_a_header_chain_reads_no_page_body():
 
 # https://developers.facebook.com/docs/graph-api/results: `paging.next` is the next page's URL,
 # absent on the last page.
-META = profile(
-    """
+META_RESULTS = """
 [[results]]
 url_template = "{id}/insights?limit=2"
 needs_auth = true
 filename = "insights-{id}-{page}.json"
 [results.pages]
 next = "paging.next"
-""",
-    auth="query",
-)
+"""
+META = profile(META_RESULTS, auth="query")
+OAUTH_TOKEN = "oauth-access-token-1"
 
 
 def test_a_next_url_in_the_body_and_the_echoed_query_credential_is_dropped():
@@ -183,6 +189,51 @@ def test_a_next_url_in_the_body_and_the_echoed_query_credential_is_dropped():
     ]
     assert all(TOKEN not in r.url for r in status.results)
     assert len(sent) == 4
+
+
+def presented(request: httpx.Request) -> str | None:
+    """The token a request presented, in its query or as `Authorization: Bearer`."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return request.url.params.get("access_token") or (token if scheme == "Bearer" else None)
+
+
+def insights(last: int, *, elsewhere: int | None = None) -> Route:
+    """Meta's insights pages 0..`last`, each `paging.next` echoing the token the request
+    presented, however it came (page `elsewhere` on cdn.test); OAuth2 tokens from login.test."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "login.test":
+            return httpx.Response(200, json={"access_token": OAUTH_TOKEN, "expires_in": 3600})
+        if request.method == "POST":
+            return done("6023")
+        after = int(request.url.params.get("after", "0"))
+        paging: dict[str, Any] = {"cursors": {"after": str(after + 1)}}
+        if after < last:
+            host = "cdn.test" if after + 1 == elsewhere else "api.test"
+            echoed = f"access_token={presented(request)}&" if presented(request) else ""
+            paging["next"] = f"https://{host}/6023/insights?{echoed}limit=2&after={after + 1}"
+        return httpx.Response(200, json={"data": [{"n": after}], "paging": paging})
+
+    return route
+
+
+@pytest.mark.parametrize("oauth", [False, True], ids=["bearer", "oauth2"])
+def test_a_header_token_echoed_into_next_is_dropped_and_never_sent_elsewhere(oauth: bool):
+    token = OAUTH_TOKEN if oauth else TOKEN
+    status, sent = submit(profile(META_RESULTS), insights(3, elsewhere=3), oauth=oauth)
+    assert [r.url for r in status.results] == [
+        "https://api.test/6023/insights?limit=2",
+        "https://api.test/6023/insights?limit=2&after=1",
+        "https://api.test/6023/insights?limit=2&after=2",
+        "https://cdn.test/6023/insights?limit=2&after=3",
+    ]  # as Jobdock stores, shows and downloads them: no token
+    home = [r for r in sent if r.url.host == "api.test"]
+    assert len(home) == 4 and all(r.headers["Authorization"] == f"Bearer {token}" for r in home)
+    assert all("access_token" not in r.url.params for r in home)  # the header authenticates
+    (elsewhere,) = [r for r in sent if r.url.host == "cdn.test"]
+    assert "authorization" not in elsewhere.headers and token not in str(elsewhere.url)
+    logins = [r for r in sent if r.url.host == "login.test"]
+    assert len(logins) == oauth and all(TOKEN.encode() in r.content for r in logins)
 
 
 # https://docs.databricks.com/api/statement-execution/v1/get-result-data: each chunk names the

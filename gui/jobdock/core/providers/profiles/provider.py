@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element
 
 import httpx
@@ -304,7 +304,7 @@ class ProfileProvider(Provider):
                     session, response, request=request, what=what, url=None, known_id=None
                 )
             except ProtocolError as exc:
-                status = self._unreadable_submit(response, exc)
+                status = self._unreadable_submit(session, response, exc)
             if status.remote_id is None and status.status_url is None:
                 raise self._no_job(response, what=what)
             url = status.status_url or self._template_url(session, status.remote_id, request)
@@ -344,7 +344,9 @@ class ProfileProvider(Provider):
                 self._unreadable.pop(job.id, None)
         return status if status.status_url else dataclasses.replace(status, status_url=url)
 
-    def _unreadable_submit(self, response: httpx.Response, exc: ProtocolError) -> RemoteStatus:
+    def _unreadable_submit(
+        self, session: ApiSession, response: httpx.Response, exc: ProtocolError
+    ) -> RemoteStatus:
         """A submit answer that cannot be read: the job it names (if any) is recorded with the
         raw answer, since the vendor's job exists and must not be orphaned."""
         answer = _Answer(self.profile, response, what="", strict=False)
@@ -359,7 +361,7 @@ class ProfileProvider(Provider):
             state=state,
             remote_state=state.value,
             remote_id=remote_id,
-            status_url=self._resolve(response, status_url) if status_url else None,
+            status_url=self._resolve(session, response, status_url) if status_url else None,
             log=f"the submit answer could not be read: {exc.user_message}",
             raw=raw_text(response),
         )
@@ -433,7 +435,7 @@ class ProfileProvider(Provider):
             )
         remote_id = answer.text(fields.get("id", ()))
         status_url = answer.text(fields.get("status_url", ()))
-        status_url = self._resolve(response, status_url) if status_url else None
+        status_url = self._resolve(session, response, status_url) if status_url else None
         values = {
             "id": remote_id or known_id,
             "status_url": status_url or url or self._template_url(session, remote_id, request),
@@ -518,7 +520,8 @@ class ProfileProvider(Provider):
             else:
                 items = [v for v in _as_list(source.first(spec.url)) if _url_of(v)]
             for n, item in enumerate(items, start=1):
-                url = _merged_query(self._resolve(source.response, _url_of(item) or ""), spec.query)
+                link = self._resolve(session, source.response, _url_of(item) or "")
+                url = _merged_query(link, spec.query)
                 name = self._filename(spec, url, n, job_id, request, answer)
                 if spec.pages is not None:  # one result a page (or a link), each numbered
                     found += await self._paged(session, spec, url, name, (job_id, source))
@@ -568,7 +571,7 @@ class ProfileProvider(Provider):
                 for item in _as_list(page.first(spec.pages.links)):
                     link = _link_of(item, spec.pages.link_url)
                     if link is not None:
-                        url = self._strip_credential(self._resolve(page.response, link))
+                        url = self._resolve(session, page.response, link)
                         what = f"{self.id}: the link {len(found) + 1}"
                         headers = self._link_headers(
                             session, spec.pages.link_headers, item, None, 0, what=what
@@ -646,9 +649,11 @@ class ProfileProvider(Provider):
             if value is None or value == spec.end_value:
                 return pages
             if spec.next_query is not None:
-                following = _with_query(first, spec.next_query, value)
+                following = self._strip_credential(
+                    session, _with_query(first, spec.next_query, value)
+                )
             else:
-                following = self._strip_credential(urljoin(urls[-1], value))
+                following = self._strip_credential(session, urljoin(urls[-1], value))
             if following in urls:
                 again = urls.index(following) + 1
                 raise ProtocolError(f"{what}: page {len(urls)} names page {again} as the next")
@@ -675,15 +680,17 @@ class ProfileProvider(Provider):
                 found = (lookup_header(streamed, path) for path in spec.next)
                 return next((value for value in found if value), None), None  # the body unread
 
-    def _strip_credential(self, url: str) -> str:
-        """`url` without the query credential an answer may echo into its links (Meta's
-        `paging.next` carries the `access_token` it was asked with)."""
+    def _strip_credential(self, session: ApiSession, url: str) -> str:
+        """`url` without the credentials an answer may echo into the URLs it gives, the rest
+        kept byte for byte: every query parameter (and user info) that carries a secret the
+        session's redactor knows — the account's secret, its bearer or OAuth access token
+        (Meta's `paging.next` carries the `access_token` the request presented) — and with
+        `query` auth the profile's parameter, whatever its value. The session's own auth still
+        authenticates the URL on the account's origin and its result hosts; what Jobdock
+        follows, stores and shows holds no credential."""
+        url = session.redactor.strip(url)
         auth = self.profile.auth
-        if auth.kind != "query":
-            return url
-        parts = urlsplit(url)
-        kept = [(k, v) for k, v in parse_qsl(parts.query, True) if k != auth.name]
-        return urlunsplit(parts._replace(query=urlencode(kept)))
+        return _without_param(url, str(auth.name)) if auth.kind == "query" else url
 
     def _filename(
         self,
@@ -744,13 +751,11 @@ class ProfileProvider(Provider):
         match = re.search("/" + pattern + re.escape(parts[-1]) + r"/?$", urlsplit(url).path)
         return unquote(match.group(1)) if match and match.groups() else None
 
-    def _resolve(self, response: httpx.Response, ref: str) -> str:
-        """`ref` made absolute against the URL that answered, without any query credential."""
-        base = urlsplit(str(response.url))
-        if self.profile.auth.kind == "query":
-            kept = [(k, v) for k, v in parse_qsl(base.query, True) if k != self.profile.auth.name]
-            base = base._replace(query=urlencode(kept))
-        return urljoin(urlunsplit(base), ref.strip())
+    def _resolve(self, session: ApiSession, response: httpx.Response, ref: str) -> str:
+        """`ref` made absolute against the URL that answered, without any credential in its
+        query (`_strip_credential`), the base's or its own."""
+        base = self._strip_credential(session, str(response.url))
+        return self._strip_credential(session, urljoin(base, ref.strip()))
 
     def _check_session(self, session: ApiSession) -> None:
         auth = self.profile.auth
@@ -827,6 +832,14 @@ def _merged_query(url: str, query: tuple[tuple[str, str], ...]) -> str:
     if not added:
         return url
     return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
+
+
+def _without_param(url: str, name: str) -> str:
+    """`url` without its query parameters named `name`, the others kept byte for byte."""
+    parts = urlsplit(url)
+    pairs = parts.query.split("&") if parts.query else []
+    kept = [p for p in pairs if unquote_plus(p.partition("=")[0]) != name]
+    return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query="&".join(kept)))
 
 
 def _with_query(url: str, name: str, value: str) -> str:
