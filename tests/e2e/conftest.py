@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,13 @@ def simulator() -> Iterator[Simulator]:
 
 @dataclass
 class Cli:
-    """Runs `python -m jobdock` like a user would, with the test's keyring and data dir."""
+    """Runs `python -m jobdock` like a user would, with the test's keyring and data dir.
+    `vendor_files`: saved results the test found byte-equal to what the vendor served and that
+    hold a credential the vendor itself wrote into them (Meta's `paging.next` echoes the access
+    token): the profiles' check that no keyring secret is under the data dir skips these."""
 
     env: dict[str, str]
+    vendor_files: list[Path] = field(default_factory=list)
 
     def __call__(
         self, *args: str, stdin: str | None = None, expect: int | None = 0, timeout: float = 90

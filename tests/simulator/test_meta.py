@@ -1,6 +1,7 @@
 """The fake Meta Marketing API: an async insights report run's states on a fake clock, its pages
-chained by `paging.next` (which carries the access token only when the request did, in its
-query), and the Graph API's error bodies."""
+chained by `paging.next` (which carries the access token the request presented, in its query or
+as `Authorization: Bearer`, as the Graph API's paging links do), and the Graph API's error
+bodies."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_a_report_run_runs_and_pages_its_insights(sim: Simulator, clock: FakeClo
             page = api.get(url)
             served.append(page.content)
             url = page.json()["paging"].get("next")
-            assert url is None or "access_token" not in url
+            assert url is None or parse_qs(urlsplit(url).query)["access_token"] == [token]
         assert served == sim.expected_results(PROVIDER, run_id) and len(served) == 3
     in_query = httpx.get(f"{base}/{run_id}/insights", params={"access_token": token, "limit": 2})
     following = in_query.json()["paging"]["next"]

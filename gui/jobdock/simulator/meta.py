@@ -8,10 +8,11 @@ Started", "Job Started", "Job Running", then "Job Completed" ("Job Failed" for
 `time_ref`, `time_completed`, `date_start`, `date_stop`. `GET /vXX.X/{report_run_id}/insights`
 answers the result a page at a time: `{"data": [...], "paging": {"cursors": {"before", "after"},
 "next"}}`, `next` a full URL on this origin (absent on the last page), `limit` rows a page (at
-most 50 here, 25 by default), `sim_files` pages (default 2). A `next` repeats the request's own
-query, the `access_token` too when the request carried it there (as the Graph API does); a
-request authenticated by `Authorization: Bearer` gets a `next` without any credential, as in the
-documentation's examples. The access token is accepted as the `access_token` parameter or as
+most 50 here, 25 by default), `sim_files` pages (default 2). A `next` (and a `previous`) repeats
+the request's own query with `access_token=<the token the request presented>` in it, whether the
+request carried it in its query or as `Authorization: Bearer`: the Graph API writes the token
+into its paging links (its documentation's examples leave it out), and a client that keeps these
+URLs must drop it. The access token is accepted as the `access_token` parameter or as
 `Authorization: Bearer`; errors are `{"error": {"message", "type", "code", "fbtrace_id"}}`.
 https://developers.facebook.com/docs/marketing-api/insights/best-practices/#asynchronous
 https://developers.facebook.com/docs/marketing-api/reference/ad-report-run/
@@ -75,19 +76,19 @@ class MetaApi(Api):
         """What an account's base URL is: the origin and an API version."""
         return f"{self.origin}/{VERSION}"
 
-    def _token(self, req: Request) -> tuple[str | None, bool]:
-        """The access token the request presented, and whether it was in the query."""
+    def _token(self, req: Request) -> str | None:
+        """The access token the request presented, in its query or its `Authorization`."""
         if "access_token" in req.params:
-            return req.params["access_token"], True
+            return req.params["access_token"]
         scheme, _, token = (req.header("Authorization") or "").partition(" ")
-        return (token.strip() if scheme.lower() in ("bearer", "oauth") else None), False
+        return token.strip() if scheme.lower() in ("bearer", "oauth") else None
 
     def demo_profile(self, origin: Callable[[str], str]) -> DemoProfile:
         """The demo's account: the profile's request on an ad account the fake knows."""
         return DemoProfile(path="act_1234567890/insights")
 
     def route(self, req: Request) -> Reply:
-        token, _ = self._token(req)
+        token = self._token(req)
         if token is None:
             return graph_error(400, "An active access token must be used to query information "
                                "about the current user.", "OAuthException", 2500)  # fmt: skip
@@ -206,14 +207,12 @@ class MetaApi(Api):
         offset = _offset(params["after"]) if "after" in params else 0
         if offset is None:
             return graph_error(400, "(#100) Invalid cursor", "OAuthException", 100)
-        _, in_query = self._token(req)
         return Reply(status=200, content_type="application/json",
-                     body=self.page(job, dict(params), offset, in_query))  # fmt: skip
+                     body=self.page(job, dict(params), offset, self._token(req)))  # fmt: skip
 
-    def page(
-        self, job: FakeJob, params: dict[str, str], offset: int, token_in_query: bool
-    ) -> bytes:
-        """One page of the report run's insights, as served for a request with `params`."""
+    def page(self, job: FakeJob, params: dict[str, str], offset: int, token: str | None) -> bytes:
+        """One page of the report run's insights, as served for a request with `params` that
+        presented `token` (echoed into its paging links)."""
         per_page = min(int(params.get("limit", "25")), PAGE_CAP)
         rows = self._rows(job, per_page)
         data = rows[offset : offset + per_page]
@@ -221,30 +220,28 @@ class MetaApi(Api):
         paging: dict[str, object] = {
             "cursors": {"before": _cursor(offset), "after": _cursor(max(end - 1, offset))}
         }
+        own = {k: v for k, v in params.items() if k not in ("access_token", "after", "before")}
+        echoed = {"access_token": token} if token else {}
         if end < len(rows):
-            query = {k: v for k, v in params.items() if k != "after"}
-            if not token_in_query:
-                query.pop("access_token", None)
-            query["after"] = _cursor(end)
+            query = {**echoed, **own, "after": _cursor(end)}
             paging["next"] = (f"{self.origin}/{job.extra['version']}/{job.id}/insights?"
                               f"{urlencode(query)}")  # fmt: skip
         if offset > 0:
-            query = {k: v for k, v in params.items() if k != "after"}
-            query["before"] = _cursor(offset)
+            query = {**echoed, **own, "before": _cursor(offset)}
             paging["previous"] = (f"{self.origin}/{job.extra['version']}/{job.id}/insights?"
                                   f"{urlencode(query)}")  # fmt: skip
         return json.dumps({"data": data, "paging": paging}, indent=2).encode()
 
     def expected_results(self, remote_id: str, limit: int = 500) -> list[bytes]:
         """Every page of a completed run, as the bundled profile asks for them (`limit`, the
-        token in a header)."""
+        token in a header: echoed into each page's links all the same)."""
         job = self.jobs.get(remote_id)
         if job is None or self._status(job, self.config.clock())[0] != "Job Completed":
             return []
         pages, offset, params = [], 0, {"limit": str(limit)}
         total = min(limit, PAGE_CAP) * max(1, job.files)
         while True:
-            pages.append(self.page(job, dict(params), offset, False))
+            pages.append(self.page(job, dict(params), offset, self.secret))
             offset += min(limit, PAGE_CAP)
             if offset >= total:
                 return pages

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jobdock.core.engine.engine import Engine
 from jobdock.core.logs import setup_logging, teardown_logging
-from jobdock.core.model.job import Account, Job, JobEvent, JobState, Result
+from jobdock.core.model.job import Account, Job, JobEvent, JobState, Result, SubmitRequest
 from jobdock.core.model.paths import AppPaths
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.redaction import Redactor, redact_job
@@ -161,3 +161,41 @@ def test_addon_access_tokens_obtained_at_run_time_are_redacted(tmp_path: Path) -
     assert tokens and all(redact(f"x {t} y") == f"x {MASK} y" for t in tokens)
     assert redact(sim.shoptet_oauth_token) == MASK
 
+
+def test_the_token_meta_echoes_into_paging_next_is_in_no_url_store_or_log(tmp_path: Path) -> None:
+    """The bundled meta-insights profile on the simulator's Graph API, whose every `paging.next`
+    carries `access_token=<the bearer token>`: the pages are followed, listed and saved as
+    served, and the token is in no result URL, in no byte of the store and in no log line."""
+    with Simulator(SimConfig(queue_time=0.05, run_time=0.1)) as sim:
+        token = sim.secret("meta-insights")
+
+        async def scenario() -> Job:
+            async with _engine(tmp_path, level=logging.DEBUG) as engine:
+                account = Account(name="ads", provider="meta-insights",
+                                  base_url=sim.base_url("meta-insights"))  # fmt: skip
+                await engine.add_account(account, token)
+                request = SubmitRequest(
+                    method="POST", path="act_1234567890/insights", params=(("sim_files", "3"),)
+                )
+                job = await engine.submit("ads", request)
+                for _ in range(100):
+                    if (job := await engine.refresh(job.id)).state is JobState.SUCCEEDED:
+                        break
+                    await asyncio.sleep(0.05)
+                logging.getLogger("jobdock.test").debug("the job: %r", job)
+                return await engine.download(job.id)
+
+        job = asyncio.run(scenario())
+        served = sim.expected_results("meta-insights", job.remote_id or "")
+        requests = sim.requests("meta-insights")
+    assert len(served) == 3 and all(f"access_token={token}".encode() in p for p in served[:2])
+    assert [Path(r.path or "").read_bytes() for r in job.results] == served  # as served
+    assert [r.url.rsplit("?", 1)[-1].split("&")[0] for r in job.results] == ["limit=500"] * 3
+    assert all(token not in r.url for r in job.results)
+    assert all(token not in r.query for r in requests)  # the header authenticates every page
+    data = tmp_path / "d"
+    kept = [p for p in data.rglob("*") if p.is_file()]
+    assert {"jobs.sqlite3", "jobdock.log"} <= {p.name for p in kept}
+    for path in kept:
+        assert token.encode() not in path.read_bytes(), path
+    assert "/insights" in (data / "logs/jobdock.log").read_text()  # the log did see the URLs

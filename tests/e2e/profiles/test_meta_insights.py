@@ -2,7 +2,9 @@
 (docs/profiles/meta-insights.md): an access token on stdin, an async insights report run started
 with the documented parameters, polled by its report_run_id until "Job Completed", and every page
 of its insights saved as served, each next page found at the page's `paging.next`. The token goes
-to the Graph API's origin only, in a header: no URL Jobdock asks for, stores or shows holds it."""
+to the Graph API's origin only, in a header. The fake writes it into every `paging.next`, as the
+Graph API does: the saved pages hold it (their bytes are the ones served), but no URL Jobdock asks
+for, stores or shows does, nor the store, the log files, `jobs --json` or `watch`'s output."""
 
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import Cli
-from tests.e2e.profiles.support import add_profile_account, assert_secret_stayed_home, saved_job
+from tests.e2e.profiles.support import (
+    add_profile_account,
+    assert_secret_stayed_home,
+    saved_files,
+    saved_job,
+)
 
 PROVIDER = "meta-insights"
 # https://developers.facebook.com/docs/marketing-api/insights/best-practices/#asynchronous
@@ -31,7 +38,7 @@ def test_a_report_run_is_saved_page_by_page_from_paging_next(cli: Cli, simulator
     run_id = job["remote_id"]
     assert job["state"] == "queued" and run_id.isdigit()
     assert job["status_url"] == f"{simulator.base_url(PROVIDER)}/{run_id}"
-    cli("watch", "--until-done", "--timeout", "60")
+    watched = cli("watch", "--until-done", "--timeout", "60", "--json")
     saved = saved_job(cli, simulator, PROVIDER)
     assert (saved["remote_state"], saved["progress"]) == ("Job Completed", 100)
     results = saved["results"]
@@ -45,17 +52,33 @@ def test_a_report_run_is_saved_page_by_page_from_paging_next(cli: Cli, simulator
     (post,) = [r for r in api if r.method == "POST"]
     assert (post.path, post.params["level"]) == ("/v21.0/act_1234567890/insights", "campaign")
     reads = [r for r in api if r.path.endswith("/insights") and r.method == "GET"]
+    secret = simulator.secret(PROVIDER)
     nexts = [parse_qs(urlsplit(p["paging"]["next"]).query) for p in pages[:2]]
-    assert all("access_token" not in q for q in nexts)
+    assert all(q["access_token"] == [secret] for q in nexts)  # echoed, as the Graph API does
+    cli.vendor_files.extend(Path(r["path"]) for r in results)  # type: ignore[attr-defined]
     afters = {r.params.get("after") for r in reads}
     assert afters == {None, *(q["after"][0] for q in nexts)}
     assert all(r.status == 200 for r in api)
-    secret = simulator.secret(PROVIDER)
-    assert all(secret not in r.query for r in api)
-    listed = cli("jobs", "--json").stdout + cli("jobs").stdout
-    assert secret not in listed
-    for path in (Path(r["path"]) for r in results):  # type: ignore[attr-defined]
-        assert secret.encode() not in path.read_bytes()
+    assert all(secret not in r.query for r in api)  # each next followed without it
+    listed = cli("jobs", "--json").stdout
+    assert [r["url"] for r in json.loads(listed)[0]["results"]] == [
+        f"{simulator.base_url(PROVIDER)}/{run_id}/insights?limit=500",
+        *(p["paging"]["next"].replace(f"access_token={secret}&", "") for p in pages[:2]),
+    ]  # each as served, less the token
+    _submit(cli, "sim_files=2")  # and a second run, watched with every human line
+    human = cli("watch", "--until-done", "--timeout", "60", "--verbose")
+    both = cli("jobs", "--json").stdout
+    for each in json.loads(both):  # as served, the token in their `paging.next` too
+        assert saved_files(each) == simulator.expected_results(PROVIDER, each["remote_id"])
+        cli.vendor_files.extend(Path(r["path"]) for r in each["results"])
+    shown = [listed, both, cli("jobs").stdout, watched.stdout, watched.stderr, human.stdout,
+             human.stderr]  # fmt: skip
+    assert '"event": "saved"' in watched.stdout and " saved " in human.stdout
+    assert all(secret not in text for text in shown)
+    kept = [*cli.data_dir.glob("jobs.sqlite3*"), *(cli.data_dir / "logs").rglob("*.log*")]
+    assert {"jobs.sqlite3", "jobdock.log"} <= {path.name for path in kept}
+    for path in kept:  # the store (its WAL too) and every log file
+        assert secret.encode() not in path.read_bytes(), path
     assert_secret_stayed_home(simulator, PROVIDER)
 
 
