@@ -666,3 +666,28 @@ def test_progress_text_sits_beside_the_bar_never_over_it() -> None:
         assert not bar.intersects(text)
         assert area.contains(bar) and (text.width() == 0 or area.contains(text))
         assert bar.width() >= 40 and bar.height() <= 16
+
+
+def test_the_time_left_stays_beside_the_bar_at_the_columns_default_width(qapp: Any) -> None:
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    from jobdock.core.model.updates import DownloadProgress
+    from jobdock.qt.delegates import button_rect, fitting_text, progress_layout
+    from jobdock.qt.job_model import download_cell
+    from jobdock.qt.job_view import DEFAULT_WIDTHS
+
+    metrics = QFontMetrics(QApplication.font())
+    job = succeeded(1, state=DownloadState.DOWNLOADING)
+    progress = {0: DownloadProgress(job.id, 0, 1_200_000, 4_000_000, 393_216.0, 10_800.0)}
+    cell = download_cell(job, progress)
+    assert cell.text == "30% · 384.0 KB/s · 3 h 00 min left"  # whole in the tooltip and wide
+    assert cell.shorter == ("384.0 KB/s · 3 h 00 min left", "384 KB/s · 3 h left", "3 h left")
+    for width in (DEFAULT_WIDTHS[Column.DOWNLOAD], 150, 400):
+        area = button_rect(QRect(0, 0, width, 26))
+        _bar, text_rect = progress_layout(area, metrics.height())
+        shown = fitting_text((cell.text, *cell.shorter), text_rect.width(),
+                             metrics.horizontalAdvance)  # fmt: skip
+        assert shown.endswith("left") and metrics.horizontalAdvance(shown) <= text_rect.width()
+    assert fitting_text(("long", "short"), 1, len) == "short"  # none fits: the last, elided

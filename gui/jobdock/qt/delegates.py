@@ -8,6 +8,7 @@ No widgets per row: painting only, cheap for big tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QEvent, QModelIndex, QPersistentModelIndex, QRect, Qt
@@ -59,6 +60,15 @@ def paused_layout(area: QRect, button_width: int) -> tuple[QRect, QRect]:
 
 def _resume_width(option: QStyleOptionViewItem) -> int:
     return option.fontMetrics.horizontalAdvance(RESUME) + 6 * MARGIN
+
+
+def fitting_text(texts: Sequence[str], width: int, measure: Callable[[str], int]) -> str:
+    """The first of `texts` (best first) whose `measure` fits in `width`, else the last (the
+    painter elides it)."""
+    for text in texts:
+        if measure(text) <= width:
+            return text
+    return texts[-1]
 
 
 def _draw_text(painter: QPainter, option: QStyleOptionViewItem, rect: QRect, text: str) -> None:
@@ -113,7 +123,9 @@ class DownloadDelegate(QStyledItemDelegate):
         bar.palette = option.palette
         bar.fontMetrics = option.fontMetrics
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
-        _draw_text(painter, option, text_rect, cell.text)
+        text = fitting_text((cell.text, *cell.shorter), text_rect.width(),
+                            option.fontMetrics.horizontalAdvance)  # fmt: skip
+        _draw_text(painter, option, text_rect, text)
 
     def _paint_paused(
         self, painter: QPainter, option: QStyleOptionViewItem, cell: DownloadCell, style: QStyle

@@ -69,3 +69,27 @@ def speed_eta(speed: float, eta: float | None) -> str:
     if eta is not None:
         text += f" · {human_duration(eta)} left"
     return text
+
+
+def compact_speed_eta(speed: float, eta: float | None) -> str:
+    """`speed_eta` in fewer characters, for a narrow cell: `384 KB/s · 3 h left`."""
+    text = f"{compact_size(speed)}/s"
+    if eta is not None:
+        text += f" · {compact_duration(eta)} left"
+    return text
+
+
+def compact_size(size: float) -> str:
+    """`human_size` without a decimal from 10 up: `384 KB`, `1.5 MB`."""
+    text = human_size(size)
+    number, _, unit = text.partition(" ")
+    return f"{float(number):.0f} {unit}" if float(number) >= 10 else text
+
+
+def compact_duration(seconds: float) -> str:
+    """The largest unit only, rounded down: `42 s`, `12 min`, `3 h`, `2 d`."""
+    total = max(0, round(seconds))
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if total >= length:
+            return f"{total // length} {unit}"
+    return f"{total} s"

@@ -81,6 +81,7 @@ class DownloadCell:
     kind: CellKind
     text: str = ""
     fraction: float | None = None
+    shorter: tuple[str, ...] = ()  # shorter texts, best first, for a cell too narrow for `text`
 
 
 HISTORY_PAGE = 2000  # settled jobs fetched at a time when the view scrolls to the bottom
@@ -452,8 +453,14 @@ def download_cell(job: Job, progress: dict[int, DownloadProgress]) -> DownloadCe
         speed = sum(p.speed for p in progress.values())
         eta = max((p.eta for p in progress.values() if p.eta is not None), default=None)
         percent = f"{fraction * 100:.0f}% · " if fraction is not None else ""
-        # beside the bar, elided to the cell's width (the tooltip has it whole)
-        return DownloadCell(CellKind.PROGRESS, percent + fmt.speed_eta(speed, eta), fraction)
+        # Beside the bar: in a narrow cell the percent goes first (the bar shows it), then the
+        # words get shorter, the time left staying longest (the tooltip has it all).
+        shorter = [fmt.speed_eta(speed, eta), fmt.compact_speed_eta(speed, eta)]
+        if eta is not None:
+            shorter.append(f"{fmt.compact_duration(eta)} left")
+        text = percent + fmt.speed_eta(speed, eta)
+        shorter = [t for t in shorter if t != text]
+        return DownloadCell(CellKind.PROGRESS, text, fraction, tuple(shorter))
     if DownloadState.PAUSED in states:
         return DownloadCell(CellKind.PAUSED, "Paused")
     if states == {DownloadState.DONE}:
