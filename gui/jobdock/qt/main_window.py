@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
         self.transfer_status = QLabel()  # every download together: count and speed
         self.transfer_status.setAccessibleName("Downloads now")
+        self.transfer_status.setContentsMargins(0, 0, 16, 0)  # apart from the polling line
         self.statusBar().addPermanentWidget(self.transfer_status)
         self.health = QLabel()
         self.statusBar().addPermanentWidget(self.health)
