@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from jobdock import __version__
 from jobdock.cli import profiles as profiles_cli
 from jobdock.cli.completion import SHELLS
+from jobdock.cli.helptext import epilog, provider_ids
 from jobdock.cli.serialize import account_to_json, job_to_json
 from jobdock.core.download.jobfolder import writable_problem
 from jobdock.core.model.errors import (
@@ -57,42 +58,13 @@ def _seconds(raw: str) -> float:
         raise UsageError(str(exc)) from None
 
 
-EXAMPLES = """\
-examples:
-  jobdock --demo jobs                       the demo's jobs (its simulator and accounts persist)
-  jobdock --demo watch --until-done         follow them until settled, saving every result
-  jobdock accounts add work --provider vainu --secret-stdin < key.txt
-  jobdock submit work --param country=FI --json
-  jobdock watch --until-done --timeout 3600 --download-dir ~/exports   (e.g. from cron)
-  jobdock pause 12 --file 2                 pause the second file of job 12 (its .part is kept)
-  jobdock jobs --json | jq '.[] | select(.state == "failed") | .id'
-  jobdock completion bash > ~/.local/share/bash-completion/completions/jobdock
-"""
-EXIT_CODES = """\
-exit codes:
-  0    success; every job watched settled, succeeded and its results are saved
-  1    a job failed, a result was not saved or expired, or the API refused or was unreachable
-  2    bad usage or input (one line on stderr)
-  3    --timeout reached before every job watched settled
-  4    no usable keyring (the message says how to fix it)
-  130  stopped by Ctrl+C; 143 stopped by SIGTERM (state saved, .part files kept)
-  141  standard output was closed (e.g. `| head`); nothing more is printed
-"""
-
-# `status` polls nothing and watches nothing: the exit codes above that speak of jobs are not its.
-STATUS_EXIT_CODES = """\
-exit codes:
-  0    the worker (or that there is none) was printed
-  1    the job store could not be read (the message says why)
-  2    bad usage (one line on stderr)
-  141  standard output was closed (e.g. `| head`); nothing more is printed
-"""
+JOB_HELP = "The job's local id (the ID column of `jobdock jobs`)."
 
 
 def _providers_line() -> str:
     from jobdock.core.providers import builtin_providers
 
-    return "provider ids: " + ", ".join(builtin_providers()) + ", and any profile's id"
+    return provider_ids(list(builtin_providers()))
 
 
 def _global_options(parser: argparse.ArgumentParser, *, late: bool) -> None:
@@ -122,15 +94,18 @@ def _global_options(parser: argparse.ArgumentParser, *, late: bool) -> None:
     )
 
 
-def _everywhere(parser: argparse.ArgumentParser) -> None:
-    """Give every sub-command (at any depth) the global options, its help the exit codes."""
+def _everywhere(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Give every sub-command (at any depth) the global options, and its help its own examples
+    and exit codes (`helptext`), with the provider ids where it takes one."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            for name, child in action.choices.items():
+                where = f"{path} {name}".strip()
+                takes_provider = any("--provider" in a.option_strings for a in child._actions)
                 _global_options(child, late=True)
                 child.formatter_class = argparse.RawDescriptionHelpFormatter
-                child.epilog = child.epilog or EXIT_CODES
-                _everywhere(child)
+                child.epilog = epilog(where, before=_providers_line() if takes_provider else "")
+                _everywhere(child, where)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,26 +113,37 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jobdock",
         description="Follow asynchronous API jobs and save their results before the links "
         "expire. Without a command, the window opens.",
-        epilog=f"{_providers_line()}\n\n{EXAMPLES}\n{EXIT_CODES}",
+        epilog=epilog("", before=_providers_line()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"jobdock {__version__}")
     _global_options(parser, late=False)
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", parser_class=_Parser, metavar="COMMAND",
+        help="What to do (`jobdock COMMAND --help` tells more); without one, the window opens.",
+    )  # fmt: skip
     profiles_cli.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="manage API accounts")
-    acc = accounts.add_subparsers(dest="accounts_command", required=True, parser_class=_Parser)
-    add = acc.add_parser(
-        "add", help="add (or update) an account", epilog=_providers_line() + "\n\n" + EXIT_CODES
+    acc = accounts.add_subparsers(
+        dest="accounts_command", required=True, parser_class=_Parser, help="What to do."
     )
-    add.add_argument("name", help="a name of your choosing (no slash)")
-    add.add_argument("--provider", required=True, metavar="ID", help="The API's provider id.")
-    add.add_argument("--base-url", help="The API's base URL (default: the vendor's).")
-    add.add_argument("--user", help="The user name, for APIs with Basic auth (cisco-cce).")
+    add = acc.add_parser("add", help="add (or update) an account")
+    add.add_argument("name", metavar="NAME", help="A name of your choosing (no slash).")
+    add.add_argument(
+        "--provider", required=True, metavar="ID", help="The API's provider id (listed below)."
+    )
+    add.add_argument(
+        "--base-url", metavar="URL",
+        help="The API's base URL, for a sandbox, a region or a test server (default: the"
+        " vendor's).",
+    )  # fmt: skip
+    add.add_argument(
+        "--user", metavar="USER", help="The user name, for APIs with Basic auth (cisco-cce)."
+    )
     add.add_argument(
         "--option", action="append", default=[], metavar="K=V",
-        help="A provider option such as poll_min=5; may be repeated.",
+        help="A provider option such as poll_min=5 or token_url=URL; may be repeated.",
     )  # fmt: skip
     add.add_argument(
         "--secret-stdin", action="store_true",
@@ -165,16 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
         " only in the OS keyring.",
     )  # fmt: skip
     listing = acc.add_parser("list", help="list accounts (never secrets)")
-    listing.add_argument("--json", action="store_true", help="Print a JSON array.")
+    listing.add_argument("--json", action="store_true", help="Print a JSON array of accounts.")
     rm = acc.add_parser("remove", help="remove an account and its keyring entry")
-    rm.add_argument("name", help="the account's name")
+    rm.add_argument("name", metavar="NAME", help="The account's name.")
     check = acc.add_parser("test", help="check that the API answers and accepts the secret")
-    check.add_argument("name", help="the account's name")
+    check.add_argument("name", metavar="NAME", help="The account's name.")
 
     submit = sub.add_parser("submit", help="start a job")
-    submit.add_argument("account", help="the account's name")
-    submit.add_argument("--method", help="The HTTP method (default: the provider's).")
-    submit.add_argument("--path", help="The request path below the base URL.")
+    submit.add_argument("account", metavar="ACCOUNT", help="The account's name.")
+    submit.add_argument(
+        "--method", metavar="METHOD", help="The HTTP method (default: the provider's)."
+    )
+    submit.add_argument(
+        "--path", metavar="PATH",
+        help="The request path below the base URL (default: the provider's).",
+    )  # fmt: skip
     submit.add_argument(
         "--param", action="append", default=[], metavar="K=V",
         help="A query parameter; may be repeated.",
@@ -184,35 +175,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument(
         "--content-type",
+        metavar="TYPE",
         help="The body's media type (default: the provider's, else inferred as JSON or XML).",
     )
-    submit.add_argument("--label", default="", help="A label to tell the job apart.")
+    submit.add_argument(
+        "--label", default="", metavar="TEXT",
+        help="A label to tell the job apart (shown in `jobs` and the window).",
+    )  # fmt: skip
     submit.add_argument("--json", action="store_true", help="Print the job object, not its id.")
 
     track = sub.add_parser("track", help="follow an existing job by id or status URL")
-    track.add_argument("account", help="the account's name")
-    track.add_argument("ref", help="the provider's job id or the job's status URL")
+    track.add_argument("account", metavar="ACCOUNT", help="The account's name.")
+    track.add_argument("ref", metavar="REF", help="The provider's job id or the job's status URL.")
     track.add_argument("--json", action="store_true", help="Print the job object, not its id.")
 
     hooks = sub.add_parser("webhooks", help="Shoptet job:finished webhooks")
-    hook = hooks.add_subparsers(dest="webhooks_command", required=True, parser_class=_Parser)
+    hook = hooks.add_subparsers(
+        dest="webhooks_command", required=True, parser_class=_Parser, help="What to do."
+    )
     enable = hook.add_parser("enable", help="run the local receiver during `watch`")
-    enable.add_argument("--bind", help="The address to listen on (default 127.0.0.1).")
-    enable.add_argument("--port", type=int, help="The port to listen on (default 8787).")
-    enable.add_argument("--public-url", help="The base URL by which Shoptet reaches the receiver.")
+    enable.add_argument(
+        "--bind", metavar="ADDRESS", help="The address to listen on (default: 127.0.0.1)."
+    )
+    enable.add_argument(
+        "--port", type=int, metavar="PORT", help="The port to listen on (default: 8787)."
+    )
+    enable.add_argument(
+        "--public-url", metavar="URL",
+        help="The base URL by which Shoptet reaches the receiver (a proxy or tunnel to it).",
+    )  # fmt: skip
     hook.add_parser("disable", help="stop running the receiver")
     register = hook.add_parser("register", help="register job:finished for an account")
-    register.add_argument("account", help="the Shoptet account's name")
-    register.add_argument("url", nargs="?", help="default: the receiver's public URL")
+    register.add_argument("account", metavar="ACCOUNT", help="The Shoptet account's name.")
+    register.add_argument(
+        "url", nargs="?", metavar="URL",
+        help="Where Shoptet delivers the events (default: the receiver's public URL, the"
+        " --public-url of `webhooks enable` and the receiver's path).",
+    )  # fmt: skip
 
     sync = sub.add_parser("sync", help="import the provider's job list")
-    sync.add_argument("account", help="the account's name")
+    sync.add_argument(
+        "account", metavar="ACCOUNT",
+        help="The account's name; its provider must have a job list (shoptet).",
+    )  # fmt: skip
 
     jobs = sub.add_parser("jobs", help="list jobs")
     jobs.add_argument("--json", action="store_true", help="Print a JSON array of job objects.")
+    states = [s.value for s in JobState]
     jobs.add_argument(
-        "--state", choices=[s.value for s in JobState], help="Only jobs in this state."
-    )
+        "--state", choices=states, metavar="STATE",
+        help=f"Only jobs in this state: {', '.join(states)}.",
+    )  # fmt: skip
 
     watch = sub.add_parser("watch", help="poll and download until interrupted or done")
     watch.add_argument(
@@ -245,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     download = sub.add_parser("download", help="download a job's results now")
-    download.add_argument("job", help="the job's local id")
+    download.add_argument("job", metavar="JOB", help=JOB_HELP)
     _file_option(download)
     download.add_argument(
         "--to", type=Path, metavar="DIR",
@@ -258,19 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", "cancel a job's downloads and delete their .part files (the job stays)"),
     ):
         hand = sub.add_parser(name, help=what)
-        hand.add_argument("job", help="the job's local id")
+        hand.add_argument("job", metavar="JOB", help=JOB_HELP)
         _file_option(hand)
 
     remove = sub.add_parser("remove", help="stop tracking a job (files stay)")
-    remove.add_argument("job", help="the job's local id")
+    remove.add_argument("job", metavar="JOB", help=JOB_HELP)
 
-    status = sub.add_parser(
-        "status", help="which process is this data dir's worker", epilog=STATUS_EXIT_CODES
-    )
+    status = sub.add_parser("status", help="which process is this data dir's worker")
     status.add_argument("--json", action="store_true", help="Print a JSON object.")
 
     completion = sub.add_parser("completion", help="print a shell completion script")
-    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    completion.add_argument(
+        "shell", choices=SHELLS, help=f"The shell to complete in: {', '.join(SHELLS)}."
+    )
 
     reset = sub.add_parser("reset", help="with --demo: start the demo over")
     reset.add_argument(

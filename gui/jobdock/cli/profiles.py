@@ -23,12 +23,16 @@ def add_parser(sub: Any) -> None:
     """The `profiles` sub-command on the CLI's sub-parsers."""
     profiles = sub.add_parser("profiles", help="list and check provider profiles")
     commands = profiles.add_subparsers(
-        dest="profiles_command", required=True, parser_class=type(profiles)
+        dest="profiles_command", required=True, parser_class=type(profiles), help="What to do."
     )
     listing = commands.add_parser("list", help="the providers and profiles Jobdock knows")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--json", action="store_true", help="Print a JSON array, one object a provider or file."
+    )
     check = commands.add_parser("check", help="validate profile files (exit 2 when invalid)")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument(
+        "files", nargs="+", metavar="FILE", help="A profile file (TOML) to check; one or more."
+    )
 
 
 def run(args: argparse.Namespace, *, out: TextIO, err: TextIO | None = None) -> int:
