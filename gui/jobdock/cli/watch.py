@@ -88,6 +88,7 @@ async def watch(
         verbosity=verbosity,
         jobs=engine.live_jobs(),  # history changed later (a download asked for) is news
         watched=lambda: watched.ids,
+        downloads=engine.downloads_automatically,  # the worker's setting, as `settled` judges
     )
     store_refused = False
 

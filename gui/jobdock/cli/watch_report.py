@@ -82,12 +82,14 @@ class Report:
         verbosity: int = NORMAL,
         jobs: Iterable[Job],
         watched: Callable[[], set[str]],
+        downloads: Callable[[], bool] = lambda: True,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._out, self._err = out, err or sys.stderr
         self.mode, self.verbosity = mode, verbosity
         self._watched = watched
+        self._downloads = downloads  # whether results are downloaded as jobs succeed
         self._mono, self._clock = monotonic, clock
         self._jobs: dict[str, Job] = {j.id: j for j in jobs}
         self._seen: dict[str, _Key] = {j.id: self._key(j) for j in self._jobs.values()}
@@ -241,19 +243,40 @@ class Report:
 
     # the live line -----------------------------------------------------------------------------
     def status_line(self) -> str:
-        """Jobs left by state · files downloading · bytes · rate · ETA."""
-        watched = self._watched()
+        """Jobs left by state · files downloading and waiting · bytes · rate · ETA (docs/cli.md).
+        A job left is one `--until-done` still waits for: not finished, or succeeded with
+        results still to save when results are downloaded as jobs succeed; the files are never
+        said to be none while a job is saving (a file between two tries is `waiting`)."""
+        downloads = self._downloads()
         left: dict[str, int] = {}
-        for job_id in watched:
+        downloading = set(self._progress)
+        waiting = 0
+        for job_id in self._watched():
             job = self._jobs.get(job_id)
-            if job is None or job.orphaned or job.is_settled:
+            if job is None or job.orphaned:
                 continue
-            name = "downloading" if job.state == JobState.SUCCEEDED else job.state.value
-            left[name] = left.get(name, 0) + 1
-        order = ("queued", "running", "downloading", "failed", "cancelled")
-        jobs = ", ".join(f"{left[s]} {s}" for s in order if left.get(s)) or "none"
+            if not job.state.is_terminal:
+                left[job.state.value] = left.get(job.state.value, 0) + 1
+                continue
+            if job.state != JobState.SUCCEEDED or not downloads or job.is_settled:
+                continue
+            left["saving"] = left.get("saving", 0) + 1
+            for index, result in enumerate(job.results):
+                key = (job.id, index)
+                if key in downloading or not result.is_under_way:
+                    continue
+                if result.download_state == DownloadState.DOWNLOADING:
+                    downloading.add(key)  # under way in another process (no bytes seen here)
+                else:
+                    waiting += 1  # pending, or failed with a retry to come
+        jobs = ", ".join(f"{left[s]} {s}" for s in ("queued", "running", "saving") if left.get(s))
+        parts = [f"jobs left: {jobs or 'none'}"]
+        if downloading:
+            more = f", {waiting} waiting" if waiting else ""
+            parts.append(f"{_count(len(downloading), 'file')} downloading{more}")
+        elif waiting:
+            parts.append(f"{_count(waiting, 'file')} waiting")
         active = list(self._progress.values())
-        parts = [f"jobs left: {jobs}", f"{len(active)} file{'s' * (len(active) != 1)} downloading"]
         if active:
             done = sum(p.done for p in active)
             total = sum(p.total for p in active if p.total)
@@ -312,6 +335,10 @@ class Report:
             f"{': ' + states if states else ''}; files saved: {totals.files_saved} "
             f"({human_bytes(totals.bytes_saved)}){failed}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _file_name(path: str | None) -> str | None:
