@@ -1,8 +1,10 @@
 """`jobdock completion bash|zsh|fish`: shell completion scripts generated from the CLI's own
 argparse parser, so every sub-command and flag added there completes without further work. The
 scripts are static (no Python runs while completing): they follow the words typed so far to a
-command path (`accounts add`), offer its sub-commands and flags, directories after a flag that
-takes one, files after `--profile`, and the allowed values after a flag with choices.
+command path (`accounts add`), offer its sub-commands, flags and the values of a positional with
+choices (`completion bash|zsh|fish`), directories after a flag that takes one, files after
+`--profile`, the allowed values after a flag with choices (`jobs --state`), and the provider ids
+known when the script is made (built in and bundled) after `--provider`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ class _Command:
     help: str
     subcommands: dict[str, str] = field(default_factory=dict)
     flags: list[_Flag] = field(default_factory=list)
+    values: tuple[str, ...] = ()  # what a positional with choices takes (`completion SHELL`)
+
+
+def _flag_values(action: argparse.Action) -> tuple[str, ...]:
+    if "--provider" in action.option_strings:  # any profile's id is allowed: no `choices`
+        from jobdock.core.providers import builtin_providers
+
+        return tuple(builtin_providers())
+    return tuple(str(c) for c in action.choices or ())
 
 
 def _walk(parser: argparse.ArgumentParser, path: str, help_text: str) -> list[_Command]:
@@ -49,9 +60,11 @@ def _walk(parser: argparse.ArgumentParser, path: str, help_text: str) -> list[_C
                     names=names,
                     help=help_line.split(". ")[0].rstrip("."),
                     takes_value=action.nargs != 0,
-                    choices=tuple(str(c) for c in action.choices or ()),
+                    choices=_flag_values(action),
                 )
             )
+        elif action.choices:
+            command.values += tuple(str(c) for c in action.choices)
     return found
 
 
@@ -98,7 +111,7 @@ def _value_cases(commands: list[_Command], dirs: str, files: str, words: str) ->
 def _bash(commands: list[_Command]) -> str:
     steps = "|".join(f'"{s}"' for s in _steps(commands))
     lists = [
-        f'        "{c.path}") words="{" ".join([*c.subcommands, *(n for f in c.flags for n in f.names)])}" ;;'  # noqa: E501
+        f'        "{c.path}") words="{" ".join([*c.subcommands, *c.values, *(n for f in c.flags for n in f.names)])}" ;;'  # noqa: E501
         for c in commands
     ]
     values = _value_cases(
@@ -151,6 +164,7 @@ def _zsh(commands: list[_Command]) -> str:
     lists = []
     for c in commands:
         items = [f"{_zsh_name(name)}:{text}" for name, text in c.subcommands.items()]
+        items += [_zsh_name(value) for value in c.values]
         items += [f"{n}:{f.help}" for f in c.flags for n in f.names]
         quoted = " ".join(_zsh_quote(i) for i in items)
         lists.append(f'        "{c.path}") items=({quoted}) ;;')
@@ -214,18 +228,23 @@ def _fish(commands: list[_Command]) -> str:
         at = f"-n {_fish_quote('__jobdock_at ' + _fish_quote(c.path))}"
         for name, text in c.subcommands.items():
             lines.append(f"complete -c jobdock {at} -a {_fish_quote(name)} -d {_fish_quote(text)}")
+        if c.values:
+            lines.append(f"complete -c jobdock {at} -a {_fish_quote(' '.join(c.values))}")
         for flag in c.flags:
             spec = " ".join(
                 f"-l {n[2:]}" if n.startswith("--") else f"-s {n[1:]}" for n in flag.names
             )
             extra = ""
-            if flag.takes_value:
-                extra = " -r"
+            if (
+                flag.takes_value
+            ):  # -x: a value, from -a only (nothing for a free one); -r -F: a file
                 if flag.names[0] in _DIR_FLAGS:
-                    extra += " -a '(__fish_complete_directories)'"
+                    extra = " -x -a '(__fish_complete_directories)'"
                 elif flag.names[0] in _FILE_FLAGS:
-                    extra += " -F"
+                    extra = " -r -F"
                 elif flag.choices:
-                    extra += f" -a {_fish_quote(' '.join(flag.choices))}"
+                    extra = f" -x -a {_fish_quote(' '.join(flag.choices))}"
+                else:
+                    extra = " -x"
             lines.append(f"complete -c jobdock {at} {spec}{extra} -d {_fish_quote(flag.help)}")
     return "\n".join(lines) + "\n"
