@@ -19,7 +19,7 @@ import httpx
 
 from jobdock.core.engine.engine import Engine
 from jobdock.core.logs import setup_logging, teardown_logging
-from jobdock.core.model.errors import UsageError
+from jobdock.core.model.errors import StoreError, UsageError
 from jobdock.core.model.paths import AppPaths
 from jobdock.core.providers import with_profiles
 from jobdock.core.providers.profiles.schema import Profile
@@ -117,4 +117,11 @@ def reset_demo(folder: Path, *, chosen: bool) -> None:
         raise UsageError(
             f"a `jobdock --demo` is running on {folder}; end it first (nothing deleted)"
         )
-    shutil.rmtree(folder)
+    try:
+        shutil.rmtree(folder)
+    except OSError as exc:  # a file it may not delete: say so in one line, keep what is left
+        what = exc.strerror or str(exc)
+        where = exc.filename or folder
+        raise StoreError(
+            f"could not delete {where} ({what}); the demo dir {folder} is only partly deleted"
+        ) from None

@@ -192,3 +192,26 @@ def test_a_fresh_demo_takes_ports_below_the_ephemeral_range(tmp_path: Path) -> N
         assert len(in_range) >= len(sim.ports()) - 2, sim.ports()  # a port in use is replaced
     finally:
         running.close()
+
+
+def test_reset_that_cannot_delete_a_file_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from jobdock.core.model.errors import StoreError
+    from jobdock.runtime import reset_demo
+
+    (tmp_path / STATE_FILE).write_text("{}")
+    locked = tmp_path / "downloads" / "report.csv"
+
+    def refuse(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(locked))
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    with pytest.raises(StoreError) as caught:
+        reset_demo(tmp_path, chosen=True)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"could not delete {locked} (Permission denied)" in message
+    assert "partly deleted" in message

@@ -382,6 +382,7 @@ HELP: dict[str, CommandHelp] = {
         ],
         codes=[
             (0, "the demo's data dir was deleted, or nothing when the answer was not yes"),
+            (1, "a file in it could not be deleted (what is left stays)"),
             (
                 2,
                 "without --demo; without --yes when stdin is not a terminal; while a --demo"
