@@ -382,6 +382,15 @@ def test_status_prints_the_worker_as_documented_and_its_help_lists_only_its_exit
     worker = re.fullmatch(shape, lines[0])
     assert worker and int(worker[1]) == watch.pid, lines
     assert re.fullmatch(this, lines[1]) and len(lines) == 2, lines
+    # A worker that leaves results for `jobdock download` says so on its line.
+    wait_until(lambda: cli.json("status", "--json")["worker"] is None, what="the lease freed")
+    with watching(cli, tmp_path / "idle.txt", "--timeout", "120", "--no-auto-download") as idle:
+        wait_until(
+            lambda: (cli.json("status", "--json")["worker"] or {}).get("pid") == idle.pid,
+            what="the --no-auto-download watch to be the worker",
+        )
+        first = cli("status").stdout.splitlines()[0]
+    assert re.fullmatch(shape + "; it downloads no result as jobs succeed", first), first
     helped = cli("status", "--help").stdout
     codes = helped[helped.index("exit codes:") :]
     assert "141" in codes and "--timeout" not in codes and "130" not in codes, helped

@@ -664,7 +664,13 @@ async def _status(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: Tex
     if isinstance(worker, dict):
         out.write(
             f"worker: pid {worker['pid']} on {worker['host']} since {worker['since']} "
-            f"(last heartbeat {worker['heartbeat']})\n"
+            f"(last heartbeat {worker['heartbeat']})"
+            + (
+                ""
+                if worker.get("auto_download", True)
+                else "; it downloads no result as jobs succeed"
+            )
+            + "\n"
         )
     else:
         out.write("worker: none (no window or `jobdock watch` runs on this data dir)\n")
