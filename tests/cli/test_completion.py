@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from jobdock.cli.completion import SHELLS, script
 from jobdock.cli.main import build_parser
 from jobdock.core.model.job import JobState
 from jobdock.core.providers import builtin_ids
+from tests.support.tools import require_tools
 
 COMMANDS = set(
     "profiles accounts submit track webhooks sync jobs watch download pause resume cancel remove"
@@ -97,8 +97,7 @@ def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 def test_completes_in_the_real_shell(
     scripts: dict[str, Path], shell: str, line: str, expected: set[str], only: bool
 ) -> None:
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed (its script's text is checked below)")
+    require_tools(shell, purpose=f"completing in {shell}")
     got = offered(shell, scripts[shell], line)
     assert expected <= set(got), f"{shell}: {line!r} offered {got}"
     if only and shell != "zsh":  # zsh's screen holds the typed line as well

@@ -10,7 +10,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from jobdock.core.store.jobs import JobStore
 from jobdock.simulator import Simulator
 from jobdock.simulator.faults import StorageFault
 from tests.e2e.conftest import Cli, add_account
+from tests.support.tools import require_tools
 from tests.support.waiting import wait_until
 
 JOBDOCK = [sys.executable, "-m", "jobdock"]
@@ -213,8 +213,7 @@ def test_sigterm_stops_watch_keeps_the_part_and_the_next_run_resumes(
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_load(cli: Cli, shell: str, tmp_path: Path) -> None:
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed")
+    require_tools(shell, purpose=f"loading the {shell} completion script")
     script = cli("completion", shell).stdout
     assert "watch" in script and "until-done" in script and "data-dir" in script
     path = tmp_path / f"jobdock.{shell}"
