@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jobdock.core.model.job import DownloadState, JobState
+from jobdock.core.providers.profiles.load import bundled_profiles
 from jobdock.core.store.jobs import JobStore
 from jobdock.runtime import Runtime
 from jobdock.simulator import PROVIDERS, SimConfig, demo
@@ -142,16 +143,20 @@ def test_a_fresh_demo_has_a_job_on_each_registered_bundled_profile_and_they_end(
             profiles = [a.provider for a in demo.profile_accounts(runtime.simulator)]
             await engine.start()
             deadline = asyncio.get_running_loop().time() + 60
-            while not all(j.state.is_terminal for j in engine.jobs()):
+            while not engine.all_settled([j.id for j in engine.jobs()]):
                 assert asyncio.get_running_loop().time() < deadline, engine.jobs()
                 await asyncio.sleep(0.05)
-            states: dict[str, list[JobState]] = {}
+            states: dict[str, list[tuple[JobState, bool]]] = {}
             for job in engine.jobs():
-                states.setdefault(job.provider, []).append(job.state)
+                saved = bool(job.results) and all(
+                    r.download_state is DownloadState.DONE for r in job.results
+                )
+                states.setdefault(job.provider, []).append((job.state, saved))
             return profiles, states
 
     profiles, states = asyncio.run(scenario())
-    assert {"shopify-bulk", "hubspot-exports", "google-lro"} <= set(profiles)
+    bundled = [p.id for p in bundled_profiles() if p.id not in PROVIDERS]
+    assert sorted(profiles) == sorted(bundled)  # every bundled vendor profile
     assert set(states) == {*PROVIDERS, *profiles}
-    for profile in profiles:
-        assert states[profile] == [JobState.SUCCEEDED], profile
+    for profile in profiles:  # its job succeeded and every result of it is saved
+        assert states[profile] == [(JobState.SUCCEEDED, True)], profile
