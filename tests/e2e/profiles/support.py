@@ -18,8 +18,19 @@ def add_profile_account(cli: Cli, sim: Simulator, provider: str, name: str) -> N
     then in the test's Secret Service (tests/e2e/profiles/conftest.py)."""
     add = ["accounts", "add", name, "--provider", provider, "--base-url", sim.base_url(provider)]
     cli(*add, *FAST_POLLS, "--secret-stdin", stdin=sim.secret(provider) + "\n")
+    assert_in_keyring(cli, name, [sim.secret(provider)])
+
+
+def assert_in_keyring(cli: Cli, name: str, values: Iterable[str]) -> None:
+    """The account `name` has its one item in the test's Secret Service, holding exactly
+    `values` (its one secret, or its named secrets); an empty `values`: it has none there."""
+    values = list(values)
     stored = [i for i in keyring_items(cli) if i.get("username") == name]
-    assert [i["secret"] for i in stored] == [sim.secret(provider)], stored
+    if not values:
+        assert stored == [], stored
+        return
+    assert len(stored) == 1 and stored[0].get("service") == "jobdock", stored
+    assert sorted(secret_values(stored[0])) == sorted(values), stored
 
 
 _READ_KEYRING = """
@@ -64,16 +75,12 @@ def saved_job(cli: Cli, sim: Simulator, provider: str) -> dict[str, object]:
 
 
 def assert_secret_stayed_home(sim: Simulator, provider: str) -> None:
-    """The account's secret reached the fake's own origin only, never the storage."""
+    """The account's secret reached the fake's own origin only (every request there carried
+    it), never the storage or any other host."""
     secret = sim.secret(provider)
-    seen = sim.requests()
-    home = [r for r in seen if r.server == provider]
+    home = sim.requests(provider)
     assert home and all(secret in " ".join(r.headers.values()) for r in home)
-    for request in seen:
-        if request.server != provider:
-            carried = " ".join([*request.headers.values(), request.query, request.path])
-            assert secret not in carried, f"the secret reached {request.server}"
-            assert "authorization" not in request.headers
+    assert_credentials_only_at(sim, {provider}, [secret])
 
 
 def saved_files(job: dict[str, Any]) -> list[bytes]:
@@ -85,11 +92,11 @@ def assert_credentials_only_at(
     sim: Simulator, allowed: Collection[str], credentials: Iterable[str]
 ) -> None:
     """No request to a simulator origin outside `allowed` carried any of `credentials` (in a
-    header, the query or the body), nor any `Authorization` header."""
+    header, the path, the query or the body), nor any `Authorization` header."""
     secrets = [c for c in credentials if c]
     for req in sim.requests():
         if req.server in allowed:
             continue
         assert "authorization" not in req.headers, (req.server, req.path)
-        seen = " ".join([*req.headers.values(), req.query, req.body.decode("latin-1")])
+        seen = " ".join([*req.headers.values(), req.path, req.query, req.body.decode("latin-1")])
         assert not any(s in seen for s in secrets), (req.server, req.path)

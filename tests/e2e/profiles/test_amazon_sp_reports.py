@@ -23,7 +23,7 @@ from jobdock.simulator import Simulator
 from jobdock.simulator.amazon import SpReportsApi
 from jobdock.simulator.config import FakeClock, SimConfig
 from tests.e2e.conftest import FAST_POLLS, Cli
-from tests.e2e.profiles.support import assert_credentials_only_at, saved_files
+from tests.e2e.profiles.support import assert_credentials_only_at, assert_in_keyring, saved_files
 from tests.support.processes import stop_process
 from tests.support.waiting import wait_until
 
@@ -43,6 +43,7 @@ def add_account(cli: Cli, sim: Simulator, name: str = "sp") -> dict[str, str]:
     cli("accounts", "add", name, "--provider", "amazon-sp-reports", "--base-url",
         sim.base_url("amazon-sp-reports"), "--option", token_url, *FAST_POLLS,
         "--secret-stdin", stdin=stdin)  # fmt: skip
+    assert_in_keyring(cli, name, named.values())  # all three, in the one keyring item
     return named
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
-from tests.e2e.profiles.support import assert_credentials_only_at, saved_files
+from tests.e2e.profiles.support import assert_credentials_only_at, assert_in_keyring, saved_files
 
 REQUEST = {"inputUri": "gs://cloud-samples-data/video/cat.mp4", "features": ["LABEL_DETECTION"]}
 
@@ -27,6 +27,7 @@ def add_account(cli: Cli, sim: Simulator) -> dict[str, str]:
     cli("accounts", "add", "g", "--provider", "google-lro", "--base-url",
         sim.base_url("google-lro"), "--option", f"token_url={sim.origin('google-oauth')}/token",
         *FAST_POLLS, "--secret-stdin", stdin=stdin)  # fmt: skip
+    assert_in_keyring(cli, "g", named.values())
     return named
 
 

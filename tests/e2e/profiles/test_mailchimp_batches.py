@@ -19,7 +19,7 @@ from pathlib import Path
 from jobdock.simulator import Simulator
 from jobdock.simulator.config import FakeClock, SimConfig
 from tests.e2e.conftest import Cli, add_account
-from tests.e2e.profiles.support import assert_credentials_only_at, saved_job
+from tests.e2e.profiles.support import assert_credentials_only_at, assert_in_keyring, saved_job
 from tests.support.processes import stop_process
 from tests.support.waiting import wait_until
 
@@ -50,6 +50,7 @@ def assert_key_stayed_home(sim: Simulator) -> None:
 
 def test_a_batch_is_followed_and_its_archive_saved_as_served(cli: Cli, simulator: Simulator):
     account = add_account(cli, simulator, "mailchimp-batches", "mc")
+    assert_in_keyring(cli, account, [simulator.secret("mailchimp-batches")])
     job = cli.json("submit", account, "--body", json.dumps(BATCH), "--json")
     batch_id = job["remote_id"]
     assert len(batch_id) == 10 and job["state"] == "queued"  # "status": "pending"

@@ -15,7 +15,7 @@ from pathlib import Path
 from jobdock.simulator import Simulator
 from jobdock.simulator.salesforce import SalesforceApi
 from tests.e2e.conftest import FAST_POLLS, Cli
-from tests.e2e.profiles.support import assert_credentials_only_at, saved_files
+from tests.e2e.profiles.support import assert_credentials_only_at, assert_in_keyring, saved_files
 
 PROVIDER = "salesforce-bulk-query"
 # https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_walkthrough.htm
@@ -29,6 +29,7 @@ def add_account(cli: Cli, sim: Simulator, name: str = "org") -> dict[str, str]:
     # only the base URL: the token endpoint is on its origin (the org's My Domain)
     cli("accounts", "add", name, "--provider", PROVIDER, "--base-url", sim.base_url(PROVIDER),
         *FAST_POLLS, "--secret-stdin", stdin=stdin)  # fmt: skip
+    assert_in_keyring(cli, name, named.values())
     return named
 
 

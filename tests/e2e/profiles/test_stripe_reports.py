@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
-from tests.e2e.profiles.support import assert_credentials_only_at, saved_job
+from tests.e2e.profiles.support import assert_credentials_only_at, assert_in_keyring, saved_job
 
 # https://docs.stripe.com/reports/api: "Create a run"
 RUN = (
@@ -25,6 +25,7 @@ def add_account(cli: Cli, sim: Simulator) -> None:
     cli("accounts", "add", "st", "--provider", "stripe-reports", "--base-url",
         sim.base_url("stripe-reports"), "--option", f"result_hosts={sim.origin('stripe-files')}",
         *FAST_POLLS, "--secret-stdin", stdin=sim.secret("stripe-reports") + "\n")  # fmt: skip
+    assert_in_keyring(cli, "st", [sim.secret("stripe-reports")])
 
 
 def test_a_report_run_is_saved_from_the_file_host_with_the_key(cli: Cli, simulator: Simulator):

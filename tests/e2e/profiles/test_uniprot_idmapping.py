@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from jobdock.simulator import Simulator
 from tests.e2e.conftest import FAST_POLLS, Cli
-from tests.e2e.profiles.support import saved_job
+from tests.e2e.profiles.support import assert_in_keyring, saved_job
 
 # https://www.uniprot.org/help/id_mapping_prog: "Submitting a job"
 DOCUMENTED = "ids=P21802,P12345&from=UniProtKB_AC-ID&to=UniRef90"
@@ -24,6 +24,7 @@ def add_account(cli: Cli, sim: Simulator) -> None:
     """No secret: UniProt needs no key."""
     cli("accounts", "add", "up", "--provider", "uniprot-idmapping", "--base-url",
         sim.base_url("uniprot-idmapping"), *FAST_POLLS)  # fmt: skip
+    assert_in_keyring(cli, "up", [])  # nothing to keep
 
 
 def test_a_mapping_is_saved_page_by_page_from_the_303s_location(cli: Cli, simulator: Simulator):
