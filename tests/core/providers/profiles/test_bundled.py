@@ -5,11 +5,13 @@ a changed copy does), is documented on its own page, and is listed in docs/profi
 from __future__ import annotations
 
 import io
+from contextlib import ExitStack
 from importlib.resources import as_file, files
 from pathlib import Path
 
 import pytest
 
+from jobdock.cli.main import main
 from jobdock.cli.profiles import check
 from jobdock.core.providers import builtin_ids
 from jobdock.core.providers.profiles.load import BUNDLED_PACKAGE, load_profiles, scan_profiles
@@ -42,6 +44,16 @@ def test_profiles_check_of_a_bundled_file_or_a_copy_does_not_clash_with_itself(
     assert "the bundled one" in out.getvalue()
     # A bundled file given as a profile adds nothing: the registry takes it without a clash
     assert load_profiles([copy], reserved=builtin_ids(), include_user=False) == []
+
+
+def test_profiles_check_of_every_bundled_file_at_once_exits_0() -> None:
+    """`jobdock profiles check` given every bundled file (as the package installs them)."""
+    with ExitStack() as stack:
+        paths = [str(stack.enter_context(as_file(files(BUNDLED_PACKAGE) / n))) for n in BUNDLED]
+        out = io.StringIO()
+        assert main(["profiles", "check", *paths], stdout=out) == 0
+    missing = [n for n in BUNDLED if f"(profile {n.removesuffix('.toml')}: " not in out.getvalue()]
+    assert missing == [], out.getvalue()
 
 
 def test_a_changed_copy_of_a_bundled_profile_still_clashes(tmp_path: Path) -> None:

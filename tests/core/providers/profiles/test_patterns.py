@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -523,20 +524,43 @@ def test_a_vocabulary_without_a_failure_state_is_valid(tmp_path):
     assert JobState.FAILED not in profile.states.values()
 
 
+PROFILE_DOCS = [REPO_ROOT / "docs/profiles.md", *sorted((REPO_ROOT / "docs/profiles").glob("*.md"))]
+_FENCED = re.compile(r"^```([a-z]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_TOML_LINE = re.compile(r"^(\[\[?[a-z_.]+\]\]?|[a-z_]+ = .+)$")
+
+
+def toml_examples(path: Path) -> list[str]:
+    """The TOML code blocks of a page; a block that reads as TOML must be marked `toml`."""
+    examples = []
+    for language, body in _FENCED.findall(path.read_text(encoding="utf-8")):
+        if language == "toml":
+            examples.append(body)
+            continue
+        lines = [ln for ln in body.splitlines() if ln.strip() and not ln.startswith("#")]
+        assert not (lines and all(_TOML_LINE.match(ln) for ln in lines)), (
+            f"{path.name}: a TOML example not marked ```toml (not checked): {lines[0]}"
+        )
+    return examples
+
+
 def test_every_example_in_docs_profiles_md_is_a_valid_profile():
-    text = (REPO_ROOT / "docs/profiles.md").read_text()
-    blocks = text.split("```toml\n")[1:]
-    assert len(blocks) >= 11
-    for block in blocks:
-        text = block.split("```", 1)[0]
-        if not text.startswith(("id =", "#")):  # a fragment: a table of a profile
-            head = 'id = "x"\nname = "X"\nbase_url = "https://x.test"\n'
-            if "[auth]" not in text:  # a `[[results]]` fragment
-                head += '[auth]\nkind = "bearer"\n'
-            tail = '[fields]\nid = "id"\nstatus_url_template = "{id}"\nstate = "s"\n'
-            text = head + text + tail + '[states]\ndone = "succeeded"\n'
-        profile = parse_profile(text, source="docs/profiles.md")
-        assert profile.fields["state"]
+    blocks = {path: toml_examples(path) for path in PROFILE_DOCS}
+    assert len(blocks[PROFILE_DOCS[0]]) >= 17  # docs/profiles.md's, each checked below
+    for path, examples in blocks.items():
+        for text in examples:
+            _check_example(text, source=str(path.relative_to(REPO_ROOT)))
+
+
+def _check_example(text: str, *, source: str) -> None:
+    """A whole profile, or a fragment (a table of one) completed into one, is valid."""
+    if not text.startswith(("id =", "#")):  # a fragment: a table of a profile
+        head = 'id = "x"\nname = "X"\nbase_url = "https://x.test"\n'
+        if "[auth]" not in text:  # a `[[results]]` fragment
+            head += '[auth]\nkind = "bearer"\n'
+        tail = '[fields]\nid = "id"\nstatus_url_template = "{id}"\nstate = "s"\n'
+        text = head + text + tail + '[states]\ndone = "succeeded"\n'
+    profile = parse_profile(text, source=source)
+    assert profile.fields["state"]
 
 
 def test_a_pasted_status_url_gives_back_an_id_with_slashes_or_a_uri():
