@@ -290,6 +290,6 @@ class GoogleLroApi(Api):
     def expected_results(self, remote_id: str) -> list[bytes]:
         """The finished operation's bytes: the one result the `google-lro` profile saves."""
         job = self.jobs.get(remote_id)
-        if job is None or not job.succeeded(self.config.clock()):
-            return []
+        if job is None or not job.succeeded(self.config.clock()) or "cancelled_at" in job.extra:
+            return []  # a run that did not succeed, or one ended by `:cancel`, saves nothing
         return [self.operation(job)]
