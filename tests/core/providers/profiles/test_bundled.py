@@ -5,6 +5,7 @@ a changed copy does), is documented on its own page, and is listed in docs/profi
 from __future__ import annotations
 
 import io
+import re
 from contextlib import ExitStack
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -71,5 +72,11 @@ def test_a_vendor_profile_has_its_page_and_a_line_in_the_list(name: str) -> None
     profile_id = name.removesuffix(".toml")
     page = DOCS / "profiles" / f"{profile_id}.md"
     assert page.is_file()
-    assert "jobdock submit" in page.read_text()
+    text = page.read_text()
+    # what to put in the account, a copy-paste submit, the result files to expect (that these
+    # run as written: tests/e2e/test_profile_docs.py)
+    assert re.search(r"^## (The )?[Aa]ccount$", text, re.MULTILINE), "no account section"
+    assert "jobdock accounts add " in text and f"--provider {profile_id}" in text
+    assert "jobdock submit" in text
+    assert re.search(r"^## Result", text, re.MULTILINE), "no Result section"
     assert f"(profiles/{profile_id}.md)" in (DOCS / "profiles.md").read_text()
