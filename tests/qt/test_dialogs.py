@@ -417,7 +417,8 @@ def test_a_profiles_url_options_are_labelled_inputs_with_its_defaults(
     assert {"Token URL", "Result hosts"} <= set(seen["oauth rows"])
     assert seen["oauth token_url"] == "https://api.amazon.com/auth/o2/token"
     assert "none" in seen["oauth hosts"]
-    assert seen["saved"] == {"token_url": "https://test.example/token",
+    assert seen["saved"] == {"grant": "refresh_token",  # the profile's, the choice's default
+                             "token_url": "https://test.example/token",
                              "result_hosts": "files.eu.example.com"}  # fmt: skip
     assert seen["loaded"] == "https://test.example/token" and seen["more"] == ""
 

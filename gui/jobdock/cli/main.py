@@ -446,8 +446,9 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         out.write(f"removed account {args.name} (its jobs stay, marked orphaned)\n")
         return EXIT_OK
     provider = engine.provider(args.provider)
+    options = dict(_pairs(args.option, "--option"))
     secret = None
-    names = provider.secret_names
+    names = provider.secret_names_for(options)  # an oauth2 account's grant chooses them
     if args.secret_stdin and names:
         secret = _named_secrets(stdin, names)
     elif args.secret_stdin:
@@ -459,7 +460,7 @@ async def _accounts(rt: Runtime, args: argparse.Namespace, stdin: TextIO, out: T
         provider=provider.id,
         base_url=args.base_url or provider.default_base_url,
         user=args.user,
-        options=dict(_pairs(args.option, "--option")),
+        options=options,
     )
     if not account.name.strip() or "/" in account.name or has_line_break(account.name):
         raise UsageError(f"invalid account name {quoted(args.name)}")

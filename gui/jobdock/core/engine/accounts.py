@@ -90,11 +90,34 @@ class Accounts:
         problem = url_problem(account.base_url)
         if problem is not None:
             raise UsageError(f"base URL {quoted(account.base_url)} is {problem}")
+        if secret is None:
+            self._check_kept_secret(provider, account)
         if secret is not None:
             self.redactor.add(secret)
             await asyncio.to_thread(self.credentials.set, account.name, secret)
         self.store.put_account(account, now=self._clock())
         await self.drop_session(account.name)
+
+    def _check_kept_secret(self, provider: Provider, account: Account) -> None:
+        """An account changed without a new secret keeps its keyring entry: `UsageError` when
+        that entry holds other named secrets than the account now needs (another OAuth2
+        grant: `refresh_token` needs a refresh token too)."""
+        names = provider.secret_names_for(account.options)
+        try:
+            old = self.store.get_account(account.name)
+        except UsageError:
+            return  # a new account
+        if old.provider != account.provider or not names:
+            return
+        try:
+            before = provider.secret_names_for(old.options)
+        except UsageError:
+            before = ()
+        if before != names:
+            held = ", ".join(before) or "one secret"
+            raise UsageError(f"account {account.name}: its grant needs {', '.join(names)} and "
+                             f"its keyring entry holds {held}; give all of them "
+                             "(--secret-stdin, one NAME=VALUE line each)")  # fmt: skip
 
     async def remove(self, name: str) -> None:
         self.store.get_account(name)

@@ -5,8 +5,9 @@ requests its API needs, and answers a `RemoteStatus`, or raises an error from `c
 Scheduling, storage and downloads are not its business.
 
 Providers subclass `Provider` explicitly, so they inherit the defaults of its optional
-capabilities (`needs_secret`, `secret_names`, `max_connections`, `auth_params`, `http_auth`,
-`result_origins`) and override only what their API needs; callers read them as attributes.
+capabilities (`needs_secret`, `secret_names`, `secret_names_for`, `max_connections`,
+`auth_params`, `http_auth`, `result_origins`) and override only what their API needs; callers
+read them as attributes.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ class Provider(Protocol):
     # The media type a body given without one is sent as (a profile's `[submit] content_type`);
     # None: inferred, JSON or XML.
     body_content_type: str | None = None
+
+    def secret_names_for(self, options: Mapping[str, str]) -> tuple[str, ...]:
+        """The named secrets of an account with these options (an oauth2 profile's `grant`
+        option chooses them); raises `UsageError` for options that make none."""
+        return self.secret_names
 
     def auth_params(self, account: Account, secret: str) -> dict[str, str]:
         """Query parameters that authenticate requests to the account's origin (query auth)."""

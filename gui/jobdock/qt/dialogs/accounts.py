@@ -161,11 +161,6 @@ class AccountsDialog(AsyncDialog):
         label = self.form.labelForField(self.secret)
         assert isinstance(label, QLabel)  # addRow("Secret", ...) made it a QLabel
         label.setText(provider.secret_label.split(" (")[0])
-        # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for.
-        names = provider.secret_names
-        self.form.setRowVisible(self.secret, provider.needs_secret and not names)
-        for name, edit in self.named_secrets.items():
-            self.form.setRowVisible(edit, name in names)
         if not self.name.isReadOnly():
             self.base_url.setText(provider.default_base_url)
         self._build_option_inputs(account_form_of(provider))
@@ -207,8 +202,28 @@ class AccountsDialog(AsyncDialog):
             spec.user_when is not None and self._applies(spec.user_when)))  # fmt: skip
         for option in spec.options:
             self.form.setRowVisible(self.option_inputs[option.key], self._applies(option.when))
+        # A profile with `auth.kind = "none"` (UniProt) has no secret to ask for; an oauth2
+        # one a password field for each secret of the grant chosen (refresh_token: 3, else 2).
+        provider: Provider = self._engine.provider(self.provider.currentData())
+        names = self._secret_names(provider)
+        self.form.setRowVisible(self.secret, provider.needs_secret and not names)
+        for name, edit in self.named_secrets.items():
+            self.form.setRowVisible(edit, name in names)
+
+    def _secret_names(self, provider: Provider) -> tuple[str, ...]:
+        """The named secrets of the account the form shows: those of its chosen grant."""
+        chosen = {o.key: self._option_value(o.key) for o in self._form_spec.options}
+        try:
+            return provider.secret_names_for({k: v for k, v in chosen.items() if v})
+        except UsageError:
+            return provider.secret_names
 
     def _load_options(self, options: Mapping[str, str]) -> None:
+        for shown in self.option_inputs.values():  # nothing left of the account shown before
+            if isinstance(shown, QComboBox):
+                shown.setCurrentIndex(0)
+            else:
+                shown.clear()
         rest = []
         for key, value in options.items():
             widget = self.option_inputs.get(key)
@@ -267,9 +282,11 @@ class AccountsDialog(AsyncDialog):
             raise UsageError("The base URL must be an http:// or https:// address.")
         provider: Provider = self._engine.provider(self.provider.currentData())
         needs_secret = provider.needs_secret
-        names = provider.secret_names
+        options = self._collect_options()
+        names = provider.secret_names_for(options)  # the chosen grant's
         given = [n for n in names if self.named_secrets[n].text()]
-        if names and (given or not self.name.isReadOnly()) and len(given) < len(names):
+        wanted = bool(given) or self._new_secrets(provider, name, names)
+        if names and wanted and len(given) < len(names):
             missing = [NAMED_SECRETS[n] for n in names if n not in given]
             raise UsageError(f"Fill in {', '.join(missing)} (all of them are kept together).")
         if needs_secret and not names and not self.name.isReadOnly() and not self.secret.text():
@@ -277,7 +294,6 @@ class AccountsDialog(AsyncDialog):
         user = self.user.text().strip() if self._user_wanted() else ""
         if self._user_wanted() and not user:
             raise UsageError(f"{provider.display_name} signs in with a user name: fill in User.")
-        options = self._collect_options()
         for option in self._form_spec.options:
             if option.when and self._applies(option.when) and not options.get(option.key):
                 raise UsageError(f"{option.label} is needed when {option.when[0]} is "
@@ -290,13 +306,24 @@ class AccountsDialog(AsyncDialog):
             options=options,
         )
 
+    def _new_secrets(self, provider: Provider, name: str, names: tuple[str, ...]) -> bool:
+        """Whether the account needs its named secrets given now: a new account, one of another
+        provider, or one whose kept secrets are another grant's."""
+        if not self.name.isReadOnly():
+            return True
+        try:
+            old = self._engine.account(name)
+            return old.provider != provider.id or provider.secret_names_for(old.options) != names
+        except UsageError:
+            return True
+
     def save(self) -> None:
         try:
             account = self.account_from_form()
         except UsageError as exc:
-            self.show_error(exc.user_message)
+            self.show_error(self.error_text(exc))
             return
-        names = self._engine.provider(account.provider).secret_names
+        names = self._engine.provider(account.provider).secret_names_for(account.options)
         secret = self.secret.text() or None
         if names and all(self.named_secrets[n].text() for n in names):
             secret = encode_secrets({n: self.named_secrets[n].text() for n in names})

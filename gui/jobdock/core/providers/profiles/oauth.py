@@ -114,7 +114,8 @@ class TokenAuth(httpx.Auth):
         if response.status_code in (400, 401, 403):
             raise AuthError(
                 f"the token endpoint {where} refused the account's credentials "
-                f"(HTTP {response.status_code}); check the client id and secret",
+                f"(HTTP {response.status_code}); check the client id and secret"
+                + (" and the refresh token" if self._grant == "refresh_token" else ""),
                 status_code=response.status_code,
             )
         if response.status_code != 200:

@@ -157,7 +157,8 @@ class ProfileProvider(Provider):
         self._unreadable: dict[str, tuple[str, int]] = {}  # job id: (answer digest, times)
         self.needs_secret = profile.auth.kind != "none"
         # Named secrets (oauth2): NAME=VALUE lines on `accounts add --secret-stdin`, and one
-        # password field each in the accounts dialog.
+        # password field each in the accounts dialog; those of the profile's grant, an
+        # account's own `grant` option choosing another (`secret_names_for`).
         self.secret_names: tuple[str, ...] = SECRETS.get(profile.auth.grant or "", ())
         self.id = profile.id
         self.display_name = profile.name
@@ -181,12 +182,37 @@ class ProfileProvider(Provider):
             return {str(auth.name): secret}
         return {}  # none; oauth2 tokens come from `http_auth`
 
+    def grant_of(self, options: Mapping[str, str]) -> str | None:
+        """The OAuth2 grant of an account with these options: its `grant` option, else the
+        profile's `[auth] grant` (None: not oauth2). `OptionError` for a grant the profile
+        does not allow (`[auth] grants`), or for any with another kind of auth."""
+        auth = self.profile.auth
+        given = options.get("grant")
+        if given is None:
+            return auth.grant
+        if auth.kind != "oauth2":
+            raise OptionError(f"--option grant: {self.id} has no OAuth2 grant to choose (its "
+                              f"[auth] kind is {auth.kind!r})", option="grant",
+                              problem=f"{self.id} signs in without OAuth2 "
+                                      f"({auth.kind} authentication)")  # fmt: skip
+        if given not in auth.grants:
+            said = f"{one_line(given, 40)!r} is not one of {', '.join(auth.grants)}"
+            raise OptionError(f"--option grant={said}", option="grant", problem=said)
+        return given
+
+    def secret_names_for(self, options: Mapping[str, str]) -> tuple[str, ...]:
+        """The named secrets of an account with these options: those of its grant (the
+        `refresh_token` grant needs a `refresh_token` too). `OptionError` as `grant_of`."""
+        grant = self.grant_of(options)
+        return SECRETS.get(grant or "", ()) if self.profile.auth.kind == "oauth2" else ()
+
     def http_auth(self, account: Account, secret: str, redactor: Redactor) -> TokenAuth | None:
         """The token exchange for the account's API client (`oauth2`), else None. The account's
         `token_url` option replaces the profile's (a sandbox, a region, a test server); a
         profile's `{origin}/…` is on the account's own origin (Salesforce's My Domain)."""
         auth = self.profile.auth
-        if auth.kind != "oauth2" or auth.grant is None:
+        grant = self.grant_of(account.options)
+        if auth.kind != "oauth2" or grant is None:
             return None
         token_url = account.options.get("token_url") or auth.token_url or ""
         if token_url.startswith(ORIGIN):
@@ -195,11 +221,11 @@ class ProfileProvider(Provider):
             raise ConfigError(
                 f"{self.id}: token_url must be an http(s) URL, got {quoted(token_url)}"
             )
-        secrets = decode_secrets(secret, self.secret_names, provider=self.id)
+        secrets = decode_secrets(secret, SECRETS[grant], provider=self.id)
         # `Authorization: Bearer <token>`, or the token in the header the profile names (raw,
         # unless it gives a `scheme`: SP-API's `x-amz-access-token`)
         scheme = auth.scheme if auth.scheme or auth.name else "Bearer"
-        return TokenAuth(grant=auth.grant, token_url=token_url, scope=auth.scope,
+        return TokenAuth(grant=grant, token_url=token_url, scope=auth.scope,
                          secrets=secrets, redactor=redactor, header=auth.name or "Authorization",
                          scheme=scheme, renew_on=auth.renew_on)  # fmt: skip
 
@@ -216,9 +242,10 @@ class ProfileProvider(Provider):
             raise ConfigError(f"{self.id}: account option result_hosts: {exc}") from None
 
     def check_account(self, account: Account) -> None:
-        """`UsageError` for an account option naming a URL that cannot be used: `token_url` (an
-        http(s) URL, for an `oauth2` profile only) and `result_hosts` (host names or origins,
-        comma separated). Said when the account is added, not at its first request."""
+        """`UsageError` for an account option that cannot be used: `token_url` (an http(s)
+        URL, for an `oauth2` profile only), `grant` (one the `oauth2` profile allows) and
+        `result_hosts` (host names or origins, comma separated). Said when the account is
+        added, not at its first request."""
         token_url = account.options.get("token_url")
         if token_url is not None:
             if self.profile.auth.kind != "oauth2":
@@ -233,6 +260,7 @@ class ProfileProvider(Provider):
             if problem is not None:
                 said = f"{one_line(token_url, 80)!r} is {problem}"
                 raise OptionError(f"--option token_url={said}", option="token_url", problem=said)
+        self.grant_of(account.options)
         hosts = account.options.get("result_hosts")
         try:
             _hosts(hosts or "")

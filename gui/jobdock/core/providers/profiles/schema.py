@@ -41,7 +41,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "": ("id", "name", "base_url", "secret_label", "answers", "job_noun", "id_noun", "auth",
          "submit", "fields", "states", "initial_state", "absent_state", "poll", "results",
          "result_hosts"),
-    "auth": ("kind", "name", "scheme", "grant", "token_url", "scope", "renew_on"),
+    "auth": ("kind", "name", "scheme", "grant", "grants", "token_url", "scope", "renew_on"),
     "submit": ("method", "path", "query", "body", "content_type"),
     "fields": (*FIELD_NAMES, "status_url_template"),
     "poll": ("first_delay", "min", "max", "factor", "deadline", "method", "body", "content_type",
@@ -98,7 +98,9 @@ class AuthSpec:
     kind: str
     name: str | None = None  # header / query parameter; oauth2: the token's header
     scheme: str | None = None  # oauth2: the token's prefix (`Bearer` in `Authorization`)
-    grant: str | None = None  # oauth2: client_credentials or refresh_token
+    grant: str | None = None  # oauth2: client_credentials or refresh_token, an account's default
+    # oauth2: the grants an account may choose with its `grant` option (the default first)
+    grants: tuple[str, ...] = ()
     # oauth2: a URL, or `{origin}/…` (the account's base URL's origin: Salesforce's My Domain);
     # an account's `token_url` option replaces it
     token_url: str | None = None
@@ -306,6 +308,7 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
         c.add("auth.name", f"not used with kind = {kind!r} (only with header, query or oauth2)")
     scheme = c.value(table, "auth", "scheme", _token)
     grant = c.value(table, "auth", "grant", _one_of(GRANTS))
+    grants = c.value(table, "auth", "grants", _grants)
     token_url = c.value(table, "auth", "token_url", _token_url)
     scope = c.value(table, "auth", "scope", _nonempty)
     renew_on = c.value(table, "auth", "renew_on", _statuses)
@@ -315,12 +318,17 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
                 c.add(f"auth.{needed}", "missing: kind = 'oauth2' needs it")
         if name is not None and name.lower() in _NOT_TOKEN_HEADERS:
             c.add("auth.name", f"{name!r} cannot carry the token (a header every request sets)")
+        if grant is not None and grants is not None and grant not in grants:
+            c.add("auth.grants", f"does not include grant = {grant!r} (an account's default)")
     else:
-        for extra in ("scheme", "grant", "token_url", "scope", "renew_on"):
+        for extra in ("scheme", "grant", "grants", "token_url", "scope", "renew_on"):
             if extra in table:
                 c.add(f"auth.{extra}", f"not used with kind = {kind!r} (only with oauth2)")
-    return AuthSpec(kind=kind, name=name, scheme=scheme, grant=grant, token_url=token_url,
-                    scope=scope, renew_on=renew_on or (401,))  # fmt: skip
+    allowed: tuple[str, ...] = ()
+    if kind == "oauth2" and grant is not None:  # the default first, then the others allowed
+        allowed = (grant, *(g for g in grants or GRANTS if g != grant))
+    return AuthSpec(kind=kind, name=name, scheme=scheme, grant=grant, grants=allowed,
+                    token_url=token_url, scope=scope, renew_on=renew_on or (401,))  # fmt: skip
 
 
 def _states(c: _Checker, data: object) -> dict[str, JobState]:
@@ -523,6 +531,15 @@ def _statuses(value: object) -> tuple[int, ...]:
         raise ValueError(f"expected a non-empty array of 4xx statuses ([401, 403]), got "
                          f"{quoted(value)}")  # fmt: skip
     return tuple(dict.fromkeys(value))
+
+
+def _grants(value: object) -> tuple[str, ...]:
+    """`[auth] grants`: a non-empty array of grants, each once (`["refresh_token"]`)."""
+    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
+            or not all(isinstance(v, str) and v in GRANTS for v in value)):  # fmt: skip
+        raise ValueError(f"expected a non-empty array of grants, each once, from "
+                         f"{', '.join(GRANTS)}; got {quoted(value)}")  # fmt: skip
+    return tuple(value)
 
 
 def _page_count(value: object) -> int:
