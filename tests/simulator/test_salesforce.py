@@ -111,3 +111,35 @@ def test_failure_abort_and_errors(sim: Simulator, clock: FakeClock):
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_client_id"
     refresh = httpx.post(token_url, data={"grant_type": "password"})
     assert refresh.json()["error"] == "unsupported_grant_type"
+
+
+def test_the_refresh_token_flow(sim: Simulator):
+    """The refresh token flow of a web-server-flow app (help.salesforce.com,
+    remoteaccess_oauth_refresh_token_flow): the consumer key and secret and the user's refresh
+    token answer a session, no new refresh token; another refresh token is `invalid_grant`."""
+    named = sim.salesforce_oauth_secrets("refresh_token")
+    assert set(named) == {"client_id", "client_secret", "refresh_token"}
+    assert named["refresh_token"].startswith("5Aep861")
+    base = sim.base_url(PROVIDER)
+    token_url = f"{base}/services/oauth2/token"
+    grant = httpx.post(token_url, data={"grant_type": "refresh_token", **named})
+    assert grant.status_code == 200
+    token = grant.json()
+    assert set(token) == {"access_token", "signature", "instance_url", "id", "token_type",
+                          "issued_at"}  # fmt: skip
+    assert token["instance_url"] == base and token["token_type"] == "Bearer"
+    assert token["access_token"] in sim.salesforce_access_tokens()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    assert httpx.post(f"{base}{JOBS}", headers=auth, json=QUERY).status_code == 200
+    stale = httpx.post(token_url, data={**named, "grant_type": "refresh_token",
+                                        "refresh_token": "5Aep861-revoked"})  # fmt: skip
+    assert stale.status_code == 400
+    assert stale.json() == {"error": "invalid_grant",
+                            "error_description": "expired access/refresh token"}  # fmt: skip
+    without = {k: v for k, v in named.items() if k != "refresh_token"}
+    missing = httpx.post(token_url, data={"grant_type": "refresh_token", **without})
+    assert missing.json()["error"] == "invalid_grant"
+    wrong = httpx.post(token_url, data={**named, "grant_type": "refresh_token",
+                                        "client_secret": "nope"})  # fmt: skip
+    assert wrong.json()["error"] == "invalid_client"
+    assert len(sim.salesforce_access_tokens()) == 1

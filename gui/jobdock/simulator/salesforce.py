@@ -5,7 +5,12 @@ takes `grant_type=client_credentials` with the external client app's consumer ke
 `client_id` and `client_secret`, and answers `access_token`, `signature`, `scope`,
 `instance_url`, `id`, `token_type` and `issued_at` (epoch milliseconds) — no `expires_in`: a
 session lasts until it times out or is revoked (`revoke_sessions()`), and then every API call
-answers 401 `INVALID_SESSION_ID`. Token errors are `{"error", "error_description"}` bodies.
+answers 401 `INVALID_SESSION_ID`. It also takes `grant_type=refresh_token` (the refresh token
+flow, for a connected app of the web server flow) with the same key and secret and the user's
+`refresh_token`, and answers as that flow is documented: `access_token`, `signature`,
+`instance_url`, `id`, `token_type` and `issued_at`, no new refresh token (the app does not
+rotate them); a refresh token that is not the user's is 400 `invalid_grant` "expired
+access/refresh token". Token errors are `{"error", "error_description"}` bodies.
 
 `POST /services/data/vXX.X/jobs/query` with `{"operation": "query" | "queryAll", "query":
 SOQL}` (and optionally `columnDelimiter`, `lineEnding`) creates a job: an 18-character id
@@ -25,6 +30,7 @@ https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/que
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_one_job.htm
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm
 https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm
+https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm
 """
 
 from __future__ import annotations
@@ -87,13 +93,15 @@ def _offset(locator: str) -> int | None:
 
 
 class SalesforceSessions:
-    """The org's external client app (consumer key and secret) and the sessions it has issued."""
+    """The org's external client app (consumer key and secret), the refresh token a user's
+    web-server-flow authorization gave it, and the sessions it has issued."""
 
     def __init__(self, secret: str) -> None:
         self.client_id = "3MVG9" + "".join(
             secrets.choice(string.ascii_letters + string.digits + "._") for _ in range(80)
         )
         self.client_secret = secret
+        self.refresh_token = "5Aep861" + secrets.token_urlsafe(60)
         self._lock = threading.Lock()
         self._live: set[str] = set()
         self._issued: list[str] = []
@@ -185,7 +193,7 @@ class SalesforceApi(Api):
                                     "error_description": "must use HTTP POST"})  # fmt: skip
         form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
         grant = form.get("grant_type", "")
-        if grant != "client_credentials":
+        if grant not in ("client_credentials", "refresh_token"):
             return json_reply(400, {"error": "unsupported_grant_type",
                                     "error_description": "grant type not supported"})  # fmt: skip
         if form.get("client_id") != self.sessions.client_id:
@@ -194,14 +202,22 @@ class SalesforceApi(Api):
         if not same_secret(form.get("client_secret"), self.sessions.client_secret):
             return json_reply(400, {"error": "invalid_client",
                                     "error_description": "invalid client credentials"})  # fmt: skip
+        if grant == "refresh_token" and not same_secret(
+            form.get("refresh_token"), self.sessions.refresh_token
+        ):
+            expired = "expired access/refresh token"
+            return json_reply(400, {"error": "invalid_grant", "error_description": expired})
         token = self.sessions.issue()
         issued_at = str(int(self.config.clock() * 1000))
         signature = base64.b64encode(secrets.token_bytes(32)).decode()
-        return json_reply(200, {
+        answer = {
             "access_token": token, "signature": signature, "scope": "api",
             "instance_url": self.origin, "id": f"{self.origin}/id/{ORG_ID}/{USER_ID}",
             "token_type": "Bearer", "issued_at": issued_at,
-        })  # fmt: skip
+        }  # fmt: skip
+        if grant == "refresh_token":  # the refresh token flow's answer has no scope
+            del answer["scope"]
+        return json_reply(200, answer)
 
     # Query jobs --------------------------------------------------------------------------
     def _create(self, req: Request, version: str) -> Reply:

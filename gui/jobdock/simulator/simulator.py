@@ -263,13 +263,17 @@ class Simulator:
         return api.tokens.issued()
 
     # Salesforce (an org's instance: its token endpoint and Bulk API 2.0 query jobs)
-    def salesforce_oauth_secrets(self) -> dict[str, str]:
+    def salesforce_oauth_secrets(self, grant: str = "client_credentials") -> dict[str, str]:
         """The named secrets of a `salesforce-bulk-query` account: the external client app's
         consumer key and secret as `client_id` and `client_secret` (the latter is
-        `secret("salesforce-bulk-query")`)."""
+        `secret("salesforce-bulk-query")`), and for the `refresh_token` grant the user's
+        `refresh_token` too."""
         api = self.apis["salesforce-bulk-query"]
         assert isinstance(api, SalesforceApi)
-        return {"client_id": api.sessions.client_id, "client_secret": api.sessions.client_secret}
+        named = {"client_id": api.sessions.client_id, "client_secret": api.sessions.client_secret}
+        if grant == "refresh_token":
+            named["refresh_token"] = api.sessions.refresh_token
+        return named
 
     def salesforce_access_tokens(self) -> list[str]:
         """Every access token the fake org's token endpoint has issued."""

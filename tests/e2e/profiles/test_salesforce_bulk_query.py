@@ -5,12 +5,15 @@ org's own token endpoint on the base URL's origin; `--option token_url` still re
 the documented query-job request, the job polled by id until JobComplete, and every set of its
 CSV result saved as a numbered file, each next set found by the `Sforce-Locator` header of the
 one before. The token endpoint gets the client secret, the API only the access tokens it issued,
-and no other host anything; a revoked session is not used again."""
+and no other host anything; a revoked session is not used again. An account of a web-server-flow
+app (`--option grant=refresh_token`) holds the user's refresh token too, and the token endpoint
+gets it with the refresh token grant."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from jobdock.simulator import Simulator
 from jobdock.simulator.salesforce import SalesforceApi
@@ -107,3 +110,52 @@ def test_an_account_option_token_url_replaces_the_my_domain_endpoint(
     assert cli("submit", "org", expect=None).returncode != 0
     assert [r.path for r in simulator.requests("amazon-lwa")] == ["/services/oauth2/token"]
     assert simulator.requests(PROVIDER) == []
+
+
+def test_an_account_of_the_refresh_token_grant(simulator: Simulator, cli: Cli) -> None:
+    """docs/profiles/salesforce-bulk-query.md: `--option grant=refresh_token` and three secrets
+    on stdin; the org's token endpoint gets the refresh token grant, the API only the access
+    token, and the job runs to the end."""
+    named = simulator.salesforce_oauth_secrets("refresh_token")
+    stdin = "".join(f"{k}={v}\n" for k, v in named.items())
+    add = ["accounts", "add", "org", "--provider", PROVIDER, "--base-url",
+           simulator.base_url(PROVIDER), *FAST_POLLS]  # fmt: skip
+    two = "".join(f"{k}={v}\n" for k, v in named.items() if k != "refresh_token")
+    missing = cli(*add, "--option", "grant=refresh_token", "--secret-stdin", stdin=two, expect=2)
+    assert "missing refresh_token" in missing.stderr
+    bad = cli(*add, "--option", "grant=password", "--secret-stdin", stdin=stdin, expect=2)
+    assert "--option grant='password' is not one of client_credentials, refresh_token" in (
+        bad.stderr
+    )
+    assert_in_keyring(cli, "org", [])  # nothing stored
+    assert cli.json("accounts", "list", "--json") == []
+    cli(*add, "--option", "grant=refresh_token", "--secret-stdin", stdin=stdin)
+    assert_in_keyring(cli, "org", named.values())  # one entry holds all three
+    job = cli.json("submit", "org", "--path", PATH, "--body", json.dumps(REQUEST), "--json")
+    cli("watch", "--until-done", "--timeout", "60")
+    (done,) = cli.json("jobs", "--json")
+    assert (done["state"], done["remote_state"]) == ("succeeded", "JobComplete")
+    assert saved_files(done) == simulator.expected_results(PROVIDER, job["remote_id"])
+    api = simulator.requests(PROVIDER)
+    grants = [r for r in api if r.path == "/services/oauth2/token"]
+    assert len(grants) == 2  # the submit's process and the watch's: tokens live in memory
+    for grant in grants:
+        assert grant.status == 200 and grant.method == "POST"
+        assert dict(parse_qsl(grant.body.decode())) == {"grant_type": "refresh_token", **named}
+        assert "authorization" not in grant.headers
+    tokens = simulator.salesforce_access_tokens()
+    calls = [r for r in api if r.path != "/services/oauth2/token"]
+    assert calls and all(r.status == 200 for r in calls)
+    assert all(r.headers["authorization"].removeprefix("Bearer ") in tokens for r in calls)
+    for secret in named.values():
+        assert not any(secret in " ".join([*r.headers.values(), r.query, r.body.decode()])
+                       for r in calls)  # fmt: skip
+    assert_credentials_only_at(simulator, {PROVIDER}, [*named.values(), *tokens])
+    # a refresh token the org does not know (revoked, expired): refused, and said so
+    stale = stdin.replace(named["refresh_token"], "5Aep861-revoked-token")
+    cli("accounts", "add", "stale", *add[3:], "--option", "grant=refresh_token",
+        "--secret-stdin", stdin=stale)  # fmt: skip
+    refused = cli("submit", "stale", expect=None)
+    assert refused.returncode != 0 and "5Aep861-revoked" not in refused.stdout + refused.stderr
+    assert "check the client id and secret and the refresh token" in refused.stderr
+    assert simulator.requests(PROVIDER)[-1].status == 400
