@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument(
         "--option", action="append", default=[], metavar="K=V",
-        help="A provider option such as poll_min=5 or token_url=URL; may be repeated.",
+        help="A provider option such as poll_min=5, token_url=URL or grant=refresh_token; may "
+        "be repeated.",
     )  # fmt: skip
     add.add_argument(
         "--secret-stdin", action="store_true",
