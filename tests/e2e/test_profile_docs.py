@@ -55,8 +55,11 @@ def stdin_of(secret: str) -> str:
 
 
 def add_as_documented(cli: Cli, sim: Simulator, page: str) -> str:
-    """Run the page's `accounts add` with the simulator's URLs; the account's name."""
-    (args,) = commands(page, "accounts add")
+    """Run the page's (first) `accounts add` with the simulator's URLs; the account's name. A
+    page may give more, each adding the same account another way (Salesforce's two grants)."""
+    added = commands(page, "accounts add")
+    assert added and len({(a[2], a[a.index("--provider") + 1]) for a in added}) == 1, added
+    args = added[0]
     name, provider = args[2], args[args.index("--provider") + 1]
     assert provider == page, f"the page of {page} adds a {provider} account"
     if "--base-url" in args:  # the vendor's; the simulator's in its place
