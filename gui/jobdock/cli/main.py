@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add.add_argument(
         "--secret-stdin", action="store_true",
-        help="Read the secret (API key, password) as one line from standard input; it is kept"
-        " only in the OS keyring.",
+        help="Read the secret (API key, password) as one line from standard input; for an"
+        " oauth2 profile, one NAME=VALUE line per secret (client_id, client_secret, and"
+        " refresh_token for that grant) until end of input. Kept only in the OS keyring.",
     )  # fmt: skip
     listing = acc.add_parser("list", help="list accounts (never secrets)")
     listing.add_argument("--json", action="store_true", help="Print a JSON array of accounts.")

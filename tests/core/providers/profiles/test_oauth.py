@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jobdock.core.model.errors import NetworkError, ProtocolError
+from jobdock.core.model.errors import AuthError, NetworkError, ProtocolError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.redaction import Redactor
@@ -335,3 +335,36 @@ def test_the_blocking_token_exchange_has_an_overall_deadline() -> None:
     with pytest.raises(NetworkError, match=r"token\.test sent no complete answer within 60 s"):
         sync_get(auth, transport)
     assert len(pieces) < 10
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (
+            400,
+            b'{"error": "invalid_grant", "error_description": "expired access/refresh token"}',
+            "(HTTP 400: invalid_grant: expired access/refresh token)",
+        ),
+        # RFC 6749 5.2's fields only, redacted: an endpoint that echoes the secret shows none
+        (401, b'{"error": "invalid_client", "error_description": "bad secret cs-secret-1"}',
+         "(HTTP 401: invalid_client: bad secret [REDACTED])"),
+        (401, b"<html>no</html>", "(HTTP 401)"),
+        (403, b'["not", "an", "object"]', "(HTTP 403)"),
+    ],
+)  # fmt: skip
+def test_a_refused_token_request_says_the_oauth_error(status: int, body: bytes, said: str) -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(status, content=body))
+    auth = TokenAuth(
+        grant="client_credentials",
+        token_url="https://token.test/t",
+        scope=None,
+        secrets={"client_id": "id", "client_secret": "cs-secret-1"},
+        redactor=Redactor(),
+        transport=transport,
+        sync_transport=transport,
+    )
+    with pytest.raises(AuthError) as caught:
+        sync_get(auth, httpx.MockTransport(lambda r: httpx.Response(200)))
+    message = caught.value.user_message
+    assert f"refused the account's credentials {said}; check the client id and secret" in message
+    assert "cs-secret-1" not in message

@@ -32,7 +32,7 @@ from jobdock.core.net.http import (
     read_limited_sync,
     safe_url,
 )
-from jobdock.core.net.inputs import MAX_ANSWER_BYTES, load_json
+from jobdock.core.net.inputs import MAX_ANSWER_BYTES, clip_line, load_json
 from jobdock.core.net.redaction import Redactor
 
 GRANTS = ("client_credentials", "refresh_token")
@@ -114,7 +114,8 @@ class TokenAuth(httpx.Auth):
         if response.status_code in (400, 401, 403):
             raise AuthError(
                 f"the token endpoint {where} refused the account's credentials "
-                f"(HTTP {response.status_code}); check the client id and secret"
+                f"(HTTP {response.status_code}{self._oauth_error(response)}); check the client "
+                "id and secret"
                 + (" and the refresh token" if self._grant == "refresh_token" else ""),
                 status_code=response.status_code,
             )
@@ -136,6 +137,19 @@ class TokenAuth(httpx.Auth):
             self._token = token
             self._renew_at = self._clock() + max(lifetime - min(EARLY, lifetime / 10), 0.0)
         return token
+
+    def _oauth_error(self, response: httpx.Response) -> str:
+        """`: invalid_grant: expired access/refresh token` from an RFC 6749 §5.2 error answer
+        (`error`, `error_description`), redacted and cut short; nothing from any other body."""
+        try:
+            data = load_json(response.content)
+        except ValueError:
+            return ""
+        if not isinstance(data, dict):
+            return ""
+        words = [data.get(k) for k in ("error", "error_description")]
+        said = ": ".join(w.strip() for w in words if isinstance(w, str) and w.strip())
+        return f": {clip_line(self._redactor(said), limit=200)}" if said else ""
 
     def _sign(self, request: httpx.Request, token: str) -> None:
         request.headers[self._header] = f"{self._scheme} {token}" if self._scheme else token
