@@ -96,6 +96,9 @@ class FakeEngine:
     def job(self, job_id: str) -> Job:
         return self._jobs[job_id]
 
+    def count_of_account(self, account: str) -> int:
+        return sum(1 for job in self._jobs.values() if job.account == account)
+
     def events(self, job_id: str) -> list[JobEvent]:
         return [JobEvent(job_id=job_id, at=NOW, kind="submitted", message="hello")]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from jobdock.core.engine.table import JobTable
 from jobdock.core.model.job import DownloadState, Job, JobState, Result
 from jobdock.core.store.credentials import Redactor
@@ -145,3 +147,20 @@ def test_deferred_jobs_read_for_any_reason_reach_the_listeners(tmp_path: Path) -
     table.jobs()
     table.flush()
     assert sorted(read) == ["j011", "j012", "j013", "j014"] and len(read) == 4
+
+
+def test_an_accounts_jobs_are_counted_held_unread_or_settled_without_reading_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = deferred_over(with_more_unsettled(tmp_path))
+    table.current("j011")  # one unsettled job held, the other unsettled ones not read yet
+    every = {j.id: j.account for j in JobStore.open(tmp_path / "jobs.sqlite3").list_jobs()}
+    expected = {a: sum(1 for x in every.values() if x == a) for a in ("acme", "globex")}
+    assert table.unread_left() > 0 and table.history_left() > 0
+
+    def no_whole_reads(*args: object) -> list[Job]:
+        raise AssertionError("a job was read whole")
+
+    monkeypatch.setattr(table.store, "_jobs_where", no_whole_reads)
+    assert {a: table.count_of_account(a) for a in expected} == expected
+    assert table.count_of_account("nobody") == 0

@@ -263,6 +263,10 @@ class Engine:
             self.read_unsettled(block)
             await asyncio.sleep(0)
 
+    def count_of_account(self, account: str) -> int:
+        """How many jobs the account has, settled history included (nothing is read whole)."""
+        return self.table.count_of_account(account)
+
     def known_ids(self) -> list[str]:
         """Every job's id, held in memory or not (nothing is read for it)."""
         return self.table.known_ids()

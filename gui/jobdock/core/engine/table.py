@@ -205,6 +205,15 @@ class JobTable:
         """Every job's id, held or not."""
         return [*self._jobs, *self._unread, *self._settled]
 
+    def count_of_account(self, account: str) -> int:
+        """How many jobs an account has, held or not, without reading any job whole."""
+        held = sum(1 for job in self._jobs.values() if job.account == account)
+        history = sum(1 for entry in self._settled.values() if entry.account == account)
+        unread = 0
+        if self._unread:  # the store knows their account; only their ids are read
+            unread = sum(1 for i in self.store.account_job_ids(account) if i in self._unread)
+        return held + history + unread
+
     def events(self, job_id: str) -> list[JobEvent]:
         return self.store.events(job_id)
 

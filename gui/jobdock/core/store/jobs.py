@@ -462,6 +462,10 @@ class JobStore:
             "WHERE history = 1 ORDER BY submitted_at, id"
         )
 
+    def account_job_ids(self, account: str) -> list[str]:
+        """The ids of an account's jobs (nothing else is read)."""
+        return [row[0] for row in self._tuples("SELECT id FROM jobs WHERE account = ?", (account,))]
+
     def list_jobs(self, *, state: JobState | None = None) -> list[Job]:
         if state is None:
             return self._jobs_where("ORDER BY submitted_at, id")

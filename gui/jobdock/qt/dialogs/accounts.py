@@ -361,7 +361,7 @@ class AccountsDialog(AsyncDialog):
         if item is None or self.confirmation is not None:
             return
         name = item.text()
-        jobs = sum(1 for job in self._engine.jobs() if job.account == name)
+        jobs = self._engine.count_of_account(name)  # no read of the whole history
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Remove account",
