@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QComboBox, QMessageBox
 
 from jobdock.core.model.errors import KeyringUnavailableError
 from jobdock.core.model.job import Account
@@ -579,4 +579,37 @@ def test_accounts_dialog_screenshots(qasync_loop: Any, qtbot: Any, tmp_path: Pat
     rows = qasync_loop.run_until_complete(scenario())
     assert "User" in rows["cisco"] and "Header name" in rows["generic-202"]
     assert {"Token URL", "Result hosts", "Client ID"} <= set(rows["profile"])
+    # what decides the credentials (or how they are sent) comes with them, above them
+    generic = rows["generic-202"]
+    assert generic[3:6] == ["Authentication", "Header name", "Token or password"], generic
+    assert rows["profile"][3:6] == ["OAuth2 grant", "Client ID", "Client secret"], rows
     # (the profile's own token endpoint, as the Token URL's placeholder, is in the picture)
+
+
+def test_choices_read_as_words_and_keep_their_values(qasync_loop: Any, qtbot: Any) -> None:
+    engine = FakeEngine()
+
+    async def scenario() -> dict[str, list[tuple[str, str]]]:
+        dialog = AccountsDialog(engine)
+        qtbot.addWidget(dialog)
+        await settle()
+        seen = {}
+        for provider in ("generic-202", "salesforce-bulk-query", "shoptet"):
+            dialog.clear_form()
+            dialog.provider.setCurrentIndex(dialog.provider.findData(provider))
+            for key, box in dialog.option_inputs.items():
+                if isinstance(box, QComboBox):
+                    seen[f"{provider}.{key}"] = [
+                        (box.itemText(i), box.itemData(i)) for i in range(box.count())
+                    ]
+        dialog.done(0)
+        return seen
+
+    seen = qasync_loop.run_until_complete(scenario())
+    assert seen["generic-202.auth"][2] == ("HTTP Basic (user and password)", "basic")
+    assert seen["generic-202.final_state_via"][0] == ("As the method implies (default)", "")
+    assert [v for _, v in seen["salesforce-bulk-query.grant"]] == [
+        "client_credentials", "refresh_token"]  # fmt: skip
+    assert seen["salesforce-bulk-query.grant"][1][0].startswith("Refresh token")
+    assert seen["shoptet.auth"] == [("Private API token", "private"),
+                                    ("Add-on (OAuth access token)", "addon")]  # fmt: skip

@@ -173,8 +173,15 @@ class AccountOption:
     key: str
     label: str
     choices: tuple[str, ...] = ()  # the allowed values (the first is the default); () = free text
+    # what the form shows for a choice, as (value, text) pairs; a value without one shows as is
+    choice_labels: tuple[tuple[str, str], ...] = ()
     hint: str = ""  # placeholder text for free input
     when: tuple[str, str] | None = None  # shown only while option `when[0]` is `when[1]`
+    # shown with the credentials, above them (it decides which are asked for, or how sent)
+    near_credentials: bool = False
+
+    def choice_label(self, value: str) -> str:
+        return dict(self.choice_labels).get(value) or value or "(default)"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,18 @@ from jobdock.core.providers.lro import (
 )
 
 _AUTH_KINDS = ("bearer", "header", "basic")
+_AUTH_LABELS = (
+    ("bearer", "Bearer token (Authorization: Bearer …)"),
+    ("header", "Key in a header of its own"),
+    ("basic", "HTTP Basic (user and password)"),
+)
+_FINAL_LABELS = (
+    ("", "As the method implies (default)"),
+    ("location", "The Location header"),
+    ("original-uri", "The URL first requested"),
+    ("azure-async-operation", "The Azure-AsyncOperation monitor"),
+    ("operation-location", "The Operation-Location monitor"),
+)
 
 
 class Generic202Provider(StatusMonitorProvider):
@@ -34,11 +46,13 @@ class Generic202Provider(StatusMonitorProvider):
     account_form = AccountForm(
         user_when=("auth", "basic"),
         options=(
-            AccountOption(key="auth", label="Authentication", choices=_AUTH_KINDS),
+            AccountOption(key="auth", label="Authentication", choices=_AUTH_KINDS,
+                          choice_labels=_AUTH_LABELS, near_credentials=True),
             AccountOption(key="auth_header", label="Header name",
-                          hint="e.g. Ocp-Apim-Subscription-Key", when=("auth", "header")),
+                          hint="e.g. Ocp-Apim-Subscription-Key", when=("auth", "header"),
+                          near_credentials=True),
             AccountOption(key="final_state_via", label="Final result from",
-                          choices=("", *FINAL_STATE_VIA)),
+                          choices=("", *FINAL_STATE_VIA), choice_labels=_FINAL_LABELS),
         ),
     )  # fmt: skip
     poll_policy = PollPolicy(first_delay=1.0, min_interval=1.0, max_interval=30.0)

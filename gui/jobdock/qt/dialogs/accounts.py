@@ -171,21 +171,30 @@ class AccountsDialog(AsyncDialog):
             self.form.removeRow(old)
         self.option_inputs = {}
         self._form_spec = spec
-        row = self.form.rowCount() - 1  # before "More options"
+        # Options that decide which credentials are asked for (the grant, the kind of auth)
+        # come before them, the others before "More options".
+        first = self._row_of(self.user)
         for option in spec.options:
             widget: QComboBox | QLineEdit
             if option.choices:
                 widget = QComboBox()
                 for choice in option.choices:
-                    widget.addItem(choice or "(default)", choice)
+                    widget.addItem(option.choice_label(choice), choice)
                 widget.currentIndexChanged.connect(self._update_visible_rows)
             else:
                 widget = QLineEdit(placeholderText=option.hint)
             widget.setAccessibleName(option.label)
-            self.form.insertRow(row, option.label, widget)
+            if option.near_credentials:
+                self.form.insertRow(first, option.label, widget)
+                first += 1
+            else:
+                self.form.insertRow(self._row_of(self.options), option.label, widget)
             self.option_inputs[option.key] = widget
-            row += 1
         self._update_visible_rows()
+
+    def _row_of(self, widget: QWidget) -> int:
+        position: Any = self.form.getWidgetPosition(widget)  # (row, role); typed as object
+        return int(position[0])
 
     def _option_value(self, key: str) -> str:
         widget = self.option_inputs.get(key)

@@ -81,7 +81,10 @@ class ShoptetProvider(Provider):
     secret_label = "Private API token (add-on: OAuth access token)"
     account_form = AccountForm(
         options=(
-            AccountOption(key="auth", label="Token kind", choices=("private", "addon")),
+            AccountOption(key="auth", label="Token kind", choices=("private", "addon"),
+                          choice_labels=(("private", "Private API token"),
+                                         ("addon", "Add-on (OAuth access token)")),
+                          near_credentials=True),
             AccountOption(key="token_url", label="Token exchange URL",
                           hint="https://<e-shop>/action/ApiOAuthServer/getAccessToken",
                           when=("auth", "addon")),
