@@ -143,3 +143,37 @@ def test_the_refresh_token_flow(sim: Simulator):
                                         "client_secret": "nope"})  # fmt: skip
     assert wrong.json()["error"] == "invalid_client"
     assert len(sim.salesforce_access_tokens()) == 1
+
+
+def test_refresh_token_rotation(sim: Simulator):
+    """`salesforce_rotate_refresh_tokens` (help.salesforce.com 005316711, refresh token
+    rotation): each grant answers a new refresh token and the one sent is refused from then
+    on; using one of those again revokes the current one and the sessions it gave."""
+    sim.config.salesforce_rotate_refresh_tokens = True
+    named = sim.salesforce_oauth_secrets("refresh_token")
+    first = named["refresh_token"]
+    token_url = f"{sim.base_url(PROVIDER)}/services/oauth2/token"
+
+    def grant(refresh_token: str) -> httpx.Response:
+        return httpx.post(token_url, data={**named, "grant_type": "refresh_token",
+                                           "refresh_token": refresh_token})  # fmt: skip
+
+    answer = grant(first).json()
+    second = answer["refresh_token"]
+    assert second != first and second.startswith("5Aep861")
+    assert set(answer) == {"access_token", "signature", "instance_url", "id", "token_type",
+                           "issued_at", "refresh_token"}  # fmt: skip
+    assert sim.salesforce_oauth_secrets("refresh_token")["refresh_token"] == second
+    third = grant(second).json()["refresh_token"]
+    assert sim.salesforce_refresh_tokens() == [first, second, third]
+    session = {"Authorization": f"Bearer {answer['access_token']}"}
+    jobs = f"{sim.base_url(PROVIDER)}{JOBS}"
+    assert httpx.post(jobs, headers=session, json=QUERY).status_code == 200
+    reused = grant(first)  # an invalidated one again: refused, and the chain is revoked
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert grant(third).json()["error"] == "invalid_grant"
+    assert httpx.post(jobs, headers=session, json=QUERY).status_code == 401
+    # the client credentials flow's sessions are not the refresh token's
+    others = httpx.post(token_url, data={"grant_type": "client_credentials",
+                                         **sim.salesforce_oauth_secrets()})  # fmt: skip
+    assert others.status_code == 200

@@ -53,6 +53,10 @@ class SimConfig:
     vainu_key_param: str | None = None
     # The lifetime (`expires_in`) of the access tokens the fake Google token endpoint issues.
     google_token_ttl: float = 3599.0
+    # Salesforce's "Enable Refresh Token Rotation": each refresh token grant answers a new
+    # `refresh_token` and the one sent stops working (400 invalid_grant); using one of those
+    # again revokes the current one and its sessions too, as Salesforce does.
+    salesforce_rotate_refresh_tokens: bool = False
     clock: Callable[[], float] = time.time
 
 

@@ -10,7 +10,12 @@ flow, for a connected app of the web server flow) with the same key and secret a
 `refresh_token`, and answers as that flow is documented: `access_token`, `signature`,
 `instance_url`, `id`, `token_type` and `issued_at`, no new refresh token (the app does not
 rotate them); a refresh token that is not the user's is 400 `invalid_grant` "expired
-access/refresh token". Token errors are `{"error", "error_description"}` bodies.
+access/refresh token". With `SimConfig.salesforce_rotate_refresh_tokens` the app has refresh
+token rotation on: each answer carries a new `refresh_token` too, the one sent is invalidated
+(`invalid_grant` from then on), and an invalidated one used again revokes the current refresh
+token and the sessions it gave ("any attempted reuse of an invalidated refresh token results in
+the immediate revocation of the current refresh token and all associated access tokens").
+Token errors are `{"error", "error_description"}` bodies.
 
 `POST /services/data/vXX.X/jobs/query` with `{"operation": "query" | "queryAll", "query":
 SOQL}` (and optionally `columnDelimiter`, `lineEnding`) creates a job: an 18-character id
@@ -31,6 +36,7 @@ https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/que
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm
 https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm
 https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm
+https://help.salesforce.com/s/articleView?id=005316711 (refresh token rotation)
 """
 
 from __future__ import annotations
@@ -92,6 +98,10 @@ def _offset(locator: str) -> int | None:
         return None
 
 
+def _refresh_token() -> str:
+    return "5Aep861" + secrets.token_urlsafe(60)
+
+
 class SalesforceSessions:
     """The org's external client app (consumer key and secret), the refresh token a user's
     web-server-flow authorization gave it, and the sessions it has issued."""
@@ -101,17 +111,47 @@ class SalesforceSessions:
             secrets.choice(string.ascii_letters + string.digits + "._") for _ in range(80)
         )
         self.client_secret = secret
-        self.refresh_token = "5Aep861" + secrets.token_urlsafe(60)
+        self.refresh_token: str | None = _refresh_token()  # None: revoked
         self._lock = threading.Lock()
         self._live: set[str] = set()
         self._issued: list[str] = []
+        self._refresh_tokens = [self.refresh_token]  # every one the user's app was given
+        self._rotated_out: list[str] = []  # invalidated by a rotation
+        self._by_refresh: set[str] = set()  # the sessions the refresh token grant gave
 
-    def issue(self) -> str:
+    def issue(self, *, by_refresh: bool = False) -> str:
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(48)}"
         with self._lock:
             self._live.add(token)
             self._issued.append(token)
+            if by_refresh:
+                self._by_refresh.add(token)
         return token
+
+    def refresh(self, given: str | None, *, rotate: bool) -> tuple[bool, str | None]:
+        """The refresh token grant with `given`: whether it is taken, and the new refresh token
+        when `rotate` (the one given is invalidated). An invalidated one given again revokes
+        the current refresh token and the sessions the grant gave."""
+        with self._lock:
+            current = self.refresh_token
+            if current is not None and same_secret(given, current):
+                if not rotate:
+                    return True, None
+                new = _refresh_token()
+                self._rotated_out.append(current)
+                self._refresh_tokens.append(new)
+                self.refresh_token = new
+                return True, new
+            if rotate and any(same_secret(given, old) for old in self._rotated_out):
+                if current is not None:
+                    self._rotated_out.append(current)
+                self.refresh_token = None
+                self._live -= self._by_refresh
+            return False, None
+
+    def refresh_tokens(self) -> list[str]:
+        with self._lock:
+            return list(self._refresh_tokens)
 
     def valid(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
@@ -202,12 +242,14 @@ class SalesforceApi(Api):
         if not same_secret(form.get("client_secret"), self.sessions.client_secret):
             return json_reply(400, {"error": "invalid_client",
                                     "error_description": "invalid client credentials"})  # fmt: skip
-        if grant == "refresh_token" and not same_secret(
-            form.get("refresh_token"), self.sessions.refresh_token
-        ):
-            expired = "expired access/refresh token"
-            return json_reply(400, {"error": "invalid_grant", "error_description": expired})
-        token = self.sessions.issue()
+        rotated = None
+        if grant == "refresh_token":
+            rotate = self.config.salesforce_rotate_refresh_tokens
+            taken, rotated = self.sessions.refresh(form.get("refresh_token"), rotate=rotate)
+            if not taken:
+                expired = "expired access/refresh token"
+                return json_reply(400, {"error": "invalid_grant", "error_description": expired})
+        token = self.sessions.issue(by_refresh=grant == "refresh_token")
         issued_at = str(int(self.config.clock() * 1000))
         signature = base64.b64encode(secrets.token_bytes(32)).decode()
         answer = {
@@ -217,6 +259,8 @@ class SalesforceApi(Api):
         }  # fmt: skip
         if grant == "refresh_token":  # the refresh token flow's answer has no scope
             del answer["scope"]
+        if rotated is not None:
+            answer["refresh_token"] = rotated
         return json_reply(200, answer)
 
     # Query jobs --------------------------------------------------------------------------

@@ -267,13 +267,21 @@ class Simulator:
         """The named secrets of a `salesforce-bulk-query` account: the external client app's
         consumer key and secret as `client_id` and `client_secret` (the latter is
         `secret("salesforce-bulk-query")`), and for the `refresh_token` grant the user's
-        `refresh_token` too."""
+        current `refresh_token` too."""
         api = self.apis["salesforce-bulk-query"]
         assert isinstance(api, SalesforceApi)
         named = {"client_id": api.sessions.client_id, "client_secret": api.sessions.client_secret}
         if grant == "refresh_token":
+            assert api.sessions.refresh_token is not None, "the refresh token was revoked"
             named["refresh_token"] = api.sessions.refresh_token
         return named
+
+    def salesforce_refresh_tokens(self) -> list[str]:
+        """Every refresh token the fake org gave the user's app, the current one last (with
+        `SimConfig.salesforce_rotate_refresh_tokens` each grant adds one)."""
+        api = self.apis["salesforce-bulk-query"]
+        assert isinstance(api, SalesforceApi)
+        return api.sessions.refresh_tokens()
 
     def salesforce_access_tokens(self) -> list[str]:
         """Every access token the fake org's token endpoint has issued."""
