@@ -393,6 +393,11 @@ def _check_download_folder(args: argparse.Namespace) -> None:
             raise UsageError(line.replace("\n", " "))  # one line, whatever the path holds
 
 
+def _warn(message: str) -> None:
+    """A warning that does not stop the command: one line on stderr (already redacted)."""
+    print(f"jobdock: warning: {clip_line(message)}", file=sys.stderr, flush=True)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"jobdock: {clip_line(message) or 'error'}", file=sys.stderr)
     return code
@@ -401,6 +406,7 @@ def _fail(message: str, code: int) -> int:
 async def _dispatch(args: argparse.Namespace, *, stdin: TextIO, out: TextIO) -> int:
     profiles = load_profiles(args.profile, reserved=builtin_ids())
     async with Runtime.open(data_dir=args.data_dir, demo=args.demo, profiles=profiles) as runtime:
+        runtime.engine.on_notice = _warn  # an account's rotated refresh token not kept
         handler = _HANDLERS[args.command]
         try:
             code: int = await handler(runtime, args, stdin, out)

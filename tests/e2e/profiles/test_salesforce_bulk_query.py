@@ -159,3 +159,44 @@ def test_an_account_of_the_refresh_token_grant(simulator: Simulator, cli: Cli) -
     assert refused.returncode != 0 and "5Aep861-revoked" not in refused.stdout + refused.stderr
     assert "check the client id and secret and the refresh token" in refused.stderr
     assert simulator.requests(PROVIDER)[-1].status == 400
+
+
+def test_a_rotated_refresh_token_is_kept_in_the_keyring_between_runs(
+    simulator: Simulator, cli: Cli
+) -> None:
+    """docs/profiles/salesforce-bulk-query.md: an app with refresh token rotation on answers a
+    new refresh token at each renewal and refuses the old one (using it again revokes the
+    chain). Each `jobdock` process that exchanges (each `submit`, each `watch`) writes the new
+    one to the account's keyring entry, and the next process reads it there: two jobs in two
+    runs both end well, the entry holds the newest refresh token, and no refresh token or
+    access token is in the store, the log, the saved files or any output."""
+    simulator.config.salesforce_rotate_refresh_tokens = True
+    named = simulator.salesforce_oauth_secrets("refresh_token")
+    stdin = "".join(f"{k}={v}\n" for k, v in named.items())
+    cli("accounts", "add", "org", "--provider", PROVIDER, "--base-url",
+        simulator.base_url(PROVIDER), *FAST_POLLS, "--option", "grant=refresh_token",
+        "--secret-stdin", stdin=stdin)  # fmt: skip
+    said: list[str] = []
+    for _ in range(2):
+        submitted = cli("submit", "org", "--path", PATH, "--body", json.dumps(REQUEST), "--json")
+        watched = cli("watch", "--until-done", "--timeout", "60")
+        said += [submitted.stdout, submitted.stderr, watched.stdout, watched.stderr]
+    jobs = cli.json("jobs", "--json")
+    assert len(jobs) == 2
+    for job in jobs:
+        assert (job["state"], job["remote_state"]) == ("succeeded", "JobComplete")
+        assert saved_files(job) == simulator.expected_results(PROVIDER, job["remote_id"])
+    given = simulator.salesforce_refresh_tokens()
+    assert len(given) == 5  # the one added, then one rotation by each of the four processes
+    assert_in_keyring(cli, "org", [named["client_id"], named["client_secret"], given[-1]])
+    grants = [r for r in simulator.requests(PROVIDER) if r.path == "/services/oauth2/token"]
+    assert [dict(parse_qsl(g.body.decode()))["refresh_token"] for g in grants] == given[:-1]
+    assert all(g.status == 200 for g in grants)  # none stale: not one refusal
+    tokens = [*given, *simulator.salesforce_access_tokens()]
+    assert not any(t in text for t in tokens for text in said)
+    files = [p for p in cli.data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" for p in files) and any(p.name == "jobs.sqlite3" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(t.encode() in data for t in tokens), path
+    assert_credentials_only_at(simulator, {PROVIDER}, [*named.values(), *tokens])

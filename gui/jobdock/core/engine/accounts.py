@@ -2,6 +2,12 @@
 options bound, one session per account (its secret read from the keyring the first time), the
 bare session for links that need no credentials, and the quota a provider reports.
 
+An OAuth2 account whose token endpoint rotates its refresh token (`profiles.oauth`) has the new
+one written to its keyring entry (its other secrets kept) from whichever thread exchanged it, and
+its entry read again before each exchange; a write that fails is said once through
+`on_warning(account, message)`, on the event loop, and the new token is used until the process
+ends.
+
 Every session's client teaches `ClockSkew` how far the API's clock is from this machine's, so
 `localized` answers carry link expiry times on the local clock; their URLs come in without the
 query credentials the redactor knows (`without_credentials`).
@@ -11,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -21,12 +29,13 @@ import httpx
 from jobdock.core.engine.config import LiveSettings
 from jobdock.core.engine.expiry import ClockSkew
 from jobdock.core.engine.rules import effective_policy
-from jobdock.core.model.errors import ConfigError, StoreError, UsageError
+from jobdock.core.model.errors import ConfigError, JobdockError, StoreError, UsageError
 from jobdock.core.model.job import Account
 from jobdock.core.net.http import ApiSession, make_api_client, make_bare_client
 from jobdock.core.net.inputs import quoted, url_problem
 from jobdock.core.providers import get_provider
 from jobdock.core.providers.base import PollPolicy, Provider, RemoteStatus
+from jobdock.core.providers.profiles.oauth import TokenAuth, encode_secrets
 from jobdock.core.providers.shoptet.quota import QuotaStatus, SupportsQuota
 from jobdock.core.store.credentials import CredentialStore, Redactor
 from jobdock.core.store.jobs import JobStore
@@ -58,6 +67,10 @@ class Accounts:
         self._sessions: dict[str, ApiSession] = {}
         self._bare = make_bare_client(transport=transport)
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._keyring_lock = threading.Lock()  # one rotated refresh token written at a time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Told (on the loop) when an account's rotated refresh token could not be kept.
+        self.on_warning: Callable[[str, str], None] | None = None
 
     @property
     def threaded(self) -> bool:
@@ -163,6 +176,11 @@ class Accounts:
         )
         api.event_hooks = {"response": [self._observe_clock]}
         auth = provider.http_auth(account, secret, self.redactor)  # profiles' OAuth2 exchange
+        if isinstance(auth, TokenAuth):  # a rotated refresh token goes to the keyring entry
+            self._loop = asyncio.get_running_loop()
+            name = account.name
+            auth.on_rotated = lambda changed: self._keep_rotated(name, changed)
+            auth.reload = lambda: self.credentials.get(name)
         if auth is not None:
             api.auth = auth
         # The session teaches the redactor what its headers and parameters carry.
@@ -173,6 +191,44 @@ class Accounts:
         )  # fmt: skip
         self._sessions[account.name] = session
         return session
+
+    def _keep_rotated(self, name: str, changed: Mapping[str, str]) -> bool:
+        """Write the secrets a token answer replaced into the account's keyring entry, its
+        other secrets as the entry holds them now; True when written. Blocking, from a worker
+        thread or a download's thread. An entry that is gone (the account removed meanwhile)
+        is not made again."""
+        with self._keyring_lock:
+            try:
+                held = self.credentials.get(name)
+                try:
+                    values = json.loads(held) if held else None
+                except ValueError:
+                    values = None
+                if not isinstance(values, dict):
+                    raise ConfigError("the account has no keyring entry of named secrets now")
+                self.credentials.set(name, encode_secrets({**values, **changed}))
+            except JobdockError as exc:
+                self._warn(name, exc.user_message)
+                return False
+            except Exception as exc:  # a backend's own error: its type only, never its text
+                self._warn(name, type(exc).__name__)
+                return False
+        return True
+
+    def _warn(self, name: str, why: str) -> None:
+        message = self.redactor(
+            f"account {name}: the token endpoint rotated its refresh token and the new one was "
+            "not saved in the keyring: it is used until this process ends, then the account "
+            f"needs adding again with a new refresh token ({why})"
+        )
+        log.warning("%s", message)
+        hook, loop = self.on_warning, self._loop
+        if hook is None or loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(hook, name, message)
+        except RuntimeError:  # the loop is closed: the process is ending, the log has it
+            pass
 
     def bare_session(self, account: Account) -> ApiSession:
         return ApiSession(

@@ -112,6 +112,11 @@ class Engine:
             clock=clock,
             transport=transport,
         )
+        self.account_book.on_warning = self._account_warning
+        # A warning about the engine rather than a job (an account's rotated refresh token not
+        # kept): `on_notice` is told at once (the CLI: a line on stderr), `notices` keeps them.
+        self.notices: list[str] = []
+        self.on_notice: Callable[[str], None] | None = None
         store_version = store.data_version()  # before reading: a write in between is seen later
         self.table = JobTable(
             store,
@@ -343,6 +348,21 @@ class Engine:
     async def remove_account(self, name: str) -> None:
         await self.account_book.remove(name)
         self._reload_account_jobs(name)
+
+    def _account_warning(self, name: str, message: str) -> None:
+        """An account's warning (redacted): a notice, and a note on each of its unsettled
+        jobs (their history in the window)."""
+        if message in self.notices:
+            return
+        self.notices.append(message)
+        now = self.clock()
+        jobs = [j for j in self.table.live_jobs() if j.account == name and not j.is_settled]
+        events = [JobEvent(job_id=j.id, at=now, kind="account-warning", message=message)
+                  for j in jobs]  # fmt: skip
+        if events:
+            self.table.commit([], events)
+        if self.on_notice is not None:
+            self.on_notice(message)
 
     def _reload_account_jobs(self, name: str) -> None:
         fresh = {j.id: j for j in self.store.list_jobs() if j.account == name}
