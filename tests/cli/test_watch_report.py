@@ -6,7 +6,10 @@ docs/cli.md gives it."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from jobdock.cli.watch_report import QUIET, Report
 from jobdock.core.model.job import DownloadState, Job, JobState, Result
@@ -109,3 +112,16 @@ def test_the_summary_of_nothing_and_quiet_prints_none() -> None:
     quiet.summary(1, reason="SIGTERM")
     assert out.getvalue() == ""
     assert err.getvalue() == "jobdock: job r1 (acme) failed: no reason\n"
+
+
+@pytest.mark.parametrize("mode", ["lines", "json"])
+def test_a_warning_is_a_stderr_line_and_with_json_an_event(mode: str) -> None:
+    made, out, err = report(mode=mode)
+    made.warning("account acme: the new refresh token was not saved")
+    assert err.getvalue() == "jobdock: warning: account acme: the new refresh token was not saved\n"
+    if mode == "json":
+        (event,) = [json.loads(line) for line in out.getvalue().splitlines()]
+        said = "account acme: the new refresh token was not saved"
+        assert event == {"event": "warning", "at": event["at"], "message": said}
+    else:
+        assert out.getvalue() == ""

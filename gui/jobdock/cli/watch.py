@@ -90,7 +90,7 @@ async def watch(
         watched=lambda: watched.ids,
         downloads=engine.downloads_automatically,  # the worker's setting, as `settled` judges
     )
-    engine.on_notice = lambda message: report.problem(f"warning: {message}")  # above the live line
+    engine.on_notice = report.warning  # on stderr, above the live line; an event with --json
     store_refused = False
 
     def on_batch(batch: UpdateBatch) -> None:

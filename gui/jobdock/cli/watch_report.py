@@ -132,6 +132,12 @@ class Report:
             payload = json.dumps(watch_event(kind, self._clock(), **fields), ensure_ascii=False)
             self._write(self._out, payload + "\n")
 
+    def warning(self, text: str) -> None:
+        """A problem that does not stop the watch (docs/cli.md, "Warnings"): on stderr, and
+        with `--json` also a `warning` event."""
+        self.problem(f"warning: {text}")
+        self.event("warning", message=text)
+
     def note(self, text: str) -> None:
         """Something about the watch itself (who is the worker, the store)."""
         self.line(text)
