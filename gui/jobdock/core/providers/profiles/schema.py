@@ -1,38 +1,75 @@
-"""What a provider profile holds, and the checks that turn a parsed TOML table into one (the format
-is docs/profiles.md). `build_profile` collects every problem it finds — unknown and missing keys,
-wrong types, malformed paths and templates, a `[states]` table without a way to succeed —
-as `Problem`s naming the dotted key, and raises them together in a `ProfileError`; the loader adds
-file names and line numbers. Every field and result path may be a list of paths, first match wins.
+"""The checks that turn a parsed TOML table into a `Profile` (profile.py; the format is
+docs/profiles.md). `build_profile` collects every problem it finds — unknown and missing keys,
+wrong types (values.py), malformed paths and templates, a `[states]` table without a way to
+succeed — as `Problem`s naming the dotted key, and raises them together in a `ProfileError`; the
+loader adds file names and line numbers. The profile's types are re-exported from here, where
+they were defined before profile.py and values.py were split off.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
-from jobdock.core.model.errors import ConfigError
-from jobdock.core.model.job import JobState, origin_of
+from jobdock.core.model.job import JobState
 from jobdock.core.net.inputs import quoted
 from jobdock.core.providers.base import PollPolicy
-from jobdock.core.providers.profiles.paths import FieldPath, parse_path
-from jobdock.core.providers.profiles.templates import unknown_placeholders
+from jobdock.core.providers.profiles.paths import FieldPath
+from jobdock.core.providers.profiles.profile import (
+    ORIGIN,
+    AuthSpec,
+    PageSpec,
+    PollRequest,
+    Problem,
+    Profile,
+    ProfileError,
+    ResultSpec,
+    SubmitSpec,
+    format_problem,
+    normalise_state,
+)
+from jobdock.core.providers.profiles.values import (
+    GRANTS,
+    MAX_FACTOR,
+    MAX_PAGES,
+    MAX_SECONDS,
+    as_body,
+    as_bool,
+    as_error_statuses,
+    as_factor,
+    as_grants,
+    as_http_url,
+    as_nonempty,
+    as_one_of,
+    as_origins,
+    as_page_count,
+    as_path,
+    as_positive,
+    as_profile_id,
+    as_query,
+    as_state,
+    as_statuses,
+    as_string,
+    as_template,
+    as_token,
+    as_token_url,
+    as_url_template,
+    result_origin,
+    type_name,
+)
+
+__all__ = ["GRANTS", "MAX_FACTOR", "MAX_PAGES", "MAX_SECONDS", "ORIGIN", "AuthSpec", "PageSpec",
+           "PollRequest", "Problem", "Profile", "ProfileError", "ResultSpec", "SubmitSpec",
+           "build_profile", "format_problem", "normalise_state", "result_origin"]  # fmt: skip
 
 AUTH_KINDS = ("header", "bearer", "basic", "query", "none", "oauth2")
-GRANTS = ("client_credentials", "refresh_token")
 ANSWER_FORMATS = ("json", "xml")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPIRY_MODES = ("presigned-url",)
 CHECKSUM_ALGORITHMS = ("sha256", "sha512", "sha1", "md5", "crc32c", "crc32")  # `digests`
 FIELD_NAMES = ("id", "status_url", "state", "progress", "progress_done", "progress_total",
                "created", "finished", "error", "log")  # fmt: skip
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token: header or parameter name
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # Headers the client sets on every request itself: an oauth2 token cannot go in one of them.
 _NOT_TOKEN_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent",
                                 "accept", "accept-encoding", "connection"})  # fmt: skip
@@ -60,153 +97,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 TIMINGS = ("first_delay", "min", "max", "factor", "deadline")
 URL_VALUES = {"id", "status_url", "answer."}  # placeholders of result URL templates
-MAX_PAGES = 10_000  # the most `[results.pages] max_pages` may say
-MAX_SECONDS = 10 * 365 * 86400.0  # the longest a profile's time (poll timings, ttl) may be
-ORIGIN = "{origin}"  # in `[auth] token_url`: the account's base URL's scheme://host[:port]
-MAX_FACTOR = 1000.0  # the most a poll backoff factor may be (factor**60 stays a float)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a profile: the dotted key, what was expected, and (from the loader)
-    the line it is on."""
-
-    key: str
-    message: str
-    line: int | None = None
-
-
-class ProfileError(ConfigError):
-    """A profile that cannot be used; `problems` lists everything wrong with it."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        first = format_problem(source, problems[0]) if problems else f"{source}: invalid profile"
-        more = len(problems) - 1
-        hint = f" (+{more} more: run `jobdock profiles check {source}`)" if more > 0 else ""
-        super().__init__(first + hint)
-
-
-def format_problem(source: str, problem: Problem) -> str:
-    """`file:line: key: message`, the form `profiles check` prints."""
-    return f"{source}:{problem.line or 1}: {problem.key or '(top level)'}: {problem.message}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuthSpec:
-    kind: str
-    name: str | None = None  # header / query parameter; oauth2: the token's header
-    scheme: str | None = None  # oauth2: the token's prefix (`Bearer` in `Authorization`)
-    grant: str | None = None  # oauth2: client_credentials or refresh_token, an account's default
-    # oauth2: the grants an account may choose with its `grant` option (the default first)
-    grants: tuple[str, ...] = ()
-    # oauth2: a URL, or `{origin}/…` (the account's base URL's origin: Salesforce's My Domain);
-    # an account's `token_url` option replaces it
-    token_url: str | None = None
-    scope: str | None = None
-    # oauth2: the API statuses that renew the token once and retry (SP-API answers 403 to an
-    # expired or revoked token)
-    renew_on: tuple[int, ...] = (401,)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubmitSpec:
-    method: str = "GET"
-    path: str = ""
-    query: tuple[tuple[str, str], ...] = ()
-    body: object = None  # a string sent as is, or a table sent as JSON
-    content_type: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class PollRequest:
-    """How a job is polled: `body` (string or JSON) is templated with the job's values."""
-
-    method: str = "GET"
-    body: object = None
-    content_type: str | None = None
-    follow_redirects: bool = True
-    # HTTP error statuses whose body is read as a status answer: one whose state is failed or
-    # cancelled ends the job with its message (UniProt's 500/400 `{"jobStatus": "ERROR"}`)
-    error_answers: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class PageSpec:
-    """`[results.pages]`: a result in pages, each page's answer naming the next one. `next` is a
-    `header:` path (read from the headers alone: Salesforce's `Sforce-Locator`) or a body path
-    (or a list of them)
-    (Meta's `paging.next`, Databricks' `next_chunk_internal_link`); its value is the next page's
-    URL (absolute, or relative to the page that answered), or with `next_query` the value of that
-    query parameter on the first page's URL. No value, an empty one or `end_value` ends it.
-    With `links` the pages are not the result but list it: each link a page lists (a URL string,
-    or an object with its URL at `link_url` and its expiry time at `link_expires_at`) is one
-    result (Databricks' `external_links`)."""
-
-    next: tuple[FieldPath, ...]  # tried in order, like every path
-    next_query: str | None = None
-    end_value: str | None = None
-    max_pages: int = 1000
-    links: tuple[FieldPath, ...] = ()  # in each page: the result links it lists
-    link_url: tuple[FieldPath, ...] = ()  # in each link object (default: its `url`)
-    link_expires_at: tuple[FieldPath, ...] = ()  # in each link object
-    link_headers: tuple[FieldPath, ...] = ()  # in each link object: headers its GET must send
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResultSpec:
-    url: tuple[FieldPath, ...] = ()  # in the answer (or in the `fetch` answer)
-    url_template: str | None = None  # or: built from the job's values
-    fetch: str | None = None  # a URL template whose answer holds `url` (a second request)
-    filename: str | None = None
-    filename_from_url: bool = True
-    expiry: str | None = None
-    expires_at: tuple[FieldPath, ...] = ()
-    ttl: float | None = None
-    needs_auth: bool = False
-    checksum: tuple[FieldPath, ...] = ()
-    decompress: bool = False  # gunzip a link whose name ends in .gz
-    compression: tuple[
-        FieldPath, ...
-    ] = ()  # or: where the answer says GZIP  # in each link object, or in the answer for one link
-    checksum_algorithm: str | None = None
-    # added to each link's query when it lacks them (UniProt's `format`, `size`), never replacing
-    query: tuple[tuple[str, str], ...] = ()
-    pages: PageSpec | None = None  # the result comes in pages, one result each
-    # headers the link's GET must send (an object of name: value), in each link object or in
-    # the answer for one link; secrets-like (a decryption key), sent to the link's origin only
-    link_headers: tuple[FieldPath, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    """A provider described by data: see docs/profiles.md for each field's meaning."""
-
-    id: str
-    name: str
-    base_url: str
-    auth: AuthSpec
-    states: Mapping[str, JobState]
-    fields: Mapping[str, tuple[FieldPath, ...]]
-    status_url_template: str | None = None
-    secret_label: str = "Secret"
-    answers: str = "json"
-    job_noun: str = "job"
-    id_noun: str = "job id"
-    submit: SubmitSpec = field(default_factory=SubmitSpec)
-    initial_state: JobState = JobState.QUEUED  # of a submit answer without a state
-    absent_state: JobState | None = None  # of a poll answer without one (None: an error)
-    poll: PollPolicy = field(default_factory=PollPolicy)
-    poll_request: PollRequest = field(default_factory=PollRequest)
-    result_hosts: tuple[str, ...] = ()  # origins that get the credentials too (never by redirect)
-    results: tuple[ResultSpec, ...] = ()
-    source: str = "<profile>"
-
-
-def normalise_state(raw: str) -> str:
-    """How raw states are compared: case-insensitive, ignoring spaces, `_` and `-`."""
-    return re.sub(r"[\s_-]", "", raw.lower())
 
 
 class _Checker:
@@ -219,7 +109,7 @@ class _Checker:
     def table(self, data: object, key: str, kind: str) -> dict[str, Any]:
         """`data` as a table with only known keys and every required one (else problems)."""
         if not isinstance(data, dict):
-            self.add(key, f"expected a table, got {_type(data)}")
+            self.add(key, f"expected a table, got {type_name(data)}")
             return {}
         allowed = KEYS[kind]
         for name in data:
@@ -247,9 +137,9 @@ class _Checker:
         if isinstance(value, list):
             if not value:
                 self.add(_join(key, name), "expected a path or a non-empty list of paths")
-            found = [self.value({name: v}, key, name, _path) for v in value]
+            found = [self.value({name: v}, key, name, as_path) for v in value]
             return tuple(p for p in found if p is not None)
-        path: FieldPath | None = self.value(data, key, name, _path)
+        path: FieldPath | None = self.value(data, key, name, as_path)
         return (path,) if path is not None else ()
 
 
@@ -257,9 +147,9 @@ def build_profile(data: Mapping[str, Any], *, source: str) -> Profile:
     """The profile `data` describes, or `ProfileError` listing every problem in it."""
     c = _Checker()
     top = c.table(dict(data), "", "")
-    pid = c.value(top, "", "id", _profile_id)
-    name = c.value(top, "", "name", _nonempty)
-    base_url = c.value(top, "", "base_url", _http_url)
+    pid = c.value(top, "", "id", as_profile_id)
+    name = c.value(top, "", "name", as_nonempty)
+    base_url = c.value(top, "", "base_url", as_http_url)
     auth = _auth(c, top.get("auth"))
     states = _states(c, top.get("states"))
     fields, template = _fields(c, top.get("fields", {}))
@@ -272,21 +162,21 @@ def build_profile(data: Mapping[str, Any], *, source: str) -> Profile:
         fields=fields,
         status_url_template=template,
         submit=_submit(c, top.get("submit", {})),
-        initial_state=c.value(top, "", "initial_state", _canonical) or JobState.QUEUED,
-        absent_state=c.value(top, "", "absent_state", _canonical),
+        initial_state=c.value(top, "", "initial_state", as_state) or JobState.QUEUED,
+        absent_state=c.value(top, "", "absent_state", as_state),
         poll=_poll(c, top.get("poll", {})),
         poll_request=_poll_request(c, top.get("poll", {})),
-        result_hosts=c.value(top, "", "result_hosts", _origins) or (),
+        result_hosts=c.value(top, "", "result_hosts", as_origins) or (),
         results=tuple(_results(c, top.get("results", []))),
         source=source,
     )
     extras = {
         key: c.value(top, "", key, check)
         for key, check in (
-            ("secret_label", _nonempty),
-            ("job_noun", _nonempty),
-            ("id_noun", _nonempty),
-            ("answers", _one_of(ANSWER_FORMATS)),
+            ("secret_label", as_nonempty),
+            ("job_noun", as_nonempty),
+            ("id_noun", as_nonempty),
+            ("answers", as_one_of(ANSWER_FORMATS)),
         )
     }
     profile = replace(profile, **{k: v for k, v in extras.items() if v is not None})
@@ -299,19 +189,19 @@ def _auth(c: _Checker, data: object) -> AuthSpec:
     if data is None:
         return AuthSpec(kind="bearer")
     table = c.table(data, "auth", "auth")
-    kind = c.value(table, "auth", "kind", _one_of(AUTH_KINDS)) or "bearer"
-    name = c.value(table, "auth", "name", _token)
+    kind = c.value(table, "auth", "kind", as_one_of(AUTH_KINDS)) or "bearer"
+    name = c.value(table, "auth", "name", as_token)
     if kind in ("header", "query") and name is None and "name" not in table:
         what = "header" if kind == "header" else "query parameter"
         c.add("auth.name", f"missing: kind = {kind!r} needs the {what}'s name")
     if kind in ("bearer", "basic", "none") and "name" in table:
         c.add("auth.name", f"not used with kind = {kind!r} (only with header, query or oauth2)")
-    scheme = c.value(table, "auth", "scheme", _token)
-    grant = c.value(table, "auth", "grant", _one_of(GRANTS))
-    grants = c.value(table, "auth", "grants", _grants)
-    token_url = c.value(table, "auth", "token_url", _token_url)
-    scope = c.value(table, "auth", "scope", _nonempty)
-    renew_on = c.value(table, "auth", "renew_on", _statuses)
+    scheme = c.value(table, "auth", "scheme", as_token)
+    grant = c.value(table, "auth", "grant", as_one_of(GRANTS))
+    grants = c.value(table, "auth", "grants", as_grants)
+    token_url = c.value(table, "auth", "token_url", as_token_url)
+    scope = c.value(table, "auth", "scope", as_nonempty)
+    renew_on = c.value(table, "auth", "renew_on", as_statuses)
     if kind == "oauth2":
         for needed in ("grant", "token_url"):
             if needed not in table:
@@ -335,7 +225,7 @@ def _states(c: _Checker, data: object) -> dict[str, JobState]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        c.add("states", f"expected a table of raw state = canonical state, got {_type(data)}")
+        c.add("states", f"expected a table of raw state = canonical state, got {type_name(data)}")
         return {}
     states: dict[str, JobState] = {}
     canonical = ", ".join(s.value for s in JobState)
@@ -361,7 +251,7 @@ def _fields(c: _Checker, data: object) -> tuple[dict[str, tuple[FieldPath, ...]]
         paths = c.paths(table, "fields", name)
         if paths:
             fields[name] = paths
-    template = c.value(table, "fields", "status_url_template", _template({"id", "path"}))
+    template = c.value(table, "fields", "status_url_template", as_template({"id", "path"}))
     if ("progress_done" in table) != ("progress_total" in table):
         c.add("fields", "give progress_done and progress_total together (done/total is the "
               "progress)")  # fmt: skip
@@ -376,22 +266,24 @@ def _fields(c: _Checker, data: object) -> tuple[dict[str, tuple[FieldPath, ...]]
 
 def _submit(c: _Checker, data: object) -> SubmitSpec:
     table = c.table(data, "submit", "submit")
-    query = c.value(table, "submit", "query", _query) or ()
-    body = c.value(table, "submit", "body", _body)
+    query = c.value(table, "submit", "query", as_query) or ()
+    body = c.value(table, "submit", "body", as_body)
     return SubmitSpec(
-        method=c.value(table, "submit", "method", lambda v: _one_of(METHODS)(_string(v).upper()))
+        method=c.value(
+            table, "submit", "method", lambda v: as_one_of(METHODS)(as_string(v).upper())
+        )
         or "GET",
-        path=c.value(table, "submit", "path", _string) or "",
+        path=c.value(table, "submit", "path", as_string) or "",
         query=query,
         body=body,
-        content_type=c.value(table, "submit", "content_type", _nonempty),
+        content_type=c.value(table, "submit", "content_type", as_nonempty),
     )
 
 
 def _poll(c: _Checker, data: object) -> PollPolicy:
     table = c.table(data, "poll", "poll")
     values = {
-        name: c.value(table, "poll", name, _factor if name == "factor" else _positive)
+        name: c.value(table, "poll", name, as_factor if name == "factor" else as_positive)
         for name in TIMINGS
     }
     policy = PollPolicy()
@@ -407,37 +299,28 @@ def _poll(c: _Checker, data: object) -> PollPolicy:
 
 def _poll_request(c: _Checker, data: object) -> PollRequest:
     table = data if isinstance(data, dict) else {}  # `_poll` reports what is wrong with it
-    method = c.value(table, "poll", "method", lambda v: _one_of(METHODS)(_string(v).upper()))
-    follow = c.value(table, "poll", "follow_redirects", _bool)
+    method = c.value(table, "poll", "method", lambda v: as_one_of(METHODS)(as_string(v).upper()))
+    follow = c.value(table, "poll", "follow_redirects", as_bool)
     return PollRequest(
         method=method or "GET",
-        body=c.value(table, "poll", "body", _body),
-        content_type=c.value(table, "poll", "content_type", _nonempty),
+        body=c.value(table, "poll", "body", as_body),
+        content_type=c.value(table, "poll", "content_type", as_nonempty),
         follow_redirects=True if follow is None else follow,
-        error_answers=c.value(table, "poll", "error_answers", _error_statuses) or (),
+        error_answers=c.value(table, "poll", "error_answers", as_error_statuses) or (),
     )
-
-
-def _error_statuses(value: object) -> tuple[int, ...]:
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) and 400 <= v <= 599
-                       for v in value)):  # fmt: skip
-        raise ValueError(f"expected a non-empty array of HTTP error statuses (400-599), "
-                         f"got {value!r}")  # fmt: skip
-    return tuple(value)
 
 
 def _results(c: _Checker, data: object) -> list[ResultSpec]:
     if not isinstance(data, list):
-        c.add("results", f"expected an array of tables ([[results]]), got {_type(data)}")
+        c.add("results", f"expected an array of tables ([[results]]), got {type_name(data)}")
         return []
     specs = []
     for index, entry in enumerate(data):
         key = f"results[{index}]"
         table = c.table(entry, key, "results")
         url = c.paths(table, key, "url")
-        template = c.value(table, key, "url_template", _url_template(URL_VALUES))
-        fetch = c.value(table, key, "fetch", _url_template(URL_VALUES))
+        template = c.value(table, key, "url_template", as_url_template(URL_VALUES))
+        fetch = c.value(table, key, "fetch", as_url_template(URL_VALUES))
         if isinstance(table, dict) and table and ("url" in table) == ("url_template" in table):
             c.add(key, "give one of url (a path) and url_template")
         if "fetch" in table and "url" not in table:
@@ -457,10 +340,10 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
         if pages is not None and "link_headers" in table:
             c.add(f"{key}.link_headers", "not with pages: give the pages' link_headers (in "
                   "each link object the pages list)")  # fmt: skip
-        filename = c.value(table, key, "filename", _template(None))
+        filename = c.value(table, key, "filename", as_template(None))
         if filename and "{page}" in filename and pages is None:
             c.add(f"{key}.filename", "{page} needs a [results.pages] table")
-        from_url = c.value(table, key, "filename_from_url", _bool)
+        from_url = c.value(table, key, "filename_from_url", as_bool)
         specs.append(
             ResultSpec(
                 url=url,
@@ -468,17 +351,17 @@ def _results(c: _Checker, data: object) -> list[ResultSpec]:
                 fetch=fetch,
                 filename=filename,
                 filename_from_url=(("filename" not in table) if from_url is None else from_url),
-                expiry=c.value(table, key, "expiry", _one_of(EXPIRY_MODES)),
+                expiry=c.value(table, key, "expiry", as_one_of(EXPIRY_MODES)),
                 expires_at=c.paths(table, key, "expires_at"),
-                ttl=c.value(table, key, "ttl", _positive),
-                needs_auth=bool(c.value(table, key, "needs_auth", _bool)),
+                ttl=c.value(table, key, "ttl", as_positive),
+                needs_auth=bool(c.value(table, key, "needs_auth", as_bool)),
                 checksum=c.paths(table, key, "checksum"),
-                decompress=bool(c.value(table, key, "decompress", _bool)),
+                decompress=bool(c.value(table, key, "decompress", as_bool)),
                 compression=c.paths(table, key, "compression"),
                 checksum_algorithm=c.value(
-                    table, key, "checksum_algorithm", _one_of(CHECKSUM_ALGORITHMS)
+                    table, key, "checksum_algorithm", as_one_of(CHECKSUM_ALGORITHMS)
                 ),
-                query=c.value(table, key, "query", _query) or (),
+                query=c.value(table, key, "query", as_query) or (),
                 pages=pages,
                 link_headers=_body_paths(c, table, key, "link_headers"),
             )
@@ -491,9 +374,9 @@ def _pages(c: _Checker, data: object, key: str) -> PageSpec | None:
     paths = c.paths(table, key, "next")
     if any(p.status or p.present for p in paths):
         c.add(f"{key}.next", "expected a `header:Name` or a body path to the next page")
-    next_query = c.value(table, key, "next_query", _token)
-    end_value = c.value(table, key, "end_value", _nonempty)
-    max_pages = c.value(table, key, "max_pages", _page_count)
+    next_query = c.value(table, key, "next_query", as_token)
+    end_value = c.value(table, key, "end_value", as_nonempty)
+    max_pages = c.value(table, key, "max_pages", as_page_count)
     links = c.paths(table, key, "links")
     link_url = c.paths(table, key, "link_url")
     link_expires_at = c.paths(table, key, "link_expires_at")
@@ -524,214 +407,5 @@ def _body_paths(
     return found
 
 
-def _statuses(value: object) -> tuple[int, ...]:
-    """`[auth] renew_on`: a non-empty array of 4xx statuses (`[401, 403]`)."""
-    if (not isinstance(value, list) or not value
-            or not all(type(v) is int and 400 <= v <= 499 for v in value)):  # fmt: skip
-        raise ValueError(f"expected a non-empty array of 4xx statuses ([401, 403]), got "
-                         f"{quoted(value)}")  # fmt: skip
-    return tuple(dict.fromkeys(value))
-
-
-def _grants(value: object) -> tuple[str, ...]:
-    """`[auth] grants`: a non-empty array of grants, each once (`["refresh_token"]`)."""
-    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
-            or not all(isinstance(v, str) and v in GRANTS for v in value)):  # fmt: skip
-        raise ValueError(f"expected a non-empty array of grants, each once, from "
-                         f"{', '.join(GRANTS)}; got {quoted(value)}")  # fmt: skip
-    return tuple(value)
-
-
-def _page_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGES:
-        raise ValueError(f"expected a whole number from 1 to {MAX_PAGES}, got {quoted(value)}")
-    return value
-
-
-# value checks: each returns the value or raises ValueError with what was expected -------------
-def _type(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    names.update({list: "an array", dict: "a table"})
-    return names.get(type(value), type(value).__name__)
-
-
 def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
-
-
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_type(value)}")
-    return value
-
-
-def _nonempty(value: object) -> str:
-    if not _string(value).strip():
-        raise ValueError("expected a non-empty string")
-    return str(value).strip()
-
-
-def _bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {_type(value)}")
-    return value
-
-
-def _positive(value: object) -> float:
-    """A finite number of seconds above zero, at most `MAX_SECONDS` (TOML's `nan` and `inf`
-    are floats too: refused here rather than failing the poll that uses them)."""
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not 0 < value <= MAX_SECONDS):  # fmt: skip
-        raise ValueError(
-            f"expected a positive number of seconds (at most {MAX_SECONDS:g}), got {quoted(value)}"
-        )
-    return float(value)
-
-
-def _factor(value: object) -> float:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not 0 < value <= MAX_FACTOR):  # fmt: skip
-        raise ValueError(f"expected a number from 1 to {MAX_FACTOR:g}, got {quoted(value)}")
-    return float(value)
-
-
-def _path(value: object) -> FieldPath:
-    return parse_path(_string(value))
-
-
-def result_origin(text: str) -> str:
-    """`files.stripe.com` → `https://files.stripe.com`; an `http(s)://host[:port]` origin as it
-    is (lower-cased); `ValueError` for anything with a path, query or credentials."""
-    text = text.strip()
-    url = text if "://" in text else f"https://{text}"
-    parts = urlsplit(url)
-    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
-            or parts.path.strip("/") or parts.query or parts.fragment):  # fmt: skip
-        raise ValueError(
-            f"expected a host name (files.example.com) or an origin, got {quoted(text)}"
-        )
-    return origin_of(url)
-
-
-def _origins(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected an array of host names, got {_type(value)}")
-    return tuple(result_origin(v) for v in value)
-
-
-def _canonical(value: object) -> JobState:
-    if not isinstance(value, str) or value not in JobState.__members__.values():
-        known = ", ".join(s.value for s in JobState)
-        raise ValueError(f"expected one of {known}, got {quoted(value)}")
-    return JobState(value)
-
-
-def _url_template(allowed: set[str]) -> Callable[[object], str]:
-    """A URL template: `{id}`, `{status_url}`, `{answer.PATH}` (a valid path) and `{now…}`."""
-
-    def check(value: object) -> str:
-        text = _nonempty(value)
-        for name in unknown_placeholders(text, allowed):
-            raise ValueError(f"unknown placeholder {{{name}}} (known: {{id}}, {{status_url}}, "
-                             "{answer.PATH}, {now…})")  # fmt: skip
-        for name in _PLACEHOLDER.findall(text):
-            if name.startswith("answer."):
-                parse_path(name[len("answer.") :])
-        return text
-
-    return check
-
-
-def _profile_id(value: object) -> str:
-    if not _ID.match(_string(value)):
-        raise ValueError(f"expected lower-case letters, digits and dashes, got {quoted(value)}")
-    return str(value)
-
-
-def _http_url(value: object) -> str:
-    if not _string(value).startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {quoted(value)}")
-    return str(value)
-
-
-def _token_url(value: object) -> str:
-    """An http(s) URL, or one that starts `{origin}` (the account's origin), no other
-    placeholder."""
-    text = _string(value)
-    rest = text.removeprefix(ORIGIN)
-    if rest != text:
-        if "{" in rest or "}" in rest or (rest and not rest.startswith("/")):
-            raise ValueError(f"expected {ORIGIN} then a path (/services/oauth2/token), got "
-                             f"{quoted(value)}")  # fmt: skip
-        return text
-    if "{" in text:
-        raise ValueError(f"expected an http:// or https:// URL, or one starting {ORIGIN} (the "
-                         f"account's origin), got {quoted(value)}")  # fmt: skip
-    return _http_url(value)
-
-
-def _token(value: object) -> str:
-    if not _NAME.match(_string(value)):
-        raise ValueError(f"expected a header or parameter name without spaces, got {quoted(value)}")
-    return str(value)
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if _string(value) not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {quoted(value)}")
-        return str(value)
-
-    return check
-
-
-def _template(allowed: set[str] | None) -> Callable[[object], str]:
-    """A string whose `{placeholders}` are known (`None`: the file-name ones)."""
-
-    def check(value: object) -> str:
-        text = _nonempty(value)
-        for name in _PLACEHOLDER.findall(text):
-            ok = name in allowed if allowed is not None else _filename_placeholder(name)
-            if not ok:
-                known = ", ".join(
-                    sorted(allowed or {"id", "n", "page", "param.NAME", "answer.PATH"})
-                )
-                raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
-        return text
-
-    return check
-
-
-def _filename_placeholder(name: str) -> bool:
-    if name.startswith("answer."):
-        try:
-            path = parse_path(name[len("answer.") :])
-        except ValueError:
-            return False
-        return path.header is None and not path.status and not path.present
-    return name in ("id", "n", "page") or (name.startswith("param.") and len(name) > len("param."))
-
-
-def _query(value: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a table of name = value, got {_type(value)}")
-    pairs = []
-    for name, item in value.items():
-        if isinstance(item, dict | list):
-            raise ValueError(f"query parameter {quoted(name)}: expected a string or number")
-        pairs.append((name, str(item).lower() if isinstance(item, bool) else str(item)))
-    return tuple(pairs)
-
-
-def _body(value: object) -> object:
-    if isinstance(value, str | dict | list):
-        try:
-            json.dumps(value, allow_nan=False)
-        except TypeError:  # TOML dates and times have no JSON form
-            raise ValueError("expected JSON values (write dates as strings)") from None
-        except ValueError:  # nor TOML's nan and inf
-            raise ValueError("expected JSON values (nan and inf are not numbers in JSON)") from None
-        return value
-    raise ValueError(
-        f"expected a string (sent as is) or a table (sent as JSON), not {_type(value)}"
-    )
