@@ -164,3 +164,26 @@ def test_an_accounts_jobs_are_counted_held_unread_or_settled_without_reading_the
     monkeypatch.setattr(table.store, "_jobs_where", no_whole_reads)
     assert {a: table.count_of_account(a) for a in expected} == expected
     assert table.count_of_account("nobody") == 0
+
+
+def test_a_clock_set_back_between_computing_a_poll_and_its_commit_does_not_hold_it(
+    tmp_path: Path,
+) -> None:
+    """The engine computes `next_poll_at` from the wall clock, then commits; a step back of the
+    clock in between must not add the step (hours) to the wait, measured on the monotonic
+    clock."""
+    wall, mono = [NOW], [100.0]
+    table = JobTable(JobStore.open(tmp_path / "jobs.sqlite3"), redactor=Redactor(),
+                     clock=lambda: wall[0], monotonic=lambda: mono[0],
+                     longest_wait=lambda _job: 60.0)  # fmt: skip
+    table.commit([job(1, state=JobState.RUNNING, next_poll_at=NOW + timedelta(seconds=5))])
+    assert table.poll_due(table.job("j001")) == 105.0
+    mono[0] = 110.0
+    computed = wall[0] + timedelta(seconds=10) + timedelta(seconds=10)  # at NOW+10 s, 10 s wait
+    wall[0] = NOW + timedelta(seconds=10) - timedelta(hours=2)  # then the clock steps back 2 h
+    table.commit([job(1, state=JobState.RUNNING, next_poll_at=computed)])
+    assert table.poll_due(table.job("j001")) == 120.0  # 10 s on, not 2 h
+    mono[0] = 125.0  # the clock keeps its new setting: later waits are as computed
+    wall[0] += timedelta(seconds=15)
+    table.commit([job(1, state=JobState.RUNNING, next_poll_at=wall[0] + timedelta(seconds=7))])
+    assert table.poll_due(table.job("j001")) == 132.0

@@ -38,6 +38,7 @@ from jobdock.core.store.writeback import WriteBack
 
 log = logging.getLogger("jobdock.engine")
 _TICK = timedelta(microseconds=1)
+STEP_BACK = 60.0  # seconds: a smaller step back lengthens a wait by that much at most
 
 
 @dataclass
@@ -97,6 +98,7 @@ class JobTable:
         self._settled_order = list(self._settled)
         self._history_counts = Counter(_count_key(s) for s in self._settled.values())
         self._poll_due: dict[str, tuple[datetime, float]] = {}  # next_poll_at → monotonic due
+        self._clock_seen: tuple[datetime, float] | None = None  # (wall, monotonic) at a commit
         self._listeners: list[Callable[[UpdateBatch], None]] = []
         self._pending = _Pending()
         self._flush_scheduled = False
@@ -306,9 +308,14 @@ class JobTable:
         elif events:
             self.writeback.save((), events)
         now, mono = self.clock(), self.monotonic()
+        # `next_poll_at` was computed from the wall clock a moment before this reading: were
+        # the clock set back since the last commit, that moment was later by the step than
+        # `now` says, and each wait would grow by the whole step (hours). Measured from where
+        # the clock stood, a job computed after the step is polled early at worst.
+        seen = now + self._step_back(now, mono)
         for job in jobs:
             if persist:  # computed here just now; a reload is read as `poll_due` says
-                self._note_poll_due(job, now, mono)
+                self._note_poll_due(job, seen, mono)
             self._jobs[job.id] = job
             self._pending.changed[job.id] = job
         self._pending.events.extend(events)
@@ -364,6 +371,15 @@ class JobTable:
         return job.replace(updated_at=max(self.clock(), previous.updated_at + _TICK))
 
     # when polls are due --------------------------------------------------------------------
+    def _step_back(self, now: datetime, mono: float) -> timedelta:
+        """How far the wall clock was set back since the last commit (relative to the monotonic
+        clock), when by more than `STEP_BACK`; else nothing."""
+        last, self._clock_seen = self._clock_seen, (now, mono)
+        if last is None:
+            return timedelta(0)
+        moved = (now - last[0]).total_seconds() - (mono - last[1])
+        return timedelta(seconds=-moved) if moved < -STEP_BACK else timedelta(0)
+
     def _note_poll_due(self, job: Job, now: datetime, mono: float) -> None:
         """A new `next_poll_at` was computed from the wall clock a moment ago: from here on it
         is waited for on the monotonic clock."""
