@@ -94,6 +94,15 @@ def decode_secrets(secret: str, names: tuple[str, ...], *, provider: str) -> dic
     return values
 
 
+def _error_answer(response: httpx.Response) -> dict[str, object] | None:
+    """A token endpoint's error answer as the JSON object RFC 6749 §5.2 makes it, else None."""
+    try:
+        data = load_json(response.content)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 class TokenAuth(httpx.Auth):
     """Access tokens from a token endpoint, for the account's API client (async) and for the
     blocking download clients made from it (sync). `header` and `scheme` say how the token is
@@ -232,20 +241,14 @@ class TokenAuth(httpx.Auth):
             return False
         if response.status_code not in (400, 401):
             return False
-        try:
-            data = load_json(response.content)
-        except ValueError:
-            return False
-        return isinstance(data, dict) and data.get("error") == "invalid_grant"
+        data = _error_answer(response)
+        return data is not None and data.get("error") == "invalid_grant"
 
     def _oauth_error(self, response: httpx.Response) -> str:
         """`: invalid_grant: expired access/refresh token` from an RFC 6749 §5.2 error answer
         (`error`, `error_description`), redacted and cut short; nothing from any other body."""
-        try:
-            data = load_json(response.content)
-        except ValueError:
-            return ""
-        if not isinstance(data, dict):
+        data = _error_answer(response)
+        if data is None:
             return ""
         words = [data.get(k) for k in ("error", "error_description")]
         said = ": ".join(w.strip() for w in words if isinstance(w, str) and w.strip())
