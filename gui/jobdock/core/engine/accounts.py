@@ -10,7 +10,7 @@ ends.
 
 Every session's client teaches `ClockSkew` how far the API's clock is from this machine's, so
 `localized` answers carry link expiry times on the local clock; their URLs come in without the
-query credentials the redactor knows (`without_credentials`).
+query credentials the redactor knows (`status_without_credentials`).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ class Accounts:
     def localized(self, status: RemoteStatus, account: Account) -> RemoteStatus:
         """The answer as the engine takes it in: its links' expiry times on this machine's
         clock (`expiry`), its URLs without the credentials the redactor knows."""
-        status = without_credentials(status, self.redactor)
+        status = status_without_credentials(status, self.redactor)
         return self.skew.localize(status, api_origin=account.origin)
 
     # quota ---------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def _poll_bounds(
     return lo, hi
 
 
-def without_credentials(status: RemoteStatus, redactor: Redactor) -> RemoteStatus:
+def status_without_credentials(status: RemoteStatus, redactor: Redactor) -> RemoteStatus:
     """`status` with its status URL, its result URL and every link's URL stripped of the query
     parameters and user info that carry a secret `redactor` knows (`Redactor.strip`; Meta's
     `paging.next` echoes the access token). A link's identity (`links.link_key`) and the URL a
